@@ -1,0 +1,41 @@
+# ZeroTouch. `make demo` runs the whole product; `make test` runs the suite. Both set up .venv.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install demo test bench lint format screenshots clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+# Embedded default: SQLite + filesystem broker under var/, web on 127.0.0.1:8000, a real
+# Celery worker and beat. Ctrl-C stops them all.
+demo: install
+	DEBUG=1 $(PY) manage.py demo
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m benchmarks
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+# Dashboard screenshots for the README, taken by the browser tests.
+screenshots: install
+	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -m browser -q
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,12 @@
+from django.urls import include, path
+
+from .api import api
+
+urlpatterns = [
+    path("", include("apps.governance.urls")),
+    path("predictions/", include("apps.predictions.urls")),
+    path("healing/", include("apps.healing.urls")),
+    path("chaos/", include("apps.chaos.urls")),
+    path("costs/", include("apps.costs.urls")),
+    path("", api.urls),
+]

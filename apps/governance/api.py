@@ -1,0 +1,182 @@
+"""JSON API: /ai/status and the safety switches. Session auth (with CSRF) or bearer tokens."""
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from django.utils import timezone
+from ninja import Field, Router, Schema
+from ninja.security import HttpBearer, django_auth
+
+from . import selectors, services
+from .errors import ValidationFailed
+from .models import MODE_STRICTNESS, Mode
+from .roles import Cap, require, user_roles
+
+
+class TokenAuth(HttpBearer):
+    def authenticate(self, request, token):
+        user = selectors.api_token_authenticate(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+AUTH = [TokenAuth(), django_auth]
+router = Router(auth=AUTH, tags=["ai"])
+
+
+class SwitchOut(Schema):
+    name: str
+    enabled: bool
+    expires_at: datetime | None
+    reason: str
+    changed_by: str
+
+
+class SafetyOut(Schema):
+    scope: str
+    mode: str
+    expires_at: datetime | None
+    fallback_mode: str | None
+    reason: str
+    changed_by: str
+    changed_at: datetime | None
+    switches: list[SwitchOut]
+
+
+class ServiceHealth(Schema):
+    ok: bool
+    detail: str
+
+
+class WorkerOut(Schema):
+    hostname: str
+    last_seen: datetime
+
+
+class StatusOut(Schema):
+    user: str
+    roles: list[str]
+    safety: SafetyOut
+    database: ServiceHealth
+    broker: ServiceHealth
+    workers: list[WorkerOut]
+    clusters: list[dict]
+
+
+class EnableIn(Schema):
+    model_config = {"extra": "forbid"}
+    mode: Literal["supervised", "dry_run", "halted"] = "supervised"
+    reason: str = Field(..., min_length=1, max_length=2000)
+    expires_at: datetime | None = None
+    expires_in_minutes: int | None = Field(None, ge=1, le=129600)
+
+
+class DisableIn(Schema):
+    model_config = {"extra": "forbid"}
+    reason: str = Field(..., min_length=1, max_length=2000)
+
+
+class SwitchIn(Schema):
+    model_config = {"extra": "forbid"}
+    name: str
+    enabled: bool
+    reason: str = Field(..., min_length=1, max_length=2000)
+    expires_at: datetime | None = None
+    expires_in_minutes: int | None = Field(None, ge=1, le=129600)
+
+
+class SafetyChangeOut(Schema):
+    changed: bool
+    safety: SafetyOut
+
+
+def _safety_out() -> dict:
+    state = selectors.safety_state_get()
+    return {
+        "scope": state.scope,
+        "mode": state.mode,
+        "expires_at": state.expires_at,
+        "fallback_mode": state.fallback_mode or None,
+        "reason": state.reason,
+        "changed_by": state.changed_by,
+        "changed_at": state.changed_at,
+        "switches": [
+            {
+                "name": s.name,
+                "enabled": s.enabled,
+                "expires_at": s.expires_at,
+                "reason": s.reason,
+                "changed_by": s.changed_by,
+            }
+            for s in state.switches
+        ],
+    }
+
+
+def _expiry(payload) -> datetime | None:
+    if payload.expires_at and payload.expires_in_minutes:
+        raise ValidationFailed(
+            "give expires_at or expires_in_minutes, not both", field="expires_at"
+        )
+    if payload.expires_in_minutes:
+        return timezone.now() + timedelta(minutes=payload.expires_in_minutes)
+    return payload.expires_at
+
+
+@router.get("/status", response=StatusOut, summary="Mode, switches, and health")
+def status(request):
+    require(request.auth, Cap.VIEW)
+    db_ok, db_detail = selectors.database_healthy()
+    broker_ok, broker_detail = selectors.broker_healthy()
+    return {
+        "user": request.auth.get_username(),
+        "roles": sorted(r.value for r in user_roles(request.auth)),
+        "safety": _safety_out(),
+        "database": {"ok": db_ok, "detail": db_detail},
+        "broker": {"ok": broker_ok, "detail": broker_detail},
+        "workers": [
+            {"hostname": w.hostname, "last_seen": w.last_seen}
+            for w in selectors.worker_list_recent()
+        ],
+        "clusters": [],
+    }
+
+
+@router.post("/safety/enable", response=SafetyChangeOut, summary="Engage safety")
+def safety_enable(request, payload: EnableIn):
+    """Move to `supervised`, or the stricter mode named. Never loosens: when the current mode
+    is already at least as strict, nothing changes (`changed: false`)."""
+    require(request.auth, Cap.ENGAGE_SAFETY)
+    expires_at = _expiry(payload)
+    current = selectors.safety_state_get()
+    if MODE_STRICTNESS[Mode(payload.mode)] <= current.strictness and expires_at is None:
+        return {"changed": False, "safety": _safety_out()}
+    services.safety_mode_set(
+        actor=request.auth, mode=payload.mode, reason=payload.reason, expires_at=expires_at
+    )
+    return {"changed": True, "safety": _safety_out()}
+
+
+@router.post("/safety/disable", response=SafetyChangeOut, summary="Back to autonomous")
+def safety_disable(request, payload: DisableIn):
+    require(request.auth, Cap.MANAGE_SAFETY)
+    before = selectors.safety_state_get()
+    services.safety_mode_set(actor=request.auth, mode=Mode.AUTONOMOUS, reason=payload.reason)
+    changed = before.mode != Mode.AUTONOMOUS or before.expires_at is not None
+    return {"changed": changed, "safety": _safety_out()}
+
+
+@router.post("/safety/switch", response=SafetyChangeOut, summary="Set an override switch")
+def safety_switch(request, payload: SwitchIn):
+    require(request.auth, Cap.MANAGE_SAFETY if payload.enabled else Cap.ENGAGE_SAFETY)
+    before = selectors.safety_state_get()
+    services.safety_switch_set(
+        actor=request.auth,
+        name=payload.name,
+        enabled=payload.enabled,
+        reason=payload.reason,
+        expires_at=_expiry(payload),
+    )
+    after = selectors.safety_state_get()
+    return {"changed": before.switches != after.switches, "safety": _safety_out()}

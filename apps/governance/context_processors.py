@@ -1,0 +1,10 @@
+from .roles import Cap, user_caps
+from .selectors import safety_state_get
+
+
+def safety_banner(request):
+    """The current mode for the banner on every page, and what the user may do."""
+    if not getattr(request, "user", None) or not request.user.is_authenticated:
+        return {}
+    caps = user_caps(request.user)
+    return {"safety": safety_state_get(), "caps": {c.value for c in caps}, "Cap": Cap}

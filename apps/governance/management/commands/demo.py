@@ -1,0 +1,130 @@
+"""`make demo`: migrate, create one demo user per role, then run the web server, a Celery
+worker and Celery beat on the embedded default (SQLite, filesystem broker) until Ctrl-C."""
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.governance.services import user_roles_set
+
+DEMO_USERS = [  # username, role; password is "<username>-demo"
+    ("vic", "viewer"),
+    ("olivia", "operator"),
+    ("alice", "approver"),
+    ("bob", "approver"),
+    ("adam", "admin"),
+]
+
+
+def _die_with_parent() -> None:
+    """Child processes get SIGTERM if the demo process dies, so nothing is left behind."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Command(BaseCommand):
+    help = "Run the whole product locally for a demo (DEBUG only)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000")
+        parser.add_argument(
+            "--setup-only", action="store_true", help="migrate and create demo users, then exit"
+        )
+
+    def handle(self, *args, addr, setup_only, **options):
+        if not settings.DEBUG:
+            raise CommandError("demo users are for the demo only: run with DEBUG=1 (make demo)")
+        call_command("migrate", interactive=False, verbosity=0)
+        self._users()
+        if setup_only:
+            return
+        self._run(addr)
+
+    def _users(self) -> None:
+        User = get_user_model()
+        self.stdout.write("\nDemo users (demo only; never create these in production):")
+        for username, role in DEMO_USERS:
+            user, _ = User.objects.get_or_create(username=username)
+            user.set_password(f"{username}-demo")
+            user.save(update_fields=["password"])
+            user_roles_set(actor="system:demo", user=user, roles=[role], reason="demo setup")
+            self.stdout.write(f"  {username:<7} {role:<9} password: {username}-demo")
+
+    def _run(self, addr: str) -> None:
+        py = sys.executable
+        var = str(settings.VAR_DIR)
+        commands = {
+            "web": [py, "manage.py", "runserver", addr, "--noreload"],
+            "worker": [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "aiops_site",
+                "worker",
+                "--loglevel=INFO",
+                "--concurrency=2",
+                "--hostname=demo-worker@%h",
+            ],
+            "beat": [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "aiops_site",
+                "beat",
+                "--loglevel=INFO",
+                f"--schedule={var}/celerybeat-schedule",
+                "--pidfile=",
+            ],
+        }
+        procs: dict[str, subprocess.Popen] = {}
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        for name, cmd in commands.items():
+            procs[name] = subprocess.Popen(  # noqa: S603 (fixed argv, our own interpreter)
+                cmd,
+                cwd=settings.BASE_DIR,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+                env=os.environ.copy(),
+            )
+        self.stdout.write(f"\nZeroTouch demo on http://{addr}/  (Ctrl-C stops everything)\n")
+        try:
+            while not stopping:
+                dead = [n for n, p in procs.items() if p.poll() is not None]
+                if dead:
+                    self.stderr.write(f"{', '.join(dead)} exited; stopping the demo")
+                    break
+                time.sleep(0.5)
+        finally:
+            self._stop(procs)
+
+    def _stop(self, procs: dict[str, subprocess.Popen]) -> None:
+        self.stdout.write("\nstopping web, worker and beat…")
+        for p in procs.values():
+            if p.poll() is None:
+                # The leader only: Celery's warm shutdown lets its pool finish running tasks.
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for p in procs.values():
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.stdout.write("stopped.")

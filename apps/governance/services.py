@@ -1,0 +1,485 @@
+"""Writes: the audit log, safety modes and switches, API tokens, roles, logins.
+
+Every state change here writes its AuditEvent in the same transaction, and every service that
+acts for a person checks that person's role itself (views check too, but never alone).
+"""
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import chain, context
+from .errors import Conflict, NotFound, ValidationFailed
+from .models import (
+    MODE_STRICTNESS,
+    ApiToken,
+    AuditChainHead,
+    AuditEvent,
+    Mode,
+    SafetyMode,
+    SafetySwitch,
+    Switch,
+    WorkerHeartbeat,
+)
+from .roles import Cap, Role, require, user_can, user_roles
+
+GLOBAL = "global"
+EXPIRY_ACTOR = "system:expiry"
+MAX_REASON = 2000
+MAX_EXPIRY = timedelta(days=90)
+
+Actor = AbstractBaseUser | str
+
+
+# --- Audit ----------------------------------------------------------------------------------
+
+
+def _actor_parts(actor: Actor) -> tuple[str, int | None]:
+    if isinstance(actor, str):
+        if not actor:
+            raise ValidationFailed("an audit event needs an actor", field="actor")
+        return actor, None
+    return actor.get_username(), actor.pk
+
+
+@transaction.atomic
+def audit_record(
+    *,
+    actor: Actor,
+    verb: str,
+    target_type: str = "",
+    target_id: str = "",
+    target_repr: str = "",
+    before: Any = None,
+    after: Any = None,
+    reason: str = "",
+) -> AuditEvent:
+    """Append one event to the chain. Call it inside the transaction of the change it records."""
+    actor_name, actor_user_id = _actor_parts(actor)
+    ctx = context.current()
+    # The head row is the chain's lock: writers queue on it, so the chain stays linear.
+    AuditChainHead.objects.bulk_create(
+        [AuditChainHead(pk=1, seq=0, hash=chain.GENESIS)], ignore_conflicts=True
+    )
+    head = AuditChainHead.objects.select_for_update().get(pk=1)
+    created_at = timezone.now().astimezone(UTC)
+    fields = {
+        "seq": head.seq + 1,
+        "created_at": created_at.isoformat(timespec="microseconds"),
+        "actor": actor_name,
+        "actor_user_id": actor_user_id,
+        "verb": verb,
+        "target_type": target_type,
+        "target_id": str(target_id),
+        "target_repr": target_repr[:300],
+        "before": chain.jsonable(before),
+        "after": chain.jsonable(after),
+        "reason": reason,
+        "request_id": ctx.request_id,
+        "client_ip": ctx.client_ip,
+    }
+    digest = chain.row_hash(head.hash, fields)
+    event = AuditEvent.objects.create(
+        **{**fields, "created_at": created_at}, prev_hash=head.hash, hash=digest
+    )
+    AuditChainHead.objects.filter(pk=1).update(seq=fields["seq"], hash=digest)
+    return event
+
+
+# --- Input checks shared by the safety services ---------------------------------------------
+
+
+def _clean_reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("a reason is required", field="reason")
+    if len(reason) > MAX_REASON:
+        raise ValidationFailed(f"reason is longer than {MAX_REASON} characters", field="reason")
+    return reason
+
+
+def _clean_expiry(expires_at: datetime | None, now: datetime) -> datetime | None:
+    if expires_at is None:
+        return None
+    if timezone.is_naive(expires_at):
+        raise ValidationFailed("expires_at needs a time zone (e.g. ...Z)", field="expires_at")
+    if expires_at <= now:
+        raise ValidationFailed("expires_at is in the past", field="expires_at")
+    if expires_at - now > MAX_EXPIRY:
+        raise ValidationFailed("expires_at is more than 90 days away", field="expires_at")
+    return expires_at
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+# --- Safety modes ---------------------------------------------------------------------------
+
+
+def _initial_mode() -> str:
+    mode = settings.ZEROTOUCH_INITIAL_MODE
+    return mode if mode in Mode.values else Mode.SUPERVISED
+
+
+def _locked_mode_row(scope: str) -> SafetyMode:
+    SafetyMode.objects.bulk_create(
+        [SafetyMode(scope=scope, mode=_initial_mode(), changed_by="system:install")],
+        ignore_conflicts=True,
+    )
+    return SafetyMode.objects.select_for_update().get(scope=scope)
+
+
+def _mode_snapshot(row: SafetyMode) -> dict:
+    return {
+        "mode": row.mode,
+        "expires_at": _iso(row.expires_at),
+        "fallback_mode": row.fallback_mode or None,
+    }
+
+
+def _expire_mode_row(row: SafetyMode, now: datetime) -> SafetyMode:
+    """If the locked row's mode has expired, fall back and audit it. Returns the fresh row."""
+    if row.expires_at is None or row.expires_at > now:
+        return row
+    before = _mode_snapshot(row)
+    n = SafetyMode.objects.filter(pk=row.pk, version=row.version).update(
+        mode=row.fallback_mode or _initial_mode(),
+        fallback_mode="",
+        expires_at=None,
+        reason=f"expired: {row.reason}"[:MAX_REASON],
+        changed_by=EXPIRY_ACTOR,
+        changed_at=now,
+        version=F("version") + 1,
+    )
+    if n != 1:
+        raise Conflict("the safety mode changed meanwhile; try again")
+    row.refresh_from_db()
+    audit_record(
+        actor=EXPIRY_ACTOR,
+        verb="safety.mode_expired",
+        target_type="safety_mode",
+        target_id=row.scope,
+        target_repr=f"safety mode ({row.scope})",
+        before=before,
+        after=_mode_snapshot(row),
+        reason=f"expiry {before['expires_at']} passed",
+    )
+    return row
+
+
+@transaction.atomic
+def safety_mode_set(
+    *,
+    actor: AbstractBaseUser,
+    mode: str,
+    reason: str,
+    expires_at: datetime | None = None,
+    scope: str = GLOBAL,
+) -> SafetyMode:
+    """Change a scope's mode. A stricter mode needs `engage_safety`; anything else needs
+    `manage_safety` (admin). With an expiry the mode returns to the current one by itself."""
+    require(actor, Cap.ENGAGE_SAFETY)
+    if mode not in Mode.values:
+        raise ValidationFailed(
+            f"unknown mode {mode!r}; expected one of {', '.join(Mode.values)}", field="mode"
+        )
+    now = timezone.now()
+    reason = _clean_reason(reason)
+    expires_at = _clean_expiry(expires_at, now)
+    row = _expire_mode_row(_locked_mode_row(scope), now)
+    if mode == row.mode and expires_at == row.expires_at:
+        return row  # nothing changes, nothing to record
+    if MODE_STRICTNESS[Mode(mode)] <= MODE_STRICTNESS[Mode(row.mode)]:
+        require(actor, Cap.MANAGE_SAFETY)
+    if expires_at is None:
+        fallback = ""
+    else:  # return to the last permanent mode, not to another temporary one
+        fallback = row.fallback_mode if row.expires_at else row.mode
+    before = _mode_snapshot(row)
+    n = SafetyMode.objects.filter(pk=row.pk, version=row.version).update(
+        mode=mode,
+        fallback_mode=fallback,
+        expires_at=expires_at,
+        reason=reason,
+        changed_by=actor.get_username(),
+        changed_at=now,
+        version=F("version") + 1,
+    )
+    if n != 1:
+        raise Conflict("the safety mode changed meanwhile; reload and try again")
+    row.refresh_from_db()
+    audit_record(
+        actor=actor,
+        verb="safety.mode_changed",
+        target_type="safety_mode",
+        target_id=scope,
+        target_repr=f"safety mode ({scope})",
+        before=before,
+        after=_mode_snapshot(row),
+        reason=reason,
+    )
+    return row
+
+
+# --- Override switches ----------------------------------------------------------------------
+
+
+def _locked_switch_row(scope: str, name: str) -> SafetySwitch:
+    SafetySwitch.objects.bulk_create(
+        [SafetySwitch(scope=scope, name=name, changed_by="system:install")], ignore_conflicts=True
+    )
+    return SafetySwitch.objects.select_for_update().get(scope=scope, name=name)
+
+
+def _switch_snapshot(row: SafetySwitch) -> dict:
+    return {"enabled": row.enabled, "expires_at": _iso(row.expires_at)}
+
+
+def _expire_switch_row(row: SafetySwitch, now: datetime) -> SafetySwitch:
+    if not row.enabled or row.expires_at is None or row.expires_at > now:
+        return row
+    before = _switch_snapshot(row)
+    n = SafetySwitch.objects.filter(pk=row.pk, version=row.version).update(
+        enabled=False,
+        expires_at=None,
+        reason=f"expired: {row.reason}"[:MAX_REASON],
+        changed_by=EXPIRY_ACTOR,
+        changed_at=now,
+        version=F("version") + 1,
+    )
+    if n != 1:
+        raise Conflict("the switch changed meanwhile; try again")
+    row.refresh_from_db()
+    audit_record(
+        actor=EXPIRY_ACTOR,
+        verb="safety.switch_expired",
+        target_type="safety_switch",
+        target_id=f"{row.scope}/{row.name}",
+        target_repr=f"switch {row.name} ({row.scope})",
+        before=before,
+        after=_switch_snapshot(row),
+        reason=f"expiry {before['expires_at']} passed",
+    )
+    return row
+
+
+@transaction.atomic
+def safety_switch_set(
+    *,
+    actor: AbstractBaseUser,
+    name: str,
+    enabled: bool,
+    reason: str,
+    expires_at: datetime | None = None,
+    scope: str = GLOBAL,
+) -> SafetySwitch:
+    """Turn an override switch on (admin) or off (anyone who may engage safety)."""
+    require(actor, Cap.MANAGE_SAFETY if enabled else Cap.ENGAGE_SAFETY)
+    if name not in Switch.values:
+        raise ValidationFailed(
+            f"unknown switch {name!r}; expected one of {', '.join(Switch.values)}", field="name"
+        )
+    now = timezone.now()
+    reason = _clean_reason(reason)
+    expires_at = _clean_expiry(expires_at, now)
+    if expires_at and not enabled:
+        raise ValidationFailed(
+            "an expiry applies only when turning a switch on", field="expires_at"
+        )
+    row = _expire_switch_row(_locked_switch_row(scope, name), now)
+    if row.enabled == enabled and row.expires_at == expires_at:
+        return row
+    before = _switch_snapshot(row)
+    n = SafetySwitch.objects.filter(pk=row.pk, version=row.version).update(
+        enabled=enabled,
+        expires_at=expires_at,
+        reason=reason,
+        changed_by=actor.get_username(),
+        changed_at=now,
+        version=F("version") + 1,
+    )
+    if n != 1:
+        raise Conflict("the switch changed meanwhile; reload and try again")
+    row.refresh_from_db()
+    audit_record(
+        actor=actor,
+        verb="safety.switch_changed",
+        target_type="safety_switch",
+        target_id=f"{scope}/{name}",
+        target_repr=f"switch {name} ({scope})",
+        before=before,
+        after=_switch_snapshot(row),
+        reason=reason,
+    )
+    return row
+
+
+def safety_expire_due(*, now: datetime | None = None) -> int:
+    """Fall back every mode and switch whose expiry has passed; one transaction each."""
+    now = now or timezone.now()
+    count = 0
+    for pk in SafetyMode.objects.filter(expires_at__lte=now).values_list("pk", flat=True):
+        with transaction.atomic():
+            row = SafetyMode.objects.select_for_update().get(pk=pk)
+            version = row.version
+            count += _expire_mode_row(row, now).version != version
+    due = SafetySwitch.objects.filter(enabled=True, expires_at__lte=now)
+    for pk in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            row = SafetySwitch.objects.select_for_update().get(pk=pk)
+            version = row.version
+            count += _expire_switch_row(row, now).version != version
+    return count
+
+
+# --- API tokens -----------------------------------------------------------------------------
+
+
+def token_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(
+    *, user: AbstractBaseUser, name: str, expires_in_days: int | None = None
+) -> tuple[ApiToken, str]:
+    """Make a token for `user`. The raw token is returned once and never stored."""
+    require(user, Cap.VIEW)
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise ValidationFailed("a token needs a name of 1 to 80 characters", field="name")
+    days = settings.API_TOKEN_DEFAULT_DAYS if expires_in_days is None else expires_in_days
+    if not 1 <= days <= 366:
+        raise ValidationFailed("expires_in_days must be between 1 and 366", field="expires_in_days")
+    raw = "zt_" + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name,
+        prefix=raw[:10],
+        digest=token_digest(raw),
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    audit_record(
+        actor=user,
+        verb="token.created",
+        target_type="api_token",
+        target_id=str(token.pk),
+        target_repr=f"API token {token}",
+        after={"name": name, "prefix": token.prefix, "expires_at": _iso(token.expires_at)},
+    )
+    return token, raw
+
+
+@transaction.atomic
+def api_token_revoke(*, actor: AbstractBaseUser, token_id: int, reason: str = "") -> ApiToken:
+    """Revoke a token: its owner may, and so may an admin."""
+    require(actor, Cap.VIEW)
+    token = ApiToken.objects.filter(pk=token_id).first()
+    if token is None or (token.user_id != actor.pk and not user_can(actor, Cap.MANAGE_USERS)):
+        raise NotFound("no such token")
+    now = timezone.now()
+    n = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
+    if n != 1:
+        raise Conflict("the token is already revoked")
+    token.refresh_from_db()
+    audit_record(
+        actor=actor,
+        verb="token.revoked",
+        target_type="api_token",
+        target_id=str(token.pk),
+        target_repr=f"API token {token}",
+        before={"revoked_at": None},
+        after={"revoked_at": _iso(now)},
+        reason=reason,
+    )
+    return token
+
+
+def api_token_touch(*, token: ApiToken) -> None:
+    """Record use, at most once a minute per token (not an audited change)."""
+    now = timezone.now()
+    stale = now - timedelta(minutes=1)
+    ApiToken.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=token.pk
+    ).update(last_used_at=now)
+
+
+# --- Users, roles, logins -------------------------------------------------------------------
+
+
+def _role_names(user: AbstractBaseUser) -> list[str]:
+    return sorted(r.value for r in user_roles(user))
+
+
+@transaction.atomic
+def user_roles_set(
+    *, actor: Actor, user: AbstractBaseUser, roles: list[str], reason: str
+) -> AbstractBaseUser:
+    """Replace a user's roles. A person needs `manage_users`; `system:<x>` actors are commands
+    run by the operator of the installation (e.g. `manage.py roles`)."""
+    if not isinstance(actor, str):
+        require(actor, Cap.MANAGE_USERS)
+    unknown = sorted(set(roles) - set(Role))
+    if unknown:
+        raise ValidationFailed(f"unknown role(s): {', '.join(unknown)}", field="roles")
+    reason = _clean_reason(reason)
+    before = _role_names(user)
+    groups = [Group.objects.get_or_create(name=r)[0] for r in sorted(set(roles))]
+    user.groups.set(groups)
+    user.__dict__.pop("_zt_roles", None)
+    after = _role_names(user)
+    if before != after:
+        audit_record(
+            actor=actor,
+            verb="user.roles_changed",
+            target_type="user",
+            target_id=str(user.pk),
+            target_repr=f"user {user.get_username()}",
+            before={"roles": before},
+            after={"roles": after},
+            reason=reason,
+        )
+    return user
+
+
+def auth_login_record(*, user: AbstractBaseUser) -> AuditEvent:
+    return audit_record(
+        actor=user,
+        verb="auth.login",
+        target_type="user",
+        target_id=str(user.pk),
+        target_repr=f"user {user.get_username()}",
+        after={"roles": _role_names(user)},
+    )
+
+
+def auth_logout_record(*, user: AbstractBaseUser) -> AuditEvent:
+    return audit_record(
+        actor=user,
+        verb="auth.logout",
+        target_type="user",
+        target_id=str(user.pk),
+        target_repr=f"user {user.get_username()}",
+    )
+
+
+# --- Workers --------------------------------------------------------------------------------
+
+
+def worker_heartbeat(*, hostname: str, pid: int) -> None:
+    """Upsert the worker's row (liveness, not a domain change: not audited)."""
+    now = timezone.now()
+    n = WorkerHeartbeat.objects.filter(hostname=hostname).update(last_seen=now, pid=pid)
+    if not n:
+        WorkerHeartbeat.objects.bulk_create(
+            [WorkerHeartbeat(hostname=hostname, pid=pid, started_at=now, last_seen=now)],
+            ignore_conflicts=True,
+        )

@@ -1,0 +1,45 @@
+"""A worker bootstep that writes a heartbeat row, so the status page and /ai/status can say
+which workers were seen in the last minute on any broker (the filesystem broker has no
+remote-control channel for `celery inspect`)."""
+
+import logging
+import os
+import socket
+
+from celery import bootsteps
+
+log = logging.getLogger(__name__)
+
+
+def beat_once(hostname: str) -> None:
+    from django.db import close_old_connections
+
+    from .services import worker_heartbeat
+
+    try:
+        close_old_connections()
+        worker_heartbeat(hostname=hostname, pid=os.getpid())
+    except Exception:  # a missed heartbeat must never take the worker down
+        log.exception("worker heartbeat failed")
+
+
+class HeartbeatStep(bootsteps.StartStopStep):
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.tref = None
+
+    def start(self, worker):
+        from django.conf import settings
+
+        hostname = worker.hostname or socket.gethostname()
+        beat_once(hostname)
+        self.tref = worker.timer.call_repeatedly(
+            settings.WORKER_HEARTBEAT_SECONDS, beat_once, (hostname,), priority=10
+        )
+
+    def stop(self, worker):
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None

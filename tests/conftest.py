@@ -1,0 +1,119 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_SERVICES = os.environ.get("ZT_TEST_REAL_SERVICES") == "1"
+
+
+def _persona(username: str, *roles: str) -> User:
+    user = User.objects.create_user(username=username, password=f"{username}-pass")
+    # get_or_create: transactional tests empty every table, the migration's groups included.
+    user.groups.set([Group.objects.get_or_create(name=r)[0] for r in roles])
+    return user
+
+
+# Personas: vic (viewer), olivia (operator), alice and bob (approvers), adam (admin).
+@pytest.fixture
+def vic(db):
+    return _persona("vic", "viewer")
+
+
+@pytest.fixture
+def olivia(db):
+    return _persona("olivia", "operator")
+
+
+@pytest.fixture
+def alice(db):
+    return _persona("alice", "approver")
+
+
+@pytest.fixture
+def bob(db):
+    return _persona("bob", "approver")
+
+
+@pytest.fixture
+def adam(db):
+    return _persona("adam", "admin")
+
+
+@pytest.fixture
+def nobody(db):
+    """Logged in, but holds no role at all."""
+    return _persona("nobody")
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, django_db_blocker):
+    """A real `celery worker` process on the test database and the Redis broker."""
+    if not REAL_SERVICES:
+        pytest.skip("needs PostgreSQL and Redis (fallback run)")
+    import redis
+    from django.db import connection
+
+    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
+    s = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}",
+        "WORKER_HEARTBEAT_SECONDS": "1",
+    }
+    log = open(ROOT / "var" / "test" / "worker.log", "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "aiops_site",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=2",
+            "--hostname=test-worker@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: _worker_seen(), timeout=60, what="the worker's first heartbeat")
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _worker_seen() -> bool:
+    from apps.governance.models import WorkerHeartbeat
+
+    return WorkerHeartbeat.objects.filter(hostname__startswith="test-worker@").exists()
+
+
+def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

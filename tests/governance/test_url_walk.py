@@ -1,0 +1,126 @@
+"""Walk every URL pattern as anonymous and as a viewer: nothing leaks, nothing changes."""
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import URLResolver, get_resolver
+
+from apps.governance.models import ApiToken, AuditEvent, SafetyMode, SafetySwitch
+from apps.governance.services import api_token_create, safety_mode_set, safety_switch_set
+
+pytestmark = pytest.mark.django_db
+MARKER = "SECRET-MARKER-7731"
+
+# Plausible bodies, so that only authentication or the role check can stop the request.
+FORM_BODIES = {
+    "safety/mode": {"mode": "autonomous", "reason": "walk"},
+    "safety/switch/<str:name>": {"enabled": "on", "reason": "walk"},
+    "account/tokens": {"name": "walk", "expires_in_days": "5"},
+}
+JSON_BODIES = {
+    "ai/safety/enable": {"mode": "halted", "reason": "walk"},
+    "ai/safety/disable": {"reason": "walk"},
+    "ai/safety/switch": {"name": "allow_chaos", "enabled": True, "reason": "walk"},
+}
+PUBLIC = {"login/", "health"}  # say nothing about the installation
+
+
+def _routes(patterns=None, prefix=""):
+    for p in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(p, URLResolver):
+            yield from _routes(p.url_patterns, prefix + str(p.pattern))
+        else:
+            yield prefix + str(p.pattern)
+
+
+ROUTES = sorted(set(_routes()))
+
+
+def _url(route: str, token_id: int) -> str:
+    return "/" + route.replace("<str:name>", "allow_chaos").replace("<int:token_id>", str(token_id))
+
+
+def _state() -> tuple:
+    return (
+        list(AuditEvent.objects.order_by("seq").values_list("seq", "hash")),
+        list(SafetyMode.objects.values_list("scope", "mode", "expires_at", "version")),
+        list(SafetySwitch.objects.values_list("name", "enabled", "expires_at", "version")),
+        list(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
+    )
+
+
+@pytest.fixture
+def secrets(adam):
+    """Data a stranger must never see: reasons, an admin's token."""
+    safety_mode_set(actor=adam, mode="dry_run", reason=MARKER)
+    safety_switch_set(actor=adam, name="lift_blast_radius", enabled=True, reason=MARKER)
+    token, raw = api_token_create(user=adam, name=MARKER)
+    return token, raw
+
+
+def _request(client, method, route, url):
+    if method == "get":
+        return client.get(url)
+    if route in JSON_BODIES:
+        return client.post(url, json.dumps(JSON_BODIES[route]), content_type="application/json")
+    return client.post(url, FORM_BODIES.get(route, {}))
+
+
+def _body(response) -> str:
+    raw = b"".join(response.streaming_content) if response.streaming else response.content
+    return raw.decode(errors="replace")
+
+
+def test_the_walk_covers_every_app():
+    for needle in ("safety/", "audit/", "ai/status", "predictions/", "costs/", "api/schema"):
+        assert any(r.startswith(needle) for r in ROUTES), needle
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("route", ROUTES)
+def test_anonymous_gets_nothing_and_changes_nothing(route, method, secrets):
+    token, raw = secrets
+    before = _state()
+    response = _request(Client(), method, route, _url(route, token.pk))
+    assert _state() == before
+    body = _body(response)
+    assert MARKER not in body and raw not in body
+    if route in PUBLIC or route == "logout/":
+        assert response.status_code in (200, 302, 405)
+    elif route.startswith("ai/"):
+        assert response.status_code in (401, 405), response.status_code
+    else:
+        assert response.status_code in (302, 405), response.status_code
+        if response.status_code == 302:
+            assert response["Location"].startswith("/login/")
+
+
+# A viewer may read everything and may manage their own API tokens and session; nothing else.
+VIEWER_SELF_SERVICE = {"account/tokens", "logout/"}
+
+
+VIEWER_CASES = [
+    (r, m)
+    for r in ROUTES
+    for m in ("get", "post")
+    if not (m == "post" and r in VIEWER_SELF_SERVICE)
+]  # those: see test_views
+
+
+@pytest.mark.parametrize(("route", "method"), VIEWER_CASES)
+def test_a_viewer_reads_but_changes_nothing(route, method, secrets, vic):
+    token, raw = secrets
+    client = Client()
+    client.force_login(vic)
+    before = _state()
+    response = _request(client, method, route, _url(route, token.pk))
+    assert _state() == before, f"{method.upper()} /{route} changed state"
+    assert raw not in _body(response)
+    mutating = set(FORM_BODIES) | set(JSON_BODIES) | {"account/tokens/<int:token_id>/revoke"}
+    if method == "post" and route in mutating:
+        # Every state-changing endpoint refuses a viewer (404 for another user's token).
+        assert response.status_code in (403, 404), (route, response.status_code)
+    elif method == "get":
+        expected = {"login/": 302, "logout/": 405}.get(route, 405 if route in mutating else 200)
+        assert response.status_code == expected, (route, response.status_code)
