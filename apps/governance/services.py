@@ -137,42 +137,85 @@ def _locked_mode_row(scope: str) -> SafetyMode:
     return SafetyMode.objects.select_for_update().get(scope=scope)
 
 
-def _mode_snapshot(row: SafetyMode) -> dict:
+def _snapshot(row: SafetyMode | SafetySwitch) -> dict:
+    if isinstance(row, SafetyMode):
+        return {
+            "mode": row.mode,
+            "expires_at": _iso(row.expires_at),
+            "fallback_mode": row.fallback_mode or None,
+        }
+    return {"enabled": row.enabled, "expires_at": _iso(row.expires_at)}
+
+
+def _target(row: SafetyMode | SafetySwitch) -> dict:
+    if isinstance(row, SafetyMode):
+        return {
+            "target_type": "safety_mode",
+            "target_id": row.scope,
+            "target_repr": f"safety mode ({row.scope})",
+        }
     return {
-        "mode": row.mode,
-        "expires_at": _iso(row.expires_at),
-        "fallback_mode": row.fallback_mode or None,
+        "target_type": "safety_switch",
+        "target_id": f"{row.scope}/{row.name}",
+        "target_repr": f"switch {row.name} ({row.scope})",
     }
 
 
-def _expire_mode_row(row: SafetyMode, now: datetime) -> SafetyMode:
-    """If the locked row's mode has expired, fall back and audit it. Returns the fresh row."""
-    if row.expires_at is None or row.expires_at > now:
-        return row
-    before = _mode_snapshot(row)
-    n = SafetyMode.objects.filter(pk=row.pk, version=row.version).update(
-        mode=row.fallback_mode or _initial_mode(),
-        fallback_mode="",
-        expires_at=None,
-        reason=f"expired: {row.reason}"[:MAX_REASON],
-        changed_by=EXPIRY_ACTOR,
-        changed_at=now,
-        version=F("version") + 1,
+def _apply(row, *, actor: Actor, verb: str, reason: str, now: datetime, **changes):
+    """Change a locked mode or switch row by a conditional UPDATE on its version, then record
+    it, in the caller's transaction. Returns the fresh row."""
+    before = _snapshot(row)
+    changed_by = actor if isinstance(actor, str) else actor.get_username()
+    n = (
+        type(row)
+        .objects.filter(pk=row.pk, version=row.version)
+        .update(
+            **changes,
+            reason=reason[:MAX_REASON],
+            changed_by=changed_by,
+            changed_at=now,
+            version=F("version") + 1,
+        )
     )
     if n != 1:
-        raise Conflict("the safety mode changed meanwhile; try again")
+        raise Conflict(f"{_target(row)['target_repr']} changed meanwhile; reload and try again")
     row.refresh_from_db()
     audit_record(
-        actor=EXPIRY_ACTOR,
-        verb="safety.mode_expired",
-        target_type="safety_mode",
-        target_id=row.scope,
-        target_repr=f"safety mode ({row.scope})",
-        before=before,
-        after=_mode_snapshot(row),
-        reason=f"expiry {before['expires_at']} passed",
+        actor=actor, verb=verb, **_target(row), before=before, after=_snapshot(row), reason=reason
     )
     return row
+
+
+def _expired(row: SafetyMode | SafetySwitch, now: datetime) -> bool:
+    live = row.mode if isinstance(row, SafetyMode) else row.enabled
+    return bool(live) and row.expires_at is not None and row.expires_at <= now
+
+
+def _expire_row(row: SafetyMode | SafetySwitch, now: datetime):
+    """If the locked row has expired, fall back (mode) or switch off, and audit it."""
+    if not _expired(row, now):
+        return row
+    reason = f"expiry {_iso(row.expires_at)} passed"
+    if isinstance(row, SafetyMode):
+        return _apply(
+            row,
+            actor=EXPIRY_ACTOR,
+            verb="safety.mode_expired",
+            reason=reason,
+            now=now,
+            mode=row.fallback_mode or _initial_mode(),
+            fallback_mode="",
+            expires_at=None,
+        )
+    return _apply(
+        row,
+        actor=EXPIRY_ACTOR,
+        verb="safety.switch_expired",
+        reason=reason,
+        now=now,
+        enabled=False,
+        expires_at=None,
+    )
 
 
 @transaction.atomic
@@ -194,7 +237,7 @@ def safety_mode_set(
     now = timezone.now()
     reason = _clean_reason(reason)
     expires_at = _clean_expiry(expires_at, now)
-    row = _expire_mode_row(_locked_mode_row(scope), now)
+    row = _expire_row(_locked_mode_row(scope), now)
     if mode == row.mode and expires_at == row.expires_at:
         return row  # nothing changes, nothing to record
     if MODE_STRICTNESS[Mode(mode)] <= MODE_STRICTNESS[Mode(row.mode)]:
@@ -203,30 +246,16 @@ def safety_mode_set(
         fallback = ""
     else:  # return to the last permanent mode, not to another temporary one
         fallback = row.fallback_mode if row.expires_at else row.mode
-    before = _mode_snapshot(row)
-    n = SafetyMode.objects.filter(pk=row.pk, version=row.version).update(
+    return _apply(
+        row,
+        actor=actor,
+        verb="safety.mode_changed",
+        reason=reason,
+        now=now,
         mode=mode,
         fallback_mode=fallback,
         expires_at=expires_at,
-        reason=reason,
-        changed_by=actor.get_username(),
-        changed_at=now,
-        version=F("version") + 1,
     )
-    if n != 1:
-        raise Conflict("the safety mode changed meanwhile; reload and try again")
-    row.refresh_from_db()
-    audit_record(
-        actor=actor,
-        verb="safety.mode_changed",
-        target_type="safety_mode",
-        target_id=scope,
-        target_repr=f"safety mode ({scope})",
-        before=before,
-        after=_mode_snapshot(row),
-        reason=reason,
-    )
-    return row
 
 
 # --- Override switches ----------------------------------------------------------------------
@@ -237,38 +266,6 @@ def _locked_switch_row(scope: str, name: str) -> SafetySwitch:
         [SafetySwitch(scope=scope, name=name, changed_by="system:install")], ignore_conflicts=True
     )
     return SafetySwitch.objects.select_for_update().get(scope=scope, name=name)
-
-
-def _switch_snapshot(row: SafetySwitch) -> dict:
-    return {"enabled": row.enabled, "expires_at": _iso(row.expires_at)}
-
-
-def _expire_switch_row(row: SafetySwitch, now: datetime) -> SafetySwitch:
-    if not row.enabled or row.expires_at is None or row.expires_at > now:
-        return row
-    before = _switch_snapshot(row)
-    n = SafetySwitch.objects.filter(pk=row.pk, version=row.version).update(
-        enabled=False,
-        expires_at=None,
-        reason=f"expired: {row.reason}"[:MAX_REASON],
-        changed_by=EXPIRY_ACTOR,
-        changed_at=now,
-        version=F("version") + 1,
-    )
-    if n != 1:
-        raise Conflict("the switch changed meanwhile; try again")
-    row.refresh_from_db()
-    audit_record(
-        actor=EXPIRY_ACTOR,
-        verb="safety.switch_expired",
-        target_type="safety_switch",
-        target_id=f"{row.scope}/{row.name}",
-        target_repr=f"switch {row.name} ({row.scope})",
-        before=before,
-        after=_switch_snapshot(row),
-        reason=f"expiry {before['expires_at']} passed",
-    )
-    return row
 
 
 @transaction.atomic
@@ -294,49 +291,34 @@ def safety_switch_set(
         raise ValidationFailed(
             "an expiry applies only when turning a switch on", field="expires_at"
         )
-    row = _expire_switch_row(_locked_switch_row(scope, name), now)
+    row = _expire_row(_locked_switch_row(scope, name), now)
     if row.enabled == enabled and row.expires_at == expires_at:
         return row
-    before = _switch_snapshot(row)
-    n = SafetySwitch.objects.filter(pk=row.pk, version=row.version).update(
-        enabled=enabled,
-        expires_at=expires_at,
-        reason=reason,
-        changed_by=actor.get_username(),
-        changed_at=now,
-        version=F("version") + 1,
-    )
-    if n != 1:
-        raise Conflict("the switch changed meanwhile; reload and try again")
-    row.refresh_from_db()
-    audit_record(
+    return _apply(
+        row,
         actor=actor,
         verb="safety.switch_changed",
-        target_type="safety_switch",
-        target_id=f"{scope}/{name}",
-        target_repr=f"switch {name} ({scope})",
-        before=before,
-        after=_switch_snapshot(row),
         reason=reason,
+        now=now,
+        enabled=enabled,
+        expires_at=expires_at,
     )
-    return row
 
 
 def safety_expire_due(*, now: datetime | None = None) -> int:
     """Fall back every mode and switch whose expiry has passed; one transaction each."""
     now = now or timezone.now()
+    due = [
+        *SafetyMode.objects.filter(expires_at__lte=now),
+        *SafetySwitch.objects.filter(enabled=True, expires_at__lte=now),
+    ]
     count = 0
-    for pk in SafetyMode.objects.filter(expires_at__lte=now).values_list("pk", flat=True):
+    for stale in due:
         with transaction.atomic():
-            row = SafetyMode.objects.select_for_update().get(pk=pk)
-            version = row.version
-            count += _expire_mode_row(row, now).version != version
-    due = SafetySwitch.objects.filter(enabled=True, expires_at__lte=now)
-    for pk in due.values_list("pk", flat=True):
-        with transaction.atomic():
-            row = SafetySwitch.objects.select_for_update().get(pk=pk)
-            version = row.version
-            count += _expire_switch_row(row, now).version != version
+            row = type(stale).objects.select_for_update().get(pk=stale.pk)
+            if _expired(row, now):  # another worker may have got there first
+                _expire_row(row, now)
+                count += 1
     return count
 
 

@@ -8,7 +8,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from . import selectors, services
+from . import chain, selectors, services
 from .errors import ApplicationError
 from .forms import ApiTokenForm, AuditFilterForm, SafetyModeForm, SafetySwitchForm
 from .roles import Cap, role_required
@@ -141,22 +141,7 @@ class _Echo:
         return value
 
 
-CSV_COLUMNS = [
-    "seq",
-    "created_at",
-    "actor",
-    "verb",
-    "target_type",
-    "target_id",
-    "target_repr",
-    "before",
-    "after",
-    "reason",
-    "request_id",
-    "client_ip",
-    "prev_hash",
-    "hash",
-]
+CSV_COLUMNS = [*chain.HASHED_FIELDS, "prev_hash", "hash"]
 
 
 @require_GET

@@ -121,7 +121,7 @@ def test_it_exports_the_filtered_audit_log_as_csv(client, vic):
     response = client.get("/audit.csv?verb=test.csv")
     assert response["Content-Type"].startswith("text/csv")
     lines = b"".join(response.streaming_content).decode().strip().splitlines()
-    assert lines[0].startswith("seq,created_at,actor,verb")
+    assert lines[0].startswith("seq,created_at,actor,actor_user_id,verb")
     assert len(lines) == 2 and "test.csv" in lines[1]
     assert "'=HYPERLINK(1)" in lines[1]  # no formula injection
 
