@@ -5,6 +5,7 @@ the sandbox cluster. Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY
 and leaves DEBUG off.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -31,9 +32,12 @@ def _secret_key() -> str:
     if key:
         return key
     path = VAR_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(64))
-        path.chmod(0o600)
+    try:  # created owner-only from the first byte; O_EXCL: two processes never both write
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(64))
     return path.read_text().strip()
 
 
@@ -72,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apps.governance.middleware.HtmxLoginRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "aiops_site.urls"

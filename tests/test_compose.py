@@ -25,6 +25,11 @@ def test_it_runs_web_worker_beat_postgres_and_redis_with_migrations_first():
         assert env["DATABASE_URL"].startswith("postgres://")
         assert env["CELERY_BROKER_URL"].startswith("redis://")
         assert env["DEBUG"] == "0" and "SECRET_KEY" in env
+        assert "//zerotouch_app:" in env["DATABASE_URL"]  # not the tables' owner
+    owner_env = services["migrate"]["environment"]
+    assert "//zerotouch:" in owner_env["DATABASE_URL"]  # migrations run as the owner
+    mounts = " ".join(services["db"]["volumes"])
+    assert "deploy/postgres/10-app-role.sh" in mounts and "app-privileges.sql" in mounts
 
 
 def test_its_commands_point_at_real_modules():

@@ -1,15 +1,16 @@
 """JSON API: /ai/status and the safety switches. Session auth (with CSRF) or bearer tokens."""
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.utils import timezone
 from ninja import Field, Router, Schema
 from ninja.security import HttpBearer, django_auth
+from pydantic import StringConstraints
 
 from . import selectors, services
 from .errors import ValidationFailed
-from .models import MODE_STRICTNESS, Mode
+from .models import Mode
 from .roles import Cap, require, user_roles
 
 
@@ -64,24 +65,28 @@ class StatusOut(Schema):
     clusters: list[dict]
 
 
+# Text fields: no NUL characters (PostgreSQL cannot store them; 400 naming the field instead).
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")]
+
+
 class EnableIn(Schema):
     model_config = {"extra": "forbid"}
     mode: Literal["supervised", "dry_run", "halted"] = "supervised"
-    reason: str = Field(..., min_length=1, max_length=2000)
+    reason: Reason
     expires_at: datetime | None = None
     expires_in_minutes: int | None = Field(None, ge=1, le=129600)
 
 
 class DisableIn(Schema):
     model_config = {"extra": "forbid"}
-    reason: str = Field(..., min_length=1, max_length=2000)
+    reason: Reason
 
 
 class SwitchIn(Schema):
     model_config = {"extra": "forbid"}
-    name: str
+    name: Annotated[str, StringConstraints(max_length=40)]
     enabled: bool
-    reason: str = Field(..., min_length=1, max_length=2000)
+    reason: Reason
     expires_at: datetime | None = None
     expires_in_minutes: int | None = Field(None, ge=1, le=129600)
 
@@ -145,17 +150,14 @@ def status(request):
 
 @router.post("/safety/enable", response=SafetyChangeOut, summary="Engage safety")
 def safety_enable(request, payload: EnableIn):
-    """Move to `supervised`, or the stricter mode named. Never loosens: when the current mode
-    is already at least as strict, nothing changes (`changed: false`)."""
-    require(request.auth, Cap.ENGAGE_SAFETY)
-    expires_at = _expiry(payload)
-    current = selectors.safety_state_get()
-    if MODE_STRICTNESS[Mode(payload.mode)] <= current.strictness and expires_at is None:
-        return {"changed": False, "safety": _safety_out()}
-    services.safety_mode_set(
-        actor=request.auth, mode=payload.mode, reason=payload.reason, expires_at=expires_at
+    """Make things at least as strict as `supervised`, or the stricter mode named, until the
+    expiry if one is given. Never loosens: when the current plan already covers the request
+    nothing changes (`changed: false`); a request that could only be met by ending a stricter
+    mode early gets 409 saying why."""
+    _, changed = services.safety_engage(
+        actor=request.auth, mode=payload.mode, reason=payload.reason, expires_at=_expiry(payload)
     )
-    return {"changed": True, "safety": _safety_out()}
+    return {"changed": changed, "safety": _safety_out()}
 
 
 @router.post("/safety/disable", response=SafetyChangeOut, summary="Back to autonomous")

@@ -6,8 +6,10 @@ Changing any byte of any hashed field, reordering rows or removing one breaks th
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 GENESIS = "0" * 64
@@ -28,10 +30,31 @@ HASHED_FIELDS = (
 )
 
 
+def _encode(value: Any) -> str:
+    """Canonical JSON text. Numbers are written in one normal form (Decimal, normalised), so a
+    value reads back the same from PostgreSQL jsonb (which rewrites 1e16 as 10000000000000000
+    and has no -0) and from SQLite."""
+    if value is None or isinstance(value, bool | str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("NaN and infinity cannot be stored in the audit log")
+        number = Decimal(repr(value) if isinstance(value, float) else value)
+        return "0" if number == 0 else str(number.normalize())
+    if isinstance(value, dict):
+        items = sorted((str(k), v) for k, v in value.items())
+        return (
+            "{"
+            + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_encode(v)}" for k, v in items)
+            + "}"
+        )
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    raise TypeError(f"cannot hash a {type(value).__name__}")
+
+
 def canonical(fields: dict[str, Any]) -> bytes:
-    return json.dumps(
-        fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _encode(fields).encode("utf-8")
 
 
 def row_hash(prev_hash: str, fields: dict[str, Any]) -> str:

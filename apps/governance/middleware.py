@@ -1,6 +1,9 @@
+import ipaddress
 import re
 
 from django.conf import settings
+from django.http import HttpResponse
+from django.shortcuts import resolve_url
 
 from . import context
 
@@ -25,10 +28,42 @@ class RequestIdMiddleware:
 
 
 def client_ip(request) -> str | None:
-    # Behind N trusted proxies the client is the Nth address from the right of X-Forwarded-For.
+    """The client's address for the audit log: behind N trusted proxies the Nth entry from the
+    right of X-Forwarded-For (ports and brackets removed), else the socket's address."""
     hops = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if hops:
-        chain = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p]
-        if len(chain) >= hops:
-            return chain[-hops] or None
-    return request.META.get("REMOTE_ADDR") or None
+        chain = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",")]
+        if len(chain) >= hops and (ip := _parse_ip(chain[-hops])):
+            return ip
+    return _parse_ip(request.META.get("REMOTE_ADDR", ""))
+
+
+def _parse_ip(text: str) -> str | None:
+    text = text.strip()
+    if text.startswith("["):  # [v6]:port
+        text = text[1 : text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+class HtmxLoginRedirectMiddleware:
+    """When a session ends, an htmx request would swap the login page into a fragment. Tell
+    htmx to load the login page as a whole page instead."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        login = resolve_url(settings.LOGIN_URL)
+        if (
+            getattr(request, "htmx", False)
+            and response.status_code == 302
+            and response.get("Location", "").startswith(login)
+        ):
+            return HttpResponse(headers={"HX-Redirect": response["Location"]})
+        return response

@@ -1,7 +1,10 @@
+from datetime import UTC
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from . import chain
 from .errors import ApplicationError
 
 
@@ -62,6 +65,12 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("audit events are append-only: delete refused")
+
+    def chain_fields(self) -> dict:
+        """The hashed fields, as read back from the database (see chain.HASHED_FIELDS)."""
+        fields = {name: getattr(self, name) for name in chain.HASHED_FIELDS}
+        fields["created_at"] = self.created_at.astimezone(UTC).isoformat(timespec="microseconds")
+        return fields
 
     @property
     def target_label(self) -> str:

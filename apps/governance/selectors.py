@@ -1,11 +1,12 @@
 """Reads for pages and the API. Expired modes and switches read as fallen back even before the
 beat task has written the fallback ("checked on read")."""
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -25,6 +26,7 @@ from .models import (
 from .services import GLOBAL, _initial_mode, api_token_touch, token_digest
 
 WORKER_FRESH = timedelta(minutes=1)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -126,27 +128,24 @@ def audit_verbs() -> list[str]:
 
 def audit_chain_rows(chunk_size: int = 2000) -> Iterator[chain.ChainRow]:
     for ev in AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size):
-        fields = {
-            "seq": ev.seq,
-            "created_at": ev.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
-            "actor": ev.actor,
-            "actor_user_id": ev.actor_user_id,
-            "verb": ev.verb,
-            "target_type": ev.target_type,
-            "target_id": ev.target_id,
-            "target_repr": ev.target_repr,
-            "before": ev.before,
-            "after": ev.after,
-            "reason": ev.reason,
-            "request_id": ev.request_id,
-            "client_ip": ev.client_ip,
-        }
-        yield chain.ChainRow(ev.pk, ev.seq, ev.prev_hash, ev.hash, fields)
+        yield chain.ChainRow(ev.pk, ev.seq, ev.prev_hash, ev.hash, ev.chain_fields())
 
 
-def audit_chain_problems() -> Iterator[chain.ChainProblem]:
-    head = AuditChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
-    return chain.verify(audit_chain_rows(), tuple(head) if head else None)
+def audit_chain_problems(*, first_only: bool = False) -> list[chain.ChainProblem]:
+    """Verify the whole chain in one consistent snapshot, so writes landing meanwhile are
+    never mistaken for tampering."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and outermost:
+            with connection.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        head = AuditChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
+        problems = []
+        for problem in chain.verify(audit_chain_rows(), tuple(head) if head else None):
+            problems.append(problem)
+            if first_only:
+                break
+        return problems
 
 
 # --- Tokens and workers ---------------------------------------------------------------------
@@ -179,8 +178,9 @@ def database_healthy() -> tuple[bool, str]:
         with connection.cursor() as cur:
             cur.execute("SELECT 1")
         return True, connection.vendor
-    except Exception as exc:  # any driver error means unhealthy; say which
-        return False, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # any driver error means unhealthy; details go to the log only
+        log.warning("database health check failed: %s", exc)
+        return False, f"unreachable ({type(exc).__name__}; see the server log)"
 
 
 def broker_healthy(timeout: float = 2.0) -> tuple[bool, str]:
@@ -191,4 +191,5 @@ def broker_healthy(timeout: float = 2.0) -> tuple[bool, str]:
             conn.ensure_connection(max_retries=1, timeout=timeout)
             return True, conn.transport_cls if isinstance(conn.transport_cls, str) else "ok"
     except Exception as exc:  # the broker library raises many kinds; report, don't crash
-        return False, f"{type(exc).__name__}: {exc}"
+        log.warning("broker health check failed: %s", exc)
+        return False, f"unreachable ({type(exc).__name__}; see the server log)"

@@ -5,18 +5,22 @@ acts for a person checks that person's role itself (views check too, but never a
 """
 
 import hashlib
+import ipaddress
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.ipv6 import clean_ipv6_address
 
 from . import chain, context
-from .errors import Conflict, NotFound, ValidationFailed
+from .errors import ApplicationError, Conflict, NotFound, RoleRequired, ValidationFailed
 from .models import (
     MODE_STRICTNESS,
     ApiToken,
@@ -47,6 +51,20 @@ def _actor_parts(actor: Actor) -> tuple[str, int | None]:
             raise ValidationFailed("an audit event needs an actor", field="actor")
         return actor, None
     return actor.get_username(), actor.pk
+
+
+class AuditWriteError(ApplicationError):
+    status = 500
+
+
+def _normal_ip(value: str | None) -> str | None:
+    """The address as the database will store it (IPv6 compressed), or None if invalid."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value)) if ":" not in value else clean_ipv6_address(value)
+    except (ValueError, ValidationError):
+        return None
 
 
 @transaction.atomic
@@ -83,13 +101,18 @@ def audit_record(
         "after": chain.jsonable(after),
         "reason": reason,
         "request_id": ctx.request_id,
-        "client_ip": ctx.client_ip,
+        "client_ip": _normal_ip(ctx.client_ip),
     }
     digest = chain.row_hash(head.hash, fields)
     event = AuditEvent.objects.create(
         **{**fields, "created_at": created_at}, prev_hash=head.hash, hash=digest
     )
     AuditChainHead.objects.filter(pk=1).update(seq=fields["seq"], hash=digest)
+    # Read the row back: what the database stores must hash to what we chained, or the
+    # change is refused now instead of looking like tampering later.
+    stored = AuditEvent.objects.get(pk=event.pk)
+    if chain.row_hash(head.hash, stored.chain_fields()) != digest:
+        raise AuditWriteError(f"audit event {verb} does not read back as written; refused")
     return event
 
 
@@ -100,6 +123,8 @@ def _clean_reason(reason: str | None) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("a reason is required", field="reason")
+    if "\x00" in reason:
+        raise ValidationFailed("reason contains a NUL character", field="reason")
     if len(reason) > MAX_REASON:
         raise ValidationFailed(f"reason is longer than {MAX_REASON} characters", field="reason")
     return reason
@@ -218,6 +243,25 @@ def _expire_row(row: SafetyMode | SafetySwitch, now: datetime):
     )
 
 
+def _strict(mode: str) -> int:
+    return MODE_STRICTNESS[Mode(mode)]
+
+
+def mode_change_loosens(row: SafetyMode, *, mode: str, expires_at: datetime | None) -> str:
+    """Why moving `row` to `mode` (until `expires_at`) would make some moment, now or later,
+    less strict than the current plan — or "" when it does not. The current plan is the mode
+    until its expiry and its fallback after it."""
+    if _strict(mode) < _strict(row.mode):
+        return f"{mode} is less strict than the current {row.mode}"
+    if row.expires_at is None:
+        return ""  # a temporary mode on top falls back to the current one
+    if _strict(mode) < _strict(row.fallback_mode or row.mode):
+        return f"{mode} is less strict than {row.fallback_mode}, which follows at the expiry"
+    if expires_at is not None and expires_at < row.expires_at:
+        return f"it would end the current {row.mode} early (it lasts until {_iso(row.expires_at)})"
+    return ""
+
+
 @transaction.atomic
 def safety_mode_set(
     *,
@@ -227,8 +271,9 @@ def safety_mode_set(
     expires_at: datetime | None = None,
     scope: str = GLOBAL,
 ) -> SafetyMode:
-    """Change a scope's mode. A stricter mode needs `engage_safety`; anything else needs
-    `manage_safety` (admin). With an expiry the mode returns to the current one by itself."""
+    """Change a scope's mode. A change that makes no moment less strict needs `engage_safety`;
+    anything that loosens needs `manage_safety` (admin). With an expiry the mode returns by
+    itself to the last permanent mode."""
     require(actor, Cap.ENGAGE_SAFETY)
     if mode not in Mode.values:
         raise ValidationFailed(
@@ -240,8 +285,11 @@ def safety_mode_set(
     row = _expire_row(_locked_mode_row(scope), now)
     if mode == row.mode and expires_at == row.expires_at:
         return row  # nothing changes, nothing to record
-    if MODE_STRICTNESS[Mode(mode)] <= MODE_STRICTNESS[Mode(row.mode)]:
-        require(actor, Cap.MANAGE_SAFETY)
+    problem = mode_change_loosens(row, mode=mode, expires_at=expires_at)
+    if problem and not user_can(actor, Cap.MANAGE_SAFETY):
+        raise RoleRequired(
+            f"{problem}: that loosens safety, which needs the 'manage_safety' permission (admin)"
+        )
     if expires_at is None:
         fallback = ""
     else:  # return to the last permanent mode, not to another temporary one
@@ -256,6 +304,52 @@ def safety_mode_set(
         fallback_mode=fallback,
         expires_at=expires_at,
     )
+
+
+def _plan_covers(row: SafetyMode, *, mode: str, expires_at: datetime | None) -> bool:
+    """True when the current plan is already at least as strict as `mode` at every moment
+    until `expires_at` (forever when None)."""
+    if _strict(row.mode) < _strict(mode):
+        return False
+    if row.expires_at is None:
+        return True
+    ends_in_time = expires_at is not None and expires_at <= row.expires_at
+    return ends_in_time or _strict(row.fallback_mode or row.mode) >= _strict(mode)
+
+
+@transaction.atomic
+def safety_engage(
+    *,
+    actor: AbstractBaseUser,
+    mode: str,
+    reason: str,
+    expires_at: datetime | None = None,
+    scope: str = GLOBAL,
+) -> tuple[SafetyMode, bool]:
+    """Make the scope at least as strict as `mode` (until `expires_at`). Never loosens:
+    nothing changes when the current plan already covers the request, and a request that could
+    only be met by ending a stricter mode early is refused with a Conflict that says why."""
+    require(actor, Cap.ENGAGE_SAFETY)
+    if mode not in Mode.values or mode == Mode.AUTONOMOUS:
+        raise ValidationFailed(
+            f"cannot engage {mode!r}; expected supervised, dry_run or halted", field="mode"
+        )
+    now = timezone.now()
+    reason = _clean_reason(reason)
+    expires_at = _clean_expiry(expires_at, now)
+    row = _expire_row(_locked_mode_row(scope), now)
+    if _plan_covers(row, mode=mode, expires_at=expires_at):
+        return row, False
+    problem = mode_change_loosens(row, mode=mode, expires_at=expires_at)
+    if problem:
+        raise Conflict(
+            f"cannot engage {mode}: the current plan is {row.mode} until "
+            f"{_iso(row.expires_at)}, then {row.fallback_mode}, and {problem}. Ask for "
+            f"{row.mode} without an expiry, or with one after {_iso(row.expires_at)}"
+        )
+    return safety_mode_set(
+        actor=actor, mode=mode, reason=reason, expires_at=expires_at, scope=scope
+    ), True
 
 
 # --- Override switches ----------------------------------------------------------------------
@@ -398,7 +492,38 @@ def api_token_touch(*, token: ApiToken) -> None:
 
 
 def _role_names(user: AbstractBaseUser) -> list[str]:
-    return sorted(r.value for r in user_roles(user))
+    """The role groups the user is in, whether or not the account is active."""
+    names = set(user.groups.values_list("name", flat=True))
+    return sorted(r.value for r in Role if r.value in names)
+
+
+@transaction.atomic
+def user_create(*, actor: Actor, username: str, reason: str) -> AbstractBaseUser:
+    """Create an account with no password and no roles (set them with user_roles_set)."""
+    if not isinstance(actor, str):
+        require(actor, Cap.MANAGE_USERS)
+    reason = _clean_reason(reason)
+    User = get_user_model()
+    username = (username or "").strip()
+    try:
+        User.username_validator(username)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            f"invalid username: {' '.join(exc.messages)}", field="username"
+        ) from exc
+    if User.objects.filter(username=username).exists():
+        raise Conflict(f"user {username!r} already exists")
+    user = User.objects.create_user(username=username)
+    audit_record(
+        actor=actor,
+        verb="user.created",
+        target_type="user",
+        target_id=str(user.pk),
+        target_repr=f"user {username}",
+        after={"username": username, "roles": []},
+        reason=reason,
+    )
+    return user
 
 
 @transaction.atomic
@@ -439,7 +564,7 @@ def auth_login_record(*, user: AbstractBaseUser) -> AuditEvent:
         target_type="user",
         target_id=str(user.pk),
         target_repr=f"user {user.get_username()}",
-        after={"roles": _role_names(user)},
+        after={"roles": sorted(r.value for r in user_roles(user))},
     )
 
 

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -11,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import chain, selectors, services
 from .errors import ApplicationError
 from .forms import ApiTokenForm, AuditFilterForm, SafetyModeForm, SafetySwitchForm
+from .models import AuditEvent
 from .roles import Cap, role_required
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -21,8 +23,10 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def form_valid(self, form):
-        response = super().form_valid(form)
-        services.auth_login_record(user=form.get_user())
+        # The session and its audit event commit together, or neither does.
+        with transaction.atomic():
+            response = super().form_valid(form)
+            services.auth_login_record(user=form.get_user())
         return response
 
 
@@ -125,7 +129,10 @@ def _form_errors(form) -> str:
 @role_required(Cap.VIEW)
 def audit(request):
     form = AuditFilterForm(request.GET)
-    events = selectors.audit_event_list(**form.filters())
+    status = 400 if request.GET and not form.is_valid() else 200
+    events = (
+        selectors.audit_event_list(**form.filters()) if status == 200 else AuditEvent.objects.none()
+    )
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -133,7 +140,7 @@ def audit(request):
     if request.htmx:
         template += "#audit-results"
     ctx = {"form": form, "page": page, "query": query.urlencode(), "verbs": selectors.audit_verbs()}
-    return render(request, template, ctx)
+    return render(request, template, ctx, status=status)
 
 
 class _Echo:
@@ -148,6 +155,8 @@ CSV_COLUMNS = [*chain.HASHED_FIELDS, "prev_hash", "hash"]
 @role_required(Cap.VIEW)
 def audit_csv(request):
     form = AuditFilterForm(request.GET)
+    if request.GET and not form.is_valid():
+        return HttpResponse(_form_errors(form), status=400, content_type="text/plain")
     events = selectors.audit_event_list(**form.filters())
     writer = csv.writer(_Echo())
 
@@ -170,7 +179,7 @@ def _csv_cell(value) -> str:
         return json.dumps(value, sort_keys=True)
     text = str(value)
     # Keep spreadsheets from running a cell as a formula (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # --- Account: API tokens --------------------------------------------------------------------

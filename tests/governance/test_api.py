@@ -169,6 +169,8 @@ BAD = [
         "expires_at",
     ),
     ("/ai/safety/enable", {"mode": "halted", "reason": "x" * 300_000}, "body"),
+    ("/ai/safety/enable", {"mode": "halted", "reason": "a\u0000b"}, "reason"),
+    ("/ai/safety/switch", {"name": "allow_chaos\u0000", "enabled": True, "reason": "x"}, "name"),
 ]
 
 

@@ -262,3 +262,70 @@ def test_it_exits_non_zero_from_the_command_line():
     broken = run()
     assert broken.returncode != 0
     assert f"id={events[0].pk} seq=1" in broken.stderr
+
+
+@pytest.mark.django_db
+def test_it_stores_numbers_as_they_were_hashed():
+    """jsonb rewrites some numbers (1e16, -0.0); the chain must not mistake that for tampering."""
+    odd = {
+        "big": 1e16,
+        "huge": 1.5e300,
+        "negzero": -0.0,
+        "tenth": 0.1,
+        "int": 10**20,
+        "list": [1.0, 2, True, None, "3"],
+    }
+    audit_record(actor="system:test", verb="test.numbers", before=odd, after={"x": 1e-7})
+    ok, out = _verify()
+    assert ok, out
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("remote", "forwarded", "stored"),
+    [
+        ("2001:DB8::1", None, "2001:db8::1"),
+        ("2001:db8:0:0:0:0:0:1", None, "2001:db8::1"),
+        ("10.0.0.1", "1.2.3.4:5678", "1.2.3.4"),
+        ("10.0.0.1", "[2001:db8::2]:443", "2001:db8::2"),
+        ("10.0.0.1", "not-an-ip", "10.0.0.1"),
+    ],
+)
+def test_it_records_client_addresses_so_they_verify(
+    client, settings, vic, remote, forwarded, stored
+):
+    settings.TRUSTED_PROXY_COUNT = 1 if forwarded else 0
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    response = client.post(
+        "/login/", {"username": "vic", "password": "vic-pass"}, REMOTE_ADDR=remote, headers=headers
+    )
+    assert response.status_code == 302
+    assert AuditEvent.objects.get(verb="auth.login").client_ip == stored
+    ok, out = _verify()
+    assert ok, out
+
+
+@POSTGRES
+@pytest.mark.django_db(transaction=True)
+def test_it_verifies_cleanly_while_writers_keep_writing():
+    from apps.governance.selectors import audit_chain_problems
+
+    _events(3)
+    stop = threading.Event()
+
+    def writer():
+        try:
+            while not stop.is_set():
+                audit_record(actor="system:writer", verb="test.busy")
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        results = [audit_chain_problems(first_only=True) for _ in range(100)]
+    finally:
+        stop.set()
+        thread.join()
+    assert all(r == [] for r in results), [r for r in results if r][:1]
+    assert AuditEvent.objects.count() > 3 + 20  # the writer really wrote meanwhile

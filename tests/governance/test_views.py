@@ -110,8 +110,12 @@ def test_it_filters_and_pages_the_audit_log(client, vic):
     assert html.lstrip().startswith('<div id="audit-results">') and "1 event" in html
     html = client.get("/audit/").content.decode()
     assert "Page 1 of 2" in html
-    bad = client.get("/audit/?since=yesterday").content.decode()
-    assert "since: Enter a valid date/time." in bad
+    bad = client.get("/audit/?since=yesterday")
+    assert bad.status_code == 400
+    assert "since: Enter a valid date/time." in bad.content.decode()
+    assert "No events match." in bad.content.decode()  # a bad filter never shows everything
+    csv = client.get("/audit.csv?until=soon")
+    assert csv.status_code == 400 and b"until" in csv.content
 
 
 def test_it_exports_the_filtered_audit_log_as_csv(client, vic):
@@ -177,3 +181,10 @@ def test_it_logs_out_on_post_only_and_audits_it(client, vic):
     assert response.status_code == 302 and response["Location"] == "/login/"
     assert client.get("/").status_code == 302
     assert AuditEvent.objects.get(verb="auth.logout").actor == "vic"
+
+
+def test_it_sends_an_expired_htmx_session_to_the_login_page(client):
+    response = client.get("/safety/", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/login/?next=/safety/"
+    assert response.content == b""

@@ -1,7 +1,10 @@
-"""PostgreSQL refuses UPDATE and DELETE on the audit table, whoever asks (not only the ORM).
+"""PostgreSQL refuses UPDATE and DELETE on the audit table (not only the ORM does).
 
-TRUNCATE is not blocked: the test database is emptied with it between tests, and a truncated
-log shows up in `audit_verify` as a head that no longer matches. SQLite has no such trigger.
+The trigger binds every role that does not own the table: in production the app connects as
+zerotouch_app (deploy/postgres/), which can neither drop nor disable it, nor TRUNCATE. The
+owner and superusers could; `audit_verify` then still finds the change. TRUNCATE by the owner
+is not blocked because the test database is emptied with it between tests. SQLite has no
+trigger.
 """
 
 from django.db import migrations

@@ -15,11 +15,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        problems = []
-        for problem in audit_chain_problems():
-            problems.append(problem)
-            if not options["all"]:
-                break
+        problems = audit_chain_problems(first_only=not options["all"])
         if problems:
             for p in problems:
                 where = f"row id={p.pk} seq={p.seq}" if p.pk else f"chain (seq {p.seq})"

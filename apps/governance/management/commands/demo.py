@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.governance.services import user_roles_set
+from apps.governance.services import user_create, user_roles_set
 
 DEMO_USERS = [  # username, role; password is "<username>-demo"
     ("vic", "viewer"),
@@ -52,7 +52,9 @@ class Command(BaseCommand):
         User = get_user_model()
         self.stdout.write("\nDemo users (demo only; never create these in production):")
         for username, role in DEMO_USERS:
-            user, _ = User.objects.get_or_create(username=username)
+            user = User.objects.filter(username=username).first() or user_create(
+                actor="system:demo", username=username, reason="demo setup"
+            )
             user.set_password(f"{username}-demo")
             user.save(update_fields=["password"])
             user_roles_set(actor="system:demo", user=user, roles=[role], reason="demo setup")

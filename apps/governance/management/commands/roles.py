@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.governance.errors import ApplicationError
 from apps.governance.roles import Role
-from apps.governance.services import user_roles_set
+from apps.governance.services import user_create, user_roles_set
 
 
 class Command(BaseCommand):
@@ -24,9 +24,9 @@ class Command(BaseCommand):
         user = User.objects.filter(username=username).first()
         if user is None and not create:
             raise CommandError(f"no user {username!r} (use --create)")
-        if user is None:
-            user = User.objects.create_user(username=username)
         try:
+            if user is None:
+                user = user_create(actor="system:manage.py", username=username, reason=reason)
             user_roles_set(actor="system:manage.py", user=user, roles=roles, reason=reason)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
