@@ -1,0 +1,255 @@
+"""Faults a scenario injects at set times, and Chaos Mesh objects taking effect."""
+
+import dataclasses
+from datetime import timedelta
+
+from . import controllers
+from .scenario import duration
+from .selectors import selector_from_match
+
+DEPLOYMENTS = "apps/deployments"
+
+
+def _deployment(sb, target: str) -> dict | None:
+    ns, _, name = target.partition("/")
+    return sb.store.get(DEPLOYMENTS, ns, name)
+
+
+def _set_image(sb, dep: dict, image: str) -> None:
+    dep["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    sb.store.update(DEPLOYMENTS, dep, spec_changed=True)
+    controllers.reconcile_deployment(sb, dep)
+
+
+def inject(sb, fault) -> None:
+    """Apply one scenario fault now. Its ground truth is the scenario file itself."""
+    p = fault.params
+    if fault.kind == "node_not_ready":
+        node = sb.store.get("nodes", "", fault.target)
+        if node is None:
+            return
+        controllers.node_status(sb, node, ready=False)
+        sb.emit(
+            node,
+            "NodeNotReady",
+            f"Node {fault.target} status is now: NodeNotReady",
+            "Normal",
+            "node-controller",
+        )
+        sb.record_failure("NotReady", node=fault.target)
+        for pod in sb.store.list("pods"):
+            rt = sb.runtime.get(pod["metadata"]["uid"])
+            if rt is not None and rt.node == fault.target:
+                for c in rt.containers.values():
+                    c.ready = False
+                controllers.render_pod(sb, rt, pod)
+        sb.after(300, "evict_node", fault.target)  # the pods' default toleration
+        if "duration" in p:
+            sb.after(duration(p["duration"]).total_seconds(), "restore", fault.kind, fault.target)
+        return
+    profile = sb.profiles.get(fault.target)
+    dep = _deployment(sb, fault.target)
+    if profile is None or dep is None:
+        return
+    if fault.kind == "memory_leak":
+        from ..quantity import memory_bytes
+
+        profile.leak_bytes_per_s = memory_bytes(p.get("leak_per_hour", "512Mi")) / 3600
+        _reschedule_ooms(sb, fault.target)
+    elif fault.kind in ("bad_rollout", "image_pull_failure"):
+        _set_image(sb, dep, p["image"])
+    elif fault.kind == "crash_loop":
+        profile.crash_on_start = True
+        dep["spec"]["template"]["metadata"].setdefault("annotations", {})[
+            "sandbox.zerotouch.dev/config"
+        ] = p.get("config", "broken")
+        sb.store.update(DEPLOYMENTS, dep, spec_changed=True)
+        controllers.reconcile_deployment(sb, dep)
+    elif fault.kind == "cpu_saturation":
+        profile.ramp_from = sb.now
+        profile.ramp_seconds = duration(p.get("ramp", "30m")).total_seconds()
+        profile.ramp_to = float(p.get("factor", 3))
+    elif fault.kind == "noisy_neighbour":
+        profile.cpu_factor = float(p.get("factor", 6))
+    elif fault.kind == "unbound_pvc":
+        claim = p.get("claim", "data")
+        pvc = sb.store.get("persistentvolumeclaims", dep["metadata"]["namespace"], claim)
+        if pvc is not None:
+            sb.store.delete("persistentvolumeclaims", dep["metadata"]["namespace"], claim)
+        from . import builders
+
+        w = next(w for w in sb.scenario.workloads if f"{w.namespace}/{w.name}" == fault.target)
+        spec = {**(w.pvc or {"name": claim}), "storage_class": "does-not-exist"}
+        sb.store.create(
+            "persistentvolumeclaims", builders.pvc(dataclasses.replace(w, pvc=spec), bound=False)
+        )
+        sb.emit(
+            sb.store.get("persistentvolumeclaims", w.namespace, spec["name"]),
+            "ProvisioningFailed",
+            'storageclass.storage.k8s.io "does-not-exist" not found',
+            "Warning",
+            "persistentvolume-controller",
+        )
+        template = dep["spec"]["template"]
+        template["metadata"].setdefault("annotations", {})["sandbox.zerotouch.dev/claim"] = spec[
+            "name"
+        ]
+        template["spec"]["volumes"] = [
+            {"name": "data", "persistentVolumeClaim": {"claimName": spec["name"]}}
+        ]
+        sb.store.update(DEPLOYMENTS, dep, spec_changed=True)
+        controllers.reconcile_deployment(sb, dep)
+    if "duration" in p:
+        sb.after(duration(p["duration"]).total_seconds(), "restore", fault.kind, fault.target)
+
+
+def restore(sb, kind: str, target: str) -> None:
+    if kind == "node_not_ready":
+        node = sb.store.get("nodes", "", target)
+        if node is not None:
+            controllers.node_status(sb, node, ready=True)
+            sb.emit(
+                node, "NodeReady", f"Node {target} status is now: NodeReady", "Normal", "kubelet"
+            )
+        return
+    profile = sb.profiles.get(target)
+    if profile is None:
+        return
+    if kind == "memory_leak":
+        profile.leak_bytes_per_s = 0
+    elif kind in ("cpu_saturation", "noisy_neighbour"):
+        profile.cpu_factor, profile.ramp_from, profile.ramp_to = 1.0, None, 1.0
+
+
+def _reschedule_ooms(sb, workload: str) -> None:
+    for rt in list(sb.runtime.values()):
+        if rt.workload != workload:
+            continue
+        pod = sb.pod_obj(rt)
+        for c in rt.containers.values():
+            if pod is not None and c.state == "running":
+                c.gen += 1  # the old readiness timer is superseded too: become ready again
+                sb.after(0, "container", rt.uid, c.name, c.gen, "ready")
+                controllers.schedule_oom(sb, rt, c, pod)
+
+
+# --- Chaos Mesh --------------------------------------------------------------------------
+
+
+def _chaos_targets(sb, obj: dict) -> list[dict]:
+    sel = obj["spec"].get("selector", {})
+    namespaces = sel.get("namespaces") or [obj["metadata"]["namespace"]]
+    matcher = selector_from_match({"matchLabels": sel.get("labelSelectors", {})})
+    pods = [
+        p
+        for ns in namespaces
+        for p in sb.store.list("pods", ns)
+        if matcher.matches(p["metadata"].get("labels", {})) and p["spec"].get("nodeName")
+    ]
+    mode, value = obj["spec"].get("mode", "one"), obj["spec"].get("value", "1")
+    if mode == "all":
+        return pods
+    if mode == "fixed":
+        return pods[: int(value)]
+    if mode == "fixed-percent":
+        return pods[: max(1, len(pods) * int(value) // 100)]
+    return pods[:1]
+
+
+def chaos_start(sb, key: str, obj: dict) -> None:
+    """A Chaos Mesh object was created: apply it and schedule its end."""
+    kind, spec = obj["kind"], obj["spec"]
+    targets = _chaos_targets(sb, obj)
+    ends = duration(spec.get("duration", "30s")).total_seconds()
+    for pod in targets:
+        uid = pod["metadata"]["uid"]
+        if kind == "PodChaos" and spec.get("action") == "pod-kill":
+            controllers.delete_pod(sb, pod, reason="chaos")
+        elif kind == "PodChaos":  # pod-failure / container-kill: containers fail meanwhile
+            rt = sb.runtime.get(uid)
+            if rt is not None:
+                rt.failing_until = sb.now + timedelta(seconds=ends)
+                for c in rt.containers.values():
+                    if c.state == "running":
+                        c.gen += 1
+                        sb.after(0, "container", uid, c.name, c.gen, "crash")
+        elif kind == "StressChaos":
+            stress = spec.get("stressors", {})
+            if "cpu" in stress:
+                sb.cpu_extra[uid] += (
+                    1000
+                    * int(stress["cpu"].get("workers", 1))
+                    * int(stress["cpu"].get("load", 100))
+                    / 100
+                )
+            if "memory" in stress:
+                from ..quantity import memory_bytes
+
+                sb.mem_extra[uid] += memory_bytes(stress["memory"].get("size", "256Mi"))
+        elif kind == "NetworkChaos":
+            rt = sb.runtime.get(uid)
+            if rt is not None and rt.workload:
+                delay = spec.get("delay", {}).get("latency", "100ms")
+                sb.latency_extra[rt.workload] += duration_ms(delay) / 1000
+    obj["status"] = {
+        "experiment": {
+            "desiredPhase": "Run",
+            "containerRecords": [
+                {
+                    "id": f"{p['metadata']['namespace']}/{p['metadata']['name']}",
+                    "phase": "Injected",
+                    "injectedCount": 1,
+                    "recoveredCount": 0,
+                }
+                for p in targets
+            ],
+        },
+        "conditions": [
+            {"type": "AllInjected", "status": "True"},
+            {"type": "Selected", "status": "True" if targets else "False"},
+        ],
+    }
+    obj["metadata"].setdefault("annotations", {})["sandbox.zerotouch.dev/targets"] = ",".join(
+        p["metadata"]["uid"] for p in targets
+    )
+    sb.store.update(key, obj)
+    sb.after(ends, "chaos_end", key, obj["metadata"]["namespace"], obj["metadata"]["name"])
+
+
+def duration_ms(text: str) -> float:
+    text = str(text)
+    if text.endswith("ms"):
+        return float(text[:-2])
+    return duration(text).total_seconds() * 1000
+
+
+def chaos_end(sb, key: str, ns: str, name: str, obj: dict | None = None) -> None:
+    obj = obj or sb.store.get(key, ns, name)
+    if obj is None or obj.get("status", {}).get("experiment", {}).get("desiredPhase") == "Stop":
+        return
+    spec = obj["spec"]
+    uids = [
+        u
+        for u in obj["metadata"]
+        .get("annotations", {})
+        .get("sandbox.zerotouch.dev/targets", "")
+        .split(",")
+        if u
+    ]
+    for uid in uids:
+        if obj["kind"] == "StressChaos":
+            sb.cpu_extra.pop(uid, None)
+            sb.mem_extra.pop(uid, None)
+        rt = sb.runtime.get(uid)
+        if rt is not None:
+            rt.failing_until = None
+            if obj["kind"] == "NetworkChaos" and rt.workload:
+                delay = spec.get("delay", {}).get("latency", "100ms")
+                sb.latency_extra[rt.workload] = max(
+                    0.0, sb.latency_extra[rt.workload] - duration_ms(delay) / 1000
+                )
+    obj["status"]["experiment"]["desiredPhase"] = "Stop"
+    for rec in obj["status"]["experiment"]["containerRecords"]:
+        rec["phase"], rec["recoveredCount"] = "Recovered", 1
+    if sb.store.get(key, ns, name) is not None:
+        sb.store.update(key, obj)

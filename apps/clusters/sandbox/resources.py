@@ -1,0 +1,107 @@
+"""The API resources the sandbox serves: one registry drives discovery, routing and lists."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ("get", "list", "watch")
+    subresources: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    singular: str = ""
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def key(self) -> str:
+        return f"{self.group}/{self.plural}" if self.group else self.plural
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+
+READ = ("get", "list", "watch")
+RW = ("create", "delete", "get", "list", "patch", "update", "watch")
+
+RESOURCES: list[Resource] = [
+    Resource("", "v1", "namespaces", "Namespace", False, ("ns",), ("create", "delete", *READ)),
+    Resource(
+        "",
+        "v1",
+        "nodes",
+        "Node",
+        False,
+        ("no",),
+        ("get", "list", "patch", "update", "watch"),
+        ("status",),
+    ),
+    Resource("", "v1", "pods", "Pod", True, ("po",), RW, ("eviction", "status"), ("all",)),
+    Resource("", "v1", "events", "Event", True, ("ev",), READ),
+    Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, ("pvc",), RW),
+    Resource(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        True,
+        ("deploy",),
+        RW,
+        ("scale", "status"),
+        ("all",),
+    ),
+    Resource(
+        "apps", "v1", "replicasets", "ReplicaSet", True, ("rs",), RW, ("scale", "status"), ("all",)
+    ),
+    Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",), RW),
+    Resource(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        True,
+        ("hpa",),
+        RW,
+        ("status",),
+        ("all",),
+    ),
+    Resource("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False, (), ("get", "list")),
+    Resource("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True, (), ("get", "list")),
+    Resource("chaos-mesh.org", "v1alpha1", "podchaos", "PodChaos", True, (), RW),
+    Resource("chaos-mesh.org", "v1alpha1", "networkchaos", "NetworkChaos", True, (), RW),
+    Resource("chaos-mesh.org", "v1alpha1", "stresschaos", "StressChaos", True, (), RW),
+]
+
+BY_PATH: dict[tuple[str, str, str], Resource] = {
+    (r.group, r.version, r.plural): r for r in RESOURCES
+}
+BY_KEY: dict[str, Resource] = {r.key: r for r in RESOURCES}
+METRICS_GROUP = "metrics.k8s.io"
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    name: str
+    versions: list[str] = field(default_factory=list)
+
+
+def groups() -> list[GroupInfo]:
+    seen: dict[str, GroupInfo] = {}
+    for r in RESOURCES:
+        if r.group:
+            info = seen.setdefault(r.group, GroupInfo(r.group, []))
+            if r.version not in info.versions:
+                info.versions.append(r.version)
+    return list(seen.values())
+
+
+def resource(key: str) -> Resource:
+    return BY_KEY[key]

@@ -1,0 +1,148 @@
+"""Scenarios: a documented YAML file says which cluster to build and which faults to inject
+when. The fault list is the ground truth that later evaluations score against."""
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+FAULT_KINDS = {
+    "memory_leak",  # a workload's memory grows until OOMKilled, then CrashLoopBackOff
+    "bad_rollout",  # a new image revision crashes on start; undo recovers
+    "node_not_ready",  # a node stops reporting; its pods are evicted after 300 s
+    "cpu_saturation",  # a workload's CPU demand ramps past its limit; latency rises
+    "noisy_neighbour",  # one workload burns CPU on a node and slows its neighbours
+    "unbound_pvc",  # a claim whose storage class does not exist; its pods stay Pending
+    "image_pull_failure",  # a rollout to an image that cannot be pulled
+    "crash_loop",  # a workload starts crashing on start (config error)
+}
+
+
+class ScenarioError(ValueError):
+    pass
+
+
+def duration(text: str | int | float) -> timedelta:
+    """ "90s", "15m", "2h", "1d", "1h30m" or a number of seconds."""
+    if isinstance(text, int | float):
+        return timedelta(seconds=text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", str(text))
+    if not parts or "".join(n + u for n, u in parts) != str(text).replace(" ", ""):
+        raise ScenarioError(f"not a duration: {text!r} (use e.g. 90s, 15m, 2h, 1d)")
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return timedelta(seconds=sum(float(n) * unit[u] for n, u in parts))
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu: str = "100m"  # mean demand
+    memory: str = "128Mi"  # steady working set
+    daily_amplitude: float = 0.3  # share of the mean that the daily cycle adds or removes
+    noise: float = 0.08  # relative noise, deterministic per pod and minute
+    leak_per_hour: str = "0"  # memory growth per hour since the container started
+    startup_seconds: int = 10  # until the readiness probe passes
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    namespace: str
+    replicas: int
+    image: str
+    requests: dict
+    limits: dict
+    usage: Usage
+    labels: dict = field(default_factory=dict)
+    pdb: dict | None = None
+    hpa: dict | None = None
+    pvc: dict | None = None
+    user_facing: bool = False
+
+
+@dataclass(frozen=True)
+class NodePool:
+    name: str
+    count: int
+    cpu: str
+    memory: str
+    labels: dict = field(default_factory=dict)
+    taints: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Fault:
+    at: timedelta
+    kind: str
+    target: str  # "namespace/workload" or a node name
+    params: dict = field(default_factory=dict)
+    expect: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {
+            "at_seconds": self.at.total_seconds(),
+            "kind": self.kind,
+            "target": self.target,
+            "params": self.params,
+            "expect": list(self.expect),
+        }
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    nodes: list[NodePool]
+    namespaces: list[str]
+    workloads: list[Workload]
+    faults: list[Fault]
+    missing_storage_classes: tuple[str, ...] = ("does-not-exist",)
+
+
+def load(name_or_path: str) -> Scenario:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = SCENARIO_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = ", ".join(available())
+        raise ScenarioError(f"no scenario {name_or_path!r}; known: {known}")
+    return parse(yaml.safe_load(path.read_text()), source=path.name)
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def parse(doc: dict, *, source: str = "scenario") -> Scenario:
+    try:
+        nodes = [NodePool(**n) for n in doc["nodes"]]
+        workloads = [_workload(w) for w in doc.get("workloads", [])]
+        faults = [_fault(f) for f in doc.get("faults", [])]
+    except (KeyError, TypeError) as exc:
+        raise ScenarioError(f"{source}: {exc}") from exc
+    namespaces = sorted({*doc.get("namespaces", []), *(w.namespace for w in workloads)})
+    return Scenario(
+        doc.get("name", source), doc.get("description", ""), nodes, namespaces, workloads, faults
+    )
+
+
+def _workload(w: dict) -> Workload:
+    w = dict(w)
+    w["usage"] = Usage(**w.get("usage", {}))
+    w.setdefault("requests", {})
+    w.setdefault("limits", {})
+    return Workload(**w)
+
+
+def _fault(f: dict) -> Fault:
+    if f.get("kind") not in FAULT_KINDS:
+        raise ScenarioError(f"unknown fault kind {f.get('kind')!r}; known: {sorted(FAULT_KINDS)}")
+    return Fault(
+        at=duration(f["at"]),
+        kind=f["kind"],
+        target=f["target"],
+        params=f.get("params", {}),
+        expect=tuple(f.get("expect", ())),
+    )
