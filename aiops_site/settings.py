@@ -217,11 +217,17 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Expired safety modes and override switches fall back by themselves (also checked on read).
     "safety-expire": {"task": "governance.safety_expire_due", "schedule": 15.0},
+    # Queue a collection for every cluster whose own interval has elapsed.
+    "clusters-collect-due": {"task": "clusters.collect_due", "schedule": 5.0},
+    # Retention: samples and events older than SAMPLE_RETENTION_DAYS go.
+    "clusters-prune-samples": {"task": "clusters.prune_samples", "schedule": 3600.0},
 }
 # Workers write a heartbeat row this often; /ai/status counts workers seen in the last minute.
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=15)
 
 # --- ZeroTouch ------------------------------------------------------------------------------
+# Days of samples and events kept for learning and charts.
+SAMPLE_RETENTION_DAYS = env.int("SAMPLE_RETENTION_DAYS", default=14)
 # Mode of a fresh install; supervised = humans approve everything (fail closed).
 ZEROTOUCH_INITIAL_MODE = env.str("ZEROTOUCH_INITIAL_MODE", default="supervised")
 # How long an API token stays valid when none is given (days).

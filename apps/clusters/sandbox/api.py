@@ -87,6 +87,8 @@ class Request:
     headers: dict[str, str]
     body: bytes = b""
     readonly: bool = False  # authenticated with the read-only token
+    nothing: bool = False  # authenticated, but RBAC allows no resource at all
+    metrics_api: bool = True  # False: metrics.k8s.io is not installed
 
 
 @dataclass
@@ -142,7 +144,7 @@ def _route(sb, req: Request) -> Response:
             },
         )
     if parts == ["apis"]:
-        return Response(200, _group_list())
+        return Response(200, _group_list(req.metrics_api))
     if parts[:1] == ["api"] and len(parts) >= 2:
         return _resource_route(sb, req, "", parts[1], parts[2:])
     if parts[:1] == ["apis"] and len(parts) == 2:
@@ -166,8 +168,12 @@ def _group(info) -> dict:
     }
 
 
-def _group_list() -> dict:
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g) for g in groups()]}
+def _group_list(metrics_api: bool = True) -> dict:
+    return {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [_group(g) for g in groups() if metrics_api or g.name != METRICS_GROUP],
+    }
 
 
 def _resource_list(group: str, version: str) -> dict:
@@ -220,19 +226,24 @@ def _resource_route(sb, req: Request, group: str, version: str, rest: list[str])
     if rest[0] == "namespaces" and len(rest) >= 3:
         namespace, rest = rest[1], rest[2:]
     res = BY_PATH.get((group, version, rest[0]))
-    if res is None or (namespace and not res.namespaced):
+    if (
+        res is None
+        or (namespace and not res.namespaced)
+        or (res.group == METRICS_GROUP and not req.metrics_api)
+    ):
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
     name = rest[1] if len(rest) > 1 else ""
     sub = rest[2] if len(rest) > 2 else ""
     if len(rest) > 3:
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
-    if req.method != "GET" and req.readonly:
+    if req.nothing or (req.method != "GET" and req.readonly):
+        who = "sandbox:nobody" if req.nothing else "sandbox:viewer"
+        verb = "list" if req.method == "GET" and not name else req.method.lower()
         raise ApiError(
             403,
             "Forbidden",
-            f'{res.plural} is forbidden: User "sandbox:viewer" '
-            f'cannot {req.method.lower()} resource "{res.plural}" in API group '
-            f'"{group}"',
+            f'{res.plural} is forbidden: User "{who}" cannot '
+            f'{verb} resource "{res.plural}" in API group "{group}"',
             kind=res.plural,
             name=name,
         )

@@ -347,10 +347,8 @@ def _tolerates(pod: dict, taints: list[dict]) -> bool:
         if taint.get("effect") not in ("NoSchedule", "NoExecute"):
             continue
         if not any(
-            (t.get("operator") == "Exists"
-            and t.get("key") in (None, taint["key"]))
-            or (t.get("key") == taint["key"]
-            and t.get("value") == taint.get("value"))
+            (t.get("operator") == "Exists" and t.get("key") in (None, taint["key"]))
+            or (t.get("key") == taint["key"] and t.get("value") == taint.get("value"))
             for t in tolerations
         ):
             return False
@@ -407,6 +405,10 @@ def _schedule_one(sb, pod: dict, nodes: list[dict], used: dict) -> None:
     if not fits:
         why = claim or ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
         msg = f"0/{len(nodes)} nodes are available: {why}."
+        rt = sb.runtime.get(pod["metadata"]["uid"])
+        if claim and rt is not None and rt.uid not in sb.pending_recorded:
+            sb.pending_recorded.add(rt.uid)
+            sb.record_failure("Pending", pod=rt, detail=msg)
         sb.emit(pod, "FailedScheduling", msg, "Warning", "default-scheduler")
         _set_condition(pod, "PodScheduled", "False", "Unschedulable", msg, sb)
         sb.store.update(PODS, pod)
@@ -603,7 +605,8 @@ def _node_ip(sb, name: str) -> str:
 def _set_condition(pod: dict, ctype: str, status: str, reason, message, sb) -> None:
     conds = pod["status"].setdefault("conditions", [])
     prev = next((c for c in conds if c["type"] == ctype), None)
-    if prev and prev["status"] == status and prev.get("reason") == reason:
+    if prev and prev["status"] == status and prev.get("reason") == reason and (
+            message is None or prev.get("message") == message):
         return
     new = {"type": ctype, "status": status, "lastProbeTime": None, "lastTransitionTime": sb.iso()}
     if reason:

@@ -69,38 +69,44 @@ def inject(sb, fault) -> None:
         profile.ramp_from = sb.now
         profile.ramp_seconds = duration(p.get("ramp", "30m")).total_seconds()
         profile.ramp_to = float(p.get("factor", 3))
+        _saturation_at(sb, dep, profile, fault.target)
     elif fault.kind == "noisy_neighbour":
         profile.cpu_factor = float(p.get("factor", 6))
+        sb.record_failure("Saturated", workload=fault.target,
+                          detail=f"CPU demand {profile.cpu_factor:g}x: its nodes run hot")
     elif fault.kind == "unbound_pvc":
-        claim = p.get("claim", "data")
-        pvc = sb.store.get("persistentvolumeclaims", dep["metadata"]["namespace"], claim)
-        if pvc is not None:
-            sb.store.delete("persistentvolumeclaims", dep["metadata"]["namespace"], claim)
         from . import builders
 
         w = next(w for w in sb.scenario.workloads if f"{w.namespace}/{w.name}" == fault.target)
-        spec = {**(w.pvc or {"name": claim}), "storage_class": "does-not-exist"}
-        sb.store.create(
-            "persistentvolumeclaims", builders.pvc(dataclasses.replace(w, pvc=spec), bound=False)
-        )
-        sb.emit(
-            sb.store.get("persistentvolumeclaims", w.namespace, spec["name"]),
-            "ProvisioningFailed",
-            'storageclass.storage.k8s.io "does-not-exist" not found',
-            "Warning",
-            "persistentvolume-controller",
-        )
+        claim = p.get("claim") or f"{(w.pvc or {}).get('name', 'data')}-v2"
+        spec = {**(w.pvc or {}), "name": claim, "storage_class": "does-not-exist"}
+        pvc = sb.store.create("persistentvolumeclaims",
+                              builders.pvc(dataclasses.replace(w, pvc=spec), bound=False))
+        sb.emit(pvc, "ProvisioningFailed",
+                'storageclass.storage.k8s.io "does-not-exist" not found', "Warning",
+                "persistentvolume-controller")
         template = dep["spec"]["template"]
-        template["metadata"].setdefault("annotations", {})["sandbox.zerotouch.dev/claim"] = spec[
-            "name"
-        ]
-        template["spec"]["volumes"] = [
-            {"name": "data", "persistentVolumeClaim": {"claimName": spec["name"]}}
-        ]
+        template["spec"]["volumes"] = [{"name": "data",
+                                        "persistentVolumeClaim": {"claimName": claim}}]
         sb.store.update(DEPLOYMENTS, dep, spec_changed=True)
         controllers.reconcile_deployment(sb, dep)
     if "duration" in p:
         sb.after(duration(p["duration"]).total_seconds(), "restore", fault.kind, fault.target)
+
+
+def _saturation_at(sb, dep: dict, profile, target: str) -> None:
+    """Ground truth: when the ramping demand reaches the CPU limit (throttling starts)."""
+    from ..quantity import cpu_millis
+
+    limit = dep["spec"]["template"]["spec"]["containers"][0].get("resources", {}).get(
+        "limits", {}).get("cpu")
+    if limit is None:
+        return
+    need = cpu_millis(limit) / max(profile.cpu_m, 1)  # the factor at which demand = limit
+    if need >= profile.ramp_to:
+        return
+    share = max(0.0, (need - profile.cpu_factor) / (profile.ramp_to - profile.cpu_factor))
+    sb.after(share * profile.ramp_seconds, "saturated", target)
 
 
 def restore(sb, kind: str, target: str) -> None:

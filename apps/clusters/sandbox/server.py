@@ -5,6 +5,7 @@ writes, as RBAC would answer). /sandbox/* is a small control API for tests and b
 """
 
 import base64
+import contextlib
 import json
 import secrets
 import ssl
@@ -39,6 +40,7 @@ class SandboxServer(ThreadingHTTPServer):
         speed: float = 1.0,
         admin_token: str | None = None,
         viewer_token: str | None = None,
+        metrics_api: bool = True,
     ):
         super().__init__((host, port), Handler)
         self.ca_pem, cert, key = make_certificates(host)
@@ -49,8 +51,11 @@ class SandboxServer(ThreadingHTTPServer):
         self.speed = speed
         self.admin_token = admin_token or secrets.token_urlsafe(24)
         self.viewer_token = viewer_token or secrets.token_urlsafe(24)
+        self.nobody_token = secrets.token_urlsafe(24)  # authenticated, allowed nothing
+        self.metrics_api = metrics_api  # False: as a cluster without metrics-server
         self._stop = threading.Event()
         self._ticker = None
+        self.connections: set = set()  # open keep-alive connections, closed on stop
 
     def handle_error(self, request, client_address):
         import sys
@@ -72,9 +77,13 @@ class SandboxServer(ThreadingHTTPServer):
         return self
 
     def stop(self) -> None:
+        """Stop like a server that went away: no new connections, open ones cut."""
         self._stop.set()
         self.shutdown()
         self.server_close()
+        for conn in list(self.connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(2)
 
     def _tick(self) -> None:
         """Real time (times `speed`): the simulation follows the wall clock."""
@@ -132,6 +141,15 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SandboxServer
 
+    def setup(self):
+        super().setup()
+        self.server.connections.add(self.connection)
+
+    def finish(self):
+        self.server.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
     def log_message(self, format, *args):
         pass  # quiet: the sandbox answers thousands of requests in a benchmark
 
@@ -186,6 +204,8 @@ class Handler(BaseHTTPRequestHandler):
             return "admin"
         if token and secrets.compare_digest(token, self.server.viewer_token):
             return "viewer"
+        if token and secrets.compare_digest(token, self.server.nobody_token):
+            return "nobody"
         return None
 
     def _send(self, status: int, payload: bytes | str, ctype: str) -> None:

@@ -38,6 +38,7 @@ class Sandbox:
         self.profiles: dict[str, Profile] = {}  # "ns/deployment" -> demand
         self.node_ready: dict[str, bool] = {}
         self.unscheduled: set[tuple[str, str]] = set()  # pods waiting for the scheduler
+        self.pending_recorded: set[str] = set()  # pods whose Pending is in the ground truth
         self.failures: list[dict] = []  # ground truth: what failed, when
         self.mutations: Counter = Counter()  # mutating API calls, by "verb resource"
         self.cpu_extra: dict[str, float] = defaultdict(float)  # pod uid -> millicores (chaos)
@@ -165,6 +166,10 @@ class Sandbox:
     # --- timers (names are the `fn` strings given to at/after) ----------------------------
     def _t_fault(self, fault) -> None:
         faults.inject(self, fault)
+
+    def _t_saturated(self, workload: str) -> None:
+        self.record_failure("Saturated", workload=workload,
+                            detail="CPU demand reached the limit: throttled, latency rising")
 
     def _t_restore(self, kind: str, target: str) -> None:
         faults.restore(self, kind, target)

@@ -1,0 +1,217 @@
+"""One collection cycle: read a cluster through the gateway and turn it into rows.
+
+`collect()` only reads and builds unsaved model instances; services.cluster_collect writes
+them in bulk in one transaction. Every gateway failure is typed and handled by the caller.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.utils import timezone
+
+from .gateway import Gateway, errors
+from .gateway.types import ContainerUsage, Pod
+from .models import Cluster, ClusterEvent, ContainerSample, NodeSample
+from .models import Node as NodeRow
+from .models import Pod as PodRow
+from .models import Workload as WorkloadRow
+
+
+@dataclass
+class Collection:
+    ts: datetime
+    version: str
+    nodes: list[NodeRow] = field(default_factory=list)
+    workloads: list[WorkloadRow] = field(default_factory=list)
+    pods: list[PodRow] = field(default_factory=list)
+    container_samples: list[ContainerSample] = field(default_factory=list)
+    node_samples: list[NodeSample] = field(default_factory=list)
+    events: list[ClusterEvent] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # partial failures (e.g. no metrics)
+
+
+def _workload_of(pod: Pod, rs_owner: dict[tuple[str, str], str]) -> str:
+    if pod.owner is None:
+        return ""
+    if pod.owner.kind == "ReplicaSet":
+        return rs_owner.get((pod.namespace, pod.owner.name), pod.owner.name)
+    return pod.owner.name
+
+
+def collect(cluster: Cluster, gw: Gateway, *, events_since: datetime | None) -> Collection:
+    version = gw.version()
+    ts = version.server_time or timezone.now()  # the cluster's clock stamps its samples
+    out = Collection(ts=ts, version=version.git_version)
+    nodes = gw.nodes()
+    pods = gw.pods()
+    deployments = gw.deployments()
+    replica_sets = gw.replica_sets()
+    rs_owner = {
+        (rs.namespace, rs.name): rs.owner.name
+        for rs in replica_sets
+        if rs.owner and rs.owner.kind == "Deployment"
+    }
+    rollout_at = {}
+    for rs in replica_sets:
+        if rs.owner and rs.owner.kind == "Deployment" and rs.created:
+            key = (rs.namespace, rs.owner.name)
+            rollout_at[key] = max(rollout_at.get(key, rs.created), rs.created)
+    try:
+        usage = gw.pod_usage()
+        node_usage = {u.name: u for u in gw.node_usage()}
+    except (errors.NotFound, errors.Forbidden) as exc:
+        usage, node_usage = [], {}
+        out.warnings.append(f"metrics.k8s.io unavailable ({exc.message}): usage not collected")
+    by_container: dict[tuple[str, str, str], ContainerUsage] = {
+        (u.namespace, u.pod, u.container): u for u in usage
+    }
+    _nodes(cluster, out, nodes, node_usage)
+    _workloads(cluster, out, deployments, rollout_at)
+    _pods(cluster, out, pods, rs_owner, by_container)
+    for e in gw.events(since=events_since):
+        out.events.append(
+            ClusterEvent(
+                cluster=cluster,
+                uid=e.uid or f"{e.namespace}/{e.name}",
+                namespace=e.namespace,
+                type=e.type,
+                reason=e.reason[:120],
+                message=e.message,
+                count=e.count,
+                object_kind=e.object_kind,
+                object_name=e.object_name,
+                object_namespace=e.object_namespace,
+                first_seen=e.first_seen,
+                last_seen=e.last_seen,
+            )
+        )
+    return out
+
+
+def _nodes(cluster, out: Collection, nodes, node_usage) -> None:
+    for n in nodes:
+        pressure = n.pressure()
+        out.nodes.append(
+            NodeRow(
+                cluster=cluster,
+                name=n.name,
+                ready=n.ready,
+                unschedulable=n.unschedulable,
+                pressure=pressure,
+                taints=[{"key": t.key, "effect": t.effect} for t in n.taints],
+                labels=n.labels,
+                allocatable_cpu_m=n.allocatable_cpu_m,
+                allocatable_memory=n.allocatable_memory,
+                kubelet_version=n.kubelet_version,
+                updated_at=out.ts,
+            )
+        )
+        u = node_usage.get(n.name)
+        out.node_samples.append(
+            NodeSample(
+                cluster=cluster,
+                ts=out.ts,
+                node=n.name,
+                cpu_m=u.cpu_m if u else None,
+                memory=u.memory if u else None,
+                allocatable_cpu_m=n.allocatable_cpu_m,
+                allocatable_memory=n.allocatable_memory,
+                ready=n.ready,
+                memory_pressure="MemoryPressure" in pressure,
+                disk_pressure="DiskPressure" in pressure,
+                pid_pressure="PIDPressure" in pressure,
+                unschedulable=n.unschedulable,
+            )
+        )
+
+
+def _workloads(cluster, out: Collection, deployments, rollout_at) -> None:
+    for d in deployments:
+        out.workloads.append(
+            WorkloadRow(
+                cluster=cluster,
+                namespace=d.namespace,
+                kind="Deployment",
+                name=d.name,
+                replicas=d.replicas,
+                ready_replicas=d.ready_replicas,
+                available_replicas=d.available_replicas,
+                updated_replicas=d.updated_replicas,
+                revision=d.revision,
+                conditions=[
+                    {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
+                    for c in d.conditions
+                ],
+                last_rollout_at=rollout_at.get((d.namespace, d.name)),
+                updated_at=out.ts,
+            )
+        )
+
+
+def _pods(cluster, out: Collection, pods, rs_owner, by_container) -> None:
+    for p in pods:
+        workload = _workload_of(p, rs_owner)
+        reason = (
+            next(
+                (
+                    c.waiting_reason
+                    for c in p.containers
+                    if c.waiting_reason and c.waiting_reason != "ContainerCreating"
+                ),
+                "",
+            )
+            or p.reason
+        )
+        out.pods.append(
+            PodRow(
+                cluster=cluster,
+                namespace=p.namespace,
+                name=p.name,
+                uid=p.uid,
+                workload=workload,
+                node=p.node,
+                phase=p.phase,
+                ready=p.ready,
+                restarts=p.restarts,
+                reason=reason,
+                containers=[
+                    {
+                        "name": c.name,
+                        "image": c.image,
+                        "ready": c.ready,
+                        "restarts": c.restarts,
+                        "state": c.state,
+                        "waiting_reason": c.waiting_reason,
+                        "last_terminated_reason": c.last_terminated_reason,
+                    }
+                    for c in p.containers
+                ],
+                created=p.created,
+                updated_at=out.ts,
+            )
+        )
+        for c in p.containers:
+            u = by_container.get((p.namespace, p.name, c.name))
+            out.container_samples.append(
+                ContainerSample(
+                    cluster=cluster,
+                    ts=out.ts,
+                    namespace=p.namespace,
+                    workload=workload,
+                    pod=p.name,
+                    container=c.name,
+                    node=p.node,
+                    cpu_m=u.cpu_m if u else None,
+                    memory=u.memory if u else None,
+                    request_cpu_m=c.request_cpu_m,
+                    limit_cpu_m=c.limit_cpu_m,
+                    request_memory=c.request_memory,
+                    limit_memory=c.limit_memory,
+                    restarts=c.restarts,
+                    ready=c.ready,
+                    state=c.state,
+                    waiting_reason=c.waiting_reason,
+                    last_terminated_reason=c.last_terminated_reason,
+                    oom_killed=c.oom_killed,
+                )
+            )

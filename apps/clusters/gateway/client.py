@@ -1,0 +1,496 @@
+"""The gateway: every call ZeroTouch makes to a cluster, through the official client.
+
+Reads return dataclasses from types.py. Mutating verbs are used only by governance (the one
+path every cluster change takes). Every call has a timeout; every failure is typed.
+"""
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from ..quantity import QuantityError, memory_bytes, parse
+from . import errors
+from .types import (
+    ContainerUsage,
+    Deployment,
+    Event,
+    HorizontalPodAutoscaler,
+    Node,
+    NodeUsage,
+    PersistentVolumeClaim,
+    Pod,
+    PodDisruptionBudget,
+    ReplicaSet,
+    Version,
+    parse_time,
+)
+
+log = logging.getLogger(__name__)
+CHAOS = {"PodChaos": "podchaos", "NetworkChaos": "networkchaos", "StressChaos": "stresschaos"}
+CHAOS_GROUP, CHAOS_VERSION = "chaos-mesh.org", "v1alpha1"
+SMP = "application/strategic-merge-patch+json"
+MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+def _api_error(exc: ApiException, what: str) -> errors.GatewayError:
+    try:
+        status = json.loads(exc.body or "{}")
+    except ValueError:
+        status = {}
+    message = f"{what}: {status.get('message') or exc.reason or exc.status}"
+    reason = status.get("reason", "")
+    kinds = {
+        401: errors.Unauthorized,
+        403: errors.Forbidden,
+        404: errors.NotFound,
+        409: errors.Conflict,
+        400: errors.Invalid,
+        422: errors.Invalid,
+        415: errors.Invalid,
+    }
+    cls = kinds.get(exc.status)
+    if cls is None:
+        cls = errors.Unreachable  # 429 and 5xx: the server is busy or broken; retry later
+    return cls(message, status=exc.status, reason=reason)
+
+
+class Gateway:
+    """One cluster. Build it with from_kubeconfig / in_cluster; it holds one ApiClient."""
+
+    def __init__(
+        self, api_client: client.ApiClient, *, timeout: float = 10.0, name: str = "cluster"
+    ):
+        self.api = api_client
+        self.timeout = (min(5.0, timeout), timeout)  # (connect, read) seconds
+        self.name = name
+        self.core = client.CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.policy = client.PolicyV1Api(api_client)
+        self.autoscaling = client.AutoscalingV2Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self.version_api = client.VersionApi(api_client)
+        self.last_server_time: datetime | None = None
+
+    # --- construction -------------------------------------------------------------------
+    @classmethod
+    def from_kubeconfig(
+        cls, path: str | Path, context: str | None = None, *, timeout: float = 10.0
+    ) -> "Gateway":
+        if not Path(path).is_file():
+            raise errors.ConfigInvalid(f"kubeconfig not found: {path}")
+        configuration = client.Configuration()
+        try:
+            config.load_kube_config(
+                config_file=str(path),
+                context=context or None,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except (ConfigException, ValueError, KeyError, TypeError, OSError) as exc:
+            raise errors.ConfigInvalid(f"kubeconfig {path} is not usable: {exc}") from exc
+        return cls(_client(configuration), timeout=timeout, name=context or str(path))
+
+    @classmethod
+    def in_cluster(cls, *, timeout: float = 10.0) -> "Gateway":
+        configuration = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except ConfigException as exc:
+            raise errors.ConfigInvalid(f"not running in a cluster: {exc}") from exc
+        return cls(_client(configuration), timeout=timeout, name="in-cluster")
+
+    def close(self) -> None:
+        self.api.close()
+
+    # --- plumbing -----------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable, *args, raw: bool = True, **kwargs):
+        """Run one client call with the timeout; map every failure to a typed error.
+        raw=True reads the JSON ourselves: the client's model deserialisation is slow."""
+        try:
+            response = fn(*args, _request_timeout=self.timeout, _preload_content=not raw, **kwargs)
+        except ApiException as exc:
+            raise _api_error(exc, what) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise errors.Unreachable(f"{what}: {type(exc).__name__}: {exc}") from exc
+        if not raw:
+            return response
+        self._note_time(response.headers.get("Date"))
+        try:
+            return json.loads(response.data)
+        except ValueError as exc:
+            raise errors.Unreachable(f"{what}: the server's answer is not JSON") from exc
+
+    def _note_time(self, header: str | None) -> None:
+        if header:
+            with contextlib.suppress(TypeError, ValueError):
+                self.last_server_time = parsedate_to_datetime(header).astimezone(UTC)
+
+    # --- reads --------------------------------------------------------------------------
+    def version(self) -> Version:
+        body = self._call("version", self.version_api.get_code)
+        return Version(body.get("gitVersion", ""), body.get("platform", ""), self.last_server_time)
+
+    def namespaces(self) -> list[str]:
+        body = self._call("list namespaces", self.core.list_namespace)
+        return [o["metadata"]["name"] for o in body["items"]]
+
+    def nodes(self) -> list[Node]:
+        body = self._call("list nodes", self.core.list_node)
+        return [Node.parse(o) for o in body["items"]]
+
+    def pods(
+        self, namespace: str | None = None, *, label_selector: str = "", field_selector: str = ""
+    ) -> list[Pod]:
+        kw = {"label_selector": label_selector, "field_selector": field_selector}
+        if namespace:
+            body = self._call(
+                f"list pods in {namespace}", self.core.list_namespaced_pod, namespace, **kw
+            )
+        else:
+            body = self._call("list pods", self.core.list_pod_for_all_namespaces, **kw)
+        return [Pod.parse(o) for o in body["items"]]
+
+    def pod(self, namespace: str, name: str) -> Pod:
+        return Pod.parse(
+            self._call(
+                f"get pod {namespace}/{name}", self.core.read_namespaced_pod, name, namespace
+            )
+        )
+
+    def deployments(self, namespace: str | None = None) -> list[Deployment]:
+        if namespace:
+            body = self._call("list deployments", self.apps.list_namespaced_deployment, namespace)
+        else:
+            body = self._call("list deployments", self.apps.list_deployment_for_all_namespaces)
+        return [Deployment.parse(o) for o in body["items"]]
+
+    def deployment(self, namespace: str, name: str) -> Deployment:
+        return Deployment.parse(
+            self._call(
+                f"get deployment {namespace}/{name}",
+                self.apps.read_namespaced_deployment,
+                name,
+                namespace,
+            )
+        )
+
+    def replica_sets(self, namespace: str | None = None) -> list[ReplicaSet]:
+        if namespace:
+            body = self._call("list replica sets", self.apps.list_namespaced_replica_set, namespace)
+        else:
+            body = self._call("list replica sets", self.apps.list_replica_set_for_all_namespaces)
+        return [ReplicaSet.parse(o) for o in body["items"]]
+
+    def events(self, since: datetime | None = None, namespace: str | None = None) -> list[Event]:
+        if namespace:
+            body = self._call("list events", self.core.list_namespaced_event, namespace)
+        else:
+            body = self._call("list events", self.core.list_event_for_all_namespaces)
+        events = [Event.parse(o) for o in body["items"]]
+        if since is not None:
+            events = [e for e in events if e.last_seen is None or e.last_seen >= since]
+        return sorted(events, key=lambda e: e.last_seen or datetime.min.replace(tzinfo=UTC))
+
+    def pdbs(self, namespace: str | None = None) -> list[PodDisruptionBudget]:
+        if namespace:
+            body = self._call(
+                "list PDBs", self.policy.list_namespaced_pod_disruption_budget, namespace
+            )
+        else:
+            body = self._call(
+                "list PDBs", self.policy.list_pod_disruption_budget_for_all_namespaces
+            )
+        return [PodDisruptionBudget.parse(o) for o in body["items"]]
+
+    def pvcs(self, pods: list[Pod] | None = None) -> list[PersistentVolumeClaim]:
+        body = self._call("list PVCs", self.core.list_persistent_volume_claim_for_all_namespaces)
+        pods = self.pods() if pods is None else pods
+        mounts: dict[tuple[str, str], list[str]] = {}
+        for p in pods:
+            for claim in p.pvc_names:
+                mounts.setdefault((p.namespace, claim), []).append(p.name)
+        out = []
+        for o in body["items"]:
+            meta, spec = o["metadata"], o.get("spec", {})
+            try:
+                size = memory_bytes(spec["resources"]["requests"]["storage"])
+            except (KeyError, QuantityError):
+                size = None
+            out.append(
+                PersistentVolumeClaim(
+                    meta["namespace"],
+                    meta["name"],
+                    o.get("status", {}).get("phase", ""),
+                    spec.get("storageClassName") or "",
+                    size,
+                    tuple(mounts.get((meta["namespace"], meta["name"]), [])),
+                )
+            )
+        return out
+
+    def hpas(self) -> list[HorizontalPodAutoscaler]:
+        body = self._call(
+            "list HPAs", self.autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces
+        )
+        return [HorizontalPodAutoscaler.parse(o) for o in body["items"]]
+
+    def node_usage(self) -> list[NodeUsage]:
+        body = self._call(
+            "node metrics (metrics.k8s.io)",
+            self.custom.list_cluster_custom_object,
+            "metrics.k8s.io",
+            "v1beta1",
+            "nodes",
+        )
+        return [
+            NodeUsage(
+                o["metadata"]["name"],
+                _cpu(o["usage"]["cpu"]),
+                memory_bytes(o["usage"]["memory"]),
+                parse_time(o.get("timestamp")),
+            )
+            for o in body["items"]
+        ]
+
+    def pod_usage(self, namespace: str | None = None) -> list[ContainerUsage]:
+        if namespace:
+            body = self._call(
+                "pod metrics",
+                self.custom.list_namespaced_custom_object,
+                "metrics.k8s.io",
+                "v1beta1",
+                namespace,
+                "pods",
+            )
+        else:
+            body = self._call(
+                "pod metrics (metrics.k8s.io)",
+                self.custom.list_cluster_custom_object,
+                "metrics.k8s.io",
+                "v1beta1",
+                "pods",
+            )
+        out = []
+        for o in body["items"]:
+            ts = parse_time(o.get("timestamp"))
+            for c in o.get("containers", []):
+                out.append(
+                    ContainerUsage(
+                        o["metadata"]["namespace"],
+                        o["metadata"]["name"],
+                        c["name"],
+                        _cpu(c["usage"]["cpu"]),
+                        memory_bytes(c["usage"]["memory"]),
+                        ts,
+                    )
+                )
+        return out
+
+    # --- mutating verbs: governance only ------------------------------------------------
+    def delete_pod(self, namespace: str, name: str, *, uid: str) -> None:
+        """Delete exactly this pod: the UID precondition fails (Conflict) if it was replaced."""
+        body = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
+        self._call(
+            f"delete pod {namespace}/{name}",
+            self.core.delete_namespaced_pod,
+            name,
+            namespace,
+            body=body,
+        )
+
+    def evict_pod(self, namespace: str, name: str) -> None:
+        """Evict through the Eviction API, which respects PodDisruptionBudgets."""
+        body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
+        try:
+            self._call(
+                f"evict pod {namespace}/{name}",
+                self.core.create_namespaced_pod_eviction,
+                name,
+                namespace,
+                body,
+            )
+        except errors.Unreachable as exc:
+            if exc.status == 429:
+                raise errors.PDBBlocked(exc.message, status=429, reason=exc.reason) from exc
+            raise
+
+    def rollout_restart(self, namespace: str, name: str, *, at: datetime) -> None:
+        """What `kubectl rollout restart` does; the same `at` twice is one restart."""
+        stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        patch = {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}
+                }
+            }
+        }
+        self._call(
+            f"restart deployment {namespace}/{name}",
+            self.apps.patch_namespaced_deployment,
+            name,
+            namespace,
+            patch,
+            _content_type=SMP,
+        )
+
+    def scale(self, namespace: str, name: str, *, replicas: int) -> None:
+        if replicas < 0:
+            raise errors.Invalid(f"cannot scale {namespace}/{name} to {replicas}")
+        self._call(
+            f"scale deployment {namespace}/{name}",
+            self.apps.patch_namespaced_deployment_scale,
+            name,
+            namespace,
+            {"spec": {"replicas": replicas}},
+            _content_type=MERGE,
+        )
+
+    def rollout_undo(self, namespace: str, name: str, *, revision: int) -> None:
+        """Roll back to a named revision (as `kubectl rollout undo --to-revision`)."""
+        dep = self._call(
+            f"get deployment {namespace}/{name}",
+            self.apps.read_namespaced_deployment,
+            name,
+            namespace,
+        )
+        owned = [
+            rs
+            for rs in self._call(
+                "list replica sets", self.apps.list_namespaced_replica_set, namespace
+            )["items"]
+            if any(
+                r.get("uid") == dep["metadata"]["uid"]
+                for r in rs["metadata"].get("ownerReferences") or []
+            )
+        ]
+        target = next(
+            (
+                rs
+                for rs in owned
+                if (rs["metadata"].get("annotations") or {}).get(
+                    "deployment.kubernetes.io/revision"
+                )
+                == str(revision)
+            ),
+            None,
+        )
+        if target is None:
+            raise errors.NotFound(f"deployment {namespace}/{name} has no revision {revision}")
+        template = json.loads(json.dumps(target["spec"]["template"]))
+        template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+        patch = [{"op": "replace", "path": "/spec/template", "value": template}]
+        self._call(
+            f"undo deployment {namespace}/{name}",
+            self.apps.patch_namespaced_deployment,
+            name,
+            namespace,
+            patch,
+            _content_type=JSON_PATCH,
+        )
+
+    def patch_resources(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        container: str,
+        requests: dict | None = None,
+        limits: dict | None = None,
+    ) -> None:
+        resources = {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
+        patch = {
+            "spec": {
+                "template": {"spec": {"containers": [{"name": container, "resources": resources}]}}
+            }
+        }
+        self._call(
+            f"patch resources of {namespace}/{name}",
+            self.apps.patch_namespaced_deployment,
+            name,
+            namespace,
+            patch,
+            _content_type=SMP,
+        )
+
+    def cordon(self, node: str) -> None:
+        self._call(
+            f"cordon {node}",
+            self.core.patch_node,
+            node,
+            {"spec": {"unschedulable": True}},
+            _content_type=SMP,
+        )
+
+    def uncordon(self, node: str) -> None:
+        self._call(
+            f"uncordon {node}",
+            self.core.patch_node,
+            node,
+            {"spec": {"unschedulable": False}},
+            _content_type=SMP,
+        )
+
+    def create_chaos(self, kind: str, namespace: str, name: str, spec: dict) -> dict:
+        plural = self._chaos_plural(kind)
+        body = {
+            "apiVersion": f"{CHAOS_GROUP}/{CHAOS_VERSION}",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        }
+        return self._call(
+            f"create {kind} {namespace}/{name}",
+            self.custom.create_namespaced_custom_object,
+            CHAOS_GROUP,
+            CHAOS_VERSION,
+            namespace,
+            plural,
+            body,
+        )
+
+    def delete_chaos(self, kind: str, namespace: str, name: str) -> None:
+        self._call(
+            f"delete {kind} {namespace}/{name}",
+            self.custom.delete_namespaced_custom_object,
+            CHAOS_GROUP,
+            CHAOS_VERSION,
+            namespace,
+            self._chaos_plural(kind),
+            name,
+        )
+
+    def get_chaos(self, kind: str, namespace: str, name: str) -> dict:
+        return self._call(
+            f"get {kind} {namespace}/{name}",
+            self.custom.get_namespaced_custom_object,
+            CHAOS_GROUP,
+            CHAOS_VERSION,
+            namespace,
+            self._chaos_plural(kind),
+            name,
+        )
+
+    @staticmethod
+    def _chaos_plural(kind: str) -> str:
+        if kind not in CHAOS:
+            raise errors.Invalid(f"unknown chaos kind {kind!r}; expected one of {sorted(CHAOS)}")
+        return CHAOS[kind]
+
+
+def _cpu(value: str) -> float:
+    return float(parse(value) * 1000)
+
+
+def _client(configuration: client.Configuration) -> client.ApiClient:
+    configuration.retries = 0  # retries are the caller's decision (Celery backoff)
+    return client.ApiClient(configuration)

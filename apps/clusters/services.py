@@ -1,0 +1,245 @@
+"""Writes: the cluster registry (admin, audited) and the collector's inventory and samples."""
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.governance.errors import Conflict, ValidationFailed
+from apps.governance.roles import Cap, require
+from apps.governance.services import audit_record
+
+from . import collector
+from .connect import gateway_for
+from .gateway import errors
+from .models import Cluster, ClusterEvent, ContainerSample, Node, NodeSample, Pod, Workload
+
+log = logging.getLogger(__name__)
+NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+EDITABLE = (
+    "connection",
+    "kubeconfig_path",
+    "context",
+    "environment",
+    "protected_namespaces",
+    "collect_interval_seconds",
+    "prometheus_url",
+    "enabled",
+)
+
+
+def _snapshot(c: Cluster) -> dict:
+    return {"name": c.name, **{f: getattr(c, f) for f in EDITABLE}}
+
+
+def _validate(data: dict) -> dict:
+    clean = dict(data)
+    if clean.get("connection") not in Cluster.Connection.values:
+        raise ValidationFailed(
+            f"connection must be one of {', '.join(Cluster.Connection.values)}", field="connection"
+        )
+    if clean["connection"] != Cluster.Connection.IN_CLUSTER and not clean.get("kubeconfig_path"):
+        raise ValidationFailed(
+            "a kubeconfig path is required for this connection", field="kubeconfig_path"
+        )
+    if clean.get("environment", "development") not in Cluster.Environment.values:
+        raise ValidationFailed("unknown environment", field="environment")
+    namespaces = clean.get("protected_namespaces", [])
+    if not isinstance(namespaces, list) or not all(
+        isinstance(n, str) and NAMESPACE.match(n) for n in namespaces
+    ):
+        raise ValidationFailed(
+            "protected namespaces must be valid namespace names", field="protected_namespaces"
+        )
+    interval = clean.get("collect_interval_seconds", 30)
+    if not isinstance(interval, int) or not 5 <= interval <= 3600:
+        raise ValidationFailed(
+            "the collection interval must be 5 to 3600 seconds", field="collect_interval_seconds"
+        )
+    url = clean.get("prometheus_url", "")
+    if url and not re.match(r"^https?://[^\s/$.?#].[^\s]*$", url):
+        raise ValidationFailed("the Prometheus URL must be http(s)://…", field="prometheus_url")
+    return clean
+
+
+@transaction.atomic
+def cluster_create(
+    *, actor: AbstractBaseUser | str, name: str, reason: str = "", **data
+) -> Cluster:
+    if not isinstance(actor, str):
+        require(actor, Cap.MANAGE_POLICY)
+    if not re.match(r"^[a-z0-9][a-z0-9-]{0,59}$", name or ""):
+        raise ValidationFailed("name: lowercase letters, digits and dashes", field="name")
+    if Cluster.objects.filter(name=name).exists():
+        raise Conflict(f"a cluster named {name!r} exists")
+    cluster = Cluster.objects.create(name=name, **_validate(data))
+    audit_record(
+        actor=actor,
+        verb="cluster.registered",
+        target_type="cluster",
+        target_id=str(cluster.pk),
+        target_repr=f"cluster {name}",
+        after=_snapshot(cluster),
+        reason=reason,
+    )
+    return cluster
+
+
+@transaction.atomic
+def cluster_update(
+    *, actor: AbstractBaseUser | str, cluster: Cluster, reason: str = "", **data
+) -> Cluster:
+    if not isinstance(actor, str):
+        require(actor, Cap.MANAGE_POLICY)
+    row = Cluster.objects.select_for_update().get(pk=cluster.pk)
+    before = _snapshot(row)
+    clean = _validate({**before, **data})
+    for key in EDITABLE:
+        setattr(row, key, clean.get(key, getattr(row, key)))
+    if _snapshot(row) != before:
+        row.save(update_fields=list(EDITABLE))
+        audit_record(
+            actor=actor,
+            verb="cluster.updated",
+            target_type="cluster",
+            target_id=str(row.pk),
+            target_repr=f"cluster {row.name}",
+            before=before,
+            after=_snapshot(row),
+            reason=reason,
+        )
+    return row
+
+
+def cluster_register_sandbox(
+    *, kubeconfig_path: str, interval: int, name: str = "sandbox", context: str = "sandbox"
+) -> Cluster:
+    """Register (or point again) the sandbox cluster; used by `sandbox --register` and demo."""
+    data = {
+        "connection": Cluster.Connection.SANDBOX,
+        "kubeconfig_path": kubeconfig_path,
+        "context": context,
+        "environment": Cluster.Environment.DEVELOPMENT,
+        "collect_interval_seconds": interval,
+    }
+    existing = Cluster.objects.filter(name=name).first()
+    if existing is None:
+        return cluster_create(actor="system:sandbox", name=name, reason="sandbox started", **data)
+    return cluster_update(
+        actor="system:sandbox", cluster=existing, reason="sandbox started", **data
+    )
+
+
+# --- Collection -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    ok: bool
+    message: str
+    pods: int = 0
+    samples: int = 0
+    events: int = 0
+
+
+def cluster_collect(*, cluster: Cluster) -> CollectResult:
+    """Read the cluster and store inventory, samples and new events. Never raises for a
+    cluster's own failures: it marks the cluster unhealthy with the reason instead."""
+    now = timezone.now()
+    since = cluster.last_cluster_time - timedelta(minutes=2) if cluster.last_cluster_time else None
+    try:
+        gw = gateway_for(cluster)
+        try:
+            result = collector.collect(cluster, gw, events_since=since)
+        finally:
+            gw.close()
+    except errors.GatewayError as exc:
+        reachable = not isinstance(exc, errors.Unreachable | errors.ConfigInvalid)
+        message = f"{type(exc).__name__}: {exc.message}"
+        Cluster.objects.filter(pk=cluster.pk).update(
+            reachable=reachable, last_error=message[:2000], last_error_at=now, last_checked_at=now
+        )
+        log.warning("collection of %s failed: %s", cluster.name, message)
+        return CollectResult(False, message)
+    _store(cluster, result, now)
+    return CollectResult(
+        True,
+        "; ".join(result.warnings) or "ok",
+        len(result.pods),
+        len(result.container_samples),
+        len(result.events),
+    )
+
+
+@transaction.atomic
+def _store(cluster: Cluster, c: collector.Collection, now) -> None:
+    _upsert(Node, c.nodes, ["cluster", "name"], cluster, "name")
+    _upsert(
+        Workload,
+        c.workloads,
+        ["cluster", "namespace", "kind", "name"],
+        cluster,
+        "namespace",
+        "kind",
+        "name",
+    )
+    _upsert(Pod, c.pods, ["cluster", "namespace", "name"], cluster, "namespace", "name")
+    ContainerSample.objects.bulk_create(c.container_samples, batch_size=2000)
+    NodeSample.objects.bulk_create(c.node_samples, batch_size=2000)
+    ClusterEvent.objects.bulk_create(
+        c.events,
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=["cluster", "uid"],
+        update_fields=["count", "last_seen", "message", "type"],
+    )
+    Cluster.objects.filter(pk=cluster.pk).update(
+        reachable=True,
+        server_version=c.version,
+        node_count=len(c.nodes),
+        pod_count=len(c.pods),
+        last_checked_at=now,
+        last_collected_at=now,
+        last_cluster_time=c.ts,
+        metrics_available=not c.warnings,
+        last_error="; ".join(c.warnings),
+        last_error_at=now if c.warnings else None,
+    )
+
+
+def _upsert(model, rows: list, unique: list[str], cluster: Cluster, *key_fields: str) -> None:
+    """Insert or update the current rows, then drop the ones the cluster no longer has."""
+    update = [
+        f.name for f in model._meta.concrete_fields if not f.primary_key and f.name not in unique
+    ]
+    model.objects.bulk_create(
+        rows, batch_size=1000, update_conflicts=True, unique_fields=unique, update_fields=update
+    )
+    keep = {tuple(getattr(r, k) for k in key_fields) for r in rows}
+    stale = [
+        pk
+        for pk, *key in model.objects.filter(cluster=cluster).values_list("pk", *key_fields)
+        if tuple(key) not in keep
+    ]
+    for start in range(0, len(stale), 500):
+        model.objects.filter(pk__in=stale[start : start + 500]).delete()
+
+
+def samples_prune(*, now=None) -> int:
+    """Drop samples and events older than SAMPLE_RETENTION_DAYS (default 14)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.SAMPLE_RETENTION_DAYS)
+    deleted = 0
+    for model, field in ((ContainerSample, "ts"), (NodeSample, "ts"), (ClusterEvent, "last_seen")):
+        while True:  # in batches: a big delete must not hold locks for minutes
+            pks = list(
+                model.objects.filter(**{f"{field}__lt": cutoff}).values_list("pk", flat=True)[:5000]
+            )
+            if not pks:
+                break
+            deleted += model.objects.filter(pk__in=pks).delete()[0]
+    return deleted

@@ -1,0 +1,51 @@
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+
+from . import services
+from .models import Cluster
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="clusters.collect_due", ignore_result=True)
+def collect_due() -> int:
+    """Beat, every 5 s: queue a collection for each enabled cluster whose interval elapsed."""
+    now = timezone.now()
+    queued = 0
+    for c in Cluster.objects.filter(enabled=True):
+        last = c.last_checked_at
+        if last is None or (now - last).total_seconds() >= c.collect_interval_seconds:
+            # Claim the slot first, so a slow collection is not queued twice.
+            claimed = Cluster.objects.filter(pk=c.pk, last_checked_at=last).update(
+                last_checked_at=now
+            )
+            if claimed:
+                collect.delay(c.pk)
+                queued += 1
+    return queued
+
+
+@shared_task(
+    name="clusters.collect", ignore_result=True, acks_late=True, soft_time_limit=120, time_limit=150
+)
+def collect(cluster_id: int) -> None:
+    cluster = Cluster.objects.filter(pk=cluster_id, enabled=True).first()
+    if cluster is None:
+        return
+    result = services.cluster_collect(cluster=cluster)
+    log.info(
+        "collected %s: %s (%d pods, %d samples, %d events)",
+        cluster.name,
+        result.message,
+        result.pods,
+        result.samples,
+        result.events,
+    )
+
+
+@shared_task(name="clusters.prune_samples", ignore_result=True)
+def prune_samples() -> int:
+    """Beat, hourly: retention for samples and events."""
+    return services.samples_prune()
