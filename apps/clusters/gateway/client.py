@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -96,7 +97,7 @@ class Gateway:
                 client_configuration=configuration,
                 persist_config=False,
             )
-        except (ConfigException, ValueError, KeyError, TypeError, OSError) as exc:
+        except (ConfigException, ValueError, KeyError, TypeError, OSError, yaml.YAMLError) as exc:
             raise errors.ConfigInvalid(f"kubeconfig {path} is not usable: {exc}") from exc
         return cls(_client(configuration), timeout=timeout, name=context or str(path))
 

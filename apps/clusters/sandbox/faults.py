@@ -55,6 +55,7 @@ def inject(sb, fault) -> None:
         from ..quantity import memory_bytes
 
         profile.leak_bytes_per_s = memory_bytes(p.get("leak_per_hour", "512Mi")) / 3600
+        profile.leak_since = sb.now
         _reschedule_ooms(sb, fault.target)
     elif fault.kind in ("bad_rollout", "image_pull_failure"):
         _set_image(sb, dep, p["image"])

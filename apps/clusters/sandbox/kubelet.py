@@ -74,6 +74,7 @@ class Profile:
     ramp_seconds: float = 0.0
     ramp_to: float = 1.0
     crash_on_start: bool = False
+    leak_since: datetime | None = None  # a leak injected later grows from then, not before
 
     @classmethod
     def from_usage(cls, usage) -> "Profile":
@@ -118,9 +119,15 @@ def memory_bytes_at(
     warmup = min(1.0, 0.6 + age / 300)  # the working set grows for five minutes after start
     return (
         profile.mem_bytes * warmup * (1 + profile.noise * 0.25 * n)
-        + profile.leak_bytes_per_s * age
+        + profile.leak_bytes_per_s * _leaking(profile, started, t)
         + extra
     )
+
+
+def _leaking(profile: Profile, started: datetime, t: datetime) -> float:
+    """Seconds this container has been leaking by time t."""
+    since = max(started, profile.leak_since) if profile.leak_since else started
+    return max(0.0, (t - since).total_seconds())
 
 
 def seconds_until_oom(
@@ -129,10 +136,9 @@ def seconds_until_oom(
     """When the leak's trend crosses the memory limit (None: it never does)."""
     if not limit or profile.leak_bytes_per_s <= 0:
         return None
-    age = (now - started).total_seconds()
     steady = profile.mem_bytes * (1 + profile.noise * 0.25) + extra
     crossing = (limit - steady) / profile.leak_bytes_per_s
-    return max(1.0, crossing - age)
+    return max(1.0, crossing - _leaking(profile, started, now))
 
 
 def container_status(c: ContainerRt, spec: dict, iso) -> dict:

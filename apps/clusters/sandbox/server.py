@@ -99,6 +99,7 @@ class SandboxServer(ThreadingHTTPServer):
         users = [
             {"name": f"{name}-admin", "user": {"token": self.admin_token}},
             {"name": f"{name}-viewer", "user": {"token": self.viewer_token}},
+            {"name": f"{name}-nobody", "user": {"token": self.nobody_token}},
         ]
         config = {
             "apiVersion": "v1",
@@ -119,7 +120,10 @@ class SandboxServer(ThreadingHTTPServer):
                     "name": name,
                     "context": {"cluster": name, "user": f"{name}-admin", "namespace": "default"},
                 },
-                {"name": f"{name}-viewer", "context": {"cluster": name, "user": f"{name}-viewer"}},
+                *(
+                    {"name": f"{name}-{role}", "context": {"cluster": name, "user": f"{name}-{role}"}}
+                    for role in ("viewer", "nobody")
+                ),
             ],
             "current-context": name,
         }
@@ -149,6 +153,10 @@ class Handler(BaseHTTPRequestHandler):
         self.server.connections.discard(self.connection)
         with contextlib.suppress(OSError):
             super().finish()
+
+    def date_time_string(self, timestamp=None):
+        """The Date header carries the cluster's (simulated) clock, as a real one does."""
+        return format_datetime(self.server.sandbox.now.astimezone(UTC), usegmt=True)
 
     def log_message(self, format, *args):
         pass  # quiet: the sandbox answers thousands of requests in a benchmark
@@ -187,6 +195,8 @@ class Handler(BaseHTTPRequestHandler):
             {k.lower(): v for k, v in self.headers.items()},
             body,
             readonly=role == "viewer",
+            nothing=role == "nobody",
+            metrics_api=self.server.metrics_api,
         )
         sb = self.server.sandbox
         with sb.lock:
@@ -213,9 +223,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header(
-            "Date", format_datetime(self.server.sandbox.now.astimezone(UTC), usegmt=True)
-        )
         self.end_headers()
         self.wfile.write(data)
 

@@ -1,0 +1,222 @@
+"""The simulation's behaviour, seen through the official client where it matters."""
+
+import json
+import ssl
+import urllib.request
+
+from apps.clusters.gateway import Gateway
+from apps.clusters.sandbox import scenario
+from apps.clusters.sandbox.sim import Sandbox
+from tests.clusters.conftest import START, start_sandbox
+
+
+def _fingerprint(sb: Sandbox) -> str:
+    pods = [
+        (
+            p["metadata"]["name"],
+            p["spec"].get("nodeName"),
+            p["status"].get("phase"),
+            [c.get("restartCount") for c in p["status"].get("containerStatuses", [])],
+        )
+        for p in sb.store.list("pods")
+    ]
+    return json.dumps([pods, sb.failures], sort_keys=True)
+
+
+def test_it_is_deterministic_for_a_seed():
+    runs = []
+    for seed in (7, 7, 8):
+        sb = Sandbox(scenario.load("busy-day"), seed=seed, start=START)
+        sb.advance(3 * 3600)
+        runs.append(_fingerprint(sb))
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_a_quiet_day_has_no_failures():
+    sb = Sandbox(scenario.load("healthy"), seed=1, start=START)
+    sb.advance(24 * 3600)
+    assert sb.failures == []
+    assert all(
+        d["status"]["readyReplicas"] == d["spec"]["replicas"]
+        for d in sb.store.list("apps/deployments")
+    )
+
+
+def _gw(tmp_path, name, seconds):
+    server = start_sandbox(tmp_path, name)
+    server.sandbox.advance(seconds)
+    return server, Gateway.from_kubeconfig(server.kubeconfig, "sandbox")
+
+
+def test_a_memory_leak_ends_in_oom_kills_and_crash_loop_back_off(tmp_path):
+    server, gw = _gw(tmp_path, "memory-leak", 10 * 60)
+    try:
+        usage_before = {u.pod: u.memory for u in gw.pod_usage("shop") if u.pod.startswith("api")}
+        server.sandbox.advance(5 * 60)
+        usage_after = {u.pod: u.memory for u in gw.pod_usage("shop") if u.pod.startswith("api")}
+        assert all(usage_after[p] > usage_before[p] for p in usage_before)  # it grows
+        server.sandbox.advance(40 * 60)
+        api = gw.pods("shop", label_selector="app=api")
+        assert any(c.oom_killed and c.restarts >= 2 for p in api for c in p.containers)
+        kinds = [f["kind"] for f in server.sandbox.failures]
+        assert "OOMKilled" in kinds and "CrashLoopBackOff" in kinds
+        first = min(f["time"] for f in server.sandbox.failures)
+        assert first > "2026-01-05T09:11:00Z"  # not before the fault at minute 10
+        reasons = {e.reason for e in gw.events()}
+        assert {"OOMKilling", "BackOff"} <= reasons
+    finally:
+        server.stop()
+
+
+def test_a_bad_rollout_crashes_and_undo_recovers(tmp_path):
+    server, gw = _gw(tmp_path, "bad-rollout", 17 * 60)
+    try:
+        web = gw.pods("shop", label_selector="app=web")
+        broken = [p for p in web if "broken" in p.containers[0].image]
+        assert broken and all(not p.ready for p in broken)
+        healthy = [p for p in web if "broken" not in p.containers[0].image]
+        assert sum(p.ready for p in healthy) >= 2  # old pods keep serving during the rollout
+        server.sandbox.advance(15 * 60)
+        dep = gw.deployment("shop", "web")
+        progressing = next(c for c in dep.conditions if c.type == "Progressing")
+        assert progressing.reason == "ProgressDeadlineExceeded"
+        assert any(
+            c.waiting_reason == "CrashLoopBackOff"
+            for p in gw.pods("shop", label_selector="app=web")
+            for c in p.containers
+        )
+        gw.rollout_undo("shop", "web", revision=1)
+        server.sandbox.advance(5 * 60)
+        web = gw.pods("shop", label_selector="app=web")
+        assert len(web) == 3 and all(p.ready and "broken" not in p.containers[0].image for p in web)
+        assert gw.deployment("shop", "web").ready_replicas == 3
+    finally:
+        server.stop()
+
+
+def test_a_node_that_stops_reporting_loses_its_pods_after_the_toleration(tmp_path):
+    server, gw = _gw(tmp_path, "node-not-ready", 20 * 60 + 30)
+    try:
+        node = next(n for n in gw.nodes() if n.name == "node-2")
+        assert not node.ready
+        on_node = [p for p in gw.pods() if p.node == "node-2"]
+        assert on_node and not any(p.ready for p in on_node)
+        server.sandbox.advance(310)  # past the 300 s toleration
+        assert not [p for p in gw.pods() if p.node == "node-2"]
+        assert all(d.ready_replicas == d.replicas for d in gw.deployments())
+        assert "NodeNotReady" in {e.reason for e in gw.events()}
+        server.sandbox.advance(30 * 60)
+        assert next(n for n in gw.nodes() if n.name == "node-2").ready  # back after 30 min
+    finally:
+        server.stop()
+
+
+def test_an_image_that_cannot_be_pulled_backs_off(tmp_path):
+    server, gw = _gw(tmp_path, "image-pull-failure", 12 * 60)
+    try:
+        reasons = {
+            c.waiting_reason
+            for p in gw.pods("shop", label_selector="app=worker")
+            for c in p.containers
+        }
+        assert reasons & {"ErrImagePull", "ImagePullBackOff"}
+        assert gw.deployment("shop", "worker").ready_replicas >= 1  # old pods still serve
+    finally:
+        server.stop()
+
+
+def test_a_claim_that_cannot_bind_keeps_pods_pending(tmp_path):
+    server, gw = _gw(tmp_path, "unbound-pvc", 12 * 60)
+    try:
+        pending = [p for p in gw.pods("payments") if not p.node]
+        assert pending and all(p.phase == "Pending" for p in pending)
+        messages = [
+            e.message for e in gw.events(namespace="payments") if e.reason == "FailedScheduling"
+        ]
+        assert any("unbound immediate PersistentVolumeClaims" in m for m in messages)
+        claims = {c.name: c for c in gw.pvcs()}
+        assert claims["ledger-data-v2"].phase == "Pending"
+    finally:
+        server.stop()
+
+
+def test_cpu_saturation_is_throttled_at_the_limit_and_latency_rises(tmp_path):
+    server, gw = _gw(tmp_path, "cpu-saturation", 5 * 60)
+    try:
+        latency_before = _latency(server, "api")
+        server.sandbox.advance(45 * 60)
+        api = [u for u in gw.pod_usage("shop") if u.pod.startswith("api")]
+        assert all(u.cpu_m <= 1000 for u in api)  # limit 1 core: throttled, never above
+        assert max(u.cpu_m for u in api) > 900
+        assert _latency(server, "api") > 3 * latency_before
+        assert "Saturated" in [f["kind"] for f in server.sandbox.failures]
+    finally:
+        server.stop()
+
+
+def _metrics(server) -> str:
+    ctx = ssl.create_default_context(cadata=server.ca_pem.decode())
+    with urllib.request.urlopen(f"{server.url}/metrics", context=ctx, timeout=10) as r:
+        return r.read().decode()
+
+
+def _latency(server, deployment: str) -> float:
+    for line in _metrics(server).splitlines():
+        if (
+            line.startswith("sandbox_request_latency_seconds")
+            and f'deployment="{deployment}"' in line
+        ):
+            return float(line.split()[1])
+    raise AssertionError(f"no latency for {deployment}")
+
+
+def test_it_serves_prometheus_metrics_with_kube_state_metrics_and_cadvisor_names(sandbox):
+    text = _metrics(sandbox)
+    for name in (
+        "kube_pod_container_status_restarts_total",
+        "kube_pod_status_phase",
+        "kube_deployment_status_replicas_available",
+        "kube_node_status_condition",
+        "kube_pod_container_resource_limits",
+        "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes",
+    ):
+        assert f"# TYPE {name}" in text
+        assert any(line.startswith(name + "{") for line in text.splitlines()), name
+    line = next(x for x in text.splitlines() if x.startswith("container_memory_working_set"))
+    assert 'namespace="' in line and 'pod="' in line and float(line.split()[1]) > 0
+
+
+def test_stress_chaos_raises_usage_until_it_ends(sandbox, gateway):
+    pod = gateway.pods("shop", label_selector="app=worker")[0]
+    before = next(u.cpu_m for u in gateway.pod_usage("shop") if u.pod == pod.name)
+    gateway.create_chaos(
+        "StressChaos",
+        "shop",
+        "burn",
+        {
+            "mode": "all",
+            "duration": "2m",
+            "selector": {"labelSelectors": {"app": "worker"}},
+            "stressors": {"cpu": {"workers": 2, "load": 100}},
+        },
+    )
+    during = next(u.cpu_m for u in gateway.pod_usage("shop") if u.pod == pod.name)
+    assert during > before + 1500
+    sandbox.sandbox.advance(150)
+    after = next(u.cpu_m for u in gateway.pod_usage("shop") if u.pod == pod.name)
+    assert after < before + 500
+    phase = gateway.get_chaos("StressChaos", "shop", "burn")["status"]["experiment"]
+    assert phase["desiredPhase"] == "Stop"
+
+
+def test_a_cordoned_node_takes_no_new_pods(sandbox, gateway):
+    before = {p.name for p in gateway.pods("shop", label_selector="app=web")}
+    gateway.cordon("node-1")
+    gateway.scale("shop", "web", replicas=9)
+    sandbox.sandbox.advance(60)
+    pods = gateway.pods("shop", label_selector="app=web")
+    assert len(pods) == 9
+    new = [p for p in pods if p.name not in before]
+    assert len(new) == 6 and all(p.node in ("node-2", "node-3") for p in new)
