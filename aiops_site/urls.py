@@ -4,6 +4,7 @@ from .api import api
 
 urlpatterns = [
     path("", include("apps.governance.urls")),
+    path("clusters/", include("apps.clusters.urls")),
     path("predictions/", include("apps.predictions.urls")),
     path("healing/", include("apps.healing.urls")),
     path("chaos/", include("apps.chaos.urls")),

@@ -38,7 +38,7 @@ def _free_port() -> int:
 
 def _get(url: str) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (local test server)
+        with urllib.request.urlopen(url, timeout=2) as r:
             return r.status
     except OSError:
         return 0
@@ -71,7 +71,15 @@ def _run_demo_once(var_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in TEST_ONLY}
     env.update({"DEBUG": "1", "ZEROTOUCH_VAR_DIR": str(var_dir), "WORKER_HEARTBEAT_SECONDS": "1"})
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "demo", "--addr", f"127.0.0.1:{port}"],
+        [
+            sys.executable,
+            "manage.py",
+            "demo",
+            "--addr",
+            f"127.0.0.1:{port}",
+            "--sandbox-port",
+            str(_free_port()),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

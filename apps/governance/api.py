@@ -8,6 +8,8 @@ from ninja import Field, Router, Schema
 from ninja.security import HttpBearer, django_auth
 from pydantic import StringConstraints
 
+from apps.clusters.selectors import cluster_summaries
+
 from . import selectors, services
 from .errors import ValidationFailed
 from .models import Mode
@@ -55,6 +57,18 @@ class WorkerOut(Schema):
     last_seen: datetime
 
 
+class ClusterOut(Schema):
+    name: str
+    health: str
+    simulated: bool
+    environment: str
+    server_version: str
+    nodes: int
+    pods: int
+    last_collected_at: datetime | None
+    last_error: str
+
+
 class StatusOut(Schema):
     user: str
     roles: list[str]
@@ -62,7 +76,7 @@ class StatusOut(Schema):
     database: ServiceHealth
     broker: ServiceHealth
     workers: list[WorkerOut]
-    clusters: list[dict]
+    clusters: list[ClusterOut]
 
 
 # Text fields: no NUL characters (PostgreSQL cannot store them; 400 naming the field instead).
@@ -144,7 +158,7 @@ def status(request):
             {"hostname": w.hostname, "last_seen": w.last_seen}
             for w in selectors.worker_list_recent()
         ],
-        "clusters": [],
+        "clusters": cluster_summaries(),
     }
 
 

@@ -15,8 +15,15 @@ from apps.clusters.sandbox.sim import Sandbox
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
-def start_sandbox(tmp_path: Path, name: str = "healthy", *, seed: int = 1, speed: float = 0,
-                  warmup: float = 60, **server_kw) -> SandboxServer:
+def start_sandbox(
+    tmp_path: Path,
+    name: str = "healthy",
+    *,
+    seed: int = 1,
+    speed: float = 0,
+    warmup: float = 60,
+    **server_kw,
+) -> SandboxServer:
     sb = Sandbox(scenario.load(name), seed=seed, start=START)
     sb.advance(warmup)  # pods scheduled, started and ready
     server = SandboxServer(sb, speed=speed, **server_kw).start()

@@ -6,6 +6,8 @@ import pytest
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 
+from apps.clusters.models import Cluster
+from apps.clusters.services import cluster_create
 from apps.governance.models import ApiToken, AuditEvent, SafetyMode, SafetySwitch
 from apps.governance.services import api_token_create, safety_mode_set, safety_switch_set
 
@@ -17,6 +19,12 @@ FORM_BODIES = {
     "safety/mode": {"mode": "autonomous", "reason": "walk"},
     "safety/switch/<str:name>": {"enabled": "on", "reason": "walk"},
     "account/tokens": {"name": "walk", "expires_in_days": "5"},
+    "clusters/new": {"name": "walk", "connection": "kubeconfig", "kubeconfig_path": "/x",
+                     "environment": "staging", "protected_namespaces": "kube-system",
+                     "collect_interval_seconds": "30"},
+    "clusters/<slug:name>/edit": {"name": "sandbox", "connection": "kubeconfig",
+                                  "kubeconfig_path": "/y", "environment": "production",
+                                  "protected_namespaces": "", "collect_interval_seconds": "30"},
 }
 JSON_BODIES = {
     "ai/safety/enable": {"mode": "halted", "reason": "walk"},
@@ -38,7 +46,11 @@ ROUTES = sorted(set(_routes()))
 
 
 def _url(route: str, token_id: int) -> str:
-    return "/" + route.replace("<str:name>", "allow_chaos").replace("<int:token_id>", str(token_id))
+    return "/" + (
+        route.replace("<str:name>", "allow_chaos")
+        .replace("<int:token_id>", str(token_id))
+        .replace("<slug:name>", "sandbox")
+    )
 
 
 def _state() -> tuple:
@@ -47,6 +59,7 @@ def _state() -> tuple:
         list(SafetyMode.objects.values_list("scope", "mode", "expires_at", "version")),
         list(SafetySwitch.objects.values_list("name", "enabled", "expires_at", "version")),
         list(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
+        list(Cluster.objects.values_list("name", "connection", "kubeconfig_path", "environment")),
     )
 
 
@@ -56,6 +69,8 @@ def secrets(adam):
     safety_mode_set(actor=adam, mode="dry_run", reason=MARKER)
     safety_switch_set(actor=adam, name="lift_blast_radius", enabled=True, reason=MARKER)
     token, raw = api_token_create(user=adam, name=MARKER)
+    cluster_create(actor=adam, name="sandbox", connection="kubeconfig",
+                   kubeconfig_path="/secret/" + MARKER, reason=MARKER)
     return token, raw
 
 
@@ -122,5 +137,8 @@ def test_a_viewer_reads_but_changes_nothing(route, method, secrets, vic):
         # Every state-changing endpoint refuses a viewer (404 for another user's token).
         assert response.status_code in (403, 404), (route, response.status_code)
     elif method == "get":
-        expected = {"login/": 302, "logout/": 405}.get(route, 405 if route in mutating else 200)
+        admin_pages = {"clusters/new": 403, "clusters/<slug:name>/edit": 403}  # forms: admin
+        expected = {"login/": 302, "logout/": 405, **admin_pages}.get(
+            route, 405 if route in mutating else 200
+        )
         assert response.status_code == expected, (route, response.status_code)

@@ -605,8 +605,12 @@ def _node_ip(sb, name: str) -> str:
 def _set_condition(pod: dict, ctype: str, status: str, reason, message, sb) -> None:
     conds = pod["status"].setdefault("conditions", [])
     prev = next((c for c in conds if c["type"] == ctype), None)
-    if prev and prev["status"] == status and prev.get("reason") == reason and (
-            message is None or prev.get("message") == message):
+    if (
+        prev
+        and prev["status"] == status
+        and prev.get("reason") == reason
+        and (message is None or prev.get("message") == message)
+    ):
         return
     new = {"type": ctype, "status": status, "lastProbeTime": None, "lastTransitionTime": sb.iso()}
     if reason:

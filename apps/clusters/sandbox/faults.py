@@ -73,22 +73,31 @@ def inject(sb, fault) -> None:
         _saturation_at(sb, dep, profile, fault.target)
     elif fault.kind == "noisy_neighbour":
         profile.cpu_factor = float(p.get("factor", 6))
-        sb.record_failure("Saturated", workload=fault.target,
-                          detail=f"CPU demand {profile.cpu_factor:g}x: its nodes run hot")
+        sb.record_failure(
+            "Saturated",
+            workload=fault.target,
+            detail=f"CPU demand {profile.cpu_factor:g}x: its nodes run hot",
+        )
     elif fault.kind == "unbound_pvc":
         from . import builders
 
         w = next(w for w in sb.scenario.workloads if f"{w.namespace}/{w.name}" == fault.target)
         claim = p.get("claim") or f"{(w.pvc or {}).get('name', 'data')}-v2"
         spec = {**(w.pvc or {}), "name": claim, "storage_class": "does-not-exist"}
-        pvc = sb.store.create("persistentvolumeclaims",
-                              builders.pvc(dataclasses.replace(w, pvc=spec), bound=False))
-        sb.emit(pvc, "ProvisioningFailed",
-                'storageclass.storage.k8s.io "does-not-exist" not found', "Warning",
-                "persistentvolume-controller")
+        pvc = sb.store.create(
+            "persistentvolumeclaims", builders.pvc(dataclasses.replace(w, pvc=spec), bound=False)
+        )
+        sb.emit(
+            pvc,
+            "ProvisioningFailed",
+            'storageclass.storage.k8s.io "does-not-exist" not found',
+            "Warning",
+            "persistentvolume-controller",
+        )
         template = dep["spec"]["template"]
-        template["spec"]["volumes"] = [{"name": "data",
-                                        "persistentVolumeClaim": {"claimName": claim}}]
+        template["spec"]["volumes"] = [
+            {"name": "data", "persistentVolumeClaim": {"claimName": claim}}
+        ]
         sb.store.update(DEPLOYMENTS, dep, spec_changed=True)
         controllers.reconcile_deployment(sb, dep)
     if "duration" in p:
@@ -99,8 +108,12 @@ def _saturation_at(sb, dep: dict, profile, target: str) -> None:
     """Ground truth: when the ramping demand reaches the CPU limit (throttling starts)."""
     from ..quantity import cpu_millis
 
-    limit = dep["spec"]["template"]["spec"]["containers"][0].get("resources", {}).get(
-        "limits", {}).get("cpu")
+    limit = (
+        dep["spec"]["template"]["spec"]["containers"][0]
+        .get("resources", {})
+        .get("limits", {})
+        .get("cpu")
+    )
     if limit is None:
         return
     need = cpu_millis(limit) / max(profile.cpu_m, 1)  # the factor at which demand = limit

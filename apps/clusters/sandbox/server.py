@@ -121,7 +121,10 @@ class SandboxServer(ThreadingHTTPServer):
                     "context": {"cluster": name, "user": f"{name}-admin", "namespace": "default"},
                 },
                 *(
-                    {"name": f"{name}-{role}", "context": {"cluster": name, "user": f"{name}-{role}"}}
+                    {
+                        "name": f"{name}-{role}",
+                        "context": {"cluster": name, "user": f"{name}-{role}"},
+                    }
                     for role in ("viewer", "nobody")
                 ),
             ],

@@ -168,8 +168,11 @@ class Sandbox:
         faults.inject(self, fault)
 
     def _t_saturated(self, workload: str) -> None:
-        self.record_failure("Saturated", workload=workload,
-                            detail="CPU demand reached the limit: throttled, latency rising")
+        self.record_failure(
+            "Saturated",
+            workload=workload,
+            detail="CPU demand reached the limit: throttled, latency rising",
+        )
 
     def _t_restore(self, kind: str, target: str) -> None:
         faults.restore(self, kind, target)

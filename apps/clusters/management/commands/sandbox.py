@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.clusters.sandbox import scenario as scenarios
 from apps.clusters.sandbox.server import SandboxServer
 from apps.clusters.sandbox.sim import Sandbox
+from apps.clusters.services import cluster_register_sandbox
 
 
 class Command(BaseCommand):
@@ -32,16 +33,28 @@ class Command(BaseCommand):
         parser.add_argument(
             "--kubeconfig", default=str(Path(settings.VAR_DIR) / "sandbox.kubeconfig")
         )
+        parser.add_argument(
+            "--register",
+            action="store_true",
+            help="register it as the cluster 'sandbox' (collected every 30 simulated seconds)",
+        )
 
-    def handle(self, *args, scenario, seed, speed, port, kubeconfig, **options):
+    def handle(self, *args, scenario, seed, speed, port, kubeconfig, register, **options):
         try:
             plan = scenarios.load(scenario)
         except scenarios.ScenarioError as exc:
             raise CommandError(str(exc)) from exc
         if speed < 0:
             raise CommandError("--speed must be 0 or more")
-        server = SandboxServer(Sandbox(plan, seed=seed), port=port, speed=speed).start()
+        try:
+            server = SandboxServer(Sandbox(plan, seed=seed), port=port, speed=speed).start()
+        except OSError as exc:
+            raise CommandError(f"cannot listen on 127.0.0.1:{port}: {exc}") from exc
         path = server.write_kubeconfig(Path(kubeconfig))
+        if register:
+            # The collector samples every 30 s of the cluster's clock, at least every 5 s.
+            interval = max(5, round(30 / speed)) if speed else 30
+            cluster_register_sandbox(kubeconfig_path=str(path), interval=interval)
         self.stdout.write(
             f"sandbox cluster (simulated) '{plan.name}' seed={seed} "
             f"speed={speed}x on {server.url}\nkubeconfig: {path}\n"

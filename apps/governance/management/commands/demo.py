@@ -1,5 +1,6 @@
 """`make demo`: migrate, create one demo user per role, then run the web server, a Celery
-worker and Celery beat on the embedded default (SQLite, filesystem broker) until Ctrl-C."""
+worker, Celery beat and the sandbox cluster (busy-day in fast motion, registered as "sandbox")
+on the embedded default (SQLite, filesystem broker) until Ctrl-C."""
 
 import ctypes
 import os
@@ -35,11 +36,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
+        parser.add_argument("--sandbox-port", type=int, default=6443)
+        parser.add_argument(
+            "--sandbox-speed", type=float, default=10.0, help="simulated seconds per real second"
+        )
         parser.add_argument(
             "--setup-only", action="store_true", help="migrate and create demo users, then exit"
         )
 
-    def handle(self, *args, addr, setup_only, **options):
+    def handle(self, *args, addr, setup_only, sandbox_port, sandbox_speed, **options):
+        self.sandbox_args = ["--port", str(sandbox_port), "--speed", str(sandbox_speed)]
         if not settings.DEBUG:
             raise CommandError("demo users are for the demo only: run with DEBUG=1 (make demo)")
         call_command("migrate", interactive=False, verbosity=0)
@@ -65,6 +71,15 @@ class Command(BaseCommand):
         var = str(settings.VAR_DIR)
         commands = {
             "web": [py, "manage.py", "runserver", addr, "--noreload"],
+            "sandbox": [
+                py,
+                "manage.py",
+                "sandbox",
+                "--scenario",
+                "busy-day",
+                "--register",
+                *self.sandbox_args,
+            ],
             "worker": [
                 py,
                 "-m",
