@@ -1,20 +1,20 @@
-"""`make bench`: run every benchmark and print its figures.
+"""`make bench`: run every benchmark, each in its own process, and print its figures.
 
-Benchmarks print; they never assert wall-clock time. Each uses the database the environment
-configures (DATABASE_URL; PostgreSQL when it is reachable on 127.0.0.1, as in the tests)."""
+Benchmarks print; they never assert wall-clock time. Each uses a scratch PostgreSQL database
+(dropped afterwards) when PostgreSQL is reachable on 127.0.0.1, as in the tests."""
 
-import os
+import subprocess
 import sys
 
-from benchmarks import audit_chain
+BENCHMARKS = ["clusters", "audit_chain"]
 
 
 def main() -> int:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiops_site.settings")
-    for bench in (audit_chain,):
-        print(f"\n== {bench.__name__.split('.')[-1]}")
-        bench.run()
-    return 0
+    failed = 0
+    for name in BENCHMARKS:
+        print(f"\n== {name}", flush=True)
+        failed += subprocess.call([sys.executable, "-m", f"benchmarks.{name}"]) != 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

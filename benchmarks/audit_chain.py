@@ -101,3 +101,11 @@ def run() -> None:
         connections.close_all()
         if url:
             _drop(url)
+
+
+if __name__ == "__main__":
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiops_site.settings")
+    os.environ.setdefault("HTTPS", "0")
+    run()

@@ -29,22 +29,40 @@ VERSION = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
-FIELD_PATHS = {
-    "metadata.name",
-    "metadata.namespace",
-    "spec.nodeName",
-    "status.phase",
-    "spec.unschedulable",
-    "involvedObject.kind",
-    "involvedObject.name",
-    "involvedObject.namespace",
-    "involvedObject.uid",
-    "reason",
-    "type",
-    "involvedObject.resourceVersion",
-    "involvedObject.apiVersion",
-    "involvedObject.fieldPath",
-    "source",
+# The field selectors each resource supports, as the API server's field label conversions
+# declare them; every resource also supports metadata.name and metadata.namespace.
+COMMON_FIELD_PATHS = frozenset({"metadata.name", "metadata.namespace"})
+FIELD_PATHS: dict[str, frozenset[str]] = {
+    "pods": frozenset(
+        {
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        }
+    ),
+    "nodes": frozenset({"spec.unschedulable"}),
+    "namespaces": frozenset({"status.phase"}),
+    "events": frozenset(
+        {
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        }
+    ),
+    "apps/replicasets": frozenset({"status.replicas"}),
 }
 IMMUTABLE = ("name", "namespace", "uid", "creationTimestamp", "ownerReferences")
 
@@ -58,11 +76,12 @@ class ApiError(Exception):
         *,
         name: str = "",
         kind: str = "",
+        group: str = "",
         causes: list | None = None,
     ):
         super().__init__(message)
         self.code, self.reason, self.message = code, reason, message
-        self.details = {k: v for k, v in (("name", name), ("kind", kind)) if v}
+        self.details = {k: v for k, v in (("name", name), ("group", group), ("kind", kind)) if v}
         if causes:
             self.details["causes"] = causes
 
@@ -103,9 +122,20 @@ def parse_query(raw: str) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
 
 
+def qualified(res: Resource) -> str:
+    """The resource as the API server names it in messages: "deployments.apps", "pods"."""
+    return f"{res.plural}.{res.group}" if res.group else res.plural
+
+
 def not_found(name: str, res: Resource) -> ApiError:
-    what = f"{res.plural}.{res.group}" if res.group else res.plural
-    return ApiError(404, "NotFound", f'{what} "{name}" not found', name=name, kind=res.plural)
+    return ApiError(
+        404,
+        "NotFound",
+        f'{qualified(res)} "{name}" not found',
+        name=name,
+        group=res.group,
+        kind=res.plural,
+    )
 
 
 def handle(sb, req: Request) -> Response:
@@ -237,16 +267,7 @@ def _resource_route(sb, req: Request, group: str, version: str, rest: list[str])
     if len(rest) > 3:
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
     if req.nothing or (req.method != "GET" and req.readonly):
-        who = "sandbox:nobody" if req.nothing else "sandbox:viewer"
-        verb = "list" if req.method == "GET" and not name else req.method.lower()
-        raise ApiError(
-            403,
-            "Forbidden",
-            f'{res.plural} is forbidden: User "{who}" cannot '
-            f'{verb} resource "{res.plural}" in API group "{group}"',
-            kind=res.plural,
-            name=name,
-        )
+        raise _forbidden(req, res, namespace, name, sub)
     if res.group == METRICS_GROUP:
         return _metrics(sb, req, res, namespace, name)
     if sub:
@@ -263,21 +284,39 @@ def _resource_route(sb, req: Request, group: str, version: str, rest: list[str])
     return handler(sb, req, res, namespace, name)
 
 
+def _forbidden(req: Request, res: Resource, namespace: str, name: str, sub: str) -> ApiError:
+    """RBAC's refusal, worded as the API server words it (verbs, not HTTP methods)."""
+    who = "sandbox:nobody" if req.nothing else "sandbox:viewer"
+    if req.method == "GET":
+        verb = "get" if name else ("watch" if req.query.get("watch") in ("true", "1") else "list")
+    else:
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
+            req.method, req.method.lower()
+        )
+    what = f'{qualified(res)} "{name}"' if name else qualified(res)
+    resource = f"{res.plural}/{sub}" if sub else res.plural
+    where = f' in the namespace "{namespace}"' if namespace else ""
+    return ApiError(
+        403,
+        "Forbidden",
+        f'{what} is forbidden: User "{who}" cannot {verb} resource "{resource}" '
+        f'in API group "{res.group}"{where}',
+        name=name,
+        group=res.group,
+        kind=res.plural,
+    )
+
+
 # --- Reads --------------------------------------------------------------------------------
 
 
 def _matching(sb, req: Request, res: Resource, namespace: str) -> list[dict]:
     labels = parse_label_selector(req.query.get("labelSelector", ""))
     fields = parse_field_selector(req.query.get("fieldSelector", ""))
+    supported = COMMON_FIELD_PATHS | FIELD_PATHS.get(res.key, frozenset())
     for path in fields.paths:
-        if path not in FIELD_PATHS:
-            raise ApiError(
-                400,
-                "BadRequest",
-                f'"{path}" is not a known field selector: only '
-                '"metadata.name", "metadata.namespace"'
-                + (', "spec.nodeName", "status.phase"' if res.plural == "pods" else ""),
-            )
+        if path not in supported:
+            raise ApiError(400, "BadRequest", f"field label not supported: {path}")
     items = sb.store.list(res.key, namespace if res.namespaced and namespace else None)
     return [
         o for o in items if labels.matches(o["metadata"].get("labels", {})) and fields.matches(o)
@@ -385,6 +424,7 @@ def _create(sb, req: Request, res: Resource, namespace: str) -> Response:
         meta["namespace"] = namespace
     for key in ("uid", "resourceVersion", "creationTimestamp", "generation"):
         meta.pop(key, None)
+    default(res, obj)
     validate(res, obj)
     obj.setdefault("status", {})
     try:
@@ -393,8 +433,9 @@ def _create(sb, req: Request, res: Resource, namespace: str) -> Response:
         raise ApiError(
             409,
             "AlreadyExists",
-            f'{res.plural} "{meta["name"]}" already exists',
+            f'{qualified(res)} "{meta["name"]}" already exists',
             name=meta["name"],
+            group=res.group,
             kind=res.plural,
         ) from exc
     _count(sb, "create", res)
@@ -407,7 +448,20 @@ def _update(sb, req: Request, res: Resource, namespace: str, name: str) -> Respo
     if current is None:
         raise not_found(name, res)
     obj = _json_body(req)
-    rv = obj.get("metadata", {}).get("resourceVersion")
+    meta = obj.get("metadata") or {}
+    if meta.get("name", name) != name:
+        raise ApiError(
+            400,
+            "BadRequest",
+            f"the name of the object ({meta['name']}) does not match the name on the URL ({name})",
+        )
+    if res.namespaced and meta.get("namespace", namespace) != namespace:
+        raise ApiError(
+            400,
+            "BadRequest",
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )
+    rv = meta.get("resourceVersion")
     if rv and rv != current["metadata"]["resourceVersion"]:
         raise _conflict(res, name)
     return _replace(sb, res, current, obj, "update")
@@ -428,10 +482,11 @@ def _conflict(res: Resource, name: str) -> ApiError:
     return ApiError(
         409,
         "Conflict",
-        f'Operation cannot be fulfilled on {res.plural} "{name}": '
+        f'Operation cannot be fulfilled on {qualified(res)} "{name}": '
         "the object has been modified; please apply your changes to the latest "
         "version and try again",
         name=name,
+        group=res.group,
         kind=res.plural,
     )
 
@@ -447,6 +502,7 @@ def _replace(sb, res: Resource, current: dict, new: dict, verb: str) -> Response
     if "generation" in current["metadata"]:
         meta["generation"] = current["metadata"]["generation"]
     new["kind"], new["apiVersion"] = current["kind"], current["apiVersion"]
+    default(res, new)
     validate(res, new)
     if res.key == "nodes":
         new["status"] = current["status"]  # the kubelet owns node status
@@ -474,6 +530,7 @@ def _delete(sb, req: Request, res: Resource, namespace: str, name: str) -> Respo
             f"Precondition failed: UID in precondition: {want_uid}"
             f", UID in object meta: {obj['metadata']['uid']}",
             name=name,
+            group=res.group,
             kind=res.plural,
         )
     _count(sb, "delete", res)
@@ -579,11 +636,20 @@ def _scale(sb, req, res: Resource, obj: dict) -> Response:
             f'Scale.autoscaling "{obj["metadata"]["name"]}" is '
             f"invalid: spec.replicas: Invalid value: {json.dumps(replicas)}: must be "
             "greater than or equal to 0",
+            name=obj["metadata"]["name"],
+            group="autoscaling",
             kind="Scale",
-            causes=[{"reason": "FieldValueInvalid", "field": "spec.replicas"}],
+            causes=[
+                {
+                    "reason": "FieldValueInvalid",
+                    "message": f"Invalid value: {json.dumps(replicas)}: must be greater than "
+                    "or equal to 0",
+                    "field": "spec.replicas",
+                }
+            ],
         )
     rv = new.get("metadata", {}).get("resourceVersion")
-    if req.method == "PUT" and rv and rv != obj["metadata"]["resourceVersion"]:
+    if rv and rv != obj["metadata"]["resourceVersion"]:
         raise _conflict(res, obj["metadata"]["name"])
     if obj["spec"].get("replicas") != replicas:
         obj["spec"]["replicas"] = replicas
@@ -596,7 +662,10 @@ def _scale(sb, req, res: Resource, obj: dict) -> Response:
 def _evict(sb, res: Resource, pod: dict) -> Response:
     labels = pod["metadata"].get("labels", {})
     for pdb in sb.store.list("policy/poddisruptionbudgets", pod["metadata"]["namespace"]):
-        if selector_from_match(pdb["spec"]["selector"]).matches(labels):
+        selector = pdb["spec"].get("selector")
+        if selector is None:
+            continue  # policy/v1: a null selector selects no pods
+        if selector_from_match(selector).matches(labels):
             allowed, *_ = controllers.pdb_allowed(sb, pdb)
             if allowed < 1:
                 raise ApiError(
@@ -625,7 +694,9 @@ def _evict(sb, res: Resource, pod: dict) -> Response:
 # --- Validation ---------------------------------------------------------------------------
 
 
-def _invalid(res: Resource, obj: dict, field_path: str, message: str) -> ApiError:
+def _invalid(
+    res: Resource, obj: dict, field_path: str, message: str, *, reason: str = "FieldValueInvalid"
+) -> ApiError:
     name = obj.get("metadata", {}).get("name", "")
     group = f".{res.group}" if res.group else ""
     return ApiError(
@@ -633,14 +704,30 @@ def _invalid(res: Resource, obj: dict, field_path: str, message: str) -> ApiErro
         "Invalid",
         f'{res.kind}{group} "{name}" is invalid: {field_path}: {message}',
         name=name,
+        group=res.group,
         kind=res.kind,
-        causes=[{"reason": "FieldValueInvalid", "message": message, "field": field_path}],
+        causes=[{"reason": reason, "message": message, "field": field_path}],
     )
 
 
-def validate(res: Resource, obj: dict) -> None:
-    from ..quantity import QuantityError, parse
+HPA_DEFAULT_METRICS = [
+    {
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+    }
+]
 
+
+def default(res: Resource, obj: dict) -> None:
+    """The API server's defaulting for the fields the controllers rely on."""
+    spec = obj.get("spec")
+    if res.kind == "HorizontalPodAutoscaler" and isinstance(spec, dict):
+        spec.setdefault("minReplicas", 1)
+        if not spec.get("metrics"):
+            spec["metrics"] = json.loads(json.dumps(HPA_DEFAULT_METRICS))
+
+
+def validate(res: Resource, obj: dict) -> None:
     spec = obj.get("spec") or {}
     if res.kind in ("Deployment", "ReplicaSet"):
         replicas = spec.get("replicas", 1)
@@ -651,29 +738,108 @@ def validate(res: Resource, obj: dict) -> None:
                 "spec.replicas",
                 f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0",
             )
-        pod_spec = spec.get("template", {}).get("spec", {})
+        _validate_selector(res, obj, spec)
+        _validate_pod_spec(res, obj, spec.get("template", {}).get("spec", {}), "spec.template.spec")
     elif res.kind == "Pod":
-        pod_spec = spec
-    else:
-        return
+        _validate_pod_spec(res, obj, spec, "spec")
+    elif res.kind == "HorizontalPodAutoscaler":
+        _validate_hpa(res, obj, spec)
+
+
+def _validate_selector(res: Resource, obj: dict, spec: dict) -> None:
+    """apps/v1 requires a selector, and it must select the pods of the template."""
+    selector = spec.get("selector")
+    if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        raise _invalid(res, obj, "spec.selector", "Required value", reason="FieldValueRequired")
+    try:
+        matcher = selector_from_match(selector)
+    except SelectorError as exc:
+        raise _invalid(res, obj, "spec.selector", f"Invalid value: {exc}") from None
+    labels = (spec.get("template") or {}).get("metadata", {}).get("labels") or {}
+    if not matcher.matches(labels):
+        raise _invalid(
+            res,
+            obj,
+            "spec.template.metadata.labels",
+            f"Invalid value: {json.dumps(labels)}: `selector` does not match template `labels`",
+        )
+
+
+def _validate_pod_spec(res: Resource, obj: dict, pod_spec: dict, where: str) -> None:
+    from ..quantity import QuantityError, parse
+
     containers = pod_spec.get("containers")
     if not containers:
-        raise _invalid(res, obj, "spec.template.spec.containers", "Required value")
+        raise _invalid(
+            res, obj, f"{where}.containers", "Required value", reason="FieldValueRequired"
+        )
     for i, c in enumerate(containers):
         if not c.get("name") or not c.get("image"):
             raise _invalid(
-                res, obj, f"spec.template.spec.containers[{i}]", "Required value: name and image"
+                res,
+                obj,
+                f"{where}.containers[{i}]",
+                "Required value: name and image",
+                reason="FieldValueRequired",
             )
+        amounts: dict[str, dict] = {}
         for kind in ("requests", "limits"):
             for rname, value in (c.get("resources", {}).get(kind) or {}).items():
+                field_path = f"{where}.containers[{i}].resources.{kind}.{rname}"
                 try:
-                    parse(value)
+                    amount = parse(value)
                 except QuantityError:
                     raise _invalid(
                         res,
                         obj,
-                        f"spec.template.spec.containers[{i}].resources.{kind}.{rname}",
+                        field_path,
                         f"Invalid value: {json.dumps(value)}: "
                         "quantities must match the regular expression "
                         "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
                     ) from None
+                if amount < 0:
+                    raise _invalid(
+                        res,
+                        obj,
+                        field_path,
+                        f"Invalid value: {json.dumps(value)}: must be greater than or equal to 0",
+                    )
+                amounts.setdefault(kind, {})[rname] = (value, amount)
+        for rname, (value, amount) in amounts.get("requests", {}).items():
+            limit = amounts.get("limits", {}).get(rname)
+            if limit is not None and amount > limit[1]:
+                raise _invalid(
+                    res,
+                    obj,
+                    f"{where}.containers[{i}].resources.requests",
+                    f"Invalid value: {json.dumps(value)}: must be less than or equal to "
+                    f"{rname} limit of {limit[0]}",
+                )
+
+
+def _validate_hpa(res: Resource, obj: dict, spec: dict) -> None:
+    ref = spec.get("scaleTargetRef") or {}
+    for key in ("kind", "name"):
+        if not ref.get(key):
+            raise _invalid(
+                res,
+                obj,
+                f"spec.scaleTargetRef.{key}",
+                "Required value",
+                reason="FieldValueRequired",
+            )
+    low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")
+    if not isinstance(low, int) or isinstance(low, bool) or low < 1:
+        raise _invalid(
+            res,
+            obj,
+            "spec.minReplicas",
+            f"Invalid value: {json.dumps(low)}: must be greater than or equal to 1",
+        )
+    if not isinstance(high, int) or isinstance(high, bool) or high < low:
+        raise _invalid(
+            res,
+            obj,
+            "spec.maxReplicas",
+            f"Invalid value: {json.dumps(high)}: must be greater than or equal to `minReplicas`",
+        )

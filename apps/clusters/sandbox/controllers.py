@@ -14,8 +14,11 @@ DEPLOYMENTS, REPLICASETS, PODS, NODES = "apps/deployments", "apps/replicasets", 
 
 
 def resync(sb) -> None:
+    """The periodic pass. Changes reconcile at once (events); this catches deadlines and
+    anything in motion, and skips deployments at rest, which is most of them."""
     for dep in sb.store.list(DEPLOYMENTS):
-        reconcile_deployment(sb, dep)
+        if not _at_rest(dep):
+            reconcile_deployment(sb, dep)
     for rs in sb.store.list(REPLICASETS):
         if not rs["metadata"].get("ownerReferences"):
             reconcile_rs(sb, rs)
@@ -34,6 +37,16 @@ class _Owned:
 
     def get(self, uid: str, default=None) -> list[dict]:
         return self.store.pods_of(uid)
+
+
+def _at_rest(dep: dict) -> bool:
+    st, want = dep.get("status", {}), dep["spec"].get("replicas", 1)
+    if st.get("observedGeneration") != dep["metadata"].get("generation", 1):
+        return False
+    if not (st.get("replicas") == st.get("updatedReplicas") == st.get("readyReplicas", 0) == want):
+        return False
+    return any(c["type"] == "Progressing" and c["reason"] == "NewReplicaSetAvailable"
+               for c in st.get("conditions", []))
 
 
 def _ready(pod: dict) -> bool:

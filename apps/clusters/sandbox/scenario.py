@@ -118,7 +118,7 @@ def available() -> list[str]:
 def parse(doc: dict, *, source: str = "scenario") -> Scenario:
     try:
         nodes = [NodePool(**n) for n in doc["nodes"]]
-        workloads = [_workload(w) for w in doc.get("workloads", [])]
+        workloads = [_workload(w) for raw in doc.get("workloads", []) for w in _copies(raw)]
         faults = [_fault(f) for f in doc.get("faults", [])]
     except (KeyError, TypeError) as exc:
         raise ScenarioError(f"{source}: {exc}") from exc
@@ -128,7 +128,19 @@ def parse(doc: dict, *, source: str = "scenario") -> Scenario:
     )
 
 
+def _copies(w: dict) -> list[dict]:
+    """`copies: N` stamps out N workloads; "{i}" in name or namespace is the copy's number."""
+    n = w.get("copies")
+    if n is None:
+        return [w]
+    base = {k: v for k, v in w.items() if k != "copies"}
+    return [{**base, "name": str(base["name"]).replace("{i}", str(i)),
+             "namespace": str(base["namespace"]).replace("{i}", str(i % w.get("namespaces", 10))),
+             } for i in range(1, int(n) + 1)]
+
+
 def _workload(w: dict) -> Workload:
+    w = {k: v for k, v in w.items() if k != "namespaces"}
     w = dict(w)
     w["usage"] = Usage(**w.get("usage", {}))
     w.setdefault("requests", {})

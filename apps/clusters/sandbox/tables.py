@@ -21,11 +21,20 @@ def _age(sb, created: str) -> str:
 def _pod_row(sb, p: dict) -> list:
     statuses = p["status"].get("containerStatuses", [])
     ready = sum(1 for c in statuses if c.get("ready"))
-    reason = p["status"].get("phase", "Pending")
-    for c in statuses:
-        waiting = c.get("state", {}).get("waiting")
-        if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
+    # As kubectl's printer: the pod's reason, else its phase, overridden by the reason of a
+    # waiting or terminated container (ContainerCreating, CrashLoopBackOff, OOMKilled...).
+    reason = p["status"].get("reason") or p["status"].get("phase", "Pending")
+    for c in reversed(statuses):
+        state = c.get("state", {})
+        waiting, terminated = state.get("waiting") or {}, state.get("terminated") or {}
+        if waiting.get("reason"):
             reason = waiting["reason"]
+        elif terminated.get("reason"):
+            reason = terminated["reason"]
+        elif terminated:
+            reason = f"ExitCode:{terminated.get('exitCode', 0)}"
+    if p["metadata"].get("deletionTimestamp"):
+        reason = "Terminating"
     restarts = sum(c.get("restartCount", 0) for c in statuses)
     return [
         p["metadata"]["name"],
