@@ -228,6 +228,8 @@ WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=15)
 # --- ZeroTouch ------------------------------------------------------------------------------
 # Days of samples and events kept for learning and charts.
 SAMPLE_RETENTION_DAYS = env.int("SAMPLE_RETENTION_DAYS", default=14)
+# With a cluster's Prometheus URL set, its first collection reads this much history.
+PROMETHEUS_BACKFILL_DAYS = env.int("PROMETHEUS_BACKFILL_DAYS", default=14)
 # Mode of a fresh install; supervised = humans approve everything (fail closed).
 ZEROTOUCH_INITIAL_MODE = env.str("ZEROTOUCH_INITIAL_MODE", default="supervised")
 # How long an API token stays valid when none is given (days).

@@ -28,6 +28,7 @@ class Collection:
     node_samples: list[NodeSample] = field(default_factory=list)
     events: list[ClusterEvent] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # partial failures (e.g. no metrics)
+    history_until: datetime | None = None  # set when samples came from Prometheus
 
 
 def _workload_of(pod: Pod, rs_owner: dict[tuple[str, str], str]) -> str:

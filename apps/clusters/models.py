@@ -44,6 +44,7 @@ class Cluster(models.Model):
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     metrics_available = models.BooleanField(null=True)
+    history_until = models.DateTimeField(null=True, blank=True)  # Prometheus read up to here
 
     class Meta:
         ordering = ["name"]

@@ -14,10 +14,11 @@ from apps.governance.errors import Conflict, ValidationFailed
 from apps.governance.roles import Cap, require
 from apps.governance.services import audit_record
 
-from . import collector
+from . import collector, promql
 from .connect import gateway_for
 from .gateway import errors
 from .models import Cluster, ClusterEvent, ContainerSample, Node, NodeSample, Pod, Workload
+from .promql import PrometheusError
 
 log = logging.getLogger(__name__)
 NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -166,6 +167,12 @@ def cluster_collect(*, cluster: Cluster) -> CollectResult:
         )
         log.warning("collection of %s failed: %s", cluster.name, message)
         return CollectResult(False, message)
+    if cluster.prometheus_url:
+        try:
+            _samples_from_prometheus(cluster, result, now)
+        except PrometheusError as exc:
+            result.warnings.append(f"Prometheus: {exc}")
+            result.container_samples, result.node_samples = [], []
     _store(cluster, result, now)
     return CollectResult(
         True,
@@ -174,6 +181,59 @@ def cluster_collect(*, cluster: Cluster) -> CollectResult:
         len(result.container_samples),
         len(result.events),
     )
+
+
+def _samples_from_prometheus(cluster: Cluster, c: collector.Collection, now) -> None:
+    """With a Prometheus URL, samples come from its history (query_range) instead of the
+    metrics API: the first cycle reads PROMETHEUS_BACKFILL_DAYS back, later ones what is new."""
+    step = float(cluster.collect_interval_seconds)
+    start = cluster.history_until or now - timedelta(days=settings.PROMETHEUS_BACKFILL_DAYS)
+    if now - start < timedelta(seconds=step):
+        c.container_samples, c.node_samples = [], []
+        return
+    rows, nodes = promql.history(cluster.prometheus_url, start + timedelta(seconds=1), now, step)
+    info = rows["info"]
+    c.container_samples = [
+        ContainerSample(
+            cluster=cluster,
+            ts=ts,
+            namespace=ns,
+            pod=pod,
+            container=container,
+            workload=promql.deployment_of(info.get((ns, pod), {}).get("created_by_name", "")),
+            node=info.get((ns, pod), {}).get("node", ""),
+            cpu_m=v.get("cpu_m"),
+            memory=int(v["memory"]),
+            request_cpu_m=_int(v.get("request_cpu")),
+            limit_cpu_m=_int(v.get("limit_cpu")),
+            request_memory=_int(v.get("request_memory")),
+            limit_memory=_int(v.get("limit_memory")),
+            restarts=int(v.get("restarts", 0)),
+            ready=bool(v.get("ready")),
+            state="running",
+            oom_killed=bool(v.get("oom")),
+        )
+        for (ns, pod, container, ts), v in rows["containers"].items()
+        if "memory" in v
+    ]
+    c.node_samples = [
+        NodeSample(
+            cluster=cluster,
+            ts=ts,
+            node=node,
+            cpu_m=v.get("cpu_m"),
+            memory=_int(v.get("memory")),
+            ready=bool(v.get("ready")),
+            allocatable_cpu_m=_int(v.get("allocatable_cpu")) or 0,
+            allocatable_memory=_int(v.get("allocatable_memory")) or 0,
+        )
+        for (node, ts), v in nodes.items()
+    ]
+    c.history_until = now
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 @transaction.atomic
@@ -209,6 +269,7 @@ def _store(cluster: Cluster, c: collector.Collection, now) -> None:
         metrics_available=not c.warnings,
         last_error="; ".join(c.warnings),
         last_error_at=now if c.warnings else None,
+        **({"history_until": c.history_until} if c.history_until else {}),
     )
 
 

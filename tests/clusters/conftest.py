@@ -22,9 +22,10 @@ def start_sandbox(
     seed: int = 1,
     speed: float = 0,
     warmup: float = 60,
+    start: datetime = START,
     **server_kw,
 ) -> SandboxServer:
-    sb = Sandbox(scenario.load(name), seed=seed, start=START)
+    sb = Sandbox(scenario.load(name), seed=seed, start=start)
     sb.advance(warmup)  # pods scheduled, started and ready
     server = SandboxServer(sb, speed=speed, **server_kw).start()
     server.kubeconfig = server.write_kubeconfig(tmp_path / "sandbox.kubeconfig")

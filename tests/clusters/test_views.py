@@ -9,8 +9,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def collected(sandbox):
-    cluster = cluster_create(actor="system:test", name="sandbox", connection="sandbox",
-                             kubeconfig_path=str(sandbox.kubeconfig), context="sandbox")
+    cluster = cluster_create(
+        actor="system:test",
+        name="sandbox",
+        connection="sandbox",
+        kubeconfig_path=str(sandbox.kubeconfig),
+        context="sandbox",
+    )
     cluster_collect(cluster=cluster)
     sandbox.sandbox.advance(30)
     cluster.refresh_from_db()
@@ -32,8 +37,15 @@ def test_it_shows_nodes_workloads_events_and_a_usage_chart(client, vic, collecte
     response = client.get("/clusters/sandbox/")
     html = response.content.decode()
     assert response.status_code == 200
-    for text in ("node-1", "node-3", "web", "ledger", "protected", 'data-chart="usage-chart-data"',
-                 "/static/plotly/plotly.min.js"):
+    for text in (
+        "node-1",
+        "node-3",
+        "web",
+        "ledger",
+        "protected",
+        'data-chart="usage-chart-data"',
+        "/static/plotly/plotly.min.js",
+    ):
         assert text in html, text
     part = client.get("/clusters/sandbox/", headers={"HX-Request": "true"}).content.decode()
     assert part.lstrip().startswith('<div id="cluster-live"')
@@ -43,11 +55,21 @@ def test_it_shows_nodes_workloads_events_and_a_usage_chart(client, vic, collecte
 def test_an_admin_registers_a_cluster_and_it_is_audited(client, adam, tmp_path):
     client.force_login(adam)
     assert client.get("/clusters/new").status_code == 200
-    response = client.post("/clusters/new", {
-        "name": "prod-eu", "connection": "kubeconfig", "kubeconfig_path": str(tmp_path / "kc"),
-        "context": "prod", "environment": "production",
-        "protected_namespaces": "kube-system, payments", "collect_interval_seconds": "60",
-        "prometheus_url": "", "enabled": "on", "reason": "new region"})
+    response = client.post(
+        "/clusters/new",
+        {
+            "name": "prod-eu",
+            "connection": "kubeconfig",
+            "kubeconfig_path": str(tmp_path / "kc"),
+            "context": "prod",
+            "environment": "production",
+            "protected_namespaces": "kube-system, payments",
+            "collect_interval_seconds": "60",
+            "prometheus_url": "",
+            "enabled": "on",
+            "reason": "new region",
+        },
+    )
     assert response.status_code == 302
     c = Cluster.objects.get(name="prod-eu")
     assert c.protected_namespaces == ["kube-system", "payments"] and c.environment == "production"
@@ -57,10 +79,17 @@ def test_an_admin_registers_a_cluster_and_it_is_audited(client, adam, tmp_path):
 
 def test_bad_registration_input_says_which_field(client, adam):
     client.force_login(adam)
-    response = client.post("/clusters/new", {
-        "name": "x", "connection": "kubeconfig", "kubeconfig_path": "",
-        "environment": "staging", "protected_namespaces": "kube-system",
-        "collect_interval_seconds": "30"})
+    response = client.post(
+        "/clusters/new",
+        {
+            "name": "x",
+            "connection": "kubeconfig",
+            "kubeconfig_path": "",
+            "environment": "staging",
+            "protected_namespaces": "kube-system",
+            "collect_interval_seconds": "30",
+        },
+    )
     assert response.status_code == 400
     assert "kubeconfig_path: a kubeconfig path is required" in response.content.decode()
     assert not Cluster.objects.exists() and not AuditEvent.objects.exists()

@@ -19,12 +19,22 @@ FORM_BODIES = {
     "safety/mode": {"mode": "autonomous", "reason": "walk"},
     "safety/switch/<str:name>": {"enabled": "on", "reason": "walk"},
     "account/tokens": {"name": "walk", "expires_in_days": "5"},
-    "clusters/new": {"name": "walk", "connection": "kubeconfig", "kubeconfig_path": "/x",
-                     "environment": "staging", "protected_namespaces": "kube-system",
-                     "collect_interval_seconds": "30"},
-    "clusters/<slug:name>/edit": {"name": "sandbox", "connection": "kubeconfig",
-                                  "kubeconfig_path": "/y", "environment": "production",
-                                  "protected_namespaces": "", "collect_interval_seconds": "30"},
+    "clusters/new": {
+        "name": "walk",
+        "connection": "kubeconfig",
+        "kubeconfig_path": "/x",
+        "environment": "staging",
+        "protected_namespaces": "kube-system",
+        "collect_interval_seconds": "30",
+    },
+    "clusters/<slug:name>/edit": {
+        "name": "sandbox",
+        "connection": "kubeconfig",
+        "kubeconfig_path": "/y",
+        "environment": "production",
+        "protected_namespaces": "",
+        "collect_interval_seconds": "30",
+    },
 }
 JSON_BODIES = {
     "ai/safety/enable": {"mode": "halted", "reason": "walk"},
@@ -69,8 +79,13 @@ def secrets(adam):
     safety_mode_set(actor=adam, mode="dry_run", reason=MARKER)
     safety_switch_set(actor=adam, name="lift_blast_radius", enabled=True, reason=MARKER)
     token, raw = api_token_create(user=adam, name=MARKER)
-    cluster_create(actor=adam, name="sandbox", connection="kubeconfig",
-                   kubeconfig_path="/secret/" + MARKER, reason=MARKER)
+    cluster_create(
+        actor=adam,
+        name="sandbox",
+        connection="kubeconfig",
+        kubeconfig_path="/secret/" + MARKER,
+        reason=MARKER,
+    )
     return token, raw
 
 

@@ -45,8 +45,10 @@ def _at_rest(dep: dict) -> bool:
         return False
     if not (st.get("replicas") == st.get("updatedReplicas") == st.get("readyReplicas", 0) == want):
         return False
-    return any(c["type"] == "Progressing" and c["reason"] == "NewReplicaSetAvailable"
-               for c in st.get("conditions", []))
+    return any(
+        c["type"] == "Progressing" and c["reason"] == "NewReplicaSetAvailable"
+        for c in st.get("conditions", [])
+    )
 
 
 def _ready(pod: dict) -> bool:

@@ -23,6 +23,8 @@ HELP = {
     "container_memory_working_set_bytes": "gauge",
     "container_oom_events_total": "counter",
     "sandbox_request_latency_seconds": "gauge",
+    "node_cpu_usage_seconds_total": "counter",
+    "node_memory_working_set_bytes": "gauge",
 }
 
 
@@ -40,11 +42,11 @@ def exposition(sb) -> str:
         _pods(sb, lines)
         _deployments(sb, lines)
         _nodes(sb, lines)
-        ms = int(sb.now.timestamp() * 1000)
     out = []
     for name, kind in HELP.items():
         out.append(f"# TYPE {name} {kind}")
-        out.extend(f"{name}{labels} {value} {ms}" for labels, value in lines[name])
+        # No timestamps: Prometheus stamps each scrape itself, as with a real exporter.
+        out.extend(f"{name}{labels} {value}" for labels, value in lines[name])
     return "\n".join(out) + "\n"
 
 
@@ -153,6 +155,7 @@ def latency_seconds(sb, workload: str) -> float:
 
 
 def _nodes(sb, lines: dict) -> None:
+    usage = metrics.node_usage(sb)
     for node in sb.store.list("nodes"):
         name = node["metadata"]["name"]
         for cond in node["status"].get("conditions", []):
@@ -163,6 +166,11 @@ def _nodes(sb, lines: dict) -> None:
                         int(cond["status"].lower() == value),
                     )
                 )
+        cpu_m, mem = usage.get(name, (0.0, 0))
+        if sb.node_ready.get(name, False):  # a node that does not report has no usage
+            seconds = cpu_m / 1000 * (sb.now - sb.started).total_seconds()
+            lines["node_cpu_usage_seconds_total"].append((_labels(node=name), round(seconds, 3)))
+            lines["node_memory_working_set_bytes"].append((_labels(node=name), int(mem)))
         alloc = node["status"]["allocatable"]
         lines["kube_node_status_allocatable"].append(
             (_labels(node=name, resource="cpu", unit="core"), cpu_millis(alloc["cpu"]) / 1000)

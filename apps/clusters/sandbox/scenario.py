@@ -134,9 +134,14 @@ def _copies(w: dict) -> list[dict]:
     if n is None:
         return [w]
     base = {k: v for k, v in w.items() if k != "copies"}
-    return [{**base, "name": str(base["name"]).replace("{i}", str(i)),
-             "namespace": str(base["namespace"]).replace("{i}", str(i % w.get("namespaces", 10))),
-             } for i in range(1, int(n) + 1)]
+    return [
+        {
+            **base,
+            "name": str(base["name"]).replace("{i}", str(i)),
+            "namespace": str(base["namespace"]).replace("{i}", str(i % w.get("namespaces", 10))),
+        }
+        for i in range(1, int(n) + 1)
+    ]
 
 
 def _workload(w: dict) -> Workload:

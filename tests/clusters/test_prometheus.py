@@ -1,0 +1,143 @@
+"""History from a real Prometheus (Debian's package) that scrapes the sandbox's /metrics."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+
+from apps.clusters.models import ContainerSample, NodeSample
+from apps.clusters.promql import PrometheusError, query_range
+from apps.clusters.services import cluster_collect, cluster_create
+from tests.clusters.conftest import start_sandbox
+from tests.conftest import wait_for
+
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        not os.path.exists(PROMETHEUS) and os.environ.get("REQUIRE_SERVICES") != "1",
+        reason="needs Debian's prometheus package (apt-get install prometheus)",
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def scraped(tmp_path_factory):
+    """A real-time sandbox and a Prometheus scraping it every second (shared by the module)."""
+    tmp_path = tmp_path_factory.mktemp("prometheus")
+    server = start_sandbox(
+        tmp_path, speed=1, start=datetime.now(UTC).replace(microsecond=0), warmup=0
+    )
+    server.sandbox.advance(0)
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(server.ca_pem)
+    port = _free_port()
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {
+                "job_name": "sandbox",
+                "scheme": "https",
+                "tls_config": {"ca_file": str(ca)},
+                "static_configs": [{"targets": [server.url[8:]]}],
+            }
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen(
+        [
+            PROMETHEUS,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _up(url), timeout=60, what="Prometheus to scrape the sandbox")
+        time.sleep(12)  # a few samples of history
+        yield server, url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        server.stop()
+
+
+def _up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/api/v1/query?query=up", timeout=2) as r:
+            result = json.loads(r.read())["data"]["result"]
+    except OSError:
+        return False
+    return bool(result) and result[0]["value"][1] == "1"
+
+
+def test_it_reads_history_through_query_range(scraped):
+    _, url = scraped
+    end = datetime.now(UTC)
+    series = query_range(
+        url,
+        'container_memory_working_set_bytes{namespace="shop"}',
+        end - timedelta(seconds=10),
+        end,
+        1,
+    )
+    assert len(series) >= 9  # web 3 + api 4 + worker 2 containers
+    labels, points = series[0]
+    assert {"namespace", "pod", "container"} <= set(labels)
+    assert len(points) >= 5 and all(v > 0 for _, v in points)
+
+
+def test_a_cluster_with_a_prometheus_url_learns_its_history_from_it(scraped):
+    server, url = scraped
+    cluster = cluster_create(
+        actor="system:test",
+        name="sandbox",
+        connection="sandbox",
+        kubeconfig_path=str(server.kubeconfig),
+        context="sandbox",
+        prometheus_url=url,
+        collect_interval_seconds=5,
+    )
+    result = cluster_collect(cluster=cluster)
+    assert result.ok, result.message
+    samples = ContainerSample.objects.filter(cluster=cluster)
+    assert samples.values("ts").distinct().count() >= 2  # history, not one snapshot
+    web = samples.filter(workload="web")
+    assert web.exists() and all(s.memory > 0 and s.limit_memory == 512 * 2**20 for s in web)
+    assert {"web", "api", "worker", "ledger"} <= set(samples.values_list("workload", flat=True))
+    assert NodeSample.objects.filter(cluster=cluster, ready=True).exists()
+    cluster.refresh_from_db()
+    assert cluster.history_until is not None
+
+
+def test_an_unreachable_prometheus_is_a_warning_not_a_crash(sandbox):
+    cluster = cluster_create(
+        actor="system:test",
+        name="sandbox",
+        connection="sandbox",
+        kubeconfig_path=str(sandbox.kubeconfig),
+        context="sandbox",
+        prometheus_url=f"http://127.0.0.1:{_free_port()}",
+    )
+    result = cluster_collect(cluster=cluster)
+    assert result.ok and "Prometheus" in result.message
+    cluster.refresh_from_db()
+    assert cluster.health == "degraded" and "unreachable" in cluster.last_error
+    with pytest.raises(PrometheusError):
+        query_range(cluster.prometheus_url, "up", datetime.now(UTC), datetime.now(UTC), 1)
