@@ -1,8 +1,10 @@
 from django.urls import include, path
 
 from .api import api
+from .assets import plotly_stylesheet
 
 urlpatterns = [
+    path("assets/plotly.css", plotly_stylesheet, name="plotly-css"),
     path("", include("apps.governance.urls")),
     path("clusters/", include("apps.clusters.urls")),
     path("predictions/", include("apps.predictions.urls")),

@@ -117,3 +117,14 @@ def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.2):
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """TEST_DB_SUFFIX=x gives this run its own test database, so runs can overlap."""
+    from django.conf import settings
+
+    suffix = os.environ.get("TEST_DB_SUFFIX")
+    if suffix:
+        db = settings.DATABASES["default"]
+        db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{suffix}"

@@ -91,3 +91,38 @@ def test_a_viewer_sees_the_mode_but_no_controls(page, live_server, vic):
     page.goto(f"{live_server.url}/safety/")
     assert page.locator("[data-testid=set-mode]").count() == 0
     assert page.locator("#safety-banner").is_visible()
+
+
+def test_the_cluster_page_draws_its_usage_chart_under_the_csp(page, live_server, vic, tmp_path):
+    from apps.clusters.services import cluster_collect, cluster_create
+    from tests.clusters.conftest import start_sandbox
+
+    server = start_sandbox(tmp_path)
+    try:
+        cluster = cluster_create(
+            actor="system:test",
+            name="sandbox",
+            connection="sandbox",
+            kubeconfig_path=str(server.kubeconfig),
+            context="sandbox",
+        )
+        for _ in range(3):
+            cluster_collect(cluster=cluster)
+            server.sandbox.advance(30)
+            cluster.refresh_from_db()
+        page.add_init_script(  # name the source of any CSP violation in the failure
+            "document.addEventListener('securitypolicyviolation', e => console.error("
+            "'CSP', e.violatedDirective, e.sourceFile, e.lineNumber, e.columnNumber))"
+        )
+        _login(page, live_server, "vic")
+        page.click("nav >> text=Clusters")
+        page.wait_for_selector("[data-testid=health-sandbox]")
+        assert page.inner_text("[data-testid=health-sandbox]") == "healthy"
+        page.click("text=sandbox >> nth=0")
+        page.wait_for_selector(".chart .main-svg", timeout=15000)  # Plotly drew it
+        assert page.locator("text=node-1").count() >= 1
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "cluster.png"), full_page=True)
+        assert page.console_errors == []
+    finally:
+        server.stop()

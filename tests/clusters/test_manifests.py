@@ -22,8 +22,13 @@ def test_the_manifests_are_valid_kubernetes_objects(path):
 def _rules(name: str) -> set[tuple[str, str, str]]:
     docs = yaml.safe_load_all((ROOT / "deploy/kubernetes/rbac.yaml").read_text())
     role = next(d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == name)
-    return {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"]
-            for r in rule["resources"] for v in rule["verbs"]}
+    return {
+        (g, r, v)
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
 
 
 def test_the_operator_role_grants_only_the_mutating_verbs_governance_uses():

@@ -41,7 +41,7 @@ JSON_BODIES = {
     "ai/safety/disable": {"reason": "walk"},
     "ai/safety/switch": {"name": "allow_chaos", "enabled": True, "reason": "walk"},
 }
-PUBLIC = {"login/", "health"}  # say nothing about the installation
+PUBLIC = {"login/", "health", "assets/plotly.css"}  # say nothing about the installation
 
 
 def _routes(patterns=None, prefix=""):
