@@ -180,3 +180,26 @@ def test_registration_names_the_bad_field(data, field):
         cluster_create(actor="system:test", name="c1", **data)
     assert exc.value.field == field
     assert not Cluster.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_a_collected_scenario_leaves_its_failures_in_the_samples(tmp_path):
+    """Collect the memory-leak scenario every 30 s of cluster time: the OOM kills, restarts
+    and warning events the predictions will learn from are all in the database."""
+    server = start_sandbox(tmp_path, "memory-leak")
+    try:
+        cluster = _register(server)
+        for _ in range(50):  # 25 minutes of cluster time
+            server.sandbox.advance(30)
+            cluster.refresh_from_db()
+            assert cluster_collect(cluster=cluster).ok
+        api = ContainerSample.objects.filter(cluster=cluster, workload="api")
+        assert api.values("ts").distinct().count() == 50
+        assert api.filter(oom_killed=True).exists()
+        assert api.filter(restarts__gt=0).exists()
+        assert max(api.values_list("memory", flat=True)) > 600 * 2**20  # it grew to the limit
+        assert ClusterEvent.objects.filter(cluster=cluster, reason="OOMKilling",
+                                           type="Warning").exists()
+        web = ContainerSample.objects.filter(cluster=cluster, workload="web")
+        assert not web.filter(restarts__gt=0).exists()  # the others stayed healthy
+    finally:
+        server.stop()
