@@ -49,7 +49,10 @@ def health(request):
 @require_GET
 @role_required(Cap.VIEW)
 def overview(request):
+    from apps.clusters.selectors import cluster_list
+
     ctx = {
+        "clusters": cluster_list(),
         "workers": selectors.worker_list_recent(),
         "recent_events": selectors.audit_event_list()[:8],
     }
