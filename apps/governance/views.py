@@ -9,6 +9,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.clusters.selectors import cluster_list
+
 from . import chain, selectors, services
 from .errors import ApplicationError
 from .forms import ApiTokenForm, AuditFilterForm, SafetyModeForm, SafetySwitchForm
@@ -49,8 +51,6 @@ def health(request):
 @require_GET
 @role_required(Cap.VIEW)
 def overview(request):
-    from apps.clusters.selectors import cluster_list
-
     ctx = {
         "clusters": cluster_list(),
         "workers": selectors.worker_list_recent(),
