@@ -197,8 +197,9 @@ def test_a_collected_scenario_leaves_its_failures_in_the_samples(tmp_path):
         assert api.filter(oom_killed=True).exists()
         assert api.filter(restarts__gt=0).exists()
         assert max(api.values_list("memory", flat=True)) > 600 * 2**20  # it grew to the limit
-        assert ClusterEvent.objects.filter(cluster=cluster, reason="OOMKilling",
-                                           type="Warning").exists()
+        assert ClusterEvent.objects.filter(
+            cluster=cluster, reason="OOMKilling", type="Warning"
+        ).exists()
         web = ContainerSample.objects.filter(cluster=cluster, workload="web")
         assert not web.filter(restarts__gt=0).exists()  # the others stayed healthy
     finally:

@@ -119,6 +119,14 @@ def test_it_describes_a_pod_with_its_events(sandbox):
         assert re.search(rf"Normal\s+{reason}\s+.+kubelet\s+", events), reason
 
 
+def test_it_describes_the_ips_of_a_pod(sandbox):
+    pod = pods(sandbox, "shop", app="web")[0]
+    out = kubectl(sandbox, "describe", "pod", pod["metadata"]["name"], "-n", "shop").stdout
+    ip = re.escape(pod["status"]["podIP"])
+    assert re.search(rf"^IP:\s+{ip}$", out, re.M)
+    assert re.search(rf"^IPs:\n\s+IP:\s+{ip}$", out, re.M)
+
+
 def test_it_describes_a_node_with_its_pods_and_allocated_resources(sandbox):
     out = kubectl(sandbox, "describe", "node", "node-1").stdout
     on_node = pods(sandbox, node="node-1")
@@ -126,7 +134,7 @@ def test_it_describes_a_node_with_its_pods_and_allocated_resources(sandbox):
     assert re.search(r"^Unschedulable:\s+false$", out, re.M)
     assert re.search(r"Ready\s+True\s+.+KubeletReady", out)
     assert re.search(r"Allocatable:\s+cpu:\s+7900m", out)
-    assert f"Non-terminated Pods:          ({len(on_node)} in total)" in out
+    assert re.search(rf"^Non-terminated Pods:\s+\({len(on_node)} in total\)$", out, re.M)
     for pod in on_node:
         assert pod["metadata"]["name"] in out
     allocated = out[out.index("Allocated resources:") : out.index("\nEvents:")]

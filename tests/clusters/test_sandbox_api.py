@@ -528,11 +528,6 @@ def test_it_defaults_an_autoscaler_without_metrics_to_cpu(sandbox):
     assert body["details"]["causes"][0]["field"] == "spec.maxReplicas"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="controllers.hpa_pass reads spec.metrics[0].resource.target.averageUtilization: "
-    "an autoscaler on memory (AverageValue) raises KeyError in every resync",
-)
 def test_it_keeps_running_with_an_autoscaler_on_memory(sandbox):
     hpa = {
         "apiVersion": "autoscaling/v2",
@@ -561,11 +556,6 @@ def test_it_keeps_running_with_an_autoscaler_on_memory(sandbox):
     assert get(sandbox, f"{DEPLOYMENTS}/worker")["status"]["readyReplicas"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="controllers.pdb_allowed reads pdb['spec']['selector']: a PodDisruptionBudget "
-    "without a selector (valid in policy/v1, it selects no pods) raises KeyError in resync",
-)
 def test_it_keeps_running_with_a_disruption_budget_without_selector(sandbox):
     pdb = {
         "apiVersion": "policy/v1",
@@ -808,3 +798,31 @@ def test_it_rejects_a_watch_with_a_bad_selector_before_streaming(cluster):
     status, body = call(cluster, "GET", f"{DEPLOYMENTS}?watch=true&labelSelector=a%20in")
     assert status == 400
     assert_status(body, 400, "BadRequest")
+
+
+def test_it_streams_each_change_with_the_object_as_it_was_then(sandbox):
+    rv = get(sandbox, DEPLOYMENTS)["metadata"]["resourceVersion"]
+    versions = []
+    for value in ("one", "two"):
+        patch = {"metadata": {"labels": {"step": value}}}
+        status, body = call(sandbox, "PATCH", f"{DEPLOYMENTS}/web", patch, ctype=MERGE)
+        assert status == 200, body
+        versions.append((value, body["metadata"]["resourceVersion"]))
+    path = f"{DEPLOYMENTS}?watch=true&resourceVersion={rv}&timeoutSeconds=5"
+    seen = []
+    with stream(sandbox, path) as resp:
+        while len(seen) < 2:
+            event = json.loads(resp.readline())
+            meta = event["object"]["metadata"]
+            seen.append((meta["labels"]["step"], meta["resourceVersion"]))
+    assert seen == versions
+
+
+@pytest.mark.parametrize(
+    "query", ["timeoutSeconds=soon", "resourceVersion=abc", "timeoutSeconds=-1"]
+)
+def test_it_rejects_a_watch_with_bad_parameters_before_streaming(cluster, query):
+    status, body = call(cluster, "GET", f"{DEPLOYMENTS}?watch=true&{query}")
+    assert status == 400, body
+    assert_status(body, 400, "BadRequest")
+    assert query.split("=")[0] in body["message"]

@@ -3,6 +3,7 @@ the scale and eviction subresources, metrics.k8s.io and Status errors, as the re
 answers them, so the official client and kubectl work unchanged."""
 
 import json
+import logging
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
@@ -18,6 +19,7 @@ from .selectors import (
 )
 from .tables import as_table, wants_table
 
+log = logging.getLogger(__name__)
 VERSION = {
     "major": "1",
     "minor": "31",
@@ -63,6 +65,19 @@ FIELD_PATHS: dict[str, frozenset[str]] = {
         }
     ),
     "apps/replicasets": frozenset({"status.replicas"}),
+}
+INITIAL_STATUS: dict[str, dict] = {
+    "Namespace": {"phase": "Active"},
+    "Pod": {"phase": "Pending"},
+    "PersistentVolumeClaim": {"phase": "Pending"},
+    "ReplicaSet": {"replicas": 0},
+    "PodDisruptionBudget": {
+        "disruptionsAllowed": 0,
+        "currentHealthy": 0,
+        "desiredHealthy": 0,
+        "expectedPods": 0,
+    },
+    "HorizontalPodAutoscaler": {"desiredReplicas": 0},
 }
 IMMUTABLE = ("name", "namespace", "uid", "creationTimestamp", "ownerReferences")
 
@@ -150,6 +165,14 @@ def handle(sb, req: Request) -> Response:
     except SelectorError as exc:
         return Response(
             400, ApiError(400, "BadRequest", f"unable to parse requirement: {exc}").status()
+        )
+    except Exception as exc:  # a bug in the simulation: answer as an API server would
+        log.exception("sandbox: internal error on %s %s", req.method, req.path)
+        return Response(
+            500,
+            ApiError(
+                500, "InternalError", f"Internal error occurred: {type(exc).__name__}"
+            ).status(),
         )
 
 
@@ -326,6 +349,14 @@ def _matching(sb, req: Request, res: Resource, namespace: str) -> list[dict]:
 def _list(sb, req: Request, res: Resource, namespace: str) -> Response:
     if req.query.get("watch") in ("true", "1"):
         _matching(sb, req, res, namespace)  # validate the selectors before streaming
+        for param in ("resourceVersion", "timeoutSeconds"):  # and what the stream parses
+            value = req.query.get(param, "")
+            if value and not (value.isascii() and value.isdigit()):
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    f"invalid {param} {value!r}: must be a non-negative integer",
+                )
         return Response(200, None, watch={"res": res, "namespace": namespace})
     items = _matching(sb, req, res, namespace)
     body = {
@@ -426,7 +457,9 @@ def _create(sb, req: Request, res: Resource, namespace: str) -> Response:
         meta.pop(key, None)
     default(res, obj)
     validate(res, obj)
-    obj.setdefault("status", {})
+    # As the API server's PrepareForCreate: the status a client sends is dropped, and the
+    # status starts with the fields the schema requires (the controllers fill in the rest).
+    obj["status"] = json.loads(json.dumps(INITIAL_STATUS.get(res.kind, {})))
     try:
         created = sb.store.create(res.key, obj)
     except KeyError as exc:
@@ -739,7 +772,8 @@ def validate(res: Resource, obj: dict) -> None:
                 f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0",
             )
         _validate_selector(res, obj, spec)
-        _validate_pod_spec(res, obj, spec.get("template", {}).get("spec", {}), "spec.template.spec")
+        template = spec.get("template") or {}
+        _validate_pod_spec(res, obj, template.get("spec") or {}, "spec.template.spec")
     elif res.kind == "Pod":
         _validate_pod_spec(res, obj, spec, "spec")
     elif res.kind == "HorizontalPodAutoscaler":
@@ -749,13 +783,15 @@ def validate(res: Resource, obj: dict) -> None:
 def _validate_selector(res: Resource, obj: dict, spec: dict) -> None:
     """apps/v1 requires a selector, and it must select the pods of the template."""
     selector = spec.get("selector")
-    if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
+    if not isinstance(selector, dict) or not (
+        selector.get("matchLabels") or selector.get("matchExpressions")
+    ):
         raise _invalid(res, obj, "spec.selector", "Required value", reason="FieldValueRequired")
     try:
         matcher = selector_from_match(selector)
     except SelectorError as exc:
         raise _invalid(res, obj, "spec.selector", f"Invalid value: {exc}") from None
-    labels = (spec.get("template") or {}).get("metadata", {}).get("labels") or {}
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     if not matcher.matches(labels):
         raise _invalid(
             res,
@@ -784,7 +820,7 @@ def _validate_pod_spec(res: Resource, obj: dict, pod_spec: dict, where: str) -> 
             )
         amounts: dict[str, dict] = {}
         for kind in ("requests", "limits"):
-            for rname, value in (c.get("resources", {}).get(kind) or {}).items():
+            for rname, value in ((c.get("resources") or {}).get(kind) or {}).items():
                 field_path = f"{where}.containers[{i}].resources.{kind}.{rname}"
                 try:
                     amount = parse(value)

@@ -601,6 +601,8 @@ def render_pod(sb, rt: PodRt, pod: dict) -> None:
     if rt.node:
         status["hostIP"] = _node_ip(sb, rt.node)
         status.setdefault("podIP", f"10.244.{sb.rng.randrange(255)}.{sb.rng.randrange(1, 255)}")
+        status["podIPs"] = [{"ip": status["podIP"]}]
+        status["hostIPs"] = [{"ip": status["hostIP"]}]
         status.setdefault("startTime", sb.iso(rt.scheduled_at))
         _set_condition(pod, "PodScheduled", "True", None, None, sb)
         _set_condition(pod, "Initialized", "True", None, None, sb)
@@ -699,6 +701,19 @@ def evict_unready_node(sb, name: str) -> None:
 # --- HPA and PDB ------------------------------------------------------------------------
 
 
+def _cpu_target(hpa: dict) -> int | None:
+    for m in hpa["spec"].get("metrics") or []:
+        res = m.get("resource") or {}
+        target = res.get("target") or {}
+        if (
+            m.get("type") == "Resource"
+            and res.get("name") == "cpu"
+            and (target.get("type") == "Utilization")
+        ):
+            return target.get("averageUtilization")
+    return None
+
+
 def hpa_pass(sb) -> None:
     from .metrics import pod_cpu_m
 
@@ -707,7 +722,9 @@ def hpa_pass(sb) -> None:
         dep = sb.store.get(DEPLOYMENTS, hpa["metadata"]["namespace"], ref["name"])
         if dep is None:
             continue
-        target = hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"]
+        target = _cpu_target(hpa)
+        if target is None:
+            continue  # only CPU utilisation targets are simulated; others hold their size
         selector = selector_from_match(dep["spec"]["selector"])
         pods = [
             p
@@ -769,6 +786,8 @@ def hpa_pass(sb) -> None:
 
 def pdb_allowed(sb, pdb: dict) -> tuple[int, int, int, int]:
     """(disruptionsAllowed, currentHealthy, desiredHealthy, expectedPods)."""
+    if pdb["spec"].get("selector") is None:
+        return 0, 0, 0, 0  # policy/v1: a budget without a selector selects no pods
     selector = selector_from_match(pdb["spec"]["selector"])
     pods = [
         p

@@ -39,7 +39,8 @@ class Store:
         return str(self.rv)
 
     def _record(self, kind: str, key: str, obj: dict) -> None:
-        self.log.append((self.rv, kind, key, obj))
+        # A copy: a watch replaying older changes must send each object as it was then.
+        self.log.append((self.rv, kind, key, copy.deepcopy(obj)))
         self.changed.notify_all()
 
     # --- reads --------------------------------------------------------------------------
