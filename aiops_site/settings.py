@@ -230,6 +230,8 @@ WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=15)
 SAMPLE_RETENTION_DAYS = env.int("SAMPLE_RETENTION_DAYS", default=14)
 # With a cluster's Prometheus URL set, its first collection reads this much history.
 PROMETHEUS_BACKFILL_DAYS = env.int("PROMETHEUS_BACKFILL_DAYS", default=14)
+# Steps of history read from Prometheus per collection (a long backfill spans many cycles).
+PROMETHEUS_SLICE_POINTS = env.int("PROMETHEUS_SLICE_POINTS", default=240)
 # Mode of a fresh install; supervised = humans approve everything (fail closed).
 ZEROTOUCH_INITIAL_MODE = env.str("ZEROTOUCH_INITIAL_MODE", default="supervised")
 # How long an API token stays valid when none is given (days).

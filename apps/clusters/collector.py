@@ -57,12 +57,18 @@ def collect(cluster: Cluster, gw: Gateway, *, events_since: datetime | None) -> 
         if rs.owner and rs.owner.kind == "Deployment" and rs.created:
             key = (rs.namespace, rs.owner.name)
             rollout_at[key] = max(rollout_at.get(key, rs.created), rs.created)
+    # Usage is optional: a cluster without a working metrics-server (404, 403, or a 503 from
+    # a registered but broken one) is degraded, and its inventory is still collected.
     try:
         usage = gw.pod_usage()
+    except errors.GatewayError as exc:
+        usage = []
+        out.warnings.append(f"pod metrics unavailable ({exc.message}): usage not collected")
+    try:
         node_usage = {u.name: u for u in gw.node_usage()}
-    except (errors.NotFound, errors.Forbidden) as exc:
-        usage, node_usage = [], {}
-        out.warnings.append(f"metrics.k8s.io unavailable ({exc.message}): usage not collected")
+    except errors.GatewayError as exc:
+        node_usage = {}
+        out.warnings.append(f"node metrics unavailable ({exc.message})")
     by_container: dict[tuple[str, str, str], ContainerUsage] = {
         (u.namespace, u.pod, u.container): u for u in usage
     }

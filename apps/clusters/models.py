@@ -45,6 +45,7 @@ class Cluster(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True)
     metrics_available = models.BooleanField(null=True)
     history_until = models.DateTimeField(null=True, blank=True)  # Prometheus read up to here
+    collecting_until = models.DateTimeField(null=True, blank=True)  # a collection's lease
 
     class Meta:
         ordering = ["name"]
@@ -62,7 +63,17 @@ class Cluster(models.Model):
             return "unknown"
         if not self.reachable:
             return "unreachable"
+        if self.stale:
+            return "stale"
         return "degraded" if self.last_error else "healthy"
+
+    @property
+    def stale(self) -> bool:
+        """No successful collection for three intervals: the data shown is old."""
+        if self.last_collected_at is None:
+            return False
+        age = (timezone.now() - self.last_collected_at).total_seconds()
+        return age > 3 * self.collect_interval_seconds + 30
 
 
 class Node(models.Model):

@@ -21,7 +21,12 @@ def query_range(
     base_url: str, query: str, start: datetime, end: datetime, step: float, *, timeout: float = 30.0
 ) -> list[tuple[dict, list[tuple[datetime, float]]]]:
     params = urllib.parse.urlencode(
-        {"query": query, "start": start.timestamp(), "end": end.timestamp(), "step": f"{step:g}s"}
+        {
+            "query": query,
+            "start": start.timestamp(),
+            "end": end.timestamp(),
+            "step": f"{step:g}",
+        }  # float seconds
     )
     url = f"{base_url.rstrip('/')}/api/v1/query_range?{params}"
     try:
@@ -43,6 +48,17 @@ def query_range(
                 points.append((datetime.fromtimestamp(float(ts), tz=UTC), v))
         out.append((series["metric"], points))
     return out
+
+
+def earliest(base_url: str, start: datetime, end: datetime) -> datetime | None:
+    """When Prometheus's history begins within [start, end] (to a coarse step), or None."""
+    step = max(60.0, (end - start).total_seconds() / 1000)
+    n = math.ceil((end - start).total_seconds() / step)
+    aligned = end - timedelta(seconds=n * step)  # so the last evaluation falls on `end`
+    series = query_range(base_url, "count(up)", aligned, end, step)
+    times = [ts for _, points in series for ts, _ in points]
+    # A point at T means a sample within Prometheus's 5-minute lookback before T.
+    return min(times) - timedelta(minutes=5) if times else None
 
 
 def windows(start: datetime, end: datetime, step: float):
@@ -103,7 +119,11 @@ def history(base_url: str, start: datetime, end: datetime, step: float) -> tuple
     return {"containers": containers, "info": info}, nodes
 
 
-def deployment_of(replica_set: str) -> str:
-    """The deployment behind a replica set named <deployment>-<pod-template-hash>."""
-    head, _, tail = replica_set.rpartition("-")
-    return head if head and len(tail) in (9, 10) else replica_set
+def workload_of(pod_info: dict) -> str:
+    """The workload behind a pod from kube_pod_info's labels: a ReplicaSet named
+    <deployment>-<pod-template-hash> belongs to that Deployment; other owners are their own."""
+    owner = pod_info.get("created_by_name", "")
+    if pod_info.get("created_by_kind", "ReplicaSet") != "ReplicaSet":
+        return owner
+    head, _, tail = owner.rpartition("-")
+    return head if head and len(tail) in (9, 10) else owner

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.governance.errors import Conflict, ValidationFailed
@@ -148,10 +149,33 @@ class CollectResult:
     events: int = 0
 
 
+LEASE = timedelta(seconds=180)  # longer than the task's hard time limit
+
+
 def cluster_collect(*, cluster: Cluster) -> CollectResult:
     """Read the cluster and store inventory, samples and new events. Never raises for a
-    cluster's own failures: it marks the cluster unhealthy with the reason instead."""
+    cluster's own failures: it marks the cluster unhealthy with the reason instead. At most
+    one collection of a cluster runs at a time (a lease on the row)."""
     now = timezone.now()
+    leased = (
+        Cluster.objects.filter(pk=cluster.pk)
+        .filter(Q(collecting_until__isnull=True) | Q(collecting_until__lt=now))
+        .update(collecting_until=now + LEASE)
+    )
+    if not leased:
+        return CollectResult(False, "another collection of this cluster is running")
+    try:
+        return _collect(cluster, now)
+    except Exception as exc:  # last resort: a bug or the database; record it, never crash
+        log.exception("collection of %s failed", cluster.name)
+        message = f"collection failed: {type(exc).__name__}: {exc}"[:2000]
+        Cluster.objects.filter(pk=cluster.pk).update(last_error=message, last_error_at=now)
+        return CollectResult(False, message)
+    finally:
+        Cluster.objects.filter(pk=cluster.pk).update(collecting_until=None)
+
+
+def _collect(cluster: Cluster, now) -> CollectResult:
     since = cluster.last_cluster_time - timedelta(minutes=2) if cluster.last_cluster_time else None
     try:
         gw = gateway_for(cluster)
@@ -185,13 +209,28 @@ def cluster_collect(*, cluster: Cluster) -> CollectResult:
 
 def _samples_from_prometheus(cluster: Cluster, c: collector.Collection, now) -> None:
     """With a Prometheus URL, samples come from its history (query_range) instead of the
-    metrics API: the first cycle reads PROMETHEUS_BACKFILL_DAYS back, later ones what is new."""
+    metrics API. The history reaches PROMETHEUS_BACKFILL_DAYS back; each cycle reads one
+    bounded slice of it (PROMETHEUS_SLICE_POINTS steps) and moves history_until on, so a long
+    backfill takes several cycles, each committed, instead of one that never finishes.
+    Timestamps already stored (e.g. from the metrics API) are not written again."""
     step = float(cluster.collect_interval_seconds)
-    start = cluster.history_until or now - timedelta(days=settings.PROMETHEUS_BACKFILL_DAYS)
-    if now - start < timedelta(seconds=step):
-        c.container_samples, c.node_samples = [], []
+    start = cluster.history_until
+    if start is None:  # first time: from where Prometheus's history begins, at most N days
+        oldest = now - timedelta(days=settings.PROMETHEUS_BACKFILL_DAYS)
+        start = max(oldest, promql.earliest(cluster.prometheus_url, oldest, now) or now)
+        start -= timedelta(seconds=step)
+    end = min(now, start + timedelta(seconds=step * settings.PROMETHEUS_SLICE_POINTS))
+    c.container_samples, c.node_samples = [], []
+    if end - start < timedelta(seconds=step):
         return
-    rows, nodes = promql.history(cluster.prometheus_url, start + timedelta(seconds=1), now, step)
+    rows, nodes = promql.history(cluster.prometheus_url, start + timedelta(seconds=1), end, step)
+    seen = set(
+        ContainerSample.objects.filter(cluster=cluster, ts__gt=start, ts__lte=end)
+        .values_list("ts", flat=True)
+        .distinct()
+    )
+    rows["containers"] = {k: v for k, v in rows["containers"].items() if k[3] not in seen}
+    nodes = {k: v for k, v in nodes.items() if k[1] not in seen}
     info = rows["info"]
     c.container_samples = [
         ContainerSample(
@@ -200,7 +239,7 @@ def _samples_from_prometheus(cluster: Cluster, c: collector.Collection, now) -> 
             namespace=ns,
             pod=pod,
             container=container,
-            workload=promql.deployment_of(info.get((ns, pod), {}).get("created_by_name", "")),
+            workload=promql.workload_of(info.get((ns, pod), {})),
             node=info.get((ns, pod), {}).get("node", ""),
             cpu_m=v.get("cpu_m"),
             memory=int(v["memory"]),
@@ -229,7 +268,7 @@ def _samples_from_prometheus(cluster: Cluster, c: collector.Collection, now) -> 
         )
         for (node, ts), v in nodes.items()
     ]
-    c.history_until = now
+    c.history_until = end
 
 
 def _int(value: float | None) -> int | None:

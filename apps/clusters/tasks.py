@@ -22,7 +22,8 @@ def collect_due() -> int:
                 last_checked_at=now
             )
             if claimed:
-                collect.delay(c.pk)
+                # A collection still queued after its interval is worthless: drop it.
+                collect.apply_async((c.pk,), expires=max(c.collect_interval_seconds, 10))
                 queued += 1
     return queued
 

@@ -131,7 +131,7 @@ def test_a_cluster_without_metrics_is_degraded_but_collected(tmp_path):
     try:
         cluster = _register(server)
         result = cluster_collect(cluster=cluster)
-        assert result.ok and "metrics.k8s.io unavailable" in result.message
+        assert result.ok and "metrics unavailable" in result.message
         cluster.refresh_from_db()
         assert cluster.health == "degraded" and cluster.metrics_available is False
         assert Pod.objects.count() > 0
@@ -204,3 +204,44 @@ def test_a_collected_scenario_leaves_its_failures_in_the_samples(tmp_path):
         assert not web.filter(restarts__gt=0).exists()  # the others stayed healthy
     finally:
         server.stop()
+
+
+def test_a_broken_metrics_server_degrades_but_does_not_hide_the_cluster(tmp_path):
+    server = start_sandbox(tmp_path, metrics_api="broken")  # 503 from metrics.k8s.io
+    try:
+        cluster = _register(server)
+        result = cluster_collect(cluster=cluster)
+        assert result.ok and "metrics unavailable" in result.message
+        cluster.refresh_from_db()
+        assert cluster.health == "degraded" and Pod.objects.count() > 10
+    finally:
+        server.stop()
+
+
+def test_one_collection_at_a_time_per_cluster(sandbox):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    cluster = _register(sandbox)
+    Cluster.objects.filter(pk=cluster.pk).update(
+        collecting_until=timezone.now() + timedelta(minutes=1))  # another run holds the lease
+    result = cluster_collect(cluster=cluster)
+    assert not result.ok and "another collection" in result.message
+    assert not Pod.objects.exists()
+    Cluster.objects.filter(pk=cluster.pk).update(
+        collecting_until=timezone.now() - timedelta(seconds=1))  # a lease left by a dead worker
+    assert cluster_collect(cluster=cluster).ok
+    cluster.refresh_from_db()
+    assert cluster.collecting_until is None  # released
+
+
+def test_a_cluster_not_collected_for_three_intervals_reads_stale(sandbox):
+    from datetime import timedelta
+
+    cluster = _register(sandbox)
+    cluster_collect(cluster=cluster)
+    cluster.refresh_from_db()
+    assert cluster.health == "healthy"
+    cluster.last_collected_at -= timedelta(seconds=3 * cluster.collect_interval_seconds + 31)
+    assert cluster.health == "stale"

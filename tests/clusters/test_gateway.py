@@ -180,3 +180,17 @@ def test_it_reports_a_missing_metrics_api_as_not_found(tmp_path):
         assert len(gw.nodes()) == 3
     finally:
         server.stop()
+
+
+def test_an_undo_by_template_hash_is_idempotent(gateway, sandbox):
+    gateway.rollout_restart("shop", "web", at=datetime(2026, 1, 5, 9, 30, tzinfo=UTC))
+    sandbox.sandbox.advance(180)
+    original = gateway.replica_set_hash("shop", "web", 1)
+    gateway.rollout_undo("shop", "web", template_hash=original)
+    sandbox.sandbox.advance(180)
+    patches = sandbox.sandbox.mutations["patch apps/deployments"]
+    gateway.rollout_undo("shop", "web", template_hash=original)  # a retried delivery
+    assert sandbox.sandbox.mutations["patch apps/deployments"] == patches  # no second change
+    with pytest.raises(errors.NotFound):
+        gateway.rollout_undo("shop", "web", revision=1)  # renumbered: why undo takes a hash
+    assert gateway.deployment("shop", "web").ready_replicas == 3

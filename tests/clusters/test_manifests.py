@@ -36,5 +36,23 @@ def test_the_operator_role_grants_only_the_mutating_verbs_governance_uses():
     assert ("", "pods", "delete") in granted and ("", "pods/eviction", "create") in granted
     assert ("apps", "deployments/scale", "patch") in granted
     assert not any(v in ("*", "update", "deletecollection") for _, _, v in granted)
-    assert not any(r in ("secrets", "*") for _, r, _ in granted)
+    assert not any(r in ("secrets", "nodes", "*") for _, r, _ in granted)
+    assert _rules("zerotouch-node-operator") == {("", "nodes", "patch")}
     assert all(v in ("get", "list", "watch") for _, _, v in _rules("zerotouch-reader"))
+
+
+def test_acting_is_granted_per_namespace_and_never_to_the_web_pods():
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy/kubernetes/rbac.yaml").read_text())]
+    operator = [d for d in docs if d.get("roleRef", {}).get("name") == "zerotouch-operator"]
+    assert operator and all(d["kind"] == "RoleBinding" for d in operator)
+    assert all(d["metadata"]["namespace"] != "kube-system" for d in operator)
+    bound = {s["name"] for d in docs if "subjects" in d for s in d["subjects"]}
+    assert "zerotouch-web" not in bound
+    app = [
+        d
+        for d in yaml.safe_load_all((ROOT / "deploy/kubernetes/zerotouch.yaml").read_text())
+        if d["kind"] == "Deployment"
+    ]
+    web = next(d for d in app if d["metadata"]["name"] == "zerotouch-web")
+    assert web["spec"]["template"]["spec"]["serviceAccountName"] == "zerotouch-web"
+    assert web["spec"]["template"]["spec"]["automountServiceAccountToken"] is False

@@ -115,7 +115,7 @@ def test_a_cluster_with_a_prometheus_url_learns_its_history_from_it(scraped):
         collect_interval_seconds=5,
     )
     result = cluster_collect(cluster=cluster)
-    assert result.ok, result.message
+    assert result.ok and result.message == "ok", result.message  # no Prometheus warning
     samples = ContainerSample.objects.filter(cluster=cluster)
     assert samples.values("ts").distinct().count() >= 2  # history, not one snapshot
     web = samples.filter(workload="web")

@@ -359,39 +359,45 @@ class Gateway:
             _content_type=MERGE,
         )
 
-    def rollout_undo(self, namespace: str, name: str, *, revision: int) -> None:
-        """Roll back to a named revision (as `kubectl rollout undo --to-revision`)."""
+    def rollout_undo(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        revision: int | None = None,
+        template_hash: str | None = None,
+    ) -> None:
+        """Roll back to a revision (as `kubectl rollout undo --to-revision`). Give the
+        template_hash captured when the action was proposed for an idempotent undo: Kubernetes
+        renumbers the restored revision, so a retried undo by number would not find it; by
+        hash, a retry finds the deployment already on that template and does nothing."""
+        if revision is None and not template_hash:
+            raise errors.Invalid("rollout undo needs a revision or a template hash")
         dep = self._call(
             f"get deployment {namespace}/{name}",
             self.apps.read_namespaced_deployment,
             name,
             namespace,
         )
+        items = self._call("list replica sets", self.apps.list_namespaced_replica_set, namespace)[
+            "items"
+        ]
         owned = [
             rs
-            for rs in self._call(
-                "list replica sets", self.apps.list_namespaced_replica_set, namespace
-            )["items"]
+            for rs in items
             if any(
                 r.get("uid") == dep["metadata"]["uid"]
                 for r in rs["metadata"].get("ownerReferences") or []
             )
         ]
-        target = next(
-            (
-                rs
-                for rs in owned
-                if (rs["metadata"].get("annotations") or {}).get(
-                    "deployment.kubernetes.io/revision"
-                )
-                == str(revision)
-            ),
-            None,
-        )
+        target = next((rs for rs in owned if _matches_revision(rs, revision, template_hash)), None)
         if target is None:
-            raise errors.NotFound(f"deployment {namespace}/{name} has no revision {revision}")
+            what = f"template {template_hash}" if template_hash else f"revision {revision}"
+            raise errors.NotFound(f"deployment {namespace}/{name} has no {what}")
         template = json.loads(json.dumps(target["spec"]["template"]))
         template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+        if _same_template(dep["spec"]["template"], template):
+            return  # already there: a retry, or nothing to undo
         patch = [{"op": "replace", "path": "/spec/template", "value": template}]
         self._call(
             f"undo deployment {namespace}/{name}",
@@ -401,6 +407,15 @@ class Gateway:
             patch,
             _content_type=JSON_PATCH,
         )
+
+    def replica_set_hash(self, namespace: str, name: str, revision: int) -> str:
+        """The pod-template-hash of a deployment's revision, to undo to it idempotently."""
+        for rs in self.replica_sets(namespace):
+            if rs.owner and rs.owner.name == name and rs.revision == revision:
+                return (
+                    rs.template.get("metadata", {}).get("labels", {}).get("pod-template-hash", "")
+                )
+        raise errors.NotFound(f"deployment {namespace}/{name} has no revision {revision}")
 
     def patch_resources(
         self,
@@ -501,6 +516,22 @@ def _gc_paused():
     finally:
         if enabled:
             gc.enable()
+
+
+def _matches_revision(rs: dict, revision: int | None, template_hash: str | None) -> bool:
+    meta = rs["metadata"]
+    if template_hash:
+        return (meta.get("labels") or {}).get("pod-template-hash") == template_hash
+    return (meta.get("annotations") or {}).get("deployment.kubernetes.io/revision") == str(revision)
+
+
+def _same_template(a: dict, b: dict) -> bool:
+    def strip(t: dict) -> dict:
+        t = json.loads(json.dumps(t))
+        t.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+        return t
+
+    return strip(a) == strip(b)
 
 
 def _cpu(value: str) -> float:

@@ -122,7 +122,7 @@ class Request:
     body: bytes = b""
     readonly: bool = False  # authenticated with the read-only token
     nothing: bool = False  # authenticated, but RBAC allows no resource at all
-    metrics_api: bool = True  # False: metrics.k8s.io is not installed
+    metrics_api: bool | str = True  # False: not installed; "broken": answers 503
 
 
 @dataclass
@@ -292,6 +292,10 @@ def _resource_route(sb, req: Request, group: str, version: str, rest: list[str])
     if req.nothing or (req.method != "GET" and req.readonly):
         raise _forbidden(req, res, namespace, name, sub)
     if res.group == METRICS_GROUP:
+        if req.metrics_api == "broken":  # registered, but metrics-server is down
+            raise ApiError(
+                503, "ServiceUnavailable", "the server is currently unable to handle the request"
+            )
         return _metrics(sb, req, res, namespace, name)
     if sub:
         return _subresource(sb, req, res, namespace, name, sub)

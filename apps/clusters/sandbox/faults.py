@@ -137,6 +137,7 @@ def restore(sb, kind: str, target: str) -> None:
         return
     if kind == "memory_leak":
         profile.leak_bytes_per_s = 0
+        _reschedule_ooms(sb, target)  # cancels the OOM kills the leak had scheduled
     elif kind in ("cpu_saturation", "noisy_neighbour"):
         profile.cpu_factor, profile.ramp_from, profile.ramp_to = 1.0, None, 1.0
 

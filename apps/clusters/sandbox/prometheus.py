@@ -61,6 +61,7 @@ def _pods(sb, lines: dict) -> None:
                     namespace=ns,
                     pod=name,
                     node=pod["spec"].get("nodeName", ""),
+                    created_by_kind="ReplicaSet" if owner else "",
                     created_by_name=owner,
                     uid=meta["uid"],
                 ),

@@ -86,14 +86,14 @@ class SandboxServer(ThreadingHTTPServer):
                 conn.shutdown(2)
 
     def _tick(self) -> None:
-        """Real time (times `speed`): the simulation follows the wall clock."""
-        wall0, sim0 = time.monotonic(), self.sandbox.now
+        """Real time (times `speed`): each tick moves the simulation on by the wall time since
+        the last one, so a manual /sandbox/advance shifts the clock instead of pausing it."""
+        last = time.monotonic()
         while not self._stop.wait(0.25):
-            elapsed = (time.monotonic() - wall0) * self.speed
+            now = time.monotonic()
+            step, last = (now - last) * self.speed, now
             with self.sandbox.lock:
-                target = sim0 + _seconds(elapsed)
-                if target > self.sandbox.now:
-                    self.sandbox.run_until(target)
+                self.sandbox.run_until(self.sandbox.now + _seconds(step))
 
     def write_kubeconfig(self, path: Path, name: str = "sandbox") -> Path:
         users = [

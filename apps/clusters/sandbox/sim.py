@@ -28,7 +28,7 @@ class Sandbox:
         self.scenario = scenario
         self.seed = seed
         self.rng = Random(seed)
-        self.started = (start or datetime.now(UTC)).replace(microsecond=0)
+        self.started = (start or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         self.now = self.started
         self.store = Store(lambda: self.now, self.rng)
         self.lock = self.store.lock

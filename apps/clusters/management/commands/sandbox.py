@@ -2,6 +2,7 @@
 
 import signal
 import threading
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -29,6 +30,12 @@ class Command(BaseCommand):
             default=1.0,
             help="simulated seconds per real second (0: only /sandbox/advance)",
         )
+        parser.add_argument(
+            "--start",
+            default="",
+            help="the simulated start, e.g. 2026-01-05T09:00:00Z (default: now);"
+            " the same scenario, seed and start give the same cluster",
+        )
         parser.add_argument("--port", type=int, default=6443)
         parser.add_argument(
             "--kubeconfig", default=str(Path(settings.VAR_DIR) / "sandbox.kubeconfig")
@@ -39,7 +46,7 @@ class Command(BaseCommand):
             help="register it as the cluster 'sandbox' (collected every 30 simulated seconds)",
         )
 
-    def handle(self, *args, scenario, seed, speed, port, kubeconfig, register, **options):
+    def handle(self, *args, scenario, seed, speed, start, port, kubeconfig, register, **options):
         try:
             plan = scenarios.load(scenario)
         except scenarios.ScenarioError as exc:
@@ -47,7 +54,15 @@ class Command(BaseCommand):
         if speed < 0:
             raise CommandError("--speed must be 0 or more")
         try:
-            server = SandboxServer(Sandbox(plan, seed=seed), port=port, speed=speed).start()
+            begin = datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
+        except ValueError as exc:
+            raise CommandError(f"--start: not an ISO date and time: {start!r}") from exc
+        if begin is not None and begin.tzinfo is None:
+            raise CommandError("--start needs a time zone, e.g. ...Z")
+        try:
+            server = SandboxServer(
+                Sandbox(plan, seed=seed, start=begin), port=port, speed=speed
+            ).start()
         except OSError as exc:
             raise CommandError(f"cannot listen on 127.0.0.1:{port}: {exc}") from exc
         path = server.write_kubeconfig(Path(kubeconfig))
