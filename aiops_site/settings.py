@@ -217,6 +217,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Expired safety modes and override switches fall back by themselves (also checked on read).
     "safety-expire": {"task": "governance.safety_expire_due", "schedule": 15.0},
+    # Expire unapproved proposals; re-queue actions whose task was lost or worker died.
+    "actions-sweep": {"task": "governance.actions_sweep", "schedule": 30.0},
     # Queue a collection for every cluster whose own interval has elapsed.
     "clusters-collect-due": {"task": "clusters.collect_due", "schedule": 5.0},
     # Retention: samples and events older than SAMPLE_RETENTION_DAYS go.

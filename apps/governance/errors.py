@@ -30,3 +30,9 @@ class NotFound(ApplicationError):
 
 class Conflict(ApplicationError):
     status = 409
+
+
+class Unavailable(ApplicationError):
+    """A cluster or service needed to decide is not reachable now; try again."""
+
+    status = 503

@@ -189,3 +189,22 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+
+from .action_models import (  # noqa: E402  (the models of actions live in their own module)
+    Action,
+    Approval,
+    Policy,
+)
+
+__all__ = [
+    "Action",
+    "ApiToken",
+    "Approval",
+    "AuditChainHead",
+    "AuditEvent",
+    "Policy",
+    "SafetyMode",
+    "SafetySwitch",
+    "WorkerHeartbeat",
+]

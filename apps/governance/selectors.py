@@ -193,3 +193,32 @@ def broker_healthy(timeout: float = 2.0) -> tuple[bool, str]:
     except Exception as exc:  # the broker library raises many kinds; report, don't crash
         log.warning("broker health check failed: %s", exc)
         return False, f"unreachable ({type(exc).__name__}; see the server log)"
+
+
+# --- Actions --------------------------------------------------------------------------------
+
+
+def lost_action_ids(*, now: datetime | None = None) -> list[int]:
+    """Queued for over two minutes (the task was lost) or running past the lease (the worker
+    died): the sweeper queues them again; the executor's claim makes that safe."""
+    from .action_models import Action, Status
+
+    now = now or timezone.now()
+    stale_queue = Q(status=Status.QUEUED, queued_at__lt=now - timedelta(minutes=2))
+    dead_run = Q(status=Status.RUNNING, lease_until__lt=now)
+    return list(Action.objects.filter(stale_queue | dead_run).values_list("pk", flat=True))
+
+
+def action_list(*, status: str = "", cluster=None) -> QuerySet:
+    from .action_models import Action
+
+    qs = Action.objects.select_related("cluster").prefetch_related("approvals")
+    if status:
+        qs = qs.filter(status=status)
+    if cluster is not None:
+        qs = qs.filter(cluster=cluster)
+    return qs.order_by("-created_at")
+
+
+def action_timeline(action) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(target_type="action", target_id=str(action.pk)).order_by("seq")

@@ -1,6 +1,9 @@
 from celery import shared_task
 
 from . import context
+from .actions import actions_expire_due
+from .executor import RetryLater, execute
+from .selectors import lost_action_ids
 from .services import safety_expire_due as _expire
 
 
@@ -9,3 +12,30 @@ def safety_expire_due(self) -> int:
     """Beat, every 15 s: expired modes and switches fall back (and are audited)."""
     with context.bound(request_id=f"task:{self.request.id or 'local'}"):
         return _expire()
+
+
+@shared_task(
+    name="governance.action_execute",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(RetryLater,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=8,
+    ignore_result=True,
+)
+def action_execute(self, action_id: int) -> str:
+    """Execute one approved action (claimed with a lease: at most one effective change)."""
+    with context.bound(request_id=f"task:{self.request.id or 'local'}"):
+        return execute(action_id)
+
+
+@shared_task(name="governance.actions_sweep", ignore_result=True)
+def actions_sweep() -> int:
+    """Beat, every 30 s: expire proposals nobody approved in time; re-queue actions whose task
+    was lost or whose worker died (their lease ran out). Nothing is silently dropped."""
+    with context.bound(request_id="task:sweep"):
+        actions_expire_due()
+        return len([action_execute.delay(pk) for pk in lost_action_ids()])

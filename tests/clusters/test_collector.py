@@ -225,12 +225,14 @@ def test_one_collection_at_a_time_per_cluster(sandbox):
 
     cluster = _register(sandbox)
     Cluster.objects.filter(pk=cluster.pk).update(
-        collecting_until=timezone.now() + timedelta(minutes=1))  # another run holds the lease
+        collecting_until=timezone.now() + timedelta(minutes=1)
+    )  # another run holds the lease
     result = cluster_collect(cluster=cluster)
     assert not result.ok and "another collection" in result.message
     assert not Pod.objects.exists()
     Cluster.objects.filter(pk=cluster.pk).update(
-        collecting_until=timezone.now() - timedelta(seconds=1))  # a lease left by a dead worker
+        collecting_until=timezone.now() - timedelta(seconds=1)
+    )  # a lease left by a dead worker
     assert cluster_collect(cluster=cluster).ok
     cluster.refresh_from_db()
     assert cluster.collecting_until is None  # released

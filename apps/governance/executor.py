@@ -1,0 +1,344 @@
+"""The executor: claims a queued action, checks again, snapshots, changes the cluster through
+the gateway, verifies, and rolls back when verification fails.
+
+At most one effective change per action however often its task is delivered: the claim is a
+conditional UPDATE with a lease; a redelivered task finds the action taken, and one whose
+worker died resumes after the lease with the same idempotent gateway call (delete by UID,
+absolute replica counts, restart stamped with the approval time, undo to a template hash).
+"""
+
+import contextlib
+import time
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.clusters.connect import gateway_for
+from apps.clusters.gateway import errors as gw_errors
+
+from . import guards
+from .action_models import Action, Kind, Status
+from .actions import _effective_mode, approver_still_entitled, rules, transition
+from .models import Mode
+from .services import audit_record
+
+MAX_ATTEMPTS = 6
+SYSTEM = "system:executor"
+
+
+class RetryLater(Exception):
+    """The cluster is unreachable or a PDB says not yet: the task retries with back-off."""
+
+
+def _finish(action: Action, to: str, verb: str, reason: str, **fields) -> Action:
+    with transaction.atomic():
+        return transition(
+            action,
+            to=to,
+            allowed=(Status.RUNNING,),
+            actor=SYSTEM,
+            verb=verb,
+            reason=reason,
+            status_reason=reason,
+            finished_at=timezone.now(),
+            lease_until=None,
+            **fields,
+        )
+
+
+def claim(action_id: int, lease_seconds: int) -> Action | None:
+    now = timezone.now()
+    n = (
+        Action.objects.filter(pk=action_id)
+        .filter(Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_until__lt=now))
+        .update(
+            status=Status.RUNNING,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            attempts=F("attempts") + 1,
+            started_at=Coalesce("started_at", now),
+            version=F("version") + 1,
+        )
+    )
+    if n != 1:
+        return None
+    action = Action.objects.select_related("cluster").get(pk=action_id)
+    audit_record(
+        actor=SYSTEM,
+        verb="action.running",
+        target_type="action",
+        target_id=str(action.pk),
+        target_repr=f"action #{action.pk} {action}",
+        after={"attempt": action.attempts},
+        reason="resumed after an interrupted attempt" if action.attempts > 1 else "",
+    )
+    return action
+
+
+def execute(action_id: int) -> str:
+    r = rules()
+    action = claim(action_id, r["execution_timeout_seconds"])
+    if action is None:
+        return "skipped"  # taken by another delivery, or already final
+    now = timezone.now()
+    if action.approved_fingerprint != action.fingerprint:
+        return _finish(
+            action,
+            Status.BLOCKED,
+            "action.blocked",
+            "parameters changed after approval: the approval is void",
+        ).status
+    lost = approver_still_entitled(action)
+    if lost:
+        return _finish(action, Status.BLOCKED, "action.blocked", lost).status
+    if (
+        action.approved_at
+        and action.approved_at + timedelta(minutes=r["approval_ttl_minutes"]) < now
+        and action.snapshot is None
+    ):
+        return _finish(
+            action, Status.EXPIRED, "action.expired", "the approval expired before it could run"
+        ).status
+    verdict = guards.check(action, stage="execution")
+    if verdict.outcome == "cancel":
+        return _finish(action, Status.CANCELLED, "action.cancelled", verdict.message).status
+    if not verdict.ok:
+        plan = {"plan": verdict.plan} if verdict.plan else None
+        return _finish(
+            action, Status.BLOCKED, "action.blocked", verdict.message, result=plan
+        ).status
+    if action.attempts > MAX_ATTEMPTS:
+        return _finish(
+            action, Status.FAILED, "action.failed", f"gave up after {MAX_ATTEMPTS} attempts"
+        ).status
+    try:
+        gw = gateway_for(action.cluster)
+    except gw_errors.GatewayError as exc:
+        return _retry_or_fail(action, exc)
+    try:
+        return _run(action, gw, r)
+    finally:
+        gw.close()
+
+
+def _retry_or_fail(action: Action, exc: gw_errors.GatewayError) -> str:
+    if exc.retryable and action.attempts < MAX_ATTEMPTS:
+        with transaction.atomic():
+            transition(
+                action,
+                to=Status.QUEUED,
+                allowed=(Status.RUNNING,),
+                actor=SYSTEM,
+                verb="action.retrying",
+                reason=exc.message,
+                lease_until=None,
+            )
+        raise RetryLater(exc.message)
+    return _finish(
+        action, Status.FAILED, "action.failed", f"{type(exc).__name__}: {exc.message}"
+    ).status
+
+
+def _run(action: Action, gw, r: dict) -> str:
+    if action.snapshot is None:
+        snap = snapshot(gw, action)
+        Action.objects.filter(pk=action.pk).update(snapshot=snap)
+        action.snapshot = snap
+    try:
+        mutate(gw, action)
+    except gw_errors.PDBBlocked as exc:
+        started = action.started_at or timezone.now()
+        if (timezone.now() - started).total_seconds() < r["pdb_retry_seconds"]:
+            return _retry_or_fail(action, exc)
+        return _finish(
+            action,
+            Status.BLOCKED,
+            "action.blocked",
+            f"PodDisruptionBudget still refuses after {r['pdb_retry_seconds']} s: {exc.message}",
+        ).status
+    except (gw_errors.Conflict, gw_errors.NotFound) as exc:
+        if action.kind not in (Kind.RESTART_POD, Kind.EVICT_POD):
+            return _finish(action, Status.FAILED, "action.failed", exc.message).status
+        # The pod was already replaced (an earlier attempt did it, or Kubernetes): verify.
+    except gw_errors.GatewayError as exc:
+        return _retry_or_fail(action, exc)
+    if _effective_mode(action.cluster) == Mode.HALTED:
+        return _finish(
+            action,
+            Status.CANCELLED,
+            "action.cancelled",
+            "halted after the change was made: no verification or follow-up",
+        ).status
+    ok, detail = verify(gw, action, r["verify_timeout_seconds"])
+    if ok:
+        return _finish(
+            action, Status.SUCCEEDED, "action.succeeded", detail, result={"verified": detail}
+        ).status
+    undone = rollback(gw, action)
+    if undone:
+        return _finish(
+            action,
+            Status.ROLLED_BACK,
+            "action.rolled_back",
+            f"verification failed ({detail}); rolled back: {undone}",
+            result={"verification": detail, "rollback": undone},
+        ).status
+    return _finish(
+        action,
+        Status.FAILED,
+        "action.failed",
+        f"verification failed ({detail}); nothing to roll back",
+        result={"verification": detail},
+    ).status
+
+
+# --- per kind -------------------------------------------------------------------------------
+
+
+def _current_hash(gw, ns: str, name: str) -> str:
+    dep = gw.deployment(ns, name)
+    try:
+        return gw.replica_set_hash(ns, name, dep.revision)
+    except gw_errors.NotFound:
+        return ""
+
+
+def snapshot(gw, a: Action) -> dict:
+    if a.target_kind == "Node":
+        node = next(n for n in gw.nodes() if n.name == a.target_name)
+        return {"unschedulable": node.unschedulable}
+    if a.target_kind == "Pod":
+        dep = gw.deployment(a.namespace, a.workload) if a.workload else None
+        return {"pod_uid": a.target_uid, "replicas": dep.replicas if dep else None}
+    dep = gw.deployment(a.namespace, a.target_name)
+    return {
+        "replicas": dep.replicas,
+        "revision": dep.revision,
+        "template_hash": _current_hash(gw, a.namespace, a.target_name),
+    }
+
+
+def _chaos_spec(a: Action) -> tuple[str, dict]:
+    selector = {"namespaces": [a.namespace], "labelSelectors": {"app": a.target_name}}
+    base = {"mode": "one", "selector": selector, "duration": a.parameters["duration"]}
+    if a.kind == Kind.CHAOS_POD_KILL:
+        return "PodChaos", {**base, "action": "pod-kill"}
+    if a.kind == Kind.CHAOS_NETWORK_DELAY:
+        return "NetworkChaos", {
+            **base,
+            "action": "delay",
+            "delay": {"latency": a.parameters["latency"]},
+        }
+    return "StressChaos", {**base, "stressors": {"cpu": {"workers": 1, "load": 80}}}
+
+
+def mutate(gw, a: Action) -> None:
+    p, ns, name = a.parameters, a.namespace, a.target_name
+    if a.kind == Kind.RESTART_POD:
+        gw.delete_pod(ns, name, uid=a.target_uid)
+    elif a.kind == Kind.EVICT_POD:
+        gw.evict_pod(ns, name)
+    elif a.kind == Kind.ROLLOUT_RESTART:
+        gw.rollout_restart(ns, name, at=a.approved_at)  # the same stamp on every attempt
+    elif a.kind == Kind.SCALE:
+        gw.scale(ns, name, replicas=p["replicas"])
+    elif a.kind == Kind.ROLLOUT_UNDO:
+        gw.rollout_undo(ns, name, template_hash=p["template_hash"])
+    elif a.kind == Kind.PATCH_RESOURCES:
+        gw.patch_resources(
+            ns, name, container=p["container"], requests=p.get("requests"), limits=p.get("limits")
+        )
+    elif a.kind == Kind.CORDON:
+        gw.cordon(name)
+    elif a.kind == Kind.UNCORDON:
+        gw.uncordon(name)
+    elif a.kind == Kind.DRAIN_NODE:
+        gw.cordon(name)
+        for pod in gw.pods(field_selector=f"spec.nodeName={name}"):
+            if _effective_mode(a.cluster) == Mode.HALTED:
+                raise gw_errors.GatewayError("halted during the drain: remaining evictions stopped")
+            gw.evict_pod(pod.namespace, pod.name)
+    else:
+        kind, spec = _chaos_spec(a)
+        with contextlib.suppress(gw_errors.Conflict):  # created by an earlier attempt
+            gw.create_chaos(kind, ns, f"zt-action-{a.pk}", spec)
+
+
+def _rolled_out(gw, ns: str, name: str, replicas: int | None = None) -> tuple[bool, str]:
+    d = gw.deployment(ns, name)
+    want = d.replicas if replicas is None else replicas
+    done = (
+        d.observed_generation >= d.generation
+        and d.updated_replicas == want
+        and d.ready_replicas == want
+        and d.replicas == want
+    )
+    return done, f"{d.ready_replicas}/{want} ready, {d.updated_replicas} updated"
+
+
+def _check(gw, a: Action) -> tuple[bool, str]:
+    if a.kind in (Kind.RESTART_POD, Kind.EVICT_POD):
+        gone = all(p.uid != a.target_uid for p in gw.pods(a.namespace))
+        if not a.workload:
+            return gone, "pod replaced" if gone else "pod still there"
+        done, detail = _rolled_out(gw, a.namespace, a.workload)
+        return gone and done, f"old pod {'gone' if gone else 'still there'}, {detail}"
+    if a.kind == Kind.SCALE:
+        return _rolled_out(gw, a.namespace, a.target_name, a.parameters["replicas"])
+    if a.kind in (Kind.ROLLOUT_RESTART, Kind.ROLLOUT_UNDO, Kind.PATCH_RESOURCES):
+        return _rolled_out(gw, a.namespace, a.target_name)
+    if a.kind in (Kind.CORDON, Kind.UNCORDON, Kind.DRAIN_NODE):
+        node = next(n for n in gw.nodes() if n.name == a.target_name)
+        want = a.kind != Kind.UNCORDON
+        left = (
+            [p.name for p in gw.pods(field_selector=f"spec.nodeName={a.target_name}")]
+            if a.kind == Kind.DRAIN_NODE
+            else []
+        )
+        return node.unschedulable == want and not left, (
+            f"unschedulable={node.unschedulable}" + (f", {len(left)} pods left" if left else "")
+        )
+    kind, _ = _chaos_spec(a)
+    gw.get_chaos(kind, a.namespace, f"zt-action-{a.pk}")
+    return True, f"{kind} zt-action-{a.pk} in place"
+
+
+def verify(gw, a: Action, timeout: float) -> tuple[bool, str]:
+    deadline = time.monotonic() + timeout
+    detail = ""
+    while True:
+        try:
+            ok, detail = _check(gw, a)
+        except gw_errors.GatewayError as exc:
+            ok, detail = False, exc.message
+        if ok or time.monotonic() >= deadline:
+            return ok, detail
+        time.sleep(1.0)
+
+
+def rollback(gw, a: Action) -> str:
+    snap = a.snapshot or {}
+    try:
+        if a.kind == Kind.SCALE:
+            gw.scale(a.namespace, a.target_name, replicas=snap["replicas"])
+            return f"scaled back to {snap['replicas']}"
+        if a.kind in (Kind.ROLLOUT_RESTART, Kind.ROLLOUT_UNDO, Kind.PATCH_RESOURCES) and snap.get(
+            "template_hash"
+        ):
+            gw.rollout_undo(a.namespace, a.target_name, template_hash=snap["template_hash"])
+            return f"rolled back to revision {snap.get('revision')}"
+        if a.kind in (Kind.CORDON, Kind.DRAIN_NODE) and not snap.get("unschedulable"):
+            gw.uncordon(a.target_name)
+            return "uncordoned"
+        if a.kind == Kind.UNCORDON and snap.get("unschedulable"):
+            gw.cordon(a.target_name)
+            return "cordoned again"
+        if a.kind in (Kind.CHAOS_POD_KILL, Kind.CHAOS_NETWORK_DELAY, Kind.CHAOS_STRESS):
+            kind, _ = _chaos_spec(a)
+            gw.delete_chaos(kind, a.namespace, f"zt-action-{a.pk}")
+            return "chaos object deleted"
+    except gw_errors.GatewayError as exc:
+        return f"rollback failed: {exc.message}"
+    return ""

@@ -1,0 +1,199 @@
+"""The guards: one check, run when an action is approved and again right before the executor
+calls the cluster. Override switches lift a guard only while they are on."""
+
+import math
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.utils import timezone
+
+from . import policy as rules_mod
+from .action_models import CHAOS_KINDS, POD_KINDS, Action, Status
+from .models import Mode
+from .selectors import safety_state_get
+
+ACTIVE = (Status.QUEUED, Status.RUNNING)
+COUNTED = (Status.QUEUED, Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.ROLLED_BACK)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str = ""  # "" go | "cancel" (halted) | "plan" (dry run) | "block"
+    message: str = ""
+    guard: str = ""
+    plan: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.outcome
+
+
+def _plan(action: Action) -> dict:
+    return {
+        "kind": action.kind,
+        "target": action.target_label,
+        "parameters": action.parameters,
+        "cluster": action.cluster.name,
+    }
+
+
+def check(action: Action, *, stage: str, auto: bool = False, now=None) -> Verdict:
+    from .actions import _effective_mode, rules
+
+    now = now or timezone.now()
+    r = rules()
+    state = safety_state_get()
+    switch = {s.name: s.enabled for s in state.switches}
+    mode = _effective_mode(action.cluster)
+    if mode == Mode.HALTED:
+        return Verdict("cancel", "safety mode halted: emergency stop, nothing runs", "mode")
+    if mode == Mode.DRY_RUN:
+        return Verdict(
+            "plan",
+            "safety mode dry_run: the plan is recorded, nothing is executed",
+            "mode",
+            _plan(action),
+        )
+    if auto and mode != Mode.AUTONOMOUS:
+        return Verdict("block", f"safety mode {mode}: no auto-approval", "mode")
+    if action.kind in CHAOS_KINDS and not switch["allow_chaos"]:
+        return Verdict("block", "chaos experiments need the allow_chaos switch", "chaos")
+    if (
+        action.namespace in action.cluster.protected_namespaces
+        and not switch["allow_protected_namespaces"]
+    ):
+        return Verdict(
+            "block",
+            f"namespace {action.namespace} is protected on {action.cluster.name}",
+            "protected_namespace",
+        )
+    why = rules_mod.window_verdict(r, now)
+    if why:
+        return Verdict("block", why, "window")
+    storm = _storm(action, r, now)
+    if storm:
+        return Verdict("block", storm, "storm_brake")
+    if not switch["lift_blast_radius"]:
+        blast = _blast_radius(action, r, now, stage)
+        if blast:
+            return Verdict("block", blast, "blast_radius")
+    return Verdict()
+
+
+def _others(action: Action):
+    return Action.objects.filter(cluster=action.cluster).exclude(pk=action.pk)
+
+
+def _blast_radius(action: Action, r: dict, now, stage: str) -> str:
+    budgets = r["budgets"]
+    if action.namespace:
+        hour = (
+            _others(action)
+            .filter(
+                namespace=action.namespace,
+                status__in=COUNTED,
+                queued_at__gte=now - timedelta(hours=1),
+            )
+            .count()
+        )
+        if hour >= budgets["actions_per_namespace_per_hour"]:
+            return (
+                f"{hour} actions in {action.namespace} in the last hour "
+                f"(budget {budgets['actions_per_namespace_per_hour']})"
+            )
+    running = _others(action).filter(status__in=ACTIVE).count()
+    if running >= budgets["concurrent_per_cluster"]:
+        return (
+            f"{running} actions already queued or running on {action.cluster.name} "
+            f"(budget {budgets['concurrent_per_cluster']})"
+        )
+    if action.kind in POD_KINDS and action.workload:
+        return _disruption(action, budgets["max_disruption_share"])
+    return ""
+
+
+def _disruption(action: Action, share: float) -> str:
+    """At most `share` of a workload's replicas (at least one pod) disrupted at once, and never
+    below a PodDisruptionBudget's minimum."""
+    from apps.clusters.connect import gateway_for
+    from apps.clusters.gateway import errors as gw_errors
+
+    busy = (
+        _others(action)
+        .filter(
+            workload=action.workload,
+            namespace=action.namespace,
+            kind__in=list(POD_KINDS),
+            status__in=ACTIVE,
+        )
+        .count()
+    )
+    try:
+        gw = gateway_for(action.cluster)
+        try:
+            dep = gw.deployment(action.namespace, action.workload)
+            pdbs = gw.pdbs(action.namespace)
+            pods = gw.pods(action.namespace)
+        finally:
+            gw.close()
+    except gw_errors.GatewayError as exc:
+        return f"cannot check the blast radius: {exc.message}"  # fail closed
+    allowed = max(1, math.floor(dep.replicas * share))
+    if busy + 1 > allowed:
+        return (
+            f"{busy} other pods of {action.workload} are being disrupted; at most "
+            f"{allowed} of {dep.replicas} at once"
+        )
+    from apps.clusters.matching import selector_from_match
+
+    pod = next((p for p in pods if p.name == action.target_name), None)
+    for pdb in pdbs:
+        if (
+            pod is not None
+            and selector_from_match(pdb.selector).matches(pod.labels)
+            and (pdb.disruptions_allowed - busy < 1)
+        ):
+            return (
+                f"PodDisruptionBudget {pdb.name} allows no disruption now "
+                f"({pdb.current_healthy} healthy, {pdb.desired_healthy} required)"
+            )
+    return ""
+
+
+def _storm(action: Action, r: dict, now) -> str:
+    """N failures in M minutes halt automation on the cluster, visibly and audited."""
+    storm = r["storm"]
+    since = now - timedelta(minutes=storm["window_minutes"])
+    failures = Action.objects.filter(
+        cluster=action.cluster,
+        finished_at__gte=since,
+        status__in=(Status.FAILED, Status.ROLLED_BACK),
+    ).count()
+    if failures < storm["failures"]:
+        return ""
+    if safety_state_get(scope=f"cluster:{action.cluster.pk}").mode != Mode.HALTED:
+        _halt_cluster(
+            action.cluster,
+            f"storm brake: {failures} failed actions in {storm['window_minutes']} minutes",
+        )
+    return (
+        f"storm brake: {failures} failed actions on {action.cluster.name} in "
+        f"{storm['window_minutes']} minutes; automation halted there"
+    )
+
+
+def _halt_cluster(cluster, reason: str) -> None:
+    from .services import _apply, _locked_mode_row
+
+    row = _locked_mode_row(f"cluster:{cluster.pk}")
+    if row.mode != Mode.HALTED:
+        _apply(
+            row,
+            actor="system:storm-brake",
+            verb="safety.storm_brake",
+            reason=reason,
+            now=timezone.now(),
+            mode=Mode.HALTED,
+            fallback_mode="",
+            expires_at=None,
+        )

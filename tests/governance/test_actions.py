@@ -1,0 +1,329 @@
+"""Actions end to end on the service level: proposal, the approval policy, the guards, and
+the executor changing the sandbox over HTTPS (called directly, as a task would)."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from apps.clusters.services import cluster_create
+from apps.governance import executor
+from apps.governance.action_models import Action, Status
+from apps.governance.actions import (
+    action_approve,
+    action_propose,
+    action_reject,
+    action_update_parameters,
+    actions_expire_due,
+    policy_active,
+)
+from apps.governance.errors import (
+    ApplicationError,
+    Conflict,
+    NotFound,
+    RoleRequired,
+    ValidationFailed,
+)
+from apps.governance.models import AuditEvent, Policy
+from apps.governance.services import safety_mode_set, safety_switch_set
+from tests.clusters.conftest import start_sandbox
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def live(tmp_path):
+    """A sandbox moving at 30x, so rollouts finish while the executor verifies."""
+    server = start_sandbox(tmp_path, speed=30)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cluster(live):
+    return cluster_create(
+        actor="system:test",
+        name="sandbox",
+        connection="sandbox",
+        kubeconfig_path=str(live.kubeconfig),
+        context="sandbox",
+    )
+
+
+@pytest.fixture
+def fast_policy(db):
+    p = policy_active()
+    Policy.objects.filter(pk=p.pk).update(rules={**p.rules, "verify_timeout_seconds": 20})
+
+
+def _scale(cluster, who, replicas=4, **kw):
+    return action_propose(
+        actor=who,
+        cluster=cluster,
+        kind="scale",
+        namespace="shop",
+        target_name="web",
+        parameters={"replicas": replicas},
+        reason="traffic",
+        **kw,
+    )
+
+
+def test_it_proposes_approves_executes_and_verifies(cluster, live, olivia, alice, fast_policy):
+    action = _scale(cluster, olivia)
+    assert action.status == Status.PROPOSED and action.required_approvals == 1
+    assert action.target_uid and action.workload == "web"
+    action = action_approve(approver=alice, action=action, reason="ok")
+    assert action.status == Status.QUEUED
+    assert executor.execute(action.pk) == Status.SUCCEEDED
+    action.refresh_from_db()
+    assert action.snapshot["replicas"] == 3 and "4/4 ready" in action.status_reason
+    assert live.sandbox.mutations["scale apps/deployments"] == 1
+    verbs = list(
+        AuditEvent.objects.filter(target_type="action")
+        .order_by("seq")
+        .values_list("verb", flat=True)
+    )
+    assert verbs == [
+        "action.proposed",
+        "action.approved",
+        "action.queued",
+        "action.running",
+        "action.succeeded",
+    ]
+    assert executor.execute(action.pk) == "skipped"  # delivered again: nothing happens
+    assert live.sandbox.mutations["scale apps/deployments"] == 1
+
+
+def test_nobody_approves_their_own_action(cluster, adam):
+    action = _scale(cluster, adam)
+    with pytest.raises(ApplicationError, match="four eyes"):
+        action_approve(approver=adam, action=action)
+    assert Action.objects.get(pk=action.pk).status == Status.PROPOSED
+
+
+@pytest.mark.parametrize(
+    ("who", "allowed"), [("vic", False), ("olivia", False), ("alice", True), ("adam", True)]
+)
+def test_only_approvers_and_admins_approve(cluster, who, allowed, request, olivia):
+    action = _scale(cluster, olivia)
+    user = request.getfixturevalue(who)
+    if allowed:
+        assert action_approve(approver=user, action=action).status == Status.QUEUED
+    else:
+        with pytest.raises(RoleRequired):
+            action_approve(approver=user, action=action)
+
+
+def test_p1_needs_two_different_approvers(cluster, olivia, alice, bob):
+    action = _scale(cluster, olivia, severity="P1")
+    assert action.required_approvals == 2
+    action = action_approve(approver=alice, action=action)
+    assert action.status == Status.PROPOSED
+    with pytest.raises(Conflict, match="already decided"):
+        action_approve(approver=alice, action=action)
+    assert action_approve(approver=bob, action=action).status == Status.QUEUED
+
+
+def test_a_rejection_is_final(cluster, olivia, alice, bob):
+    action = _scale(cluster, olivia)
+    with pytest.raises(ValidationFailed):
+        action_reject(approver=alice, action=action, reason="")
+    action = action_reject(approver=alice, action=action, reason="not now")
+    assert action.status == Status.REJECTED
+    with pytest.raises(Conflict):
+        action_approve(approver=bob, action=action)
+
+
+def test_an_expired_proposal_is_never_approved_or_run(cluster, olivia, alice):
+    action = _scale(cluster, olivia)
+    Action.objects.filter(pk=action.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(Conflict, match="expired"):
+        action_approve(approver=alice, action=Action.objects.get(pk=action.pk))
+    assert actions_expire_due() == 1
+    assert Action.objects.get(pk=action.pk).status == Status.EXPIRED
+    assert executor.execute(action.pk) == "skipped"
+
+
+def test_changed_parameters_void_earlier_approvals(cluster, live, olivia, alice, bob, adam):
+    action = _scale(cluster, olivia, severity="P1")
+    action_approve(approver=alice, action=action)
+    action = action_update_parameters(
+        actor=olivia, action=action, parameters={"replicas": 5}, reason="more"
+    )
+    action = action_approve(approver=bob, action=action)
+    assert action.status == Status.PROPOSED  # alice approved other parameters
+    action = action_approve(approver=adam, action=action)
+    assert action.status == Status.QUEUED
+    # Tampering after approval: the executor refuses.
+    Action.objects.filter(pk=action.pk).update(fingerprint="0" * 64)
+    assert executor.execute(action.pk) == Status.BLOCKED
+    assert live.sandbox.mutations == {}
+
+
+def test_a_revoked_approver_blocks_execution(cluster, live, olivia, alice):
+    action = action_approve(approver=alice, action=_scale(cluster, olivia))
+    alice.groups.remove(Group.objects.get(name="approver"))
+    assert executor.execute(action.pk) == Status.BLOCKED
+    assert "no longer holds the approver role" in Action.objects.get(pk=action.pk).status_reason
+    assert live.sandbox.mutations == {}
+
+
+@pytest.mark.parametrize(
+    ("mode", "status"), [("halted", Status.CANCELLED), ("dry_run", Status.BLOCKED)]
+)
+def test_halted_and_dry_run_change_nothing(cluster, live, olivia, alice, adam, mode, status):
+    safety_mode_set(actor=adam, mode=mode, reason="test")
+    action = action_approve(approver=alice, action=_scale(cluster, olivia))
+    assert action.status == status
+    if mode == "dry_run":
+        assert action.result["plan"]["parameters"] == {"replicas": 4}
+    assert executor.execute(action.pk) == "skipped"
+    assert live.sandbox.mutations == {}
+    assert (
+        AuditEvent.objects.filter(
+            target_id=str(action.pk), verb__in=["action.cancelled", "action.blocked"]
+        ).count()
+        == 1
+    )
+
+
+def test_a_mode_engaged_after_approval_stops_the_executor(cluster, live, olivia, alice, adam):
+    action = action_approve(approver=alice, action=_scale(cluster, olivia))
+    safety_mode_set(actor=adam, mode="halted", reason="incident")
+    assert executor.execute(action.pk) == Status.CANCELLED
+    assert live.sandbox.mutations == {}
+
+
+def test_autonomous_mode_auto_approves_low_risk_low_severity(cluster, live, adam, fast_policy):
+    safety_mode_set(actor=adam, mode="autonomous", reason="test")
+    action = _scale(cluster, "policy:runbook@1", severity="P4", risk="low", source="healing")
+    assert action.status == Status.PROPOSED  # the switch is off
+    safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="t")
+    action = _scale(cluster, "policy:runbook@1", severity="P4", risk="low", source="healing")
+    assert action.status == Status.QUEUED
+    approval = action.approvals.get()
+    assert approval.approver == "policy:default@1"
+    assert _scale(cluster, "policy:runbook@1", severity="P2", risk="low").status == (
+        Status.PROPOSED
+    )  # P2 always needs a person
+    assert executor.execute(action.pk) == Status.SUCCEEDED
+
+
+def test_supervised_mode_never_auto_approves(cluster, adam):
+    safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="t")
+    action = _scale(cluster, "policy:runbook@1", severity="P4", risk="low")
+    assert action.status == Status.PROPOSED
+
+
+def test_protected_namespaces_need_the_override(cluster, live, olivia, alice, adam):
+    action = action_propose(
+        actor=olivia,
+        cluster=cluster,
+        kind="rollout_restart",
+        namespace="kube-system",
+        target_name="coredns",
+        reason="dns",
+    )
+    action = action_approve(approver=alice, action=action)
+    assert action.status == Status.BLOCKED and "protected" in action.status_reason
+    safety_switch_set(actor=adam, name="allow_protected_namespaces", enabled=True, reason="dns")
+    action = action_propose(
+        actor=olivia,
+        cluster=cluster,
+        kind="rollout_restart",
+        namespace="kube-system",
+        target_name="coredns",
+        reason="dns",
+    )
+    assert action_approve(approver=alice, action=action).status == Status.QUEUED
+
+
+def test_blast_radius_allows_one_pod_of_a_small_workload_at_a_time(cluster, live, olivia, alice):
+    pods = sorted(
+        n
+        for (ns, n) in live.sandbox.store._objects["pods"]
+        if ns == "shop" and n.startswith("web-")
+    )
+    first = action_approve(
+        approver=alice,
+        action=action_propose(
+            actor=olivia,
+            cluster=cluster,
+            kind="restart_pod",
+            namespace="shop",
+            target_name=pods[0],
+            reason="stuck",
+        ),
+    )
+    assert first.status == Status.QUEUED
+    second = action_approve(
+        approver=alice,
+        action=action_propose(
+            actor=olivia,
+            cluster=cluster,
+            kind="restart_pod",
+            namespace="shop",
+            target_name=pods[1],
+            reason="stuck",
+        ),
+    )
+    assert second.status == Status.BLOCKED and "at most 1 of 3" in second.status_reason
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "field"),
+    [
+        ("scale", {"replicas": -1}, "parameters.replicas"),
+        ("scale", {"replicas": 10_000}, "parameters.replicas"),
+        ("scale", {"replicas": "3"}, "parameters.replicas"),
+        ("reboot", {}, "kind"),
+        (
+            "patch_resources",
+            {"container": "web", "limits": {"memory": "lots"}},
+            "parameters.limits.memory",
+        ),
+        ("rollout_undo", {"revision": 0}, "parameters.revision"),
+    ],
+)
+def test_bad_input_names_the_problem_and_writes_nothing(cluster, olivia, kind, params, field):
+    with pytest.raises(ValidationFailed) as exc:
+        action_propose(
+            actor=olivia,
+            cluster=cluster,
+            kind=kind,
+            namespace="shop",
+            target_name="web",
+            parameters=params,
+            reason="x",
+        )
+    assert exc.value.field == field
+    assert not Action.objects.exists()
+    assert not AuditEvent.objects.filter(verb="action.proposed").exists()
+
+
+def test_a_target_that_does_not_exist_is_refused(cluster, olivia):
+    with pytest.raises(NotFound) as exc:
+        action_propose(
+            actor=olivia,
+            cluster=cluster,
+            kind="scale",
+            namespace="shop",
+            target_name="nope",
+            parameters={"replicas": 1},
+            reason="x",
+        )
+    assert exc.value.field == "target_name"
+    assert not Action.objects.exists()
+
+
+def test_a_failed_verification_rolls_back(cluster, live, olivia, alice):
+    p = policy_active()
+    Policy.objects.filter(pk=p.pk).update(rules={**p.rules, "verify_timeout_seconds": 3})
+    # 200 replicas of 200m do not fit on three 8-core nodes: never all ready.
+    action = action_approve(approver=alice, action=_scale(cluster, olivia, replicas=200))
+    assert executor.execute(action.pk) == Status.ROLLED_BACK
+    action.refresh_from_db()
+    assert "scaled back to 3" in action.status_reason
+    assert live.sandbox.store.get("apps/deployments", "shop", "web")["spec"]["replicas"] == 3
