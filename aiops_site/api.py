@@ -6,6 +6,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.errors import HttpError as NinjaHttpError
 
+from apps.governance.actions_api import router as actions_router
 from apps.governance.api import router as governance_router
 from apps.governance.errors import ApplicationError
 
@@ -20,6 +21,7 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api.add_router("ai/", governance_router)
+api.add_router("api/", actions_router)
 
 
 @api.exception_handler(ApplicationError)

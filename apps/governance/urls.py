@@ -1,13 +1,16 @@
 from django.urls import path
 
-from . import views
+from . import action_views, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("health", views.health, name="health"),
-    path("approvals/", views.section_page("governance/approvals.html"), name="approvals"),
+    path("approvals/", action_views.inbox, name="approvals"),
+    path("actions/new", action_views.propose, name="action-propose"),
+    path("actions/<int:action_id>/", action_views.detail, name="action-detail"),
+    path("actions/<int:action_id>/<str:decision>", action_views.decide, name="action-decide"),
     path("safety/", views.safety, name="safety"),
     path("safety/mode", views.safety_mode, name="safety-mode"),
     path("safety/switch/<str:name>", views.safety_switch, name="safety-switch"),

@@ -1,24 +1,40 @@
 """Walk every URL pattern as anonymous and as a viewer: nothing leaks, nothing changes."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.urls import URLResolver, get_resolver
+from django.utils import timezone
 
 from apps.clusters.models import Cluster
 from apps.clusters.services import cluster_create
+from apps.governance.action_models import Action
 from apps.governance.models import ApiToken, AuditEvent, SafetyMode, SafetySwitch
 from apps.governance.services import api_token_create, safety_mode_set, safety_switch_set
 
 pytestmark = pytest.mark.django_db
 MARKER = "SECRET-MARKER-7731"
+ACTION_ID = 4242
+DOCS = {"api/schema", "api/docs"}  # pages for people: login redirect
 
 # Plausible bodies, so that only authentication or the role check can stop the request.
 FORM_BODIES = {
     "safety/mode": {"mode": "autonomous", "reason": "walk"},
     "safety/switch/<str:name>": {"enabled": "on", "reason": "walk"},
     "account/tokens": {"name": "walk", "expires_in_days": "5"},
+    "actions/new": {
+        "cluster": "sandbox",
+        "kind": "scale",
+        "namespace": "shop",
+        "target_name": "web",
+        "replicas": "2",
+        "severity": "P3",
+        "risk": "low",
+        "reason": "walk",
+    },
+    "actions/<int:action_id>/<str:decision>": {"reason": "walk"},
     "clusters/new": {
         "name": "walk",
         "connection": "kubeconfig",
@@ -40,6 +56,16 @@ JSON_BODIES = {
     "ai/safety/enable": {"mode": "halted", "reason": "walk"},
     "ai/safety/disable": {"reason": "walk"},
     "ai/safety/switch": {"name": "allow_chaos", "enabled": True, "reason": "walk"},
+    "api/actions": {
+        "cluster": "sandbox",
+        "kind": "scale",
+        "namespace": "shop",
+        "target_name": "web",
+        "parameters": {"replicas": 2},
+        "reason": "walk",
+    },
+    "api/actions/<action_id>/approve": {"reason": "walk"},
+    "api/actions/<action_id>/reject": {"reason": "walk"},
 }
 PUBLIC = {"login/", "health", "assets/plotly.css"}  # say nothing about the installation
 
@@ -60,6 +86,9 @@ def _url(route: str, token_id: int) -> str:
         route.replace("<str:name>", "allow_chaos")
         .replace("<int:token_id>", str(token_id))
         .replace("<slug:name>", "sandbox")
+        .replace("<int:action_id>", str(ACTION_ID))
+        .replace("<str:decision>", "approve")
+        .replace("<action_id>", str(ACTION_ID))
     )
 
 
@@ -70,6 +99,7 @@ def _state() -> tuple:
         list(SafetySwitch.objects.values_list("name", "enabled", "expires_at", "version")),
         list(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
         list(Cluster.objects.values_list("name", "connection", "kubeconfig_path", "environment")),
+        list(Action.objects.values_list("pk", "status", "parameters", "version")),
     )
 
 
@@ -79,12 +109,24 @@ def secrets(adam):
     safety_mode_set(actor=adam, mode="dry_run", reason=MARKER)
     safety_switch_set(actor=adam, name="lift_blast_radius", enabled=True, reason=MARKER)
     token, raw = api_token_create(user=adam, name=MARKER)
-    cluster_create(
+    cluster = cluster_create(
         actor=adam,
         name="sandbox",
         connection="kubeconfig",
         kubeconfig_path="/secret/" + MARKER,
         reason=MARKER,
+    )
+    Action.objects.create(
+        pk=ACTION_ID,
+        cluster=cluster,
+        kind="scale",
+        namespace="shop",
+        target_kind="Deployment",
+        target_name="web",
+        reason=MARKER,
+        requester="adam",
+        fingerprint="f" * 64,
+        expires_at=timezone.now() + timedelta(minutes=30),
     )
     return token, raw
 
@@ -118,7 +160,7 @@ def test_anonymous_gets_nothing_and_changes_nothing(route, method, secrets):
     assert MARKER not in body and raw not in body
     if route in PUBLIC or route == "logout/":
         assert response.status_code in (200, 302, 405)
-    elif route.startswith("ai/"):
+    elif route.startswith("ai/") or (route.startswith("api/") and route not in DOCS):
         assert response.status_code in (401, 405), response.status_code
     else:
         assert response.status_code in (302, 405), response.status_code
@@ -152,8 +194,10 @@ def test_a_viewer_reads_but_changes_nothing(route, method, secrets, vic):
         # Every state-changing endpoint refuses a viewer (404 for another user's token).
         assert response.status_code in (403, 404), (route, response.status_code)
     elif method == "get":
-        admin_pages = {"clusters/new": 403, "clusters/<slug:name>/edit": 403}  # forms: admin
-        expected = {"login/": 302, "logout/": 405, **admin_pages}.get(
+        # forms a viewer may not open: cluster registry (admin), proposing (operator)
+        admin_pages = {"clusters/new": 403, "clusters/<slug:name>/edit": 403, "actions/new": 403}
+        readable = {"api/actions": 200}  # GET lists, POST proposes
+        expected = {"login/": 302, "logout/": 405, **admin_pages, **readable}.get(
             route, 405 if route in mutating else 200
         )
         assert response.status_code == expected, (route, response.status_code)

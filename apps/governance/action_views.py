@@ -1,0 +1,125 @@
+"""Pages for actions: the Approvals inbox, an action's page with its timeline, and the form
+operators use to propose a manual action."""
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.clusters.models import Cluster
+
+from . import actions, selectors
+from .action_models import Kind, Risk, Severity, Status
+from .errors import ApplicationError
+from .roles import Cap, role_required
+
+
+class ProposeForm(forms.Form):
+    cluster = forms.ModelChoiceField(
+        queryset=Cluster.objects.filter(enabled=True), to_field_name="name"
+    )
+    kind = forms.ChoiceField(choices=Kind.choices)
+    namespace = forms.CharField(max_length=253, required=False)
+    target_name = forms.CharField(max_length=253, label="Target (pod, deployment or node)")
+    replicas = forms.IntegerField(required=False, help_text="scale only")
+    revision = forms.IntegerField(required=False, help_text="rollout undo only")
+    severity = forms.ChoiceField(choices=Severity.choices, initial=Severity.P3)
+    risk = forms.ChoiceField(choices=Risk.choices, initial=Risk.MEDIUM)
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def parameters(self) -> dict:
+        d = self.cleaned_data
+        if d["kind"] == Kind.SCALE and d.get("replicas") is not None:
+            return {"replicas": d["replicas"]}
+        if d["kind"] == Kind.ROLLOUT_UNDO and d.get("revision") is not None:
+            return {"revision": d["revision"]}
+        return {}
+
+
+@require_GET
+@role_required(Cap.VIEW)
+def inbox(request):
+    template = "governance/approvals.html"
+    if request.htmx:
+        template += "#inbox"
+    pending = selectors.action_list(status=Status.PROPOSED)
+    recent = selectors.action_list().exclude(status=Status.PROPOSED)[:20]
+    return render(request, template, {"pending": pending, "recent": recent})
+
+
+def _action_or_404(action_id: int):
+    a = selectors.action_list().filter(pk=action_id).first()
+    if a is None:
+        raise Http404("no such action")
+    return a
+
+
+@require_GET
+@role_required(Cap.VIEW)
+def detail(request, action_id: int):
+    action = _action_or_404(action_id)
+    template = "governance/action_detail.html"
+    if request.htmx:
+        template += "#action-status"
+    return render(
+        request, template, {"action": action, "timeline": selectors.action_timeline(action)}
+    )
+
+
+@require_POST
+@role_required(Cap.APPROVE)
+def decide(request, action_id: int, decision: str):
+    if decision not in ("approve", "reject"):
+        raise Http404("no such decision")
+    action = _action_or_404(action_id)
+    reason = request.POST.get("reason", "")
+    try:
+        if decision == "approve":
+            action = actions.action_approve(approver=request.user, action=action, reason=reason)
+        else:
+            action = actions.action_reject(approver=request.user, action=action, reason=reason)
+    except ApplicationError as exc:
+        messages.error(request, f"Action #{action.pk}: {exc.message}")
+        status = exc.status
+    else:
+        messages.success(request, f"Action #{action.pk} is {action.status}.")
+        status = 200
+    if request.htmx:
+        pending = selectors.action_list(status=Status.PROPOSED)
+        recent = selectors.action_list().exclude(status=Status.PROPOSED)[:20]
+        return render(
+            request,
+            "governance/approvals.html#inbox",
+            {"pending": pending, "recent": recent},
+            status=status,
+        )
+    return redirect("approvals")
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Cap.PROPOSE)
+def propose(request):
+    form = ProposeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            action = actions.action_propose(
+                actor=request.user,
+                cluster=d["cluster"],
+                kind=d["kind"],
+                namespace=d["namespace"],
+                target_name=d["target_name"],
+                parameters=form.parameters(),
+                reason=d["reason"],
+                severity=d["severity"],
+                risk=d["risk"],
+            )
+        except ApplicationError as exc:
+            field = exc.field if exc.field in form.fields else None
+            form.add_error(field, exc.message)
+        else:
+            messages.success(request, f"Proposed action #{action.pk}: {action.status}.")
+            return redirect("action-detail", action_id=action.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "governance/action_form.html", {"form": form}, status=status)

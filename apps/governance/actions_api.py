@@ -1,0 +1,160 @@
+"""JSON API for actions: /api/actions (list, propose), /api/actions/{id}, approve, reject."""
+
+from datetime import datetime
+from typing import Annotated
+
+from ninja import Field, Router, Schema, Status
+from pydantic import StringConstraints
+
+from apps.clusters.models import Cluster
+
+from . import actions, selectors
+from .action_models import Action, Kind, Risk, Severity
+from .api import AUTH
+from .errors import NotFound, ValidationFailed
+from .roles import Cap, require
+
+router = Router(auth=AUTH, tags=["actions"])
+Text = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^[^\x00]*$")]
+
+
+class ApprovalOut(Schema):
+    approver: str
+    decision: str
+    reason: str
+    created_at: datetime
+
+
+class ActionOut(Schema):
+    id: int
+    cluster: str
+    kind: str
+    namespace: str
+    target_kind: str
+    target_name: str
+    workload: str
+    parameters: dict
+    reason: str
+    severity: str
+    risk: str
+    source: str
+    requester: str
+    status: str
+    status_reason: str
+    required_approvals: int
+    approvals: list[ApprovalOut]
+    created_at: datetime
+    expires_at: datetime
+    finished_at: datetime | None
+    result: dict | None
+
+
+class ProposeIn(Schema):
+    model_config = {"extra": "forbid"}
+    cluster: Name
+    kind: Annotated[str, StringConstraints(max_length=40)]
+    namespace: Annotated[str, StringConstraints(max_length=253)] = ""
+    target_name: Name
+    parameters: dict = Field(default_factory=dict)
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")]
+    severity: Severity = Severity.P3
+    risk: Risk = Risk.MEDIUM
+
+
+class DecisionIn(Schema):
+    model_config = {"extra": "forbid"}
+    reason: Text = ""
+
+
+def _out(a: Action) -> dict:
+    return {
+        "id": a.pk,
+        "cluster": a.cluster.name,
+        "kind": a.kind,
+        "namespace": a.namespace,
+        "target_kind": a.target_kind,
+        "target_name": a.target_name,
+        "workload": a.workload,
+        "parameters": a.parameters,
+        "reason": a.reason,
+        "severity": a.severity,
+        "risk": a.risk,
+        "source": a.source,
+        "requester": a.requester,
+        "status": a.status,
+        "status_reason": a.status_reason,
+        "required_approvals": a.required_approvals,
+        "approvals": [
+            {
+                "approver": ap.approver,
+                "decision": ap.decision,
+                "reason": ap.reason,
+                "created_at": ap.created_at,
+            }
+            for ap in a.approvals.all()
+        ],
+        "created_at": a.created_at,
+        "expires_at": a.expires_at,
+        "finished_at": a.finished_at,
+        "result": a.result,
+    }
+
+
+def _get(action_id: int) -> Action:
+    a = selectors.action_list().filter(pk=action_id).first()
+    if a is None:
+        raise NotFound(f"no action {action_id}", field="id")
+    return a
+
+
+@router.get("/actions", response=list[ActionOut], summary="Actions, newest first")
+def list_actions(request, status: str = "", limit: int = 100):
+    require(request.auth, Cap.VIEW)
+    limit = max(1, min(limit, 500))
+    return [_out(a) for a in selectors.action_list(status=status)[:limit]]
+
+
+@router.post("/actions", response={201: ActionOut}, summary="Propose an action")
+def propose(request, payload: ProposeIn):
+    require(request.auth, Cap.PROPOSE)
+    if payload.kind not in Kind.values:
+        raise ValidationFailed(
+            f"unknown kind {payload.kind!r}; expected one of {', '.join(Kind.values)}", field="kind"
+        )
+    cluster = Cluster.objects.filter(name=payload.cluster).first()
+    if cluster is None:
+        raise NotFound(f"no cluster {payload.cluster!r}", field="cluster")
+    a = actions.action_propose(
+        actor=request.auth,
+        cluster=cluster,
+        kind=payload.kind,
+        namespace=payload.namespace,
+        target_name=payload.target_name,
+        parameters=payload.parameters,
+        reason=payload.reason,
+        severity=payload.severity,
+        risk=payload.risk,
+        source="api",
+    )
+    return Status(201, _out(_get(a.pk)))
+
+
+@router.get("/actions/{action_id}", response=ActionOut, summary="One action")
+def get_action(request, action_id: int):
+    require(request.auth, Cap.VIEW)
+    return _out(_get(action_id))
+
+
+@router.post("/actions/{action_id}/approve", response=ActionOut, summary="Approve")
+def approve(request, action_id: int, payload: DecisionIn):
+    require(request.auth, Cap.APPROVE)
+    a = actions.action_approve(approver=request.auth, action=_get(action_id), reason=payload.reason)
+    return _out(_get(a.pk))
+
+
+@router.post("/actions/{action_id}/reject", response=ActionOut, summary="Reject")
+def reject(request, action_id: int, payload: DecisionIn):
+    require(request.auth, Cap.APPROVE)
+    a = actions.action_reject(approver=request.auth, action=_get(action_id), reason=payload.reason)
+    return _out(_get(a.pk))

@@ -1,0 +1,145 @@
+"""Actions over the JSON API and the pages."""
+
+import json
+
+import pytest
+from django.test import Client
+
+from apps.clusters.services import cluster_create
+from apps.governance.action_models import Action, Status
+from apps.governance.models import AuditEvent
+from tests.clusters.conftest import start_sandbox
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    server = start_sandbox(tmp_path)
+    yield cluster_create(
+        actor="system:test",
+        name="sandbox",
+        connection="sandbox",
+        kubeconfig_path=str(server.kubeconfig),
+        context="sandbox",
+    )
+    server.stop()
+
+
+def _post(client, url, body):
+    return client.post(url, json.dumps(body), content_type="application/json")
+
+
+PROPOSAL = {
+    "cluster": "sandbox",
+    "kind": "scale",
+    "namespace": "shop",
+    "target_name": "web",
+    "parameters": {"replicas": 4},
+    "reason": "traffic",
+}
+
+
+def test_the_api_proposes_lists_approves_and_rejects(cluster, olivia, alice, bob):
+    c = Client()
+    c.force_login(olivia)
+    r = _post(c, "/api/actions", PROPOSAL)
+    assert r.status_code == 201, r.content
+    action = r.json()
+    assert action["status"] == "proposed" and action["requester"] == "olivia"
+    assert c.get(f"/api/actions/{action['id']}").json()["target_name"] == "web"
+    assert [a["id"] for a in c.get("/api/actions?status=proposed").json()] == [action["id"]]
+    assert _post(c, f"/api/actions/{action['id']}/approve", {}).status_code == 403  # operator
+    c.force_login(alice)
+    r = _post(c, f"/api/actions/{action['id']}/approve", {"reason": "ok"})
+    assert r.status_code == 200 and r.json()["status"] == "queued"
+    r = _post(c, f"/api/actions/{action['id']}/approve", {"reason": "again"})
+    assert r.status_code == 409 and "not waiting for approval" in r.json()["detail"]
+    c.force_login(olivia)
+    second = _post(c, "/api/actions", PROPOSAL).json()
+    c.force_login(bob)
+    r = _post(c, f"/api/actions/{second['id']}/reject", {"reason": "no"})
+    assert r.json()["status"] == "rejected"
+    assert _post(c, f"/api/actions/{second['id']}/approve", {}).status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "field"),
+    [
+        ({"kind": "reboot"}, 400, "kind"),
+        ({"parameters": {"replicas": -1}}, 400, "parameters.replicas"),
+        ({"parameters": {"replicas": 10_000}}, 400, "parameters.replicas"),
+        ({"target_name": "nope"}, 404, "target_name"),
+        ({"cluster": "elsewhere"}, 404, "cluster"),
+        ({"reason": ""}, 400, "reason"),
+        ({"severity": "P0"}, 400, "severity"),
+        ({"surprise": True}, 400, "surprise"),
+    ],
+)
+def test_bad_proposals_name_the_problem_and_write_nothing(cluster, olivia, change, status, field):
+    c = Client()
+    c.force_login(olivia)
+    r = _post(c, "/api/actions", {**PROPOSAL, **change})
+    assert r.status_code == status, r.content
+    assert r.json()["field"] == field
+    assert not Action.objects.exists()
+    assert not AuditEvent.objects.filter(target_type="action").exists()
+
+
+def test_unknown_actions_are_404_and_anonymous_is_401(cluster, vic):
+    assert Client().get("/api/actions").status_code == 401
+    c = Client()
+    c.force_login(vic)
+    assert c.get("/api/actions/999").status_code == 404
+    assert _post(c, "/api/actions", PROPOSAL).status_code == 403
+
+
+def test_the_inbox_shows_pending_actions_and_decides_with_htmx(cluster, olivia, alice):
+    c = Client()
+    c.force_login(olivia)
+    r = c.post(
+        "/actions/new",
+        {
+            "cluster": "sandbox",
+            "kind": "scale",
+            "namespace": "shop",
+            "target_name": "web",
+            "replicas": "4",
+            "severity": "P3",
+            "risk": "low",
+            "reason": "traffic",
+        },
+    )
+    action = Action.objects.get()
+    assert r.status_code == 302 and r["Location"] == f"/actions/{action.pk}/"
+    c.force_login(alice)
+    html = c.get("/approvals/").content.decode()
+    assert f'data-testid="pending-{action.pk}"' in html and "traffic" in html
+    r = c.post(f"/actions/{action.pk}/approve", {"reason": "ok"}, headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert r.content.decode().lstrip().startswith('<div id="inbox"')
+    assert Action.objects.get().status == Status.QUEUED
+    page = c.get(f"/actions/{action.pk}/").content.decode()
+    for verb in ("action.proposed", "action.approved", "action.queued"):
+        assert verb in page
+
+
+def test_the_propose_form_explains_bad_input(cluster, olivia):
+    c = Client()
+    c.force_login(olivia)
+    r = c.post(
+        "/actions/new",
+        {
+            "cluster": "sandbox",
+            "kind": "scale",
+            "namespace": "shop",
+            "target_name": "web",
+            "replicas": "-3",
+            "severity": "P3",
+            "risk": "low",
+            "reason": "x",
+        },
+    )
+    assert r.status_code == 400
+    assert "replicas must be a whole number" in r.content.decode()
+    assert not Action.objects.exists()
