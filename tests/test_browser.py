@@ -126,3 +126,47 @@ def test_the_cluster_page_draws_its_usage_chart_under_the_csp(page, live_server,
         assert page.console_errors == []
     finally:
         server.stop()
+
+
+@pytest.mark.worker
+def test_an_operator_proposes_an_approver_approves_and_the_sandbox_changes(
+    page, live_server, olivia, alice, celery_worker_process, tmp_path
+):
+    from apps.clusters.services import cluster_create
+    from tests.clusters.conftest import start_sandbox
+
+    server = start_sandbox(tmp_path, speed=30)
+    try:
+        cluster_create(
+            actor="system:test",
+            name="sandbox",
+            connection="sandbox",
+            kubeconfig_path=str(server.kubeconfig),
+            context="sandbox",
+        )
+        _login(page, live_server, "olivia")
+        page.goto(f"{live_server.url}/actions/new")
+        page.select_option("select[name=cluster]", "sandbox")
+        page.select_option("select[name=kind]", "scale")
+        page.fill("input[name=namespace]", "shop")
+        page.fill("input[name=target_name]", "web")
+        page.fill("input[name=replicas]", "5")
+        page.fill("textarea[name=reason]", "more traffic expected")
+        page.click("main form button[type=submit]")
+        assert page.inner_text("[data-testid=action-status]") == "proposed"
+        action_url = page.url
+        page.click("text=Log out")
+        _login(page, live_server, "alice")
+        page.click("nav >> text=Approvals")
+        page.once("dialog", lambda d: d.accept())
+        page.click("[data-testid^=approve-]")
+        page.wait_for_selector("[data-testid^=status-]")
+        page.goto(action_url)
+        page.wait_for_selector("[data-testid=action-status]:has-text('succeeded')", timeout=60000)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "action.png"), full_page=True)
+        dep = server.sandbox.store.get("apps/deployments", "shop", "web")
+        assert dep["spec"]["replicas"] == 5
+        assert page.console_errors == []
+    finally:
+        server.stop()
