@@ -327,3 +327,57 @@ def test_a_failed_verification_rolls_back(cluster, live, olivia, alice):
     action.refresh_from_db()
     assert "scaled back to 3" in action.status_reason
     assert live.sandbox.store.get("apps/deployments", "shop", "web")["spec"]["replicas"] == 3
+
+
+def test_the_storm_brake_halts_a_cluster_after_repeated_failures(cluster, live, olivia, alice):
+    for _ in range(3):
+        a = _scale(cluster, olivia)
+        Action.objects.filter(pk=a.pk).update(status=Status.FAILED, finished_at=timezone.now())
+    action = action_approve(approver=alice, action=_scale(cluster, olivia))
+    assert action.status == Status.BLOCKED and "storm brake" in action.status_reason
+    from apps.governance.selectors import safety_state_get
+
+    assert safety_state_get(scope=f"cluster:{cluster.pk}").mode == "halted"
+    assert AuditEvent.objects.filter(verb="safety.storm_brake").count() == 1
+    assert safety_state_get().mode == "supervised"  # only that cluster
+
+
+def test_the_sweeper_finds_lost_tasks_and_dead_workers(cluster, olivia, alice):
+    from apps.governance.selectors import lost_action_ids
+
+    queued = action_approve(approver=alice, action=_scale(cluster, olivia))
+    assert lost_action_ids() == []
+    Action.objects.filter(pk=queued.pk).update(queued_at=timezone.now() - timedelta(minutes=3))
+    assert lost_action_ids() == [queued.pk]
+    Action.objects.filter(pk=queued.pk).update(
+        status=Status.RUNNING, lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert lost_action_ids() == [queued.pk]  # its worker died: the lease ran out
+
+
+def test_a_resumed_action_repeats_its_idempotent_call_once(
+    cluster, live, olivia, alice, fast_policy
+):
+    """A worker died after claiming: the next delivery takes over after the lease and the
+    restart (stamped with the approval time) is still one rollout."""
+    action = action_approve(
+        approver=alice,
+        action=action_propose(
+            actor=olivia,
+            cluster=cluster,
+            kind="rollout_restart",
+            namespace="shop",
+            target_name="web",
+            reason="stale config",
+        ),
+    )
+    Action.objects.filter(pk=action.pk).update(
+        status=Status.RUNNING, attempts=1, lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert executor.execute(action.pk) == Status.SUCCEEDED
+    dep = live.sandbox.store.get("apps/deployments", "shop", "web")
+    assert dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+    assert Action.objects.get(pk=action.pk).attempts == 2
+    assert AuditEvent.objects.filter(
+        verb="action.running", reason="resumed after an interrupted attempt"
+    ).exists()
