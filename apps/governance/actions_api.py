@@ -158,3 +158,41 @@ def reject(request, action_id: int, payload: DecisionIn):
     require(request.auth, Cap.APPROVE)
     a = actions.action_reject(approver=request.auth, action=_get(action_id), reason=payload.reason)
     return _out(_get(a.pk))
+
+
+class PolicyOut(Schema):
+    name: str
+    version: int
+    rules: dict
+    created_by: str
+    created_at: datetime
+
+
+class PolicyIn(Schema):
+    model_config = {"extra": "forbid"}
+    rules: dict
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")]
+
+
+def _policy_out(p) -> dict:
+    return {
+        "name": p.name,
+        "version": p.version,
+        "rules": actions.rules_mod.validate(p.rules),
+        "created_by": p.created_by,
+        "created_at": p.created_at,
+    }
+
+
+@router.get("/policy", response=PolicyOut, summary="The active approval policy")
+def get_policy(request):
+    require(request.auth, Cap.VIEW)
+    return _policy_out(actions.policy_active())
+
+
+@router.post("/policy", response=PolicyOut, summary="Change the policy (a new version)")
+def set_policy(request, payload: PolicyIn):
+    require(request.auth, Cap.MANAGE_POLICY)
+    return _policy_out(
+        actions.policy_update(actor=request.auth, rules=payload.rules, reason=payload.reason)
+    )

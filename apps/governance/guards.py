@@ -183,7 +183,7 @@ def _storm(action: Action, r: dict, now) -> str:
 
 
 def _halt_cluster(cluster, reason: str) -> None:
-    from .services import _apply, _locked_mode_row
+    from .services import _apply, _cancel_queued, _locked_mode_row
 
     row = _locked_mode_row(f"cluster:{cluster.pk}")
     if row.mode != Mode.HALTED:
@@ -197,3 +197,4 @@ def _halt_cluster(cluster, reason: str) -> None:
             fallback_mode="",
             expires_at=None,
         )
+        _cancel_queued(f"cluster:{cluster.pk}", reason)

@@ -294,7 +294,7 @@ def safety_mode_set(
         fallback = ""
     else:  # return to the last permanent mode, not to another temporary one
         fallback = row.fallback_mode if row.expires_at else row.mode
-    return _apply(
+    row = _apply(
         row,
         actor=actor,
         verb="safety.mode_changed",
@@ -304,6 +304,31 @@ def safety_mode_set(
         fallback_mode=fallback,
         expires_at=expires_at,
     )
+    if mode == Mode.HALTED:
+        _cancel_queued(scope, reason)
+    return row
+
+
+def _cancel_queued(scope: str, reason: str) -> None:
+    """Emergency stop: queued actions are cancelled at once, in the same transaction. A
+    running one finishes its current call and stops there (the executor checks again)."""
+    from .action_models import Action, Status
+    from .actions import transition
+
+    queued = Action.objects.filter(status=Status.QUEUED)
+    if scope.startswith("cluster:"):
+        queued = queued.filter(cluster_id=int(scope.split(":", 1)[1]))
+    for action in queued:
+        transition(
+            action,
+            to=Status.CANCELLED,
+            allowed=(Status.QUEUED,),
+            actor="system:emergency-stop",
+            verb="action.cancelled",
+            reason=f"halted: {reason}",
+            status_reason=f"halted: {reason}",
+            finished_at=timezone.now(),
+        )
 
 
 def _plan_covers(row: SafetyMode, *, mode: str, expires_at: datetime | None) -> bool:

@@ -381,3 +381,14 @@ def test_a_resumed_action_repeats_its_idempotent_call_once(
     assert AuditEvent.objects.filter(
         verb="action.running", reason="resumed after an interrupted attempt"
     ).exists()
+
+
+def test_engaging_halted_cancels_queued_actions_at_once(cluster, olivia, alice, adam):
+    queued = action_approve(approver=alice, action=_scale(cluster, olivia))
+    assert queued.status == Status.QUEUED
+    safety_mode_set(actor=adam, mode="halted", reason="incident 7")
+    queued.refresh_from_db()
+    assert queued.status == Status.CANCELLED and "incident 7" in queued.status_reason
+    ev = AuditEvent.objects.get(verb="action.cancelled", target_id=str(queued.pk))
+    assert ev.actor == "system:emergency-stop"
+    assert executor.execute(queued.pk) == "skipped"

@@ -143,3 +143,21 @@ def test_the_propose_form_explains_bad_input(cluster, olivia):
     assert r.status_code == 400
     assert "replicas must be a whole number" in r.content.decode()
     assert not Action.objects.exists()
+
+
+def test_admins_change_the_policy_as_data_and_it_is_audited(adam, olivia):
+    c = Client()
+    c.force_login(olivia)
+    current = c.get("/api/policy").json()
+    assert current["version"] == 1 and current["rules"]["approvals_required"]["P1"] == 2
+    new_rules = {**current["rules"], "approval_ttl_minutes": 15}
+    assert _post(c, "/api/policy", {"rules": new_rules, "reason": "x"}).status_code == 403
+    c.force_login(adam)
+    r = _post(
+        c, "/api/policy", {"rules": {**new_rules, "approval_ttl_minutes": 0}, "reason": "tighter"}
+    )
+    assert r.status_code == 400 and r.json()["field"] == "rules"
+    r = _post(c, "/api/policy", {"rules": new_rules, "reason": "tighter"})
+    assert r.status_code == 200 and r.json()["version"] == 2
+    ev = AuditEvent.objects.get(verb="policy.changed")
+    assert ev.before["version"] == 1 and ev.after["rules"]["approval_ttl_minutes"] == 15

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.clusters.models import Cluster
 from apps.clusters.services import cluster_create
-from apps.governance.action_models import Action
+from apps.governance.action_models import Action, Policy
 from apps.governance.models import ApiToken, AuditEvent, SafetyMode, SafetySwitch
 from apps.governance.services import api_token_create, safety_mode_set, safety_switch_set
 
@@ -66,6 +66,7 @@ JSON_BODIES = {
     },
     "api/actions/<action_id>/approve": {"reason": "walk"},
     "api/actions/<action_id>/reject": {"reason": "walk"},
+    "api/policy": {"rules": {"approval_ttl_minutes": 1}, "reason": "walk"},
 }
 PUBLIC = {"login/", "health", "assets/plotly.css"}  # say nothing about the installation
 
@@ -100,6 +101,7 @@ def _state() -> tuple:
         list(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
         list(Cluster.objects.values_list("name", "connection", "kubeconfig_path", "environment")),
         list(Action.objects.values_list("pk", "status", "parameters", "version")),
+        list(Policy.objects.values_list("pk", "version", "active")),
     )
 
 
@@ -196,7 +198,7 @@ def test_a_viewer_reads_but_changes_nothing(route, method, secrets, vic):
     elif method == "get":
         # forms a viewer may not open: cluster registry (admin), proposing (operator)
         admin_pages = {"clusters/new": 403, "clusters/<slug:name>/edit": 403, "actions/new": 403}
-        readable = {"api/actions": 200}  # GET lists, POST proposes
+        readable = {"api/actions": 200, "api/policy": 200}  # GET reads, POST changes
         expected = {"login/": 302, "logout/": 405, **admin_pages, **readable}.get(
             route, 405 if route in mutating else 200
         )
