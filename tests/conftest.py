@@ -60,10 +60,11 @@ def celery_worker_process(transactional_db, django_db_blocker):
     """A real `celery worker` process on the test database and the Redis broker."""
     if not REAL_SERVICES:
         pytest.skip("needs PostgreSQL and Redis (fallback run)")
-    import redis
     from django.db import connection
 
-    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
+    from aiops_site.celery import app
+
+    app.control.purge()  # this run's queue only
     s = connection.settings_dict
     env = {
         **os.environ,

@@ -46,6 +46,9 @@ def _configure() -> tuple[bool, list[str]]:
         "STATIC_MANIFEST": "0",
         "WHITENOISE_USE_FINDERS": "1",
         "DJANGO_ALLOW_ASYNC_UNSAFE": "true",  # Playwright's sync API runs an event loop
+        # A queue of this run's own: overlapping runs on one Redis never take each other's
+        # tasks (the worker processes inherit it).
+        "CELERY_QUEUE": f"zt-test-{os.getpid()}",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)

@@ -417,8 +417,13 @@ def _json_body(req: Request) -> dict:
     return body
 
 
-def _count(sb, verb: str, res: Resource, sub: str = "") -> None:
-    sb.mutations[f"{verb} {res.key}{'/' + sub if sub else ''}"] += 1
+def _count(sb, verb: str, res: Resource, sub: str = "", *, effective: bool = True) -> None:
+    """Every mutating call, and separately those that changed something (a repeated
+    idempotent call is a call, not a change)."""
+    key = f"{verb} {res.key}{'/' + sub if sub else ''}"
+    sb.mutations[key] += 1
+    if effective:
+        sb.effective_mutations[key] += 1
 
 
 def _create(sb, req: Request, res: Resource, namespace: str) -> Response:
@@ -544,10 +549,11 @@ def _replace(sb, res: Resource, current: dict, new: dict, verb: str) -> Response
     if res.key == "nodes":
         new["status"] = current["status"]  # the kubelet owns node status
     spec_changed = new.get("spec") != current.get("spec")
+    changed = spec_changed or new.get("metadata") != current.get("metadata")
     current.clear()
     current.update(new)
     sb.store.update(res.key, current, spec_changed=spec_changed)
-    _count(sb, verb, res)
+    _count(sb, verb, res, effective=changed)
     _after_write(sb, res, current, spec_changed=spec_changed)
     return Response(200, current)
 
@@ -688,11 +694,12 @@ def _scale(sb, req, res: Resource, obj: dict) -> Response:
     rv = new.get("metadata", {}).get("resourceVersion")
     if rv and rv != obj["metadata"]["resourceVersion"]:
         raise _conflict(res, obj["metadata"]["name"])
-    if obj["spec"].get("replicas") != replicas:
+    changed = obj["spec"].get("replicas") != replicas
+    if changed:
         obj["spec"]["replicas"] = replicas
         sb.store.update(res.key, obj, spec_changed=True)
         _after_write(sb, res, obj, spec_changed=True)
-    _count(sb, "scale", res)
+    _count(sb, "scale", res, effective=changed)
     return Response(200, _scale_obj(sb, obj))
 
 

@@ -41,6 +41,7 @@ class Sandbox:
         self.pending_recorded: set[str] = set()  # pods whose Pending is in the ground truth
         self.failures: list[dict] = []  # ground truth: what failed, when
         self.mutations: Counter = Counter()  # mutating API calls, by "verb resource"
+        self.effective_mutations: Counter = Counter()  # the calls that changed something
         self.cpu_extra: dict[str, float] = defaultdict(float)  # pod uid -> millicores (chaos)
         self.mem_extra: dict[str, float] = defaultdict(float)
         self.latency_extra: dict[str, float] = defaultdict(float)  # workload -> seconds

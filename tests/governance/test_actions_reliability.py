@@ -1,0 +1,163 @@
+"""kill -9 in the middle of actions: of the worker's pool child, and of the whole worker, 20
+times each (RELIABILITY_ROUNDS). Every action ends in a final state with at most one effective
+change at the sandbox, and the interruption is in the audit log."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from apps.clusters.services import cluster_create
+from apps.governance.action_models import Action, Status
+from apps.governance.actions import action_approve, action_propose, policy_active
+from apps.governance.models import AuditEvent, Policy
+from apps.governance.services import safety_switch_set
+from apps.governance.tasks import actions_sweep
+from tests.clusters.conftest import start_sandbox
+from tests.conftest import REAL_SERVICES, ROOT, wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+ROUNDS = int(os.environ.get("RELIABILITY_ROUNDS", "20"))
+TARGETS = ["web", "api", "worker"]
+
+
+def _start_worker() -> subprocess.Popen:
+    from django.db import connection
+
+    s = connection.settings_dict
+    env = {
+        **os.environ,
+        "WORKER_HEARTBEAT_SECONDS": "1",
+        "DATABASE_URL": f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}",
+    }
+    log = open(ROOT / "var" / "test" / "reliability-worker.log", "a")  # noqa: SIM115
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "aiops_site",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--hostname=reliability@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+@pytest.fixture
+def setup(tmp_path, adam):
+    if not REAL_SERVICES:
+        pytest.skip("needs PostgreSQL and Redis (fallback run)")
+    from aiops_site.celery import app
+
+    app.control.purge()  # this run's queue only
+    server = start_sandbox(tmp_path, speed=40)
+    p = policy_active()
+    Policy.objects.filter(pk=p.pk).update(
+        rules={**p.rules, "execution_timeout_seconds": 3, "verify_timeout_seconds": 30}
+    )
+    # Many restarts of three deployments in a minute: the budgets would (rightly) stop them.
+    safety_switch_set(actor=adam, name="lift_blast_radius", enabled=True, reason="test")
+    cluster = cluster_create(
+        actor="system:test",
+        name="sandbox",
+        connection="sandbox",
+        kubeconfig_path=str(server.kubeconfig),
+        context="sandbox",
+    )
+    yield server, cluster
+    server.stop()
+
+
+def _action(cluster, olivia, alice, i: int) -> Action:
+    a = action_propose(
+        actor=olivia,
+        cluster=cluster,
+        kind="rollout_restart",
+        namespace="shop",
+        target_name=TARGETS[i % 3],
+        reason=f"round {i}",
+    )
+    return action_approve(approver=alice, action=a)  # queued; its task is sent on commit
+
+
+def _state(pk: int) -> str:
+    return Action.objects.filter(pk=pk).values_list("status", flat=True).first()
+
+
+@pytest.mark.parametrize("victim", ["child", "worker"])
+def test_kill_9_mid_action_never_loses_or_repeats_a_change(setup, olivia, alice, victim):
+    server, cluster = setup
+    worker = _start_worker()
+    actions = []
+    try:
+        for i in range(ROUNDS):
+            action = _action(cluster, olivia, alice, i)
+            actions.append(action.pk)
+            wait_for(
+                lambda pk=action.pk: _state(pk) != Status.QUEUED,
+                timeout=60,
+                what="the worker to claim the action",
+                interval=0.02,
+            )
+            if victim == "child":
+                for child in _children(worker.pid):
+                    os.kill(child, signal.SIGKILL)  # the pool restarts a child by itself
+            else:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(timeout=30)
+                worker = _start_worker()
+            time.sleep(3.2)  # the lease runs out
+            actions_sweep.delay()  # what beat does every 30 s
+            try:
+                wait_for(
+                    lambda pk=action.pk: Action.objects.get(pk=pk).is_final,
+                    timeout=90,
+                    what=f"action {action.pk} to reach a final state",
+                    interval=0.2,
+                )
+            except AssertionError:
+                a = Action.objects.get(pk=action.pk)
+                trail = list(
+                    AuditEvent.objects.filter(target_id=str(a.pk)).values_list("verb", "reason")
+                )
+                raise AssertionError(
+                    f"{a.status} lease={a.lease_until} attempts={a.attempts} trail={trail}"
+                ) from None
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    finals = dict(Action.objects.filter(pk__in=actions).values_list("pk", "status"))
+    assert all(s == Status.SUCCEEDED for s in finals.values()), finals
+    # One rollout per action, however often it was attempted.
+    assert server.sandbox.effective_mutations["patch apps/deployments"] == len(actions)
+    interrupted = AuditEvent.objects.filter(
+        verb="action.running", reason="resumed after an interrupted attempt"
+    ).count()
+    assert interrupted >= 1  # the interruptions are visible in the audit log
