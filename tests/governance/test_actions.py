@@ -191,8 +191,16 @@ def test_halted_and_dry_run_change_nothing(cluster, live, olivia, alice, adam, m
 
 def test_a_mode_engaged_after_approval_stops_the_executor(cluster, live, olivia, alice, adam):
     action = action_approve(approver=alice, action=_scale(cluster, olivia))
-    safety_mode_set(actor=adam, mode="halted", reason="incident")
-    assert executor.execute(action.pk) == Status.CANCELLED
+    safety_mode_set(actor=adam, mode="dry_run", reason="rehearsal")  # no cancel, but no run
+    assert executor.execute(action.pk) == Status.BLOCKED
+    assert "dry_run" in Action.objects.get(pk=action.pk).status_reason
+    second = action_approve(approver=alice, action=_scale(cluster, olivia, replicas=5))
+    assert second.status == Status.BLOCKED  # dry run: the plan is recorded at approval
+    safety_mode_set(actor=adam, mode="supervised", reason="done")
+    third = action_approve(approver=alice, action=_scale(cluster, olivia, replicas=6))
+    safety_mode_set(actor=adam, mode="halted", reason="incident")  # cancels it in place
+    assert Action.objects.get(pk=third.pk).status == Status.CANCELLED
+    assert executor.execute(third.pk) == "skipped"
     assert live.sandbox.mutations == {}
 
 
