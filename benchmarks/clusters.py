@@ -37,8 +37,10 @@ def _fast_forward() -> None:
     t = time.perf_counter()
     sb.advance(24 * 3600)
     day = time.perf_counter() - t
-    print(f"sandbox build + warm-up:  {built:6.2f} s ({sb.store.count('pods')} pods, "
-          f"{sb.store.count('nodes')} nodes)")
+    print(
+        f"sandbox build + warm-up:  {built:6.2f} s ({sb.store.count('pods')} pods, "
+        f"{sb.store.count('nodes')} nodes)"
+    )
     print(f"fast-forward 24 h:        {day:6.2f} s (target < 60 s)")
 
 
@@ -56,9 +58,24 @@ def run() -> None:
     kubeconfig, port = tmp / "large.kubeconfig", _free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "aiops_site.settings"}
     server = subprocess.Popen(
-        [sys.executable, "manage.py", "sandbox", "--scenario", "large", "--speed", "0",
-         "--port", str(port), "--kubeconfig", str(kubeconfig)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "manage.py",
+            "sandbox",
+            "--scenario",
+            "large",
+            "--speed",
+            "0",
+            "--port",
+            str(port),
+            "--kubeconfig",
+            str(kubeconfig),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while not kubeconfig.exists() and time.monotonic() < deadline:
@@ -80,8 +97,10 @@ def _measure(kubeconfig: Path, url: str) -> None:
         t = time.perf_counter()
         pods = gw.pods()
         times.append(time.perf_counter() - t)
-    print(f"pod list (official client): median {statistics.median(times) * 1000:6.0f} ms, "
-          f"p max {max(times) * 1000:.0f} ms over {len(pods)} pods (target < 300 ms)")
+    print(
+        f"pod list (official client): median {statistics.median(times) * 1000:6.0f} ms, "
+        f"p max {max(times) * 1000:.0f} ms over {len(pods)} pods (target < 300 ms)"
+    )
     gw.close()
     if not url:
         print("collection: skipped (PostgreSQL unavailable)")
@@ -95,8 +114,13 @@ def _measure(kubeconfig: Path, url: str) -> None:
     from apps.clusters.services import cluster_collect, cluster_create
 
     call_command("migrate", verbosity=0)
-    cluster = cluster_create(actor="system:bench", name="large", connection="sandbox",
-                             kubeconfig_path=str(kubeconfig), context="sandbox")
+    cluster = cluster_create(
+        actor="system:bench",
+        name="large",
+        connection="sandbox",
+        kubeconfig_path=str(kubeconfig),
+        context="sandbox",
+    )
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cycles = []
     for _ in range(3):
@@ -106,11 +130,15 @@ def _measure(kubeconfig: Path, url: str) -> None:
         cycles.append(time.perf_counter() - t)
         assert result.ok, result.message
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"collection cycle (PG):    median {statistics.median(cycles):6.2f} s for "
-          f"{result.pods} pods, {ContainerSample.objects.count()} samples stored "
-          f"(target < 2 s)")
-    print(f"collector peak RSS:       {peak:6.0f} MB (before collecting {rss_before:.0f} MB; "
-          "target < 500 MB)")
+    print(
+        f"collection cycle (PG):    median {statistics.median(cycles):6.2f} s for "
+        f"{result.pods} pods, {ContainerSample.objects.count()} samples stored "
+        f"(target < 2 s)"
+    )
+    print(
+        f"collector peak RSS:       {peak:6.0f} MB (before collecting {rss_before:.0f} MB; "
+        "target < 500 MB)"
+    )
 
 
 if __name__ == "__main__":
