@@ -1,5 +1,5 @@
 from .roles import Cap, user_caps
-from .selectors import safety_state_get
+from .selectors import halted_clusters, safety_state_get
 
 
 def safety_banner(request):
@@ -7,4 +7,9 @@ def safety_banner(request):
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
     caps = user_caps(request.user)
-    return {"safety": safety_state_get(), "caps": {c.value for c in caps}, "Cap": Cap}
+    return {
+        "safety": safety_state_get(),
+        "caps": {c.value for c in caps},
+        "Cap": Cap,
+        "halted_clusters": halted_clusters(),
+    }

@@ -222,3 +222,22 @@ def action_list(*, status: str = "", cluster=None) -> QuerySet:
 
 def action_timeline(action) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(target_type="action", target_id=str(action.pk)).order_by("seq")
+
+
+def halted_clusters() -> list[dict]:
+    """Clusters whose own mode is halted (e.g. by the storm brake), for the banner."""
+    from apps.clusters.models import Cluster
+
+    now = timezone.now()
+    out = []
+    for row in SafetyMode.objects.filter(scope__startswith="cluster:", mode=Mode.HALTED):
+        if row.expires_at and row.expires_at <= now:
+            continue
+        name = (
+            Cluster.objects.filter(pk=int(row.scope.split(":", 1)[1]))
+            .values_list("name", flat=True)
+            .first()
+        )
+        if name:
+            out.append({"name": name, "reason": row.reason, "by": row.changed_by})
+    return out

@@ -400,3 +400,34 @@ def test_engaging_halted_cancels_queued_actions_at_once(cluster, olivia, alice, 
     ev = AuditEvent.objects.get(verb="action.cancelled", target_id=str(queued.pk))
     assert ev.actor == "system:emergency-stop"
     assert executor.execute(queued.pk) == "skipped"
+
+
+def test_a_cluster_halted_by_the_storm_brake_shows_on_every_page(
+    client, cluster, olivia, alice, vic
+):
+    for _ in range(3):
+        a = _scale(cluster, olivia)
+        Action.objects.filter(pk=a.pk).update(status=Status.FAILED, finished_at=timezone.now())
+    action_approve(approver=alice, action=_scale(cluster, olivia))  # trips the brake
+    client.force_login(vic)
+    for url in ("/", "/clusters/", "/approvals/"):
+        html = client.get(url).content.decode()
+        assert 'data-testid="halted-sandbox"' in html and "by the storm brake" in html, url
+
+
+@pytest.mark.parametrize("severity", ["P1", "P2", "P3", "P4"])
+@pytest.mark.parametrize("role", ["viewer", "operator", "approver", "admin"])
+def test_the_role_and_severity_matrix_for_approval(cluster, olivia, severity, role):
+    from tests.conftest import _persona
+
+    action = _scale(cluster, olivia, severity=severity)
+    user = _persona(f"{role}-x", role)
+    if role in ("viewer", "operator"):
+        with pytest.raises(RoleRequired):
+            action_approve(approver=user, action=action)
+        assert Action.objects.get(pk=action.pk).status == Status.PROPOSED
+        return
+    after = action_approve(approver=user, action=action)
+    # P1 waits for a second, different approver; the others are queued at once.
+    assert after.status == (Status.PROPOSED if severity == "P1" else Status.QUEUED)
+    assert after.approvals.count() == 1

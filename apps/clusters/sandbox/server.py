@@ -342,8 +342,11 @@ class Handler(BaseHTTPRequestHandler):
                     "failures": list(sb.failures),
                 }
             elif path == "/sandbox/mutations":
-                out = {"total": sum(sb.mutations.values()), "by_call": dict(sb.mutations),
-                       "effective": dict(sb.effective_mutations)}
+                out = {
+                    "total": sum(sb.mutations.values()),
+                    "by_call": dict(sb.mutations),
+                    "effective": dict(sb.effective_mutations),
+                }
             else:
                 return self._send_json(404, {"detail": f"no control endpoint {path}"})
         self._send_json(200, out)
