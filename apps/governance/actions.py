@@ -60,8 +60,11 @@ def rules() -> dict:
 
 
 @transaction.atomic
-def policy_update(*, actor: AbstractBaseUser, rules: dict, reason: str) -> Policy:
-    """A new policy version (admin); the old one stays for the record."""
+def policy_update(
+    *, actor: AbstractBaseUser, rules: dict, reason: str, base_version: int | None = None
+) -> Policy:
+    """A new policy version (admin); the old one stays for the record. `base_version` is the
+    version the editor started from: if someone changed the policy since, nothing is written."""
     require(actor, Cap.MANAGE_POLICY)
     if not (reason or "").strip():
         raise ValidationFailed("a reason is required", field="reason")
@@ -70,7 +73,12 @@ def policy_update(*, actor: AbstractBaseUser, rules: dict, reason: str) -> Polic
     except rules_mod.RulesError as exc:
         raise ValidationFailed(str(exc), field="rules") from exc
     current = policy_active()
-    Policy.objects.filter(pk=current.pk).update(active=False)
+    stale = base_version is not None and base_version != current.version
+    if stale or Policy.objects.filter(pk=current.pk, active=True).update(active=False) != 1:
+        raise Conflict(
+            f"the policy changed while you edited it (now version {current.version}); "
+            "reload and apply your change again"
+        )
     new = Policy.objects.create(
         name=current.name,
         version=current.version + 1,

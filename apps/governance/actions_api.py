@@ -172,6 +172,7 @@ class PolicyIn(Schema):
     model_config = {"extra": "forbid"}
     rules: dict
     reason: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")]
+    base_version: int | None = None  # the version you edited; 409 if it is no longer active
 
 
 def _policy_out(p) -> dict:
@@ -194,5 +195,10 @@ def get_policy(request):
 def set_policy(request, payload: PolicyIn):
     require(request.auth, Cap.MANAGE_POLICY)
     return _policy_out(
-        actions.policy_update(actor=request.auth, rules=payload.rules, reason=payload.reason)
+        actions.policy_update(
+            actor=request.auth,
+            rules=payload.rules,
+            reason=payload.reason,
+            base_version=payload.base_version,
+        )
     )

@@ -33,6 +33,10 @@ class RetryLater(Exception):
     """The cluster is unreachable or a PDB says not yet: the task retries with back-off."""
 
 
+class GuardRefused(Exception):
+    """A guard said no after the change began (the target changed under us): undo, block."""
+
+
 def _finish(action: Action, to: str, verb: str, reason: str, **fields) -> Action:
     with transaction.atomic():
         return transition(
@@ -164,6 +168,11 @@ def _run(action: Action, gw, r: dict) -> str:
         # The pod was already replaced (an earlier attempt did it, or Kubernetes): verify.
     except gw_errors.GatewayError as exc:
         return _retry_or_fail(action, exc)
+    except GuardRefused as exc:
+        undone = rollback(gw, action)
+        return _finish(
+            action, Status.BLOCKED, "action.blocked", f"{exc}; rolled back: {undone or 'nothing'}"
+        ).status
     if _effective_mode(action.cluster) == Mode.HALTED:
         return _finish(
             action,
@@ -234,6 +243,22 @@ def _chaos_spec(a: Action) -> tuple[str, dict]:
     return "StressChaos", {**base, "stressors": {"cpu": {"workers": 1, "load": 80}}}
 
 
+def _refuse_new_protected_pods(gw, a: Action) -> None:
+    """The guard looked before the node was cordoned; a protected pod scheduled in between
+    stops the drain before any eviction (the rollback uncordons)."""
+    from .guards import protected_pods_on
+    from .selectors import safety_state_get
+
+    if safety_state_get().switch("allow_protected_namespaces").enabled:
+        return
+    pods = protected_pods_on(gw, a.cluster, a.target_name)
+    if pods:
+        raise GuardRefused(
+            f"pods in protected namespaces appeared on {a.target_name} ({', '.join(pods)}); "
+            "that needs the allow_protected_namespaces switch"
+        )
+
+
 def mutate(gw, a: Action) -> None:
     p, ns, name = a.parameters, a.namespace, a.target_name
     if a.kind == Kind.RESTART_POD:
@@ -256,6 +281,7 @@ def mutate(gw, a: Action) -> None:
         gw.uncordon(name)
     elif a.kind == Kind.DRAIN_NODE:
         gw.cordon(name)
+        _refuse_new_protected_pods(gw, a)
         for pod in gw.pods(field_selector=f"spec.nodeName={name}"):
             if _effective_mode(a.cluster) == Mode.HALTED:
                 raise gw_errors.GatewayError("halted during the drain: remaining evictions stopped")

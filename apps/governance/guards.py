@@ -1,14 +1,13 @@
 """The guards: one check, run when an action is approved and again right before the executor
 calls the cluster. Override switches lift a guard only while they are on."""
 
-import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.utils import timezone
 
 from . import policy as rules_mod
-from .action_models import CHAOS_KINDS, POD_KINDS, Action, Status
+from .action_models import CHAOS_KINDS, POD_KINDS, Action, Kind, Status
 from .models import Mode
 from .selectors import safety_state_get
 
@@ -67,6 +66,10 @@ def check(action: Action, *, stage: str, auto: bool = False, now=None) -> Verdic
             f"namespace {action.namespace} is protected on {action.cluster.name}",
             "protected_namespace",
         )
+    if action.kind == Kind.DRAIN_NODE and not switch["allow_protected_namespaces"]:
+        why = _drain_protected(action)
+        if why:
+            return Verdict("block", why, "protected_namespace")
     why = rules_mod.window_verdict(r, now)
     if why:
         return Verdict("block", why, "window")
@@ -78,6 +81,36 @@ def check(action: Action, *, stage: str, auto: bool = False, now=None) -> Verdic
         if blast:
             return Verdict("block", blast, "blast_radius")
     return Verdict()
+
+
+def protected_pods_on(gw, cluster, node: str) -> list[str]:
+    pods = gw.pods(field_selector=f"spec.nodeName={node}")
+    return sorted(
+        f"{p.namespace}/{p.name}" for p in pods if p.namespace in cluster.protected_namespaces
+    )
+
+
+def _drain_protected(action: Action) -> str:
+    """A drain evicts every pod on the node. Pods in protected namespaces go only with the
+    allow_protected_namespaces switch, so such a drain is refused whole rather than half done."""
+    from apps.clusters.connect import gateway_for
+    from apps.clusters.gateway import errors as gw_errors
+
+    try:
+        gw = gateway_for(action.cluster)
+        try:
+            pods = protected_pods_on(gw, action.cluster, action.target_name)
+        finally:
+            gw.close()
+    except gw_errors.GatewayError as exc:
+        return f"cannot list the pods on {action.target_name}: {exc.message}"  # fail closed
+    if not pods:
+        return ""
+    shown = ", ".join(pods[:5]) + (f" and {len(pods) - 5} more" if len(pods) > 5 else "")
+    return (
+        f"draining {action.target_name} would evict pods in protected namespaces ({shown}); "
+        "that needs the allow_protected_namespaces switch"
+    )
 
 
 def _others(action: Action):
@@ -96,17 +129,13 @@ def _blast_radius(action: Action, r: dict, now, stage: str) -> str:
             )
             .count()
         )
-        if hour >= budgets["actions_per_namespace_per_hour"]:
-            return (
-                f"{hour} actions in {action.namespace} in the last hour "
-                f"(budget {budgets['actions_per_namespace_per_hour']})"
-            )
-    running = _others(action).filter(status__in=ACTIVE).count()
-    if running >= budgets["concurrent_per_cluster"]:
-        return (
-            f"{running} actions already queued or running on {action.cluster.name} "
-            f"(budget {budgets['concurrent_per_cluster']})"
-        )
+        why = rules_mod.namespace_budget_verdict(budgets, action.namespace, hour)
+        if why:
+            return why
+    active = _others(action).filter(status__in=ACTIVE).count()
+    why = rules_mod.concurrency_verdict(budgets, action.cluster.name, active)
+    if why:
+        return why
     if action.kind in POD_KINDS and action.workload:
         return _disruption(action, budgets["max_disruption_share"])
     return ""
@@ -117,6 +146,7 @@ def _disruption(action: Action, share: float) -> str:
     below a PodDisruptionBudget's minimum."""
     from apps.clusters.connect import gateway_for
     from apps.clusters.gateway import errors as gw_errors
+    from apps.clusters.matching import selector_from_match
 
     busy = (
         _others(action)
@@ -138,26 +168,15 @@ def _disruption(action: Action, share: float) -> str:
             gw.close()
     except gw_errors.GatewayError as exc:
         return f"cannot check the blast radius: {exc.message}"  # fail closed
-    allowed = max(1, math.floor(dep.replicas * share))
-    if busy + 1 > allowed:
-        return (
-            f"{busy} other pods of {action.workload} are being disrupted; at most "
-            f"{allowed} of {dep.replicas} at once"
-        )
-    from apps.clusters.matching import selector_from_match
-
     pod = next((p for p in pods if p.name == action.target_name), None)
-    for pdb in pdbs:
-        if (
-            pod is not None
-            and selector_from_match(pdb.selector).matches(pod.labels)
-            and (pdb.disruptions_allowed - busy < 1)
-        ):
-            return (
-                f"PodDisruptionBudget {pdb.name} allows no disruption now "
-                f"({pdb.current_healthy} healthy, {pdb.desired_healthy} required)"
-            )
-    return ""
+    selecting = [
+        rules_mod.PdbView(p.name, p.disruptions_allowed, p.current_healthy, p.desired_healthy)
+        for p in pdbs
+        if pod is not None and selector_from_match(p.selector).matches(pod.labels)
+    ]
+    return rules_mod.disruption_verdict(
+        workload=action.workload, replicas=dep.replicas, share=share, busy=busy, pdbs=selecting
+    )
 
 
 def _storm(action: Action, r: dict, now) -> str:

@@ -3,7 +3,10 @@
 Rules live in the Policy table (editable by admins, audited); DEFAULT_RULES seeds it.
 """
 
+import math
+from dataclasses import dataclass
 from datetime import datetime, time
+from fractions import Fraction
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_RULES: dict = {
@@ -42,9 +45,14 @@ def validate(rules: dict) -> dict:
             raise RulesError(f"approvals_required.{sev} must be 1 to 5")
     if not isinstance(out["approval_ttl_minutes"], int) or out["approval_ttl_minutes"] < 1:
         raise RulesError("approval_ttl_minutes must be a positive whole number")
-    share = out["budgets"].get("max_disruption_share")
-    if not isinstance(share, int | float) or not 0 < share <= 1:
+    out["budgets"] = {**DEFAULT_RULES["budgets"], **out["budgets"]}
+    share = out["budgets"]["max_disruption_share"]
+    if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share <= 1:
         raise RulesError("budgets.max_disruption_share must be in (0, 1]")
+    for key in ("actions_per_namespace_per_hour", "concurrent_per_cluster"):
+        n = out["budgets"][key]
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10_000:
+            raise RulesError(f"budgets.{key} must be a whole number from 1 to 10000")
     for kind in ("allow", "deny"):
         for i, w in enumerate(out["windows"].get(kind, [])):
             _window(w, f"windows.{kind}[{i}]")
@@ -89,4 +97,58 @@ def window_verdict(rules: dict, when: datetime) -> str:
     allow = rules["windows"].get("allow", [])
     if allow and not any(_inside(w, when) for w in allow):
         return "outside every change window"
+    return ""
+
+
+# --- blast-radius budgets: pure decisions; guards.py counts from the database ----------------
+
+
+@dataclass(frozen=True)
+class PdbView:
+    """A PodDisruptionBudget that selects the target pod, as the cluster reports it now."""
+
+    name: str
+    disruptions_allowed: int
+    current_healthy: int
+    desired_healthy: int
+
+
+def namespace_budget_verdict(budgets: dict, namespace: str, in_last_hour: int) -> str:
+    """`in_last_hour`: other actions started in the namespace in the hour before now."""
+    limit = budgets["actions_per_namespace_per_hour"]
+    if in_last_hour >= limit:
+        return f"{in_last_hour} actions in {namespace} in the last hour (budget {limit})"
+    return ""
+
+
+def concurrency_verdict(budgets: dict, cluster: str, active: int) -> str:
+    limit = budgets["concurrent_per_cluster"]
+    if active >= limit:
+        return f"{active} actions already queued or running on {cluster} (budget {limit})"
+    return ""
+
+
+def disruption_cap(replicas: int, share: float) -> int:
+    """Pods of a workload that may be disrupted at once: `share` of its replicas rounded down,
+    and at least one. Exact arithmetic: 0.29 x 100 is 29, not 28.999..."""
+    return max(1, math.floor(replicas * Fraction(str(share))))
+
+
+def disruption_verdict(
+    *, workload: str, replicas: int, share: float, busy: int, pdbs: list[PdbView]
+) -> str:
+    """`busy`: pods of the workload already being disrupted by other actions. A PDB's
+    disruptionsAllowed does not yet count those, so they are taken off it."""
+    allowed = disruption_cap(replicas, share)
+    if busy + 1 > allowed:
+        return (
+            f"{busy} other pods of {workload} are being disrupted; at most "
+            f"{allowed} of {replicas} at once"
+        )
+    for pdb in pdbs:
+        if pdb.disruptions_allowed - busy < 1:
+            return (
+                f"PodDisruptionBudget {pdb.name} allows no disruption now "
+                f"({pdb.current_healthy} healthy, {pdb.desired_healthy} required)"
+            )
     return ""

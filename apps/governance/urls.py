@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import action_views, views
+from . import action_views, policy_views, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("actions/new", action_views.propose, name="action-propose"),
     path("actions/<int:action_id>/", action_views.detail, name="action-detail"),
     path("actions/<int:action_id>/<str:decision>", action_views.decide, name="action-decide"),
+    path("policy/", policy_views.policy_page, name="policy"),
     path("safety/", views.safety, name="safety"),
     path("safety/mode", views.safety_mode, name="safety-mode"),
     path("safety/switch/<str:name>", views.safety_switch, name="safety-switch"),

@@ -431,3 +431,68 @@ def test_the_role_and_severity_matrix_for_approval(cluster, olivia, severity, ro
     # P1 waits for a second, different approver; the others are queued at once.
     assert after.status == (Status.PROPOSED if severity == "P1" else Status.QUEUED)
     assert after.approvals.count() == 1
+
+
+def _nodes_by_coredns(live) -> tuple[str, str | None]:
+    """A node that runs a coredns pod (kube-system is protected) and one that runs none."""
+    pods = live.sandbox.store._objects["pods"].values()
+    with_dns = {
+        p["spec"].get("nodeName") for p in pods if p["metadata"]["namespace"] == "kube-system"
+    }
+    nodes = sorted(live.sandbox.store._objects["nodes"])
+    return sorted(n for (_, n) in nodes if n in with_dns)[0], next(
+        (n for (_, n) in nodes if n not in with_dns), None
+    )
+
+
+def _drain(cluster, who, node):
+    return action_propose(
+        actor=who, cluster=cluster, kind="drain_node", target_name=node, reason="kernel patch"
+    )
+
+
+def test_a_drain_that_would_evict_protected_pods_needs_the_override(
+    cluster, live, olivia, alice, adam
+):
+    dns_node, free_node = _nodes_by_coredns(live)
+    blocked = action_approve(approver=alice, action=_drain(cluster, olivia, dns_node))
+    assert blocked.status == Status.BLOCKED
+    assert "kube-system/coredns-" in blocked.status_reason
+    assert "allow_protected_namespaces" in blocked.status_reason
+    if free_node:
+        assert action_approve(approver=alice, action=_drain(cluster, olivia, free_node)).status == (
+            Status.QUEUED
+        )
+    safety_switch_set(actor=adam, name="allow_protected_namespaces", enabled=True, reason="patch")
+    assert action_approve(approver=alice, action=_drain(cluster, olivia, dns_node)).status == (
+        Status.QUEUED
+    )
+
+
+def test_protected_pods_found_after_the_cordon_stop_the_drain_and_uncordon(
+    cluster, live, olivia, alice, adam
+):
+    """The guard looked before the cordon; whatever it missed is caught before any eviction."""
+    dns_node, _ = _nodes_by_coredns(live)
+    safety_switch_set(actor=adam, name="allow_protected_namespaces", enabled=True, reason="patch")
+    action = action_approve(approver=alice, action=_drain(cluster, olivia, dns_node))
+    assert action.status == Status.QUEUED
+    safety_switch_set(actor=adam, name="allow_protected_namespaces", enabled=False, reason="done")
+    before = dict(live.sandbox.mutations)
+    action.refresh_from_db()
+    from apps.clusters.connect import gateway_for
+
+    gw = gateway_for(cluster)
+    try:
+        Action.objects.filter(pk=action.pk).update(status=Status.RUNNING, started_at=timezone.now())
+        action.refresh_from_db()
+        assert executor._run(action, gw, policy_active().rules) == Status.BLOCKED
+    finally:
+        gw.close()
+    action.refresh_from_db()
+    assert "appeared on" in action.status_reason and "uncordon" in action.status_reason
+    made = {k: n - before.get(k, 0) for k, n in live.sandbox.mutations.items()}
+    assert not any("eviction" in k for k, n in made.items() if n), made
+    assert any(n for n in made.values()), "the cordon and the uncordon reached the sandbox"
+    node = live.sandbox.store._objects["nodes"][("", dns_node)]
+    assert not node["spec"].get("unschedulable")
