@@ -1,0 +1,49 @@
+"""The Kubernetes REST API over the simulation: discovery, get/list/create/update/patch/delete,
+the scale and eviction subresources, metrics.k8s.io and Status errors, as the real API server
+answers them, so the official client and kubectl work unchanged."""
+
+from .base import ApiError as ApiError
+from .base import Request as Request
+from .base import Response as Response
+from .base import not_found as not_found
+from .base import parse_query as parse_query
+from .base import qualified as qualified
+from .reads import COMMON_FIELD_PATHS as COMMON_FIELD_PATHS
+from .reads import FIELD_PATHS as FIELD_PATHS
+from .reads import _get as _get
+from .reads import _list as _list
+from .reads import _matching as _matching
+from .reads import _metrics as _metrics
+from .routing import VERSION as VERSION
+from .routing import _forbidden as _forbidden
+from .routing import _group as _group
+from .routing import _group_list as _group_list
+from .routing import _resource_list as _resource_list
+from .routing import _resource_route as _resource_route
+from .routing import _route as _route
+from .routing import handle as handle
+from .routing import log as log
+from .subresources import _evict as _evict
+from .subresources import _scale as _scale
+from .subresources import _scale_obj as _scale_obj
+from .subresources import _subresource as _subresource
+from .validation import HPA_DEFAULT_METRICS as HPA_DEFAULT_METRICS
+from .validation import _invalid as _invalid
+from .validation import _validate_hpa as _validate_hpa
+from .validation import _validate_pod_spec as _validate_pod_spec
+from .validation import _validate_selector as _validate_selector
+from .validation import default as default
+from .validation import validate as validate
+from .writes import IMMUTABLE as IMMUTABLE
+from .writes import INITIAL_STATUS as INITIAL_STATUS
+from .writes import _after_write as _after_write
+from .writes import _collect_garbage as _collect_garbage
+from .writes import _conflict as _conflict
+from .writes import _count as _count
+from .writes import _create as _create
+from .writes import _delete as _delete
+from .writes import _json_body as _json_body
+from .writes import _patch as _patch
+from .writes import _reconcile_owner as _reconcile_owner
+from .writes import _replace as _replace
+from .writes import _update as _update

@@ -1,0 +1,120 @@
+"""Subresources: status, scale and eviction."""
+
+import json
+
+from .. import controllers
+from ..patch import apply_patch
+from ..resources import Resource
+from ..selectors import format_label_selector, selector_from_match
+from .base import ApiError, Response, not_found
+from .writes import _after_write, _conflict, _count, _json_body, _reconcile_owner
+
+
+def _subresource(sb, req, res: Resource, namespace: str, name: str, sub: str) -> Response:
+    if sub not in res.subresources:
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+    obj = sb.store.get(res.key, namespace, name)
+    if obj is None:
+        raise not_found(name, res)
+    if sub == "status":
+        if req.method != "GET":
+            raise ApiError(405, "MethodNotAllowed", "status is written by the control plane")
+        return Response(200, obj)
+    if sub == "eviction":
+        if req.method != "POST":
+            raise ApiError(405, "MethodNotAllowed", "evictions are created with POST")
+        return _evict(sb, res, obj)
+    return _scale(sb, req, res, obj)
+
+
+def _scale_obj(sb, obj: dict) -> dict:
+    meta = obj["metadata"]
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"],
+            "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {"replicas": obj["spec"].get("replicas", 1)},
+        "status": {
+            "replicas": obj.get("status", {}).get("replicas", 0),
+            "selector": format_label_selector(obj["spec"]["selector"]),
+        },
+    }
+
+
+def _scale(sb, req, res: Resource, obj: dict) -> Response:
+    if req.method == "GET":
+        return Response(200, _scale_obj(sb, obj))
+    if req.method == "PUT":
+        new = _json_body(req)
+    elif req.method == "PATCH":
+        new = apply_patch(_scale_obj(sb, obj), req.body, req.headers.get("content-type", ""))
+    else:
+        raise ApiError(405, "MethodNotAllowed", f"{req.method} is not supported on scale")
+    replicas = new.get("spec", {}).get("replicas")
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise ApiError(
+            422,
+            "Invalid",
+            f'Scale.autoscaling "{obj["metadata"]["name"]}" is '
+            f"invalid: spec.replicas: Invalid value: {json.dumps(replicas)}: must be "
+            "greater than or equal to 0",
+            name=obj["metadata"]["name"],
+            group="autoscaling",
+            kind="Scale",
+            causes=[
+                {
+                    "reason": "FieldValueInvalid",
+                    "message": f"Invalid value: {json.dumps(replicas)}: must be greater than "
+                    "or equal to 0",
+                    "field": "spec.replicas",
+                }
+            ],
+        )
+    rv = new.get("metadata", {}).get("resourceVersion")
+    if rv and rv != obj["metadata"]["resourceVersion"]:
+        raise _conflict(res, obj["metadata"]["name"])
+    changed = obj["spec"].get("replicas") != replicas
+    if changed:
+        obj["spec"]["replicas"] = replicas
+        sb.store.update(res.key, obj, spec_changed=True)
+        _after_write(sb, res, obj, spec_changed=True)
+    _count(sb, "scale", res, effective=changed)
+    return Response(200, _scale_obj(sb, obj))
+
+
+def _evict(sb, res: Resource, pod: dict) -> Response:
+    labels = pod["metadata"].get("labels", {})
+    for pdb in sb.store.list("policy/poddisruptionbudgets", pod["metadata"]["namespace"]):
+        selector = pdb["spec"].get("selector")
+        if selector is None:
+            continue  # policy/v1: a null selector selects no pods
+        if selector_from_match(selector).matches(labels):
+            allowed, *_ = controllers.pdb_allowed(sb, pdb)
+            if allowed < 1:
+                raise ApiError(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                    causes=[
+                        {
+                            "reason": "DisruptionBudget",
+                            "message": f"The disruption budget {pdb['metadata']['name']} needs "
+                            f"{pdb['status'].get('desiredHealthy', 0)} healthy pods"
+                            f" and has {pdb['status'].get('currentHealthy', 0)}",
+                        }
+                    ],
+                )
+    _count(sb, "create", res, "eviction")
+    sb.emit(pod, "Evicted", "Evicted via the Eviction API", "Normal", "sandbox-apiserver")
+    controllers.delete_pod(sb, pod, reason="eviction")
+    _reconcile_owner(sb, pod)
+    return Response(
+        201,
+        {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
+    )

@@ -1,0 +1,241 @@
+"""Writes: create, update, patch, delete, and what the controllers do after each."""
+
+import json
+
+from .. import controllers, faults
+from ..patch import apply_patch
+from ..resources import Resource
+from .base import ApiError, Request, Response, not_found, qualified
+from .validation import default, validate
+
+INITIAL_STATUS: dict[str, dict] = {
+    "Namespace": {"phase": "Active"},
+    "Pod": {"phase": "Pending"},
+    "PersistentVolumeClaim": {"phase": "Pending"},
+    "ReplicaSet": {"replicas": 0},
+    "PodDisruptionBudget": {
+        "disruptionsAllowed": 0,
+        "currentHealthy": 0,
+        "desiredHealthy": 0,
+        "expectedPods": 0,
+    },
+    "HorizontalPodAutoscaler": {"desiredReplicas": 0},
+}
+
+
+IMMUTABLE = ("name", "namespace", "uid", "creationTimestamp", "ownerReferences")
+
+
+def _json_body(req: Request) -> dict:
+    try:
+        body = json.loads(req.body or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "BadRequest", f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "BadRequest", "the request body must be a JSON object")
+    return body
+
+
+def _count(sb, verb: str, res: Resource, sub: str = "", *, effective: bool = True) -> None:
+    """Every mutating call, and separately those that changed something (a repeated
+    idempotent call is a call, not a change)."""
+    key = f"{verb} {res.key}{'/' + sub if sub else ''}"
+    sb.mutations[key] += 1
+    if effective:
+        sb.effective_mutations[key] += 1
+
+
+def _create(sb, req: Request, res: Resource, namespace: str) -> Response:
+    if "create" not in res.verbs:
+        raise ApiError(405, "MethodNotAllowed", f"{res.plural} cannot be created")
+    obj = _json_body(req)
+    meta = obj.setdefault("metadata", {})
+    if obj.get("kind") != res.kind or obj.get("apiVersion") != res.api_version:
+        raise ApiError(
+            400,
+            "BadRequest",
+            f"expected kind {res.kind} and apiVersion "
+            f"{res.api_version}, got {obj.get('kind')!r} {obj.get('apiVersion')!r}",
+        )
+    if not meta.get("name"):
+        raise ApiError(
+            422,
+            "Invalid",
+            f"{res.kind} is invalid: metadata.name: Required value",
+            kind=res.kind,
+            causes=[{"reason": "FieldValueRequired", "field": "metadata.name"}],
+        )
+    if res.namespaced:
+        if meta.get("namespace", namespace) != namespace:
+            raise ApiError(
+                400,
+                "BadRequest",
+                "the namespace of the object does not match the namespace on the request",
+            )
+        if not sb.store.get("namespaces", "", namespace):
+            raise ApiError(
+                404,
+                "NotFound",
+                f'namespaces "{namespace}" not found',
+                name=namespace,
+                kind="namespaces",
+            )
+        meta["namespace"] = namespace
+    for key in ("uid", "resourceVersion", "creationTimestamp", "generation"):
+        meta.pop(key, None)
+    default(res, obj)
+    validate(res, obj)
+    # As the API server's PrepareForCreate: the status a client sends is dropped, and the
+    # status starts with the fields the schema requires (the controllers fill in the rest).
+    obj["status"] = json.loads(json.dumps(INITIAL_STATUS.get(res.kind, {})))
+    try:
+        created = sb.store.create(res.key, obj)
+    except KeyError as exc:
+        raise ApiError(
+            409,
+            "AlreadyExists",
+            f'{qualified(res)} "{meta["name"]}" already exists',
+            name=meta["name"],
+            group=res.group,
+            kind=res.plural,
+        ) from exc
+    _count(sb, "create", res)
+    _after_write(sb, res, created, spec_changed=True, created=True)
+    return Response(201, created)
+
+
+def _update(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
+    current = sb.store.get(res.key, namespace, name)
+    if current is None:
+        raise not_found(name, res)
+    obj = _json_body(req)
+    meta = obj.get("metadata") or {}
+    if meta.get("name", name) != name:
+        raise ApiError(
+            400,
+            "BadRequest",
+            f"the name of the object ({meta['name']}) does not match the name on the URL ({name})",
+        )
+    if res.namespaced and meta.get("namespace", namespace) != namespace:
+        raise ApiError(
+            400,
+            "BadRequest",
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )
+    rv = meta.get("resourceVersion")
+    if rv and rv != current["metadata"]["resourceVersion"]:
+        raise _conflict(res, name)
+    return _replace(sb, res, current, obj, "update")
+
+
+def _patch(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
+    current = sb.store.get(res.key, namespace, name)
+    if current is None:
+        raise not_found(name, res)
+    patched = apply_patch(current, req.body, req.headers.get("content-type", ""))
+    rv = patched.get("metadata", {}).get("resourceVersion")
+    if rv and rv != current["metadata"]["resourceVersion"]:
+        raise _conflict(res, name)
+    return _replace(sb, res, current, patched, "patch")
+
+
+def _conflict(res: Resource, name: str) -> ApiError:
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {qualified(res)} "{name}": '
+        "the object has been modified; please apply your changes to the latest "
+        "version and try again",
+        name=name,
+        group=res.group,
+        kind=res.plural,
+    )
+
+
+def _replace(sb, res: Resource, current: dict, new: dict, verb: str) -> Response:
+    meta = new.setdefault("metadata", {})
+    for key in IMMUTABLE:
+        if key in current["metadata"]:
+            meta[key] = current["metadata"][key]
+        else:
+            meta.pop(key, None)
+    meta.pop("generation", None)
+    if "generation" in current["metadata"]:
+        meta["generation"] = current["metadata"]["generation"]
+    new["kind"], new["apiVersion"] = current["kind"], current["apiVersion"]
+    default(res, new)
+    validate(res, new)
+    if res.key == "nodes":
+        new["status"] = current["status"]  # the kubelet owns node status
+    spec_changed = new.get("spec") != current.get("spec")
+    changed = spec_changed or new.get("metadata") != current.get("metadata")
+    current.clear()
+    current.update(new)
+    sb.store.update(res.key, current, spec_changed=spec_changed)
+    _count(sb, verb, res, effective=changed)
+    _after_write(sb, res, current, spec_changed=spec_changed)
+    return Response(200, current)
+
+
+def _delete(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
+    obj = sb.store.get(res.key, namespace, name)
+    if obj is None:
+        raise not_found(name, res)
+    if "delete" not in res.verbs:
+        raise ApiError(405, "MethodNotAllowed", f"{res.plural} cannot be deleted")
+    options = _json_body(req) if req.body else {}
+    want_uid = options.get("preconditions", {}).get("uid")
+    if want_uid and want_uid != obj["metadata"]["uid"]:
+        raise ApiError(
+            409,
+            "Conflict",
+            f"Precondition failed: UID in precondition: {want_uid}"
+            f", UID in object meta: {obj['metadata']['uid']}",
+            name=name,
+            group=res.group,
+            kind=res.plural,
+        )
+    _count(sb, "delete", res)
+    if res.key == "pods":
+        controllers.delete_pod(sb, obj, reason="api")
+        _reconcile_owner(sb, obj)
+    elif res.group == "chaos-mesh.org":
+        faults.chaos_end(sb, res.key, namespace, name, obj)
+        sb.store.delete(res.key, namespace, name)
+    else:
+        sb.store.delete(res.key, namespace, name)
+        _collect_garbage(sb, obj)
+    return Response(200, obj)
+
+
+def _collect_garbage(sb, owner: dict) -> None:
+    """Background cascading deletion: what the owner owned goes too."""
+    uid = owner["metadata"]["uid"]
+    for key in ("apps/replicasets", "pods"):
+        for obj in list(sb.store.list(key, owner["metadata"].get("namespace") or None)):
+            if any(r["uid"] == uid for r in obj["metadata"].get("ownerReferences", [])):
+                if key == "pods":
+                    controllers.delete_pod(sb, obj, reason="garbage collection")
+                else:
+                    sb.store.delete(key, obj["metadata"]["namespace"], obj["metadata"]["name"])
+                    _collect_garbage(sb, obj)
+
+
+def _reconcile_owner(sb, pod: dict) -> None:
+    controllers.reconcile_owner(sb, pod)
+
+
+def _after_write(
+    sb, res: Resource, obj: dict, *, spec_changed: bool, created: bool = False
+) -> None:
+    if res.key == "apps/deployments" and spec_changed:
+        controllers.reconcile_deployment(sb, obj)
+        controllers.resync(sb)
+    elif res.key == "apps/replicasets":
+        controllers.resync(sb)
+    elif res.key == "nodes":
+        controllers.schedule_pending(sb)
+    elif res.group == "chaos-mesh.org" and created:
+        faults.chaos_start(sb, res.key, obj)
+    elif res.key == "pods" and created:
+        controllers.adopt_bare_pod(sb, obj)

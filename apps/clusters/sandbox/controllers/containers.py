@@ -1,0 +1,164 @@
+"""The kubelet's side: container starts, crashes and OOM kills, pod status, pod deletion."""
+
+from .. import kubelet
+from ..kubelet import ContainerRt, PodRt
+from .common import NODES, PODS
+
+
+def delete_pod(sb, pod: dict, *, reason: str) -> None:
+    meta = pod["metadata"]
+    sb.unscheduled.discard((meta["namespace"], meta["name"]))
+    rt = sb.runtime.pop(meta["uid"], None)
+    if rt is not None:
+        for c in rt.containers.values():
+            c.gen += 1  # cancels its pending timers
+    sb.store.delete("pods", meta["namespace"], meta["name"])
+    if pod["spec"].get("nodeName"):
+        sb.emit(pod, "Killing", f"Stopping container {pod['spec']['containers'][0]['name']}")
+
+
+def _start(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
+    c.gen += 1
+    if kubelet.image_unpullable(c.image):
+        first = c.reason not in ("ErrImagePull", "ImagePullBackOff")
+        c.state, c.reason = "waiting", "ErrImagePull" if first else "ImagePullBackOff"
+        c.message = f'Back-off pulling image "{c.image}"'
+        c.backoff += 1
+        sb.emit(
+            pod,
+            "Failed",
+            f'Failed to pull image "{c.image}": rpc error: code = '
+            "NotFound desc = failed to pull and unpack image: not found",
+            "Warning",
+        )
+        sb.emit(pod, "BackOff", f'Back-off pulling image "{c.image}"', "Normal")
+        if first:
+            sb.record_failure("ImagePullBackOff", pod=rt)
+        sb.after(kubelet.backoff_seconds(c.backoff), "container", rt.uid, c.name, c.gen, "start")
+        return
+    if c.restarts == 0 and c.started_at is None:
+        sb.emit(pod, "Pulled", f'Successfully pulled image "{c.image}"')
+    sb.emit(pod, "Created", f"Created container {c.name}")
+    sb.emit(pod, "Started", f"Started container {c.name}")
+    c.state, c.reason, c.message, c.started_at, c.ready = "running", "", "", sb.now, False
+    profile = sb.profile_for(rt)
+    sb.after(profile.startup_seconds, "container", rt.uid, c.name, c.gen, "ready")
+    if (
+        kubelet.image_broken(c.image)
+        or profile.crash_on_start
+        or (rt.failing_until and rt.failing_until > sb.now)
+    ):
+        sb.after(kubelet.CRASH_AFTER, "container", rt.uid, c.name, c.gen, "crash")
+    schedule_oom(sb, rt, c, pod)
+
+
+def schedule_oom(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
+    limit = sb.container_limit(pod, c.name, "memory")
+    wait = kubelet.seconds_until_oom(
+        sb.profile_for(rt), limit, c.started_at, sb.now, sb.mem_extra.get(rt.uid, 0.0)
+    )
+    if wait is not None:
+        sb.after(wait, "container", rt.uid, c.name, c.gen, "oom")
+
+
+def _become_ready(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
+    if c.state == "running":
+        c.ready = sb.node_ready.get(rt.node, False)
+
+
+def _terminate(sb, rt: PodRt, c: ContainerRt, pod: dict, reason: str, code: int) -> None:
+    ran = (sb.now - c.started_at).total_seconds() if c.started_at else 0
+    if ran > kubelet.BACKOFF_RESET:
+        c.backoff = 0
+    c.last_term = {
+        "exitCode": code,
+        "reason": reason,
+        "startedAt": sb.iso(c.started_at),
+        "finishedAt": sb.iso(),
+        "containerID": f"containerd://{c.name}-{c.restarts}",
+    }
+    c.restarts += 1
+    c.backoff += 1
+    c.gen += 1
+    c.ready = False
+    delay = kubelet.backoff_seconds(c.backoff - 1)
+    if delay:
+        c.state, c.reason = "waiting", "CrashLoopBackOff"
+        c.message = f"back-off {delay}s restarting failed container={c.name} pod={rt.name}"
+        sb.emit(
+            pod,
+            "BackOff",
+            f"Back-off restarting failed container {c.name} in pod {rt.name}",
+            "Warning",
+        )
+        if c.backoff == 2:
+            sb.record_failure("CrashLoopBackOff", pod=rt)
+    else:
+        c.state, c.reason = "waiting", "ContainerCreating"
+    sb.after(delay or 1, "container", rt.uid, c.name, c.gen, "start")
+
+
+def _crash(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
+    _terminate(sb, rt, c, pod, "Error", 1)
+
+
+def _oom(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
+    node = sb.store.get(NODES, "", rt.node)
+    if node is not None:
+        sb.emit(
+            node,
+            "OOMKilling",
+            f"Memory cgroup out of memory: Killed process "
+            f"(container {c.name}) in pod {rt.namespace}/{rt.name}",
+            "Warning",
+            "kernel-monitor",
+        )
+    sb.record_failure("OOMKilled", pod=rt)
+    _terminate(sb, rt, c, pod, "OOMKilled", 137)
+
+
+def render_pod(sb, rt: PodRt, pod: dict) -> None:
+    status = pod["status"]
+    containers = list(rt.containers.values())
+    running = [c for c in containers if c.state == "running"]
+    ready = all(c.ready for c in containers)
+    if rt.node:
+        status["hostIP"] = _node_ip(sb, rt.node)
+        status.setdefault("podIP", f"10.244.{sb.rng.randrange(255)}.{sb.rng.randrange(1, 255)}")
+        status["podIPs"] = [{"ip": status["podIP"]}]
+        status["hostIPs"] = [{"ip": status["hostIP"]}]
+        status.setdefault("startTime", sb.iso(rt.scheduled_at))
+        _set_condition(pod, "PodScheduled", "True", None, None, sb)
+        _set_condition(pod, "Initialized", "True", None, None, sb)
+        status["phase"] = "Running" if running or any(c.restarts for c in containers) else "Pending"
+        status["containerStatuses"] = [kubelet.container_status(c, {}, sb.iso) for c in containers]
+        reason = None if ready else "ContainersNotReady"
+        _set_condition(pod, "ContainersReady", "True" if ready else "False", reason, None, sb)
+        _set_condition(pod, "Ready", "True" if ready else "False", reason, None, sb)
+    sb.store.update(PODS, pod)
+
+
+def _node_ip(sb, name: str) -> str:
+    node = sb.store.get(NODES, "", name)
+    return node["status"]["addresses"][0]["address"] if node else ""
+
+
+def _set_condition(pod: dict, ctype: str, status: str, reason, message, sb) -> None:
+    conds = pod["status"].setdefault("conditions", [])
+    prev = next((c for c in conds if c["type"] == ctype), None)
+    if (
+        prev
+        and prev["status"] == status
+        and prev.get("reason") == reason
+        and (message is None or prev.get("message") == message)
+    ):
+        return
+    new = {"type": ctype, "status": status, "lastProbeTime": None, "lastTransitionTime": sb.iso()}
+    if reason:
+        new["reason"] = reason
+    if message:
+        new["message"] = message
+    if prev:
+        conds[conds.index(prev)] = new
+    else:
+        conds.append(new)

@@ -1,0 +1,64 @@
+"""Pod lifecycle events: container timers firing, owners reacting, bare pods adopted."""
+
+from ..kubelet import ContainerRt, PodRt
+from .common import DEPLOYMENTS, REPLICASETS, _ready
+from .containers import _become_ready, _crash, _oom, _start, render_pod
+from .deployments import reconcile_deployment, reconcile_rs
+from .scheduler import _pull, schedule_pending
+
+
+def container_timer(sb, uid: str, name: str, gen: int, action: str) -> None:
+    rt = sb.runtime.get(uid)
+    c = rt.containers.get(name) if rt else None
+    if c is None or c.gen != gen:
+        return  # the pod is gone or the container moved on: a stale timer
+    pod = sb.pod_obj(rt)
+    if pod is None:
+        return
+    if not sb.node_ready.get(rt.node, False) and action != "ready":
+        return  # a node that is not ready runs nothing new
+    was_ready = _ready(pod)
+    {"start": _start, "ready": _become_ready, "crash": _crash, "oom": _oom}[action](sb, rt, c, pod)
+    render_pod(sb, rt, pod)
+    if _ready(pod) != was_ready:  # availability changed: let the rollout move now
+        reconcile_owner(sb, pod)
+
+
+def reconcile_owner(sb, pod: dict) -> None:
+    for ref in pod["metadata"].get("ownerReferences", []):
+        rs = sb.store.get(REPLICASETS, pod["metadata"]["namespace"], ref["name"])
+        if rs is None:
+            continue
+        dep_ref = next(
+            (r for r in rs["metadata"].get("ownerReferences", []) if r["kind"] == "Deployment"),
+            None,
+        )
+        dep = dep_ref and sb.store.get(DEPLOYMENTS, pod["metadata"]["namespace"], dep_ref["name"])
+        if dep:
+            reconcile_deployment(sb, dep)
+        else:
+            reconcile_rs(sb, rs)
+        schedule_pending(sb)
+
+
+def adopt_bare_pod(sb, pod: dict) -> None:
+    """A pod created directly through the API: the kubelet runs it like any other."""
+    pod.setdefault("status", {}).setdefault("phase", "Pending")
+    rt = PodRt(
+        uid=pod["metadata"]["uid"],
+        namespace=pod["metadata"]["namespace"],
+        name=pod["metadata"]["name"],
+        workload="",
+    )
+    for c in pod["spec"]["containers"]:
+        rt.containers[c["name"]] = ContainerRt(name=c["name"], image=c["image"])
+    sb.runtime[rt.uid] = rt
+    if not pod["spec"].get("nodeName"):
+        sb.unscheduled.add((rt.namespace, rt.name))
+    if pod["spec"].get("nodeName"):
+        rt.node, rt.scheduled_at = pod["spec"]["nodeName"], sb.now
+        for c in rt.containers.values():
+            _pull(sb, rt, c)
+        render_pod(sb, rt, pod)
+    else:
+        schedule_pending(sb)

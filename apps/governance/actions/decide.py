@@ -1,0 +1,204 @@
+"""Decisions on a proposed action: approve, reject, change its parameters, expire it."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..action_models import Action, Approval, Kind, Status
+from ..errors import ApplicationError, Conflict, ValidationFailed
+from ..roles import Cap, require, user_can
+from ..services import audit_record
+from .params import _clean_parameters, fingerprint
+from .transitions import transition
+
+
+def _approve(action: Action, *, actor, reason: str) -> Action:
+    from .. import guards
+
+    now = timezone.now()
+    action = transition(
+        action,
+        to=Status.APPROVED,
+        allowed=(Status.PROPOSED,),
+        actor=actor,
+        verb="action.approved",
+        reason=reason,
+        approved_at=now,
+        approved_fingerprint=action.fingerprint,
+    )
+    verdict = guards.check(action, stage="approval", auto=str(actor).startswith("policy:"))
+    if verdict.outcome == "cancel":
+        return transition(
+            action,
+            to=Status.CANCELLED,
+            allowed=(Status.APPROVED,),
+            actor="system:guards",
+            verb="action.cancelled",
+            reason=verdict.message,
+            status_reason=verdict.message,
+            finished_at=now,
+        )
+    if verdict.outcome in ("block", "plan"):
+        return transition(
+            action,
+            to=Status.BLOCKED,
+            allowed=(Status.APPROVED,),
+            actor="system:guards",
+            verb="action.blocked",
+            reason=verdict.message,
+            status_reason=verdict.message,
+            finished_at=now,
+            result={"plan": verdict.plan} if verdict.plan else None,
+        )
+    action = transition(
+        action,
+        to=Status.QUEUED,
+        allowed=(Status.APPROVED,),
+        actor="system:governance",
+        verb="action.queued",
+        queued_at=now,
+    )
+    from ..tasks import action_execute
+
+    action_execute.delay_on_commit(action.pk)
+    return action
+
+
+@transaction.atomic
+def action_approve(*, approver: AbstractBaseUser, action: Action, reason: str = "") -> Action:
+    require(approver, Cap.APPROVE)
+    action = Action.objects.select_for_update().get(pk=action.pk)
+    _decidable(action, approver)
+    Approval.objects.create(
+        action=action,
+        approver=approver.get_username(),
+        approver_user=approver,
+        decision="approve",
+        fingerprint=action.fingerprint,
+        reason=reason,
+    )
+    have = action.approvals.filter(decision="approve", fingerprint=action.fingerprint).count()
+    if have < action.required_approvals:
+        audit_record(
+            actor=approver,
+            verb="action.approval_recorded",
+            target_type="action",
+            target_id=str(action.pk),
+            target_repr=f"action #{action.pk} {action}",
+            after={"approvals": have, "required": action.required_approvals},
+            reason=reason,
+        )
+        return action
+    return _approve(action, actor=approver, reason=reason)
+
+
+@transaction.atomic
+def action_reject(*, approver: AbstractBaseUser, action: Action, reason: str) -> Action:
+    require(approver, Cap.APPROVE)
+    if not (reason or "").strip():
+        raise ValidationFailed("a reason is required to reject", field="reason")
+    action = Action.objects.select_for_update().get(pk=action.pk)
+    _decidable(action, approver)
+    Approval.objects.create(
+        action=action,
+        approver=approver.get_username(),
+        approver_user=approver,
+        decision="reject",
+        fingerprint=action.fingerprint,
+        reason=reason,
+    )
+    return transition(
+        action,
+        to=Status.REJECTED,
+        allowed=(Status.PROPOSED,),
+        actor=approver,
+        verb="action.rejected",
+        reason=reason,
+        status_reason=reason,
+        finished_at=timezone.now(),
+    )
+
+
+def _decidable(action: Action, approver: AbstractBaseUser) -> None:
+    if action.status != Status.PROPOSED:
+        raise Conflict(f"action #{action.pk} is {action.status}, not waiting for approval")
+    if action.expires_at <= timezone.now():
+        raise Conflict(f"action #{action.pk} expired at {action.expires_at:%Y-%m-%d %H:%M} UTC")
+    if action.requester_user_id == approver.pk or action.requester == approver.get_username():
+        raise ApplicationError(
+            "four eyes: you cannot approve or reject your own action", field="approver"
+        )
+    if action.approvals.filter(approver=approver.get_username()).exists():
+        raise Conflict(f"{approver.get_username()} already decided on action #{action.pk}")
+
+
+@transaction.atomic
+def action_update_parameters(
+    *, actor: AbstractBaseUser, action: Action, parameters: dict, reason: str
+) -> Action:
+    """Change what a proposed action will do: earlier approvals no longer count."""
+    require(actor, Cap.PROPOSE)
+    action = Action.objects.select_for_update().get(pk=action.pk)
+    if action.status != Status.PROPOSED:
+        raise Conflict(f"action #{action.pk} is {action.status}; its parameters are fixed")
+    params = _clean_parameters(action.kind, parameters)
+    if action.kind == Kind.ROLLOUT_UNDO:
+        params["template_hash"] = action.parameters.get("template_hash", "")
+    fp = fingerprint(
+        kind=action.kind,
+        cluster_id=action.cluster_id,
+        namespace=action.namespace,
+        target_kind=action.target_kind,
+        target_name=action.target_name,
+        target_uid=action.target_uid,
+        parameters=params,
+    )
+    before = dict(action.parameters)
+    n = Action.objects.filter(pk=action.pk, version=action.version).update(
+        parameters=params, fingerprint=fp, version=F("version") + 1
+    )
+    if n != 1:
+        raise Conflict("the action changed meanwhile; reload and try again")
+    action.refresh_from_db()
+    audit_record(
+        actor=actor,
+        verb="action.parameters_changed",
+        target_type="action",
+        target_id=str(action.pk),
+        target_repr=f"action #{action.pk} {action}",
+        before={"parameters": before},
+        after={"parameters": params, "approvals_voided": True},
+        reason=reason,
+    )
+    return action
+
+
+def actions_expire_due(*, now=None) -> int:
+    """Proposed actions past their expiry are never executed: they become expired."""
+    now = now or timezone.now()
+    count = 0
+    for a in Action.objects.filter(status=Status.PROPOSED, expires_at__lte=now):
+        with transaction.atomic():
+            try:
+                transition(
+                    a,
+                    to=Status.EXPIRED,
+                    allowed=(Status.PROPOSED,),
+                    actor="system:expiry",
+                    verb="action.expired",
+                    reason="not approved in time",
+                    finished_at=now,
+                )
+                count += 1
+            except Conflict:
+                pass
+    return count
+
+
+def approver_still_entitled(action: Action) -> str:
+    """ "" if every human approval still comes from someone who may approve; else who not."""
+    for ap in action.approvals.filter(decision="approve").select_related("approver_user"):
+        if ap.approver_user is not None and not user_can(ap.approver_user, Cap.APPROVE):
+            return f"{ap.approver} no longer holds the approver role"
+    return ""

@@ -1,0 +1,55 @@
+"""Moving an action between states, and the safety mode that applies to its cluster."""
+
+from django.db.models import F
+
+from apps.clusters.models import Cluster
+
+from ..action_models import Action
+from ..errors import Conflict
+from ..models import Mode
+from ..selectors import safety_state_get
+from ..services import audit_record
+
+
+def _snapshot(a: Action) -> dict:
+    return {
+        "status": a.status,
+        "fingerprint": a.fingerprint[:12],
+        "approved_fingerprint": a.approved_fingerprint[:12],
+        "status_reason": a.status_reason,
+    }
+
+
+def transition(
+    action: Action, *, to: str, allowed: tuple, actor, verb: str, reason: str = "", **fields
+) -> Action:
+    """Move an action between states with a conditional UPDATE and its audit event."""
+    before = _snapshot(action)
+    n = Action.objects.filter(pk=action.pk, status__in=allowed, version=action.version).update(
+        status=to, version=F("version") + 1, **fields
+    )
+    if n != 1:
+        action.refresh_from_db()
+        raise Conflict(f"action #{action.pk} is {action.status}; cannot move it to {to}")
+    action.refresh_from_db()
+    audit_record(
+        actor=actor,
+        verb=verb,
+        target_type="action",
+        target_id=str(action.pk),
+        target_repr=f"action #{action.pk} {action}",
+        before=before,
+        after=_snapshot(action),
+        reason=reason,
+    )
+    return action
+
+
+def _effective_mode(cluster: Cluster) -> str:
+    from ..models import MODE_STRICTNESS, SafetyMode
+
+    modes = [safety_state_get().mode]
+    scope = f"cluster:{cluster.pk}"
+    if SafetyMode.objects.filter(scope=scope).exists():  # a cluster may be stricter, never looser
+        modes.append(safety_state_get(scope=scope).mode)
+    return max(modes, key=lambda m: MODE_STRICTNESS[Mode(m)])
