@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    ZEROTOUCH_VAR_DIR=/app/var STATIC_ROOT=/app/staticfiles
+    ZEROTOUCH_VAR_DIR=/app/var STATIC_ROOT=/app/staticfiles MODEL_DIR=/app/models
 WORKDIR /app
 
 COPY pyproject.toml ./
@@ -17,7 +17,7 @@ COPY static ./static
 RUN SECRET_KEY=collectstatic-only ZEROTOUCH_VAR_DIR=/tmp/build-var \
     python manage.py collectstatic --noinput \
     && useradd --system --uid 10001 --home-dir /app zerotouch \
-    && mkdir -p /app/var && chown zerotouch /app/var
+    && mkdir -p /app/var /app/models && chown zerotouch /app/var /app/models
 
 USER zerotouch
 EXPOSE 8000

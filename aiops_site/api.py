@@ -9,6 +9,7 @@ from ninja.errors import HttpError as NinjaHttpError
 from apps.governance.actions_api import router as actions_router
 from apps.governance.api import router as governance_router
 from apps.governance.errors import ApplicationError
+from apps.predictions.api import router as predictions_router
 
 api = NinjaAPI(
     title="ZeroTouch API",
@@ -21,6 +22,7 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api.add_router("ai/", governance_router)
+api.add_router("ai/", predictions_router)
 api.add_router("api/", actions_router)
 
 

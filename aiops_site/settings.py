@@ -225,6 +225,11 @@ CELERY_BEAT_SCHEDULE = {
     "clusters-collect-due": {"task": "clusters.collect_due", "schedule": 5.0},
     # Retention: samples and events older than SAMPLE_RETENTION_DAYS go.
     "clusters-prune-samples": {"task": "clusters.prune_samples", "schedule": 3600.0},
+    # Learning loop: train a challenger once a day; it serves only if it beats the champion.
+    # (A challenger is also trained after PREDICTION_RETRAIN_AFTER_FAILURES new failures.)
+    "predictions-retrain-daily": {"task": "predictions.retrain", "schedule": 86400.0},
+    # Risk scores and anomalies older than SAMPLE_RETENTION_DAYS go.
+    "predictions-prune": {"task": "predictions.prune", "schedule": 3600.0},
 }
 # Workers write a heartbeat row this often; /ai/status counts workers seen in the last minute.
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=15)
@@ -236,6 +241,19 @@ SAMPLE_RETENTION_DAYS = env.int("SAMPLE_RETENTION_DAYS", default=14)
 PROMETHEUS_BACKFILL_DAYS = env.int("PROMETHEUS_BACKFILL_DAYS", default=14)
 # Steps of history read from Prometheus per collection (a long backfill spans many cycles).
 PROMETHEUS_SLICE_POINTS = env.int("PROMETHEUS_SLICE_POINTS", default=240)
+# Failure prediction: "this workload/node fails within the next H minutes".
+PREDICTION_HORIZON_MINUTES = env.int("PREDICTION_HORIZON_MINUTES", default=15)
+# Minutes of samples read for one scoring run (features look back 10 minutes).
+PREDICTION_WINDOW_MINUTES = env.int("PREDICTION_WINDOW_MINUTES", default=20)
+# Observed failures since the last training that trigger a retrain.
+PREDICTION_RETRAIN_AFTER_FAILURES = env.int("PREDICTION_RETRAIN_AFTER_FAILURES", default=20)
+# A cluster's own model needs this many observed failures; until then the sandbox base model
+# serves, marked low-confidence.
+PREDICTION_MIN_FAILURES = env.int("PREDICTION_MIN_FAILURES", default=20)
+# Train the base model on first start, and challengers daily and after new failures.
+PREDICTION_AUTO_TRAIN = env.bool("PREDICTION_AUTO_TRAIN", default=True)
+# Where trained models are written (atomically; refused on a scikit-learn version mismatch).
+MODEL_DIR = Path(env.str("MODEL_DIR", default=str(VAR_DIR / "models")))
 # Mode of a fresh install; supervised = humans approve everything (fail closed).
 ZEROTOUCH_INITIAL_MODE = env.str("ZEROTOUCH_INITIAL_MODE", default="supervised")
 # How long an API token stays valid when none is given (days).

@@ -70,6 +70,10 @@ def celery_worker_process(transactional_db, django_db_blocker):
         **os.environ,
         "DATABASE_URL": f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}",
         "WORKER_HEARTBEAT_SECONDS": "1",
+        # Models the worker reads and writes; tests that share them point MODEL_DIR here too.
+        "MODEL_DIR": str(WORKER_MODEL_DIR),
+        # Training is started by tests that want it, not by every collection.
+        "PREDICTION_AUTO_TRAIN": "0",
     }
     log = open(ROOT / "var" / "test" / "worker.log", "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
@@ -102,6 +106,9 @@ def celery_worker_process(transactional_db, django_db_blocker):
             proc.kill()
             proc.wait()
         log.close()
+
+
+WORKER_MODEL_DIR = ROOT / "var" / "test" / "models"
 
 
 def _worker_seen() -> bool:

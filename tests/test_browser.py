@@ -76,6 +76,11 @@ def test_an_admin_halts_everything_and_the_banner_changes(page, live_server, ada
     page.click("nav >> text=Predictions")
     assert page.locator("#safety-banner [data-testid=mode]").inner_text() == "Halted"
 
+    page.click("nav >> text=Policy")
+    page.wait_for_selector("[data-testid=policy-form]")  # an admin may change it
+    assert page.inner_text("[data-testid=approvers-P1]") == "2"
+    page.screenshot(path=str(SHOTS / "policy.png"), full_page=True)
+
     page.click("nav >> text=Audit")
     page.wait_for_selector("text=safety.mode_changed")
     page.screenshot(path=str(SHOTS / "audit.png"), full_page=True)

@@ -41,3 +41,10 @@ def test_its_commands_point_at_real_modules():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert '"aiops_site.wsgi:application"' in dockerfile
     importlib.import_module("aiops_site.wsgi")
+
+
+def test_web_and_worker_share_the_model_directory():
+    services = _compose()["services"]
+    for name in ("web", "worker"):
+        assert "models:/app/models" in services[name]["volumes"]
+    assert "MODEL_DIR=/app/models" in (ROOT / "Dockerfile").read_text()

@@ -1,6 +1,6 @@
 import logging
 
-from celery import shared_task
+from celery import current_app, shared_task
 from django.utils import timezone
 
 from . import services
@@ -36,6 +36,9 @@ def collect(cluster_id: int) -> None:
     if cluster is None:
         return
     result = services.cluster_collect(cluster=cluster)
+    if result.ok:
+        # Scoring belongs to predictions; by name, so clusters does not import it.
+        current_app.send_task("predictions.score", args=(cluster.pk,))
     log.info(
         "collected %s: %s (%d pods, %d samples, %d events)",
         cluster.name,

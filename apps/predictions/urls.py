@@ -1,7 +1,18 @@
 from django.urls import path
 
-from apps.governance.views import section_page
+from . import views
 
 app_name = "predictions"
-# The page says what will be here; its own views arrive with the predictions issue.
-urlpatterns = [path("", section_page("predictions/index.html"), name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("anomalies/", views.anomalies, name="anomalies"),
+    path("models/", views.models, name="models"),
+    path("models/retrain", views.retrain, name="retrain"),
+    path("<slug:cluster>/node/<str:name>/", views.entity, {"kind": "node"}, name="node"),
+    path(
+        "<slug:cluster>/workload/<str:namespace>/<str:name>/",
+        views.entity,
+        {"kind": "workload"},
+        name="workload",
+    ),
+]

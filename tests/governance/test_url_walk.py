@@ -35,6 +35,7 @@ FORM_BODIES = {
         "reason": "walk",
     },
     "actions/<int:action_id>/<str:decision>": {"reason": "walk"},
+    "predictions/models/retrain": {"reason": "walk"},
     "clusters/new": {
         "name": "walk",
         "connection": "kubeconfig",
@@ -90,6 +91,8 @@ def _url(route: str, token_id: int) -> str:
         .replace("<int:action_id>", str(ACTION_ID))
         .replace("<str:decision>", "approve")
         .replace("<action_id>", str(ACTION_ID))
+        .replace("<slug:cluster>", "sandbox")
+        .replace("<str:namespace>", "shop")
     )
 
 
@@ -199,6 +202,8 @@ def test_a_viewer_reads_but_changes_nothing(route, method, secrets, vic):
         # forms a viewer may not open: cluster registry (admin), proposing (operator)
         admin_pages = {"clusters/new": 403, "clusters/<slug:name>/edit": 403, "actions/new": 403}
         readable = {"api/actions": 200, "api/policy": 200}  # GET reads, POST changes
+        # a workload's or node's timeline: this cluster has no samples for it
+        readable |= {r: 404 for r in ROUTES if r.startswith("predictions/<slug:cluster>/")}
         expected = {"login/": 302, "logout/": 405, **admin_pages, **readable}.get(
             route, 405 if route in mutating else 200
         )

@@ -1,0 +1,200 @@
+"""Reads for predictions: stored samples as frames for the pure feature code, and the scores,
+anomalies and model versions that pages and the API show."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+from django.db.models import Max, QuerySet
+
+from apps.clusters.models import Cluster, ClusterEvent, ContainerSample, NodeSample, Workload
+
+from .features import CONTAINER_COLUMNS, EVENT_COLUMNS, NODE_COLUMNS, WORKLOAD_COLUMNS, Frames
+from .models import Anomaly, ModelVersion, RiskScore
+
+LEVELS = ["low", "medium", "high", "critical", "failing"]
+
+
+def _frame(qs: QuerySet, columns: list[str]) -> pd.DataFrame:
+    rows = list(qs.values_list(*columns))
+    df = pd.DataFrame(rows, columns=columns)
+    for col in ("ts", "first_seen", "last_seen", "last_rollout_at"):
+        if col in df:
+            df[col] = pd.to_datetime(df[col], utc=True)
+    return df
+
+
+def samples_frames(*, cluster: Cluster, since: datetime, until: datetime) -> Frames:
+    """The collector's rows in [since, until] with the columns the features package expects."""
+    window = {"cluster": cluster, "ts__gte": since, "ts__lte": until}
+    containers = _frame(ContainerSample.objects.filter(**window).order_by("ts"), CONTAINER_COLUMNS)
+    nodes = _frame(NodeSample.objects.filter(**window).order_by("ts"), NODE_COLUMNS)
+    events = _frame(
+        ClusterEvent.objects.filter(cluster=cluster, last_seen__gte=since, last_seen__lte=until),
+        EVENT_COLUMNS,
+    )
+    # Workloads are inventory (the latest state), stamped with the time they were read.
+    wl_cols = [c for c in WORKLOAD_COLUMNS if c != "ts"]
+    workloads = _frame(Workload.objects.filter(cluster=cluster), [*wl_cols, "updated_at"])
+    workloads = workloads.rename(columns={"updated_at": "ts"})
+    workloads["ts"] = pd.to_datetime(workloads["ts"], utc=True)
+    return Frames(containers, nodes, events, workloads[WORKLOAD_COLUMNS])
+
+
+def samples_span(*, cluster: Cluster | None = None) -> tuple[datetime | None, datetime | None]:
+    qs = ContainerSample.objects.all()
+    if cluster is not None:
+        qs = qs.filter(cluster=cluster)
+    first = qs.order_by("ts").values_list("ts", flat=True).first()
+    last = qs.order_by("-ts").values_list("ts", flat=True).first()
+    return first, last
+
+
+# --- scores ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RiskFilter:
+    cluster: Cluster | None = None
+    namespace: str = ""
+    min_level: str = ""
+    kind: str = ""  # workload | node
+    q: str = ""
+
+
+def latest_runs() -> dict[int, datetime]:
+    """Each cluster's most recent scoring time."""
+    rows = RiskScore.objects.values("cluster_id").annotate(last=Max("scored_at"))
+    return {r["cluster_id"]: r["last"] for r in rows}
+
+
+def risk_list(f: RiskFilter) -> list[RiskScore]:
+    """The latest score of every workload and node, riskiest first; unknown last."""
+    runs = latest_runs()
+    if f.cluster is not None:
+        runs = {k: v for k, v in runs.items() if k == f.cluster.pk}
+    out: list[RiskScore] = []
+    for cluster_id, last in runs.items():
+        qs = RiskScore.objects.filter(cluster_id=cluster_id, scored_at=last).select_related(
+            "cluster", "model"
+        )
+        if f.namespace:
+            qs = qs.filter(namespace=f.namespace)
+        if f.kind:
+            qs = qs.filter(entity_kind=f.kind)
+        if f.q:
+            qs = qs.filter(name__icontains=f.q)
+        if f.min_level:
+            qs = qs.filter(level__in=LEVELS[LEVELS.index(f.min_level) :])
+        out.extend(qs)
+    return sorted(out, key=lambda r: (r.risk is None, -(r.risk or 0), r.label))
+
+
+def risk_history(
+    *, cluster_id: int, kind: str, namespace: str, name: str, since: datetime
+) -> list[tuple[datetime, int | None]]:
+    rows = RiskScore.objects.filter(
+        cluster_id=cluster_id,
+        entity_kind=kind,
+        namespace=namespace,
+        name=name,
+        scored_at__gte=since,
+    ).order_by("scored_at")
+    return list(rows.values_list("scored_at", "risk"))
+
+
+def risk_sparklines(scores: list[RiskScore], *, hours: int = 2) -> dict[int, list[int]]:
+    """Risk over the last hours for each listed score (one query per cluster)."""
+    out: dict[int, list[int]] = {}
+    by_cluster: dict[int, list[RiskScore]] = {}
+    for s in scores:
+        by_cluster.setdefault(s.cluster_id, []).append(s)
+    for cluster_id, items in by_cluster.items():
+        since = items[0].scored_at - timedelta(hours=hours)
+        hist = (
+            RiskScore.objects.filter(cluster_id=cluster_id, scored_at__gte=since)
+            .order_by("scored_at")
+            .values_list("entity_kind", "namespace", "name", "risk")
+        )
+        series: dict[tuple, list[int]] = {}
+        for kind, ns, name, risk in hist:
+            series.setdefault((kind, ns, name), []).append(risk if risk is not None else 0)
+        for s in items:
+            out[s.pk] = series.get((s.entity_kind, s.namespace, s.name), [])[-60:]
+    return out
+
+
+def namespaces_scored() -> list[str]:
+    return sorted(
+        set(RiskScore.objects.exclude(namespace="").values_list("namespace", flat=True).distinct())
+    )
+
+
+# --- anomalies ------------------------------------------------------------------------------
+
+
+def anomaly_list(
+    *,
+    cluster: Cluster | None = None,
+    namespace: str = "",
+    name: str = "",
+    kind: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Anomaly]:
+    qs = Anomaly.objects.select_related("cluster").order_by("-start")
+    if cluster is not None:
+        qs = qs.filter(cluster=cluster)
+    if namespace:
+        qs = qs.filter(namespace=namespace)
+    if name:
+        qs = qs.filter(name=name)
+    if kind:
+        qs = qs.filter(entity_kind=kind)
+    if since is not None:
+        qs = qs.filter(end__gte=since)
+    if until is not None:
+        qs = qs.filter(start__lte=until)
+    return qs
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+def model_versions(*, kind: str = "") -> QuerySet[ModelVersion]:
+    qs = ModelVersion.objects.select_related("cluster").order_by("-created_at")
+    return qs.filter(kind=kind) if kind else qs
+
+
+def champion(kind: str, cluster: Cluster | None = None) -> ModelVersion | None:
+    return ModelVersion.objects.filter(
+        kind=kind, cluster=cluster, status=ModelVersion.Status.CHAMPION
+    ).first()
+
+
+def training_now() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.filter(status=ModelVersion.Status.TRAINING)
+
+
+def entity_series(
+    *, cluster: Cluster, kind: str, namespace: str, name: str, since: datetime, until: datetime
+) -> pd.DataFrame:
+    """One workload's or node's metric series for its timeline chart."""
+    from .series import node_series, workload_series
+
+    window = {"cluster": cluster, "ts__gte": since, "ts__lte": until}
+    if kind == "node":
+        return node_series(
+            _frame(NodeSample.objects.filter(node=name, **window).order_by("ts"), NODE_COLUMNS)
+        )
+    qs = ContainerSample.objects.filter(namespace=namespace, **window)
+    # A bare pod is its own workload (the features package names it by the pod).
+    qs = qs.filter(workload=name) if qs.filter(workload=name).exists() else qs.filter(pod=name)
+    return workload_series(_frame(qs.order_by("ts"), CONTAINER_COLUMNS))
+
+
+def clusters_now(cluster: Cluster | None = None) -> datetime | None:
+    """The newest cluster clock among the clusters shown: time ranges end there, so a
+    cluster whose clock differs from ours (or a fast-forwarded sandbox) still shows."""
+    qs = Cluster.objects.all() if cluster is None else Cluster.objects.filter(pk=cluster.pk)
+    return qs.aggregate(m=Max("last_cluster_time"))["m"]

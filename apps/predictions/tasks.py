@@ -1,0 +1,82 @@
+"""Thin Celery tasks: ids in, services do the work. Scoring follows every collection;
+training runs from beat (daily), after enough new failures, and once for the base model."""
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from apps.clusters.models import Cluster
+
+from . import selectors, services, training
+from .models import ModelVersion
+
+log = logging.getLogger(__name__)
+STALE_TRAINING = timedelta(minutes=20)
+
+
+@shared_task(name="predictions.score", ignore_result=True, soft_time_limit=60, time_limit=90)
+def score(cluster_id: int) -> None:
+    cluster = Cluster.objects.filter(pk=cluster_id, enabled=True).first()
+    if cluster is None:
+        return
+    result = services.cluster_score(cluster=cluster)
+    log.info("scored %s: %s (%d scored, %d without enough data, %d anomalies opened)",
+             cluster.name, result.message, result.scored, result.unknown,
+             result.anomalies_opened)  # fmt: skip
+    _follow_ups(cluster)
+
+
+def _follow_ups(cluster: Cluster) -> None:
+    """Training the scoring needs, queued at most once at a time."""
+    now = timezone.now()
+    # A run whose worker died (a restart, kill -9) stops reporting progress: mark it failed,
+    # or it would block training for good.
+    selectors.training_now().filter(updated_at__lt=now - STALE_TRAINING).update(
+        status=ModelVersion.Status.FAILED,
+        error="interrupted: no progress reported for 20 minutes (the worker stopped?)",
+        finished_at=now,
+    )
+    busy = selectors.training_now()
+    det = selectors.champion(ModelVersion.Kind.ANOMALY, cluster)
+    refit = timedelta(hours=services.ANOMALY_REFIT_HOURS)
+    if det is None or (det.data_to and cluster.last_cluster_time - det.data_to > refit):
+        first, last = selectors.samples_span(cluster=cluster)
+        fitting = busy.filter(kind=ModelVersion.Kind.ANOMALY, cluster=cluster).exists()
+        if first and last - first >= services.ANOMALY_MIN_HISTORY and not fitting:
+            fit_anomaly.delay(cluster.pk)
+    if not settings.PREDICTION_AUTO_TRAIN or busy.filter(kind=ModelVersion.Kind.FAILURE).exists():
+        return
+    if services.served(ModelVersion.Kind.FAILURE).model is None:  # none, or none loads
+        train_base.delay()
+    elif training.failures_since_last_training() >= training.retrain_after():
+        retrain.delay(trigger="new failures observed")
+
+
+@shared_task(name="predictions.fit_anomaly", ignore_result=True, soft_time_limit=600,
+             time_limit=660)  # fmt: skip
+def fit_anomaly(cluster_id: int) -> None:
+    cluster = Cluster.objects.filter(pk=cluster_id, enabled=True).first()
+    if cluster is not None:
+        services.anomaly_fit(cluster=cluster)
+
+
+@shared_task(name="predictions.train_base", ignore_result=True, soft_time_limit=1800,
+             time_limit=1900)  # fmt: skip
+def train_base() -> None:
+    training.base_model_ensure()
+
+
+@shared_task(name="predictions.retrain", ignore_result=True, soft_time_limit=1800,
+             time_limit=1900)  # fmt: skip
+def retrain(trigger: str = "daily") -> None:
+    if trigger == "daily" and not settings.PREDICTION_AUTO_TRAIN:
+        return
+    training.challenger_train(trigger=trigger, actor="system:beat")
+
+
+@shared_task(name="predictions.prune", ignore_result=True)
+def prune() -> int:
+    return services.scores_prune()
