@@ -252,6 +252,8 @@ PREDICTION_RETRAIN_AFTER_FAILURES = env.int("PREDICTION_RETRAIN_AFTER_FAILURES",
 PREDICTION_MIN_FAILURES = env.int("PREDICTION_MIN_FAILURES", default=20)
 # Train the base model on first start, and challengers daily and after new failures.
 PREDICTION_AUTO_TRAIN = env.bool("PREDICTION_AUTO_TRAIN", default=True)
+# Days of stored history a challenger learns from (the newest; bounded memory).
+PREDICTION_TRAIN_DAYS = env.int("PREDICTION_TRAIN_DAYS", default=7)
 # Where trained models are written (atomically; refused on a scikit-learn version mismatch).
 MODEL_DIR = Path(env.str("MODEL_DIR", default=str(VAR_DIR / "models")))
 # Mode of a fresh install; supervised = humans approve everything (fail closed).

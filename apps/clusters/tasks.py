@@ -38,7 +38,12 @@ def collect(cluster_id: int) -> None:
     result = services.cluster_collect(cluster=cluster)
     if result.ok:
         # Scoring belongs to predictions; by name, so clusters does not import it.
-        current_app.send_task("predictions.score", args=(cluster.pk,))
+        # A scoring still queued after the next collection is stale: it expires.
+        current_app.send_task(
+            "predictions.score",
+            args=(cluster.pk,),
+            expires=max(cluster.collect_interval_seconds, 10),
+        )
     log.info(
         "collected %s: %s (%d pods, %d samples, %d events)",
         cluster.name,

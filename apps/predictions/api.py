@@ -1,7 +1,7 @@
 """JSON: /ai/predict, /ai/anomalies, /ai/metrics. They read stored results; nothing trains
 inline."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from django.utils import timezone
@@ -135,12 +135,19 @@ class AnomalyFilter(Schema):
     limit: int = 500
 
 
+def _aware(when: datetime | None) -> datetime | None:
+    """A time without a zone is read as UTC."""
+    if when is not None and timezone.is_naive(when):
+        return when.replace(tzinfo=UTC)
+    return when
+
+
 @router.get("/anomalies", response=list[AnomalyOut], summary="Anomalies in a time range")
 def anomalies(request, filters: Query[AnomalyFilter]):
     require(request.auth, Cap.VIEW)
     cluster = _cluster(filters.cluster)
-    until = filters.until or selectors.clusters_now(cluster) or timezone.now()
-    since = filters.since or until - timedelta(days=1)
+    until = _aware(filters.until) or selectors.clusters_now(cluster) or timezone.now()
+    since = _aware(filters.since) or until - timedelta(days=1)
     if since > until:
         raise ValidationFailed("since must be before until", field="since")
     if not 1 <= filters.limit <= 5000:

@@ -118,7 +118,8 @@ def risk_sparklines(scores: list[RiskScore], *, hours: int = 2) -> dict[int, lis
         )
         series: dict[tuple, list[int]] = {}
         for kind, ns, name, risk in hist:
-            series.setdefault((kind, ns, name), []).append(risk if risk is not None else 0)
+            if risk is not None:  # never draw a score that was not made
+                series.setdefault((kind, ns, name), []).append(risk)
         for s in items:
             out[s.pk] = series.get((s.entity_kind, s.namespace, s.name), [])[-60:]
     return out

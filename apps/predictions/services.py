@@ -31,7 +31,7 @@ ANOMALY_MIN_HISTORY = timedelta(minutes=15)  # before this, no entity has 30 sam
 ANOMALY_GAP = timedelta(minutes=2)  # flagged samples closer than this are one anomaly
 FAILING_NOW = timedelta(minutes=3)  # a failure seen this recently: "failing", not a risk
 STALE_ENTITY = timedelta(minutes=3)  # entities not sampled lately are gone
-_cache: dict[tuple[int, str], object] = {}
+_cache: dict[tuple[str, int | None], tuple[tuple[int, str], object]] = {}
 
 
 # --- serving models -------------------------------------------------------------------------
@@ -45,10 +45,14 @@ class Served:
 
 
 def load(version: ModelVersion) -> object:
+    """The artifact, cached per process; one entry per (kind, cluster) stays in memory."""
+    slot = (version.kind, version.cluster_id)
     key = (version.pk, version.artifact_sha256)
-    if key not in _cache:
-        _cache[key] = artifacts.read(settings.MODEL_DIR, version.artifact, version.artifact_sha256)
-    return _cache[key]
+    cached = _cache.get(slot)
+    if cached is None or cached[0] != key:
+        model = artifacts.read(settings.MODEL_DIR, version.artifact, version.artifact_sha256)
+        _cache[slot] = (key, model)
+    return _cache[slot][1]
 
 
 def served(kind: str, cluster: Cluster | None = None) -> Served:
@@ -92,7 +96,9 @@ def cluster_score(*, cluster: Cluster) -> ScoreResult:
         now = latest(features)
         now = now[now["ts"] >= pd.Timestamp(until) - STALE_ENTITY]
         result = _write_scores(cluster, until, now, failing_now(frames, until))
-    result.anomalies_opened = anomalies_update(cluster=cluster, frames=frames, until=until)
+    with transaction.atomic():
+        Cluster.objects.select_for_update().filter(pk=cluster.pk).first()  # one writer
+        result.anomalies_opened = anomalies_update(cluster=cluster, frames=frames, until=until)
     return result
 
 
@@ -127,7 +133,9 @@ def _write_scores(
             score.reasons = [f"failing now: {failing[entity]}"[:500], *score.reasons[:2]]
             score.missing, score.lead_minutes = "", 0.0
     with transaction.atomic():
-        RiskScore.objects.filter(cluster=cluster, scored_at=at).delete()  # a re-run replaces
+        # Two scorings of one cluster at once: the second waits, then replaces the first.
+        Cluster.objects.select_for_update().filter(pk=cluster.pk).first()
+        RiskScore.objects.filter(cluster=cluster, scored_at=at).delete()
         RiskScore.objects.bulk_create(scores, batch_size=1000)
     unknown = sum(1 for s in scores if s.risk is None)
     return ScoreResult(scored=len(scores) - unknown, unknown=unknown)
@@ -300,6 +308,12 @@ def _fit_detectors(cluster: Cluster, until: datetime) -> tuple[dict, int]:
 
 def _make_champion(version: ModelVersion, actor: str, why: str) -> None:
     """Within the caller's transaction: retire the old champion, crown this one, audit."""
+    # Lock the serving champion: a second promotion waits here instead of racing.
+    list(
+        ModelVersion.objects.select_for_update().filter(
+            kind=version.kind, cluster=version.cluster, status=ModelVersion.Status.CHAMPION
+        )
+    )
     old = ModelVersion.objects.filter(
         kind=version.kind, cluster=version.cluster, status=ModelVersion.Status.CHAMPION
     ).exclude(pk=version.pk)
@@ -331,9 +345,12 @@ def scores_prune(*, now=None) -> int:
 @transaction.atomic
 def retrain_request(*, actor, reason: str) -> None:
     """An admin asks for a challenger now; the request is audited (the task does the work)."""
+    from apps.governance.errors import ValidationFailed
     from apps.governance.roles import Cap, require
 
     require(actor, Cap.MANAGE_POLICY)
+    if not reason.strip() or len(reason) > 500:
+        raise ValidationFailed("reason: 1 to 500 characters", field="reason")
     audit_record(
         actor=actor, verb="model.retrain_requested", target_type="model",
         target_id="failure", target_repr="failure model", reason=reason,

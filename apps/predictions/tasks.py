@@ -14,7 +14,8 @@ from . import selectors, services, training
 from .models import ModelVersion
 
 log = logging.getLogger(__name__)
-STALE_TRAINING = timedelta(minutes=20)
+STALE_TRAINING = timedelta(minutes=40)  # longer than a training task's time limit
+RETRAIN_COOLDOWN = timedelta(hours=1)
 
 
 @shared_task(name="predictions.score", ignore_result=True, soft_time_limit=60, time_limit=90)
@@ -36,7 +37,7 @@ def _follow_ups(cluster: Cluster) -> None:
     # or it would block training for good.
     selectors.training_now().filter(updated_at__lt=now - STALE_TRAINING).update(
         status=ModelVersion.Status.FAILED,
-        error="interrupted: no progress reported for 20 minutes (the worker stopped?)",
+        error="interrupted: no progress reported for 40 minutes (the worker stopped?)",
         finished_at=now,
     )
     busy = selectors.training_now()
@@ -51,7 +52,12 @@ def _follow_ups(cluster: Cluster) -> None:
         return
     if services.served(ModelVersion.Kind.FAILURE).model is None:  # none, or none loads
         train_base.delay()
-    elif training.failures_since_last_training() >= training.retrain_after():
+    elif (
+        not ModelVersion.objects.filter(
+            kind=ModelVersion.Kind.FAILURE, source="cluster", created_at__gte=now - RETRAIN_COOLDOWN
+        ).exists()
+        and training.failures_since_last_training() >= training.retrain_after()
+    ):
         retrain.delay(trigger="new failures observed")
 
 
@@ -71,10 +77,13 @@ def train_base() -> None:
 
 @shared_task(name="predictions.retrain", ignore_result=True, soft_time_limit=1800,
              time_limit=1900)  # fmt: skip
-def retrain(trigger: str = "daily") -> None:
+def retrain(trigger: str = "daily", actor: str = "system:beat") -> None:
     if trigger == "daily" and not settings.PREDICTION_AUTO_TRAIN:
         return
-    training.challenger_train(trigger=trigger, actor="system:beat")
+    if selectors.training_now().filter(kind=ModelVersion.Kind.FAILURE).exists():
+        log.info("a failure model is already training: %s skipped", trigger)
+        return
+    training.challenger_train(trigger=trigger, actor=actor)
 
 
 @shared_task(name="predictions.prune", ignore_result=True)

@@ -185,7 +185,8 @@ def _history() -> dataset.Dataset | None:
         first, last = selectors.samples_span(cluster=cluster)
         if first is None:
             continue
-        frames = selectors.samples_frames(cluster=cluster, since=first, until=last)
+        since = max(first, last - timedelta(days=settings.PREDICTION_TRAIN_DAYS))
+        frames = selectors.samples_frames(cluster=cluster, since=since, until=last)
         parts.append(dataset.from_frames(frames, horizon_minutes=horizon, group=cluster.name))
     return dataset.concat(parts) if any(len(p) for p in parts) else None
 
@@ -193,6 +194,10 @@ def _history() -> dataset.Dataset | None:
 def challenger_train(*, trigger: str, actor: str) -> ModelVersion:
     """Train on every cluster's stored history; promote only if better than the champion."""
     version = _start(source="cluster", trigger=trigger, actor=actor, low_confidence=False)
+    # Every attempt moves the watermark, so failures already seen never trigger it again.
+    _, newest = selectors.samples_span()
+    ModelVersion.objects.filter(pk=version.pk).update(data_to=newest or timezone.now())
+    version.data_to = newest or timezone.now()
     report = _progress(version)
     try:
         report(5, "reading stored samples")
@@ -237,8 +242,7 @@ def _judge(version, model, train, test, history) -> ModelVersion:
     current = served(ModelVersion.Kind.FAILURE)
     if current.model is not None:
         version.champion_figures = dataset.score(current.model, test)
-    ts = history.features["ts"]
-    version.data_from, version.data_to = ts.min(), ts.max()
+    version.data_from = history.features["ts"].min()
     _fill(version, model, train, test)
     better, why = beats(version.figures, version.champion_figures or None)
     if not better:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.clusters.models import Cluster
+from apps.governance.errors import ApplicationError
 from apps.governance.roles import Cap, role_required
 
 from . import charts, selectors, services
@@ -84,7 +85,7 @@ def index(request):
         "scores": scores,
         "serving": use.version,
         "problems": use.problems,
-        "training": selectors.training_now().first(),
+        "training": selectors.training_now().filter(kind=ModelVersion.Kind.FAILURE).first(),
         "namespaces": selectors.namespaces_scored(),
         "query": request.GET.urlencode(),
         "settings_horizon": settings.PREDICTION_HORIZON_MINUTES,
@@ -179,7 +180,8 @@ def models(request):
         template += "#model-list"
     context = {
         "versions": versions, "serving": champion, "problems": use.problems,
-        "importances": importances, "training": selectors.training_now().exists(),
+        "importances": importances,
+        "training": selectors.training_now().filter(kind=ModelVersion.Kind.FAILURE).first(),
     }  # fmt: skip
     return render(request, template, context)
 
@@ -193,7 +195,12 @@ def retrain(request):
     if not reason:
         messages.error(request, "reason: a reason is required to retrain")
         return redirect("predictions:models")
-    services.retrain_request(actor=request.user, reason=reason)
-    retrain_task.delay_on_commit(trigger=f"requested by {request.user.get_username()}: {reason}")
+    try:
+        services.retrain_request(actor=request.user, reason=reason)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("predictions:models")
+    who = request.user.get_username()
+    retrain_task.delay_on_commit(trigger=f"requested by {who}", actor=who)
     messages.success(request, "A challenger is being trained; it serves only if it is better.")
     return redirect("predictions:models")

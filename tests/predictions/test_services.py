@@ -160,7 +160,7 @@ def test_a_training_run_whose_worker_died_is_marked_failed_and_blocks_nothing(
     dead = services.version_create(kind="failure", source="sandbox-base")
     alive = services.version_create(kind="anomaly", cluster=leak_cluster)
     ModelVersion.objects.filter(pk=dead.pk).update(
-        updated_at=timezone.now() - timedelta(minutes=30)
+        updated_at=timezone.now() - timedelta(minutes=60)
     )
     leak_cluster.last_cluster_time = timezone.now()
     tasks._follow_ups(leak_cluster)

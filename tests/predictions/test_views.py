@@ -44,9 +44,9 @@ def test_the_pages_rank_the_leak_first_say_why_and_show_its_timeline(client, vic
     # Bad filters are named.
     page = client.get("/predictions/", {"min_level": "severe"})
     assert page.status_code == 400
-    assert "min_level" in page.content.decode()
+    assert "min_level: Select a valid choice" in page.content.decode()
     page = client.get("/predictions/anomalies/", {"cluster": "nope"})
-    assert page.status_code == 400 and "cluster" in page.content.decode()
+    assert page.status_code == 400 and "cluster: Select a valid choice" in page.content.decode()
 
     # The anomaly timelines.
     assert Anomaly.objects.filter(cluster=scored, name="api").exists()
@@ -85,6 +85,8 @@ def test_the_api_filters_and_names_bad_input(client, vic, scored):
         "/ai/anomalies", {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}
     )
     assert bad.status_code == 400 and bad.json()["field"] == "since"
+    naive = client.get("/ai/anomalies", {"since": "2026-01-05T09:00:00"})  # read as UTC
+    assert naive.status_code == 200 and any(a["name"] == "api" for a in naive.json())
     metrics = client.get("/ai/metrics").json()
     assert metrics["serving"]["low_confidence"] is True
     v = metrics["versions"][0]
@@ -103,6 +105,9 @@ def test_the_models_page_and_who_may_retrain(client, vic, adam, base_model):
     assert response.status_code == 302
     event = AuditEvent.objects.get(verb="model.retrain_requested")
     assert event.reason == "after the incident" and event.actor == "adam"
+    page = client.post("/predictions/models/retrain", {"reason": "x" * 501}, follow=True)
+    assert "reason: 1 to 500 characters" in page.content.decode()
+    assert AuditEvent.objects.filter(verb="model.retrain_requested").count() == 1
 
 
 def test_a_broken_model_file_is_named_on_the_pages_and_nothing_is_made_up(
