@@ -63,9 +63,19 @@ class RiskFilter:
 
 
 def latest_runs() -> dict[int, datetime]:
-    """Each cluster's most recent scoring time."""
-    rows = RiskScore.objects.values("cluster_id").annotate(last=Max("scored_at"))
-    return {r["cluster_id"]: r["last"] for r in rows}
+    """Each cluster's most recent scoring time: one index lookup per cluster, not a scan of
+    every stored score."""
+    out = {}
+    for cluster_id in Cluster.objects.values_list("pk", flat=True):
+        last = (
+            RiskScore.objects.filter(cluster_id=cluster_id)
+            .order_by("-scored_at")
+            .values_list("scored_at", flat=True)
+            .first()
+        )
+        if last is not None:
+            out[cluster_id] = last
+    return out
 
 
 def risk_list(f: RiskFilter) -> list[RiskScore]:
@@ -126,9 +136,8 @@ def risk_sparklines(scores: list[RiskScore], *, hours: int = 2) -> dict[int, lis
 
 
 def namespaces_scored() -> list[str]:
-    return sorted(
-        set(RiskScore.objects.exclude(namespace="").values_list("namespace", flat=True).distinct())
-    )
+    """Namespaces with workloads (the inventory, not the score history)."""
+    return sorted(set(Workload.objects.values_list("namespace", flat=True).distinct()))
 
 
 # --- anomalies ------------------------------------------------------------------------------

@@ -256,6 +256,11 @@ def anomaly_fit(*, cluster: Cluster, actor: str = "system:beat") -> ModelVersion
     until = cluster.last_cluster_time
     if until is None:
         return None
+    current = ModelVersion.objects.filter(
+        kind=ModelVersion.Kind.ANOMALY, cluster=cluster, status=ModelVersion.Status.CHAMPION
+    ).first()
+    if current and current.data_to and until - current.data_to < timedelta(hours=1):
+        return current  # a duplicate of a refit that already ran
     version = version_create(
         kind=ModelVersion.Kind.ANOMALY, cluster=cluster, trained_by=actor,
         trigger=f"refit every {ANOMALY_REFIT_HOURS} h", sklearn_version=sklearn.__version__,

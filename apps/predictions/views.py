@@ -86,7 +86,7 @@ def index(request):
         "serving": use.version,
         "problems": use.problems,
         "training": selectors.training_now().filter(kind=ModelVersion.Kind.FAILURE).first(),
-        "namespaces": selectors.namespaces_scored(),
+        "namespaces": [] if request.htmx else selectors.namespaces_scored(),
         "query": request.GET.urlencode(),
         "settings_horizon": settings.PREDICTION_HORIZON_MINUTES,
     }
