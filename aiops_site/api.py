@@ -9,6 +9,7 @@ from ninja.errors import HttpError as NinjaHttpError
 from apps.governance.actions_api import router as actions_router
 from apps.governance.api import router as governance_router
 from apps.governance.errors import ApplicationError
+from apps.healing.api import router as healing_router
 from apps.predictions.api import router as predictions_router
 
 api = NinjaAPI(
@@ -23,6 +24,7 @@ api = NinjaAPI(
 )
 api.add_router("ai/", governance_router)
 api.add_router("ai/", predictions_router)
+api.add_router("ai/", healing_router)
 api.add_router("api/", actions_router)
 
 

@@ -74,6 +74,8 @@ def celery_worker_process(transactional_db, django_db_blocker):
         "MODEL_DIR": str(WORKER_MODEL_DIR),
         # Training is started by tests that want it, not by every collection.
         "PREDICTION_AUTO_TRAIN": "0",
+        # Two failure episodes (one each side of the hold-out cut) are enough in tests.
+        "PREDICTION_MIN_FAILURES": "2",
     }
     log = open(ROOT / "var" / "test" / "worker.log", "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
@@ -136,3 +138,13 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     if suffix:
         db = settings.DATABASES["default"]
         db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{suffix}"
+
+
+def sandbox_cluster(server, *, name: str = "sandbox"):
+    """Register a running sandbox server as a cluster, the way an admin adds one."""
+    from apps.clusters.services import cluster_create
+
+    return cluster_create(
+        actor="system:test", name=name, connection="sandbox",
+        kubeconfig_path=str(server.kubeconfig), context="sandbox",
+    )  # fmt: skip

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from apps.governance.models import AuditEvent
+from tests.conftest import sandbox_cluster
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -99,18 +100,12 @@ def test_a_viewer_sees_the_mode_but_no_controls(page, live_server, vic):
 
 
 def test_the_cluster_page_draws_its_usage_chart_under_the_csp(page, live_server, vic, tmp_path):
-    from apps.clusters.services import cluster_collect, cluster_create
+    from apps.clusters.services import cluster_collect
     from tests.clusters.conftest import start_sandbox
 
     server = start_sandbox(tmp_path)
     try:
-        cluster = cluster_create(
-            actor="system:test",
-            name="sandbox",
-            connection="sandbox",
-            kubeconfig_path=str(server.kubeconfig),
-            context="sandbox",
-        )
+        cluster = sandbox_cluster(server)
         for _ in range(3):
             cluster_collect(cluster=cluster)
             server.sandbox.advance(30)
@@ -137,18 +132,11 @@ def test_the_cluster_page_draws_its_usage_chart_under_the_csp(page, live_server,
 def test_an_operator_proposes_an_approver_approves_and_the_sandbox_changes(
     page, live_server, olivia, alice, celery_worker_process, tmp_path
 ):
-    from apps.clusters.services import cluster_create
     from tests.clusters.conftest import start_sandbox
 
     server = start_sandbox(tmp_path, speed=30)
     try:
-        cluster_create(
-            actor="system:test",
-            name="sandbox",
-            connection="sandbox",
-            kubeconfig_path=str(server.kubeconfig),
-            context="sandbox",
-        )
+        sandbox_cluster(server)
         _login(page, live_server, "olivia")
         page.goto(f"{live_server.url}/actions/new")
         page.select_option("select[name=cluster]", "sandbox")

@@ -1,6 +1,7 @@
 """`make demo` end to end: the embedded default (SQLite, filesystem broker) serves the login
 page, a real worker beats, Ctrl-C stops every process it started, and a second run works."""
 
+import http.cookiejar
 import os
 import signal
 import socket
@@ -8,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -66,26 +68,43 @@ def _heartbeats(db: Path) -> int:
         return 0
 
 
-def _run_demo_once(var_dir: Path) -> None:
-    port = _free_port()
+def _start_demo(var_dir: Path, port: int) -> subprocess.Popen:
+    """The demo with its output in a file: a pipe nobody reads fills up after a minute of
+    worker logs and blocks every process that writes to it."""
     env = {k: v for k, v in os.environ.items() if k not in TEST_ONLY}
     env.update({"DEBUG": "1", "ZEROTOUCH_VAR_DIR": str(var_dir), "WORKER_HEARTBEAT_SECONDS": "1"})
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "demo",
-            "--addr",
-            f"127.0.0.1:{port}",
-            "--sandbox-port",
-            str(_free_port()),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    var_dir.mkdir(parents=True, exist_ok=True)
+    with open(var_dir / "demo.out", "w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "demo",
+                "--addr",
+                f"127.0.0.1:{port}",
+                "--sandbox-port",
+                str(_free_port()),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    proc.out_path = var_dir / "demo.out"
+    return proc
+
+
+def _stop_demo(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    proc.wait(timeout=60)
+    out = proc.out_path.read_text(errors="replace")
+    assert proc.returncode == 0, out[-5000:]
+    return out
+
+
+def _run_demo_once(var_dir: Path) -> None:
+    port = _free_port()
+    proc = _start_demo(var_dir, port)
     try:
         wait_for(
             lambda: _get(f"http://127.0.0.1:{port}/login/") == 200,
@@ -99,9 +118,7 @@ def _run_demo_once(var_dir: Path) -> None:
         )
         assert len(_processes_of(var_dir)) >= 4  # demo, web, worker (+ its children), beat
     finally:
-        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
+        out = _stop_demo(proc)
     assert "adam" in out and "admin" in out and "adam-demo" in out  # credentials printed
     assert "stopped." in out
     deadline = time.monotonic() + 20
@@ -142,3 +159,67 @@ def test_demo_refuses_to_run_without_debug(tmp_path):
 def _users(var_dir: Path) -> set[str]:
     with sqlite3.connect(var_dir / "zerotouch.sqlite3") as conn:
         return {r[0] for r in conn.execute("SELECT username FROM auth_user")}
+
+
+def _count(db: Path, sql: str) -> int:
+    try:
+        with sqlite3.connect(db) as conn:
+            return conn.execute(sql).fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _logged_in(port: int, username: str) -> urllib.request.OpenerDirector:
+    """A browser-like session: the login form with its CSRF token, then cookies."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"http://127.0.0.1:{port}/login/", timeout=10).read()
+    token = next(c.value for c in jar if c.name == "csrftoken")
+    form = urllib.parse.urlencode(
+        {"username": username, "password": f"{username}-demo", "csrfmiddlewaretoken": token}
+    ).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/login/",
+        data=form,
+        headers={"Referer": f"http://127.0.0.1:{port}/"},
+    )
+    opener.open(request, timeout=10).read()
+    return opener
+
+
+@pytest.mark.demo
+def test_the_demo_shows_risk_and_anomalies_within_minutes(tmp_path):
+    """The busy-day scenario as `make demo` runs it: the base model trains in the background,
+    every workload and node gets a risk score, and the api's leak shows up as an anomaly."""
+    port = _free_port()
+    db = tmp_path / "zerotouch.sqlite3"
+    proc = _start_demo(tmp_path, port)
+    try:
+        wait_for(
+            lambda: _count(db, "SELECT count(*) FROM predictions_riskscore WHERE risk IS NOT NULL"),
+            timeout=420,
+            what="risk scores from the base model",
+        )
+        wait_for(
+            lambda: _count(db, "SELECT count(*) FROM predictions_anomaly"),
+            timeout=420,
+            what="the first anomaly",
+        )
+        assert _count(
+            db,
+            "SELECT count(*) FROM predictions_modelversion "
+            "WHERE kind = 'failure' AND status = 'champion' AND low_confidence",
+        )
+        session = _logged_in(port, "vic")
+        risk = session.open(f"http://127.0.0.1:{port}/predictions/", timeout=30).read().decode()
+        assert 'data-testid="low-confidence"' in risk
+        assert risk.count('data-testid="risk-row"') >= 5
+        assert ">api<" in risk or "/api/" in risk
+        anomalies = (
+            session.open(f"http://127.0.0.1:{port}/predictions/anomalies/", timeout=30)
+            .read()
+            .decode()
+        )
+        assert 'data-testid="anomaly-row"' in anomalies
+    finally:
+        _stop_demo(proc)

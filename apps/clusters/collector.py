@@ -132,6 +132,13 @@ def _nodes(cluster, out: Collection, nodes, node_usage) -> None:
         )
 
 
+USER_FACING = ("zerotouch.dev/user-facing", "sandbox.zerotouch.dev/user-facing")
+
+
+def _user_facing(annotations: dict) -> bool:
+    return any(str(annotations.get(k, "")).lower() == "true" for k in USER_FACING)
+
+
 def _workloads(cluster, out: Collection, deployments, rollout_at) -> None:
     for d in deployments:
         out.workloads.append(
@@ -150,6 +157,7 @@ def _workloads(cluster, out: Collection, deployments, rollout_at) -> None:
                     for c in d.conditions
                 ],
                 last_rollout_at=rollout_at.get((d.namespace, d.name)),
+                user_facing=_user_facing(d.annotations),
                 updated_at=out.ts,
             )
         )

@@ -109,6 +109,8 @@ class Workload(models.Model):
     revision = models.PositiveIntegerField(default=0)
     conditions = models.JSONField(default=list)
     last_rollout_at = models.DateTimeField(null=True, blank=True)
+    # Annotated zerotouch.dev/user-facing: "true": its failures reach users (severity rises).
+    user_facing = models.BooleanField(default=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

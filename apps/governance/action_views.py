@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.clusters.models import Cluster
@@ -85,6 +86,9 @@ def decide(request, action_id: int, decision: str):
     else:
         messages.success(request, f"Action #{action.pk} is {action.status}.")
         status = 200
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)  # e.g. the incident page the decision was made on
     if request.htmx:
         pending = selectors.action_list(status=Status.PROPOSED)
         recent = selectors.action_list().exclude(status=Status.PROPOSED)[:20]

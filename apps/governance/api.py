@@ -1,5 +1,6 @@
 """JSON API: /ai/status and the safety switches. Session auth (with CSRF) or bearer tokens."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -77,6 +78,12 @@ class StatusOut(Schema):
     broker: ServiceHealth
     workers: list[WorkerOut]
     clusters: list[ClusterOut]
+    healing: dict | None = None  # incidents and MTTD/MTTR, from the healing app
+
+
+# Other apps add a part to /ai/status at start-up (healing: its figures); governance imports
+# none of them.
+STATUS_PARTS: dict[str, Callable[[], dict]] = {}
 
 
 # Text fields: no NUL characters (PostgreSQL cannot store them; 400 naming the field instead).
@@ -159,6 +166,7 @@ def status(request):
             for w in selectors.worker_list_recent()
         ],
         "clusters": cluster_summaries(),
+        **{name: part() for name, part in STATUS_PARTS.items()},
     }
 
 

@@ -104,6 +104,10 @@ class Switch(models.TextChoices):
     LIFT_BLAST_RADIUS = "lift_blast_radius", "Lift blast-radius limit"
     ALLOW_CHAOS = "allow_chaos", "Allow chaos experiments"
     AUTO_APPROVE_LOW_SEVERITY = "auto_approve_low_severity", "Auto-approve low severity"
+    AUTO_HEAL_PREVENTIVE_PRODUCTION = (
+        "auto_heal_preventive_production",
+        "Auto-heal predicted failures in production",
+    )
 
 
 SWITCH_HELP = {
@@ -114,6 +118,8 @@ SWITCH_HELP = {
     Switch.ALLOW_CHAOS: "Chaos experiments may start.",
     Switch.AUTO_APPROVE_LOW_SEVERITY: "In autonomous mode, P3/P4 actions with a low-risk runbook "
     "are approved by policy.",
+    Switch.AUTO_HEAL_PREVENTIVE_PRODUCTION: "Fixes for failures that are only predicted may be "
+    "auto-approved on production clusters too (otherwise people approve them there).",
 }
 
 

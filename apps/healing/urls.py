@@ -1,7 +1,10 @@
 from django.urls import path
 
-from apps.governance.views import section_page
+from . import views
 
 app_name = "healing"
-# The page says what will be here; its own views arrive with the healing issue.
-urlpatterns = [path("", section_page("healing/index.html"), name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("heal", views.heal_now, name="heal"),
+    path("<int:incident_id>/", views.detail, name="detail"),
+]

@@ -13,10 +13,10 @@ from apps.governance.errors import ValidationFailed
 from apps.governance.roles import Cap, require
 
 from . import selectors, services
-from .models import ModelVersion
+from .models import ModelVersion, RiskScore
 
 router = Router(auth=AUTH, tags=["predictions"])
-Level = Literal["low", "medium", "high", "critical", "failing"]
+Level = Literal[RiskScore.RANKED]
 Kind = Literal["workload", "node"]
 
 

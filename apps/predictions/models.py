@@ -88,6 +88,9 @@ class RiskScore(models.Model):
         FAILING = "failing"  # failing now (observed): a prediction would be late
         UNKNOWN = "unknown"  # not enough data: no score is made up
 
+    # Levels from least to most urgent (unknown has no place): filters take "this or worse".
+    RANKED = ("low", "medium", "high", "critical", "failing")
+
     cluster = models.ForeignKey("clusters.Cluster", on_delete=models.CASCADE, related_name="+")
     scored_at = models.DateTimeField()  # the cluster time of the samples scored
     entity_kind = models.CharField(max_length=10)  # workload | node

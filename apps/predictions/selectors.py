@@ -12,7 +12,7 @@ from apps.clusters.models import Cluster, ClusterEvent, ContainerSample, NodeSam
 from .features import CONTAINER_COLUMNS, EVENT_COLUMNS, NODE_COLUMNS, WORKLOAD_COLUMNS, Frames
 from .models import Anomaly, ModelVersion, RiskScore
 
-LEVELS = ["low", "medium", "high", "critical", "failing"]
+LEVELS = list(RiskScore.RANKED)
 
 
 def _frame(qs: QuerySet, columns: list[str]) -> pd.DataFrame:

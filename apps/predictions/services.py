@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 ANOMALY_TRAIN_HOURS = 6  # history each cluster's detectors learn "normal" from
 ANOMALY_REFIT_HOURS = 6
+ANOMALY_NEW_ENTITY_REFIT = timedelta(minutes=30)  # sooner, for entities with no detector yet
 ANOMALY_WINDOW = 10  # rows (5 minutes at 30 s) for the windowed detectors
 ANOMALY_MIN_HISTORY = timedelta(minutes=15)  # before this, no entity has 30 samples
 ANOMALY_GAP = timedelta(minutes=2)  # flagged samples closer than this are one anomaly
@@ -80,6 +81,7 @@ class ScoreResult:
     scored: int = 0
     unknown: int = 0
     anomalies_opened: int = 0
+    uncovered: int = 0  # entities with enough history but no anomaly detector yet
     message: str = "ok"
 
 
@@ -99,6 +101,7 @@ def cluster_score(*, cluster: Cluster) -> ScoreResult:
     with transaction.atomic():
         Cluster.objects.select_for_update().filter(pk=cluster.pk).first()  # one writer
         result.anomalies_opened = anomalies_update(cluster=cluster, frames=frames, until=until)
+    result.uncovered = anomaly_uncovered(cluster=cluster, frames=frames)
     return result
 
 
@@ -184,6 +187,19 @@ def anomalies_update(*, cluster: Cluster, frames, until: datetime) -> int:
     return opened
 
 
+def anomaly_uncovered(*, cluster: Cluster, frames) -> int:
+    """Workloads and nodes with enough samples to learn from but no detector of their own
+    (they appeared after the last refit)."""
+    use = served(ModelVersion.Kind.ANOMALY, cluster)
+    known = use.model["detectors"] if use.model is not None else {}
+    return sum(
+        1
+        for kind, table in all_series(frames).items()
+        for entity, size in table.groupby("entity", sort=False).size().items()
+        if size >= anomaly.MIN_TRAIN_ROWS and (kind, entity) not in known
+    )
+
+
 def _entity_anomalies(cluster, version, kind, entity, rows, det, trained_until) -> int:
     metrics = metrics_for(kind)
     x = rows[metrics].to_numpy(float)
@@ -259,7 +275,7 @@ def anomaly_fit(*, cluster: Cluster, actor: str = "system:beat") -> ModelVersion
     current = ModelVersion.objects.filter(
         kind=ModelVersion.Kind.ANOMALY, cluster=cluster, status=ModelVersion.Status.CHAMPION
     ).first()
-    if current and current.data_to and until - current.data_to < timedelta(hours=1):
+    if current and current.data_to and until - current.data_to < ANOMALY_NEW_ENTITY_REFIT / 2:
         return current  # a duplicate of a refit that already ran
     version = version_create(
         kind=ModelVersion.Kind.ANOMALY, cluster=cluster, trained_by=actor,

@@ -4,7 +4,7 @@ training runs from beat (daily), after enough new failures, and once for the bas
 import logging
 from datetime import timedelta
 
-from celery import shared_task
+from celery import current_app, shared_task
 from django.conf import settings
 from django.utils import timezone
 
@@ -27,10 +27,15 @@ def score(cluster_id: int) -> None:
     log.info("scored %s: %s (%d scored, %d without enough data, %d anomalies opened)",
              cluster.name, result.message, result.scored, result.unknown,
              result.anomalies_opened)  # fmt: skip
-    _follow_ups(cluster)
+    # Healing reads the fresh scores; by name, so predictions does not import it. A cycle
+    # still queued after the next collection is stale: it expires.
+    current_app.send_task(
+        "healing.cycle", args=(cluster.pk,), expires=max(cluster.collect_interval_seconds, 10)
+    )
+    _follow_ups(cluster, uncovered=result.uncovered)
 
 
-def _follow_ups(cluster: Cluster) -> None:
+def _follow_ups(cluster: Cluster, *, uncovered: int = 0) -> None:
     """Training the scoring needs, queued at most once at a time."""
     now = timezone.now()
     # A run whose worker died (a restart, kill -9) stops reporting progress: mark it failed,
@@ -42,8 +47,12 @@ def _follow_ups(cluster: Cluster) -> None:
     )
     busy = selectors.training_now()
     det = selectors.champion(ModelVersion.Kind.ANOMALY, cluster)
-    refit = timedelta(hours=services.ANOMALY_REFIT_HOURS)
-    if det is None or (det.data_to and cluster.last_cluster_time - det.data_to > refit):
+    age = cluster.last_cluster_time - det.data_to if det and det.data_to else None
+    if (
+        det is None
+        or (age and age > timedelta(hours=services.ANOMALY_REFIT_HOURS))
+        or (uncovered and age and age > services.ANOMALY_NEW_ENTITY_REFIT)
+    ):
         first, last = selectors.samples_span(cluster=cluster)
         fitting = busy.filter(kind=ModelVersion.Kind.ANOMALY, cluster=cluster).exists()
         if first and last - first >= services.ANOMALY_MIN_HISTORY and not fitting:

@@ -7,12 +7,12 @@ import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sklearn
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.clusters.models import Cluster, ContainerSample, NodeSample
@@ -30,20 +30,42 @@ def retrain_after() -> int:
     return settings.PREDICTION_RETRAIN_AFTER_FAILURES
 
 
-def failures_since_last_training() -> int:
-    """Pods seen failing (OOM, back-off) and nodes seen NotReady since the last training's
-    data ended: a cheap count that says when a retrain is worth it."""
-    last = ModelVersion.objects.filter(kind=ModelVersion.Kind.FAILURE).aggregate(m=Max("data_to"))
-    since = last["m"] or timezone.now() - timedelta(days=settings.SAMPLE_RETENTION_DAYS)
-    pods = (
-        ContainerSample.objects.filter(ts__gt=since)
-        .filter(Q(oom_killed=True) | Q(waiting_reason__in=FAILING_WAIT))
-        .values("cluster_id", "namespace", "pod")
-        .distinct()
-        .count()
+def watermarks() -> dict[int, datetime]:
+    """Per cluster, where the last training attempt's data ended. Each cluster keeps its own
+    clock (a sandbox in fast-forward runs ahead of the wall), so one global mark would hide
+    one cluster's failures behind another's newer samples."""
+    last = (
+        ModelVersion.objects.filter(kind=ModelVersion.Kind.FAILURE, source="cluster")
+        .order_by("-created_at", "-pk")
+        .values_list("params", flat=True)
+        .first()
     )
-    nodes = NodeSample.objects.filter(ts__gt=since, ready=False).values("node").distinct().count()
-    return pods + nodes
+    marks = (last or {}).get("watermarks", {})
+    return {int(k): datetime.fromisoformat(v) for k, v in marks.items()}
+
+
+def failures_since_last_training() -> int:
+    """Pods seen failing (OOM, back-off) and nodes seen NotReady since each cluster's
+    watermark: a cheap count that says when a retrain is worth it."""
+    marks, total = watermarks(), 0
+    retention = timedelta(days=settings.SAMPLE_RETENTION_DAYS)
+    for cluster in Cluster.objects.filter(enabled=True, last_cluster_time__isnull=False):
+        since = marks.get(cluster.pk) or cluster.last_cluster_time - retention
+        pods = (
+            ContainerSample.objects.filter(cluster=cluster, ts__gt=since)
+            .filter(Q(oom_killed=True) | Q(waiting_reason__in=FAILING_WAIT))
+            .values("namespace", "pod")
+            .distinct()
+            .count()
+        )
+        nodes = (
+            NodeSample.objects.filter(cluster=cluster, ts__gt=since, ready=False)
+            .values("node")
+            .distinct()
+            .count()
+        )
+        total += pods + nodes
+    return total
 
 
 def _start(*, source: str, trigger: str, actor: str, low_confidence: bool) -> ModelVersion:
@@ -194,10 +216,16 @@ def _history() -> dataset.Dataset | None:
 def challenger_train(*, trigger: str, actor: str) -> ModelVersion:
     """Train on every cluster's stored history; promote only if better than the champion."""
     version = _start(source="cluster", trigger=trigger, actor=actor, low_confidence=False)
-    # Every attempt moves the watermark, so failures already seen never trigger it again.
-    _, newest = selectors.samples_span()
-    ModelVersion.objects.filter(pk=version.pk).update(data_to=newest or timezone.now())
-    version.data_to = newest or timezone.now()
+    # Every attempt moves each cluster's watermark, so failures already seen never trigger
+    # it again.
+    marks = {}
+    for cluster in Cluster.objects.all():
+        _, newest = selectors.samples_span(cluster=cluster)
+        if newest is not None:
+            marks[str(cluster.pk)] = newest.isoformat()
+    version.params = {**version.params, "watermarks": marks}
+    version.data_to = max(map(datetime.fromisoformat, marks.values()), default=timezone.now())
+    version.save(update_fields=["params", "data_to"])
     report = _progress(version)
     try:
         report(5, "reading stored samples")
@@ -253,8 +281,8 @@ def _judge(version, model, train, test, history) -> ModelVersion:
 
 
 def beats(new: dict, old: dict | None) -> tuple[bool, str]:
-    """Promotion rule: at least as good PR-AUC, a false-positive rate no worse (and within
-    5%), and event recall no worse — or no champion to beat. Says why either way."""
+    """Promotion rule: no worse PR-AUC, false-positive rate (within 5%) and event recall, and
+    strictly better on at least one of them — or no champion to beat. Says why either way."""
     if old is None:
         return True, "no champion to compare with"
 
@@ -262,17 +290,20 @@ def beats(new: dict, old: dict | None) -> tuple[bool, str]:
         return d.get(k) if d.get(k) is not None else 0.0
 
     checks = []
-    for key, label, better in (
-        ("pr_auc", "PR-AUC", lambda n, o: n >= o),
-        ("fpr", "false-positive rate", lambda n, o: n <= max(o, 0.05)),
-        ("event_recall", "event recall", lambda n, o: n >= o),
+    for key, label, no_worse, better in (
+        ("pr_auc", "PR-AUC", lambda n, o: n >= o, lambda n, o: n > o),
+        ("fpr", "false-positive rate", lambda n, o: n <= max(o, 0.05), lambda n, o: n < o),
+        ("event_recall", "event recall", lambda n, o: n >= o, lambda n, o: n > o),
     ):
         n, o = get(new, key), get(old, key)
-        checks.append((better(n, o), f"{label} {n:.3f} vs {o:.3f}"))
-    lost = [text for ok, text in checks if not ok]
+        checks.append((no_worse(n, o), better(n, o), f"{label} {n:.3f} vs {o:.3f}"))
+    said = "; ".join(text for *_, text in checks)
+    lost = [text for ok, _, text in checks if not ok]
     if lost:
         return False, "kept the champion: worse on " + "; ".join(lost)
-    return True, "beats the champion: " + "; ".join(text for _, text in checks)
+    if not any(gain for _, gain, _ in checks):
+        return False, "kept the champion: no better on any figure (" + said + ")"
+    return True, "beats the champion: " + said
 
 
 def _reject(version: ModelVersion, why: str, keep_artifact: bool = False) -> ModelVersion:

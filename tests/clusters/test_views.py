@@ -1,21 +1,16 @@
 import pytest
 
 from apps.clusters.models import Cluster
-from apps.clusters.services import cluster_collect, cluster_create
+from apps.clusters.services import cluster_collect
 from apps.governance.models import AuditEvent
+from tests.conftest import sandbox_cluster
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def collected(sandbox):
-    cluster = cluster_create(
-        actor="system:test",
-        name="sandbox",
-        connection="sandbox",
-        kubeconfig_path=str(sandbox.kubeconfig),
-        context="sandbox",
-    )
+    cluster = sandbox_cluster(sandbox)
     cluster_collect(cluster=cluster)
     sandbox.sandbox.advance(30)
     cluster.refresh_from_db()

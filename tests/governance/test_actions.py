@@ -7,7 +7,6 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from apps.clusters.services import cluster_create
 from apps.governance import executor
 from apps.governance.action_models import Action, Status
 from apps.governance.actions import (
@@ -28,6 +27,7 @@ from apps.governance.errors import (
 from apps.governance.models import AuditEvent, Policy
 from apps.governance.services import safety_mode_set, safety_switch_set
 from tests.clusters.conftest import start_sandbox
+from tests.conftest import sandbox_cluster
 
 pytestmark = pytest.mark.django_db
 
@@ -42,13 +42,7 @@ def live(tmp_path):
 
 @pytest.fixture
 def cluster(live):
-    return cluster_create(
-        actor="system:test",
-        name="sandbox",
-        connection="sandbox",
-        kubeconfig_path=str(live.kubeconfig),
-        context="sandbox",
-    )
+    return sandbox_cluster(live)
 
 
 @pytest.fixture

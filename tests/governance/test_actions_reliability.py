@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from apps.clusters.services import cluster_create
 from apps.governance.action_models import Action, Status
 from apps.governance.actions import action_approve, action_propose, policy_active
 from apps.governance.models import AuditEvent, Policy
 from apps.governance.services import safety_switch_set
 from apps.governance.tasks import actions_sweep
 from tests.clusters.conftest import start_sandbox
-from tests.conftest import REAL_SERVICES, ROOT, wait_for
+from tests.conftest import REAL_SERVICES, ROOT, sandbox_cluster, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 ROUNDS = int(os.environ.get("RELIABILITY_ROUNDS", "20"))
@@ -84,13 +83,7 @@ def setup(tmp_path, adam):
     )
     # Many restarts of three deployments in a minute: the budgets would (rightly) stop them.
     safety_switch_set(actor=adam, name="lift_blast_radius", enabled=True, reason="test")
-    cluster = cluster_create(
-        actor="system:test",
-        name="sandbox",
-        connection="sandbox",
-        kubeconfig_path=str(server.kubeconfig),
-        context="sandbox",
-    )
+    cluster = sandbox_cluster(server)
     yield server, cluster
     server.stop()
 

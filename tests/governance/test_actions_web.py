@@ -5,10 +5,10 @@ import json
 import pytest
 from django.test import Client
 
-from apps.clusters.services import cluster_create
 from apps.governance.action_models import Action, Status
 from apps.governance.models import AuditEvent
 from tests.clusters.conftest import start_sandbox
+from tests.conftest import sandbox_cluster
 
 pytestmark = pytest.mark.django_db
 
@@ -16,13 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def cluster(tmp_path):
     server = start_sandbox(tmp_path)
-    yield cluster_create(
-        actor="system:test",
-        name="sandbox",
-        connection="sandbox",
-        kubeconfig_path=str(server.kubeconfig),
-        context="sandbox",
-    )
+    yield sandbox_cluster(server)
     server.stop()
 
 

@@ -3,14 +3,13 @@ worker changes the sandbox once, however often the task is delivered."""
 
 import pytest
 
-from apps.clusters.services import cluster_create
 from apps.governance.action_models import Action, Status
 from apps.governance.actions import action_approve, action_propose, policy_active
 from apps.governance.models import Policy
 from apps.governance.services import safety_mode_set
 from apps.governance.tasks import action_execute
 from tests.clusters.conftest import start_sandbox
-from tests.conftest import wait_for
+from tests.conftest import sandbox_cluster, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -25,13 +24,7 @@ def live(tmp_path):
 def _approved(live, olivia, alice, replicas=4) -> Action:
     p = policy_active()
     Policy.objects.filter(pk=p.pk).update(rules={**p.rules, "verify_timeout_seconds": 30})
-    cluster = cluster_create(
-        actor="system:test",
-        name="sandbox",
-        connection="sandbox",
-        kubeconfig_path=str(live.kubeconfig),
-        context="sandbox",
-    )
+    cluster = sandbox_cluster(live)
     action = action_propose(
         actor=olivia,
         cluster=cluster,
@@ -77,13 +70,7 @@ def test_a_halt_after_queueing_means_no_change_at_all(
     celery_worker_process, live, olivia, alice, adam
 ):
     safety_mode_set(actor=adam, mode="halted", reason="incident")
-    cluster = cluster_create(
-        actor="system:test",
-        name="sandbox",
-        connection="sandbox",
-        kubeconfig_path=str(live.kubeconfig),
-        context="sandbox",
-    )
+    cluster = sandbox_cluster(live)
     action = action_propose(
         actor=olivia,
         cluster=cluster,

@@ -13,6 +13,7 @@ from apps.clusters.services import cluster_create
 from apps.governance.action_models import Action, Policy
 from apps.governance.models import ApiToken, AuditEvent, SafetyMode, SafetySwitch
 from apps.governance.services import api_token_create, safety_mode_set, safety_switch_set
+from apps.healing.models import Incident
 
 pytestmark = pytest.mark.django_db
 MARKER = "SECRET-MARKER-7731"
@@ -36,6 +37,7 @@ FORM_BODIES = {
     },
     "actions/<int:action_id>/<str:decision>": {"reason": "walk"},
     "predictions/models/retrain": {"reason": "walk"},
+    "healing/heal": {},
     "clusters/new": {
         "name": "walk",
         "connection": "kubeconfig",
@@ -68,6 +70,7 @@ JSON_BODIES = {
     "api/actions/<action_id>/approve": {"reason": "walk"},
     "api/actions/<action_id>/reject": {"reason": "walk"},
     "api/policy": {"rules": {"approval_ttl_minutes": 1}, "reason": "walk"},
+    "ai/heal": {},
 }
 PUBLIC = {"login/", "health", "assets/plotly.css"}  # say nothing about the installation
 
@@ -93,6 +96,8 @@ def _url(route: str, token_id: int) -> str:
         .replace("<action_id>", str(ACTION_ID))
         .replace("<slug:cluster>", "sandbox")
         .replace("<str:namespace>", "shop")
+        .replace("<int:incident_id>", "1")
+        .replace("<incident_id>", "1")
     )
 
 
@@ -105,6 +110,7 @@ def _state() -> tuple:
         list(Cluster.objects.values_list("name", "connection", "kubeconfig_path", "environment")),
         list(Action.objects.values_list("pk", "status", "parameters", "version")),
         list(Policy.objects.values_list("pk", "version", "active")),
+        list(Incident.objects.values_list("pk", "status", "action_id")),
     )
 
 
@@ -150,7 +156,8 @@ def _body(response) -> str:
 
 
 def test_the_walk_covers_every_app():
-    for needle in ("safety/", "audit/", "ai/status", "predictions/", "costs/", "api/schema"):
+    for needle in ("safety/", "audit/", "ai/status", "predictions/", "healing/", "ai/incidents",
+                   "costs/", "api/schema"):  # fmt: skip
         assert any(r.startswith(needle) for r in ROUTES), needle
 
 
@@ -204,6 +211,8 @@ def test_a_viewer_reads_but_changes_nothing(route, method, secrets, vic):
         readable = {"api/actions": 200, "api/policy": 200}  # GET reads, POST changes
         # a workload's or node's timeline: this cluster has no samples for it
         readable |= {r: 404 for r in ROUTES if r.startswith("predictions/<slug:cluster>/")}
+        # no incident #1 in this walk
+        readable |= {"ai/incidents/<incident_id>": 404, "healing/<int:incident_id>/": 404}
         expected = {"login/": 302, "logout/": 405, **admin_pages, **readable}.get(
             route, 405 if route in mutating else 200
         )

@@ -5,6 +5,7 @@ import pytest
 
 from apps.predictions import training
 from apps.predictions.training import BaseSpec
+from tests.conftest import sandbox_cluster
 
 SMALL = BaseSpec(
     scenarios=("memory-leak", "cpu-saturation", "node-not-ready", "healthy"),
@@ -89,9 +90,5 @@ def leak(tmp_path):
 
 @pytest.fixture
 def leak_cluster(leak):
-    from apps.clusters.services import cluster_create
 
-    return cluster_create(
-        actor="system:test", name="leak", connection="sandbox",
-        kubeconfig_path=str(leak.kubeconfig), context="sandbox",
-    )  # fmt: skip
+    return sandbox_cluster(leak, name="leak")

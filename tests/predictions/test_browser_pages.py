@@ -4,6 +4,7 @@ timeline with anomaly bands drawn by Plotly, the cluster-wide timeline and the m
 import pytest
 
 from apps.predictions import services
+from tests.conftest import sandbox_cluster
 from tests.predictions.conftest import collect_through
 from tests.test_browser import SHOTS, _login, browser, page  # noqa: F401 (fixtures)
 
@@ -17,15 +18,11 @@ def test_a_viewer_reads_risk_reasons_and_anomaly_timelines(
     base_model,
     tmp_path,
 ):
-    from apps.clusters.services import cluster_create
     from tests.clusters.conftest import start_sandbox
 
     server = start_sandbox(tmp_path, "memory-leak")
     try:
-        cluster = cluster_create(
-            actor="system:test", name="sandbox", connection="sandbox",
-            kubeconfig_path=str(server.kubeconfig), context="sandbox",
-        )  # fmt: skip
+        cluster = sandbox_cluster(server)
         collect_through(server, cluster, 9, step=15)
         services.anomaly_fit(cluster=cluster)
         collect_through(server, cluster, 6)

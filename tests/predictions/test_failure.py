@@ -128,6 +128,11 @@ def test_it_puts_the_threshold_at_risk_50_and_levels_at_documented_cut_points():
     assert list(levels) == [
         "unknown", "low", "low", "medium", "medium", "high", "high", "critical", "critical",
     ]  # fmt: skip
+    # The pure model's names are the ones the database, the filters and the API accept.
+    from apps.predictions.models import RiskScore
+
+    assert set(levels) <= {*RiskScore.RANKED, RiskScore.Level.UNKNOWN}
+    assert set(RiskScore.RANKED) < set(RiskScore.Level.values)
 
 
 # --- evaluation: hand-made cases with exact answers ---------------------------------------

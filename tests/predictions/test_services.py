@@ -142,6 +142,10 @@ def test_a_challenger_without_enough_labelled_history_is_rejected_and_audited(
          {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9}, False, "false-positive rate"),
         ({"pr_auc": 0.8, "fpr": 0.02, "event_recall": 0.5},
          {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9}, False, "event recall"),
+        ({"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9},
+         {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9}, False, "no better on any figure"),
+        ({"pr_auc": 0.7, "fpr": 0.01, "event_recall": 0.9},
+         {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9}, True, "beats the champion"),
     ],
 )  # fmt: skip
 def test_the_promotion_rule(new, old, promoted, said):

@@ -4,11 +4,10 @@ without anyone asking; the API reads them."""
 import pytest
 from django.test import Client
 
-from apps.clusters.services import cluster_create
 from apps.clusters.tasks import collect
 from apps.predictions import training
 from apps.predictions.models import RiskScore
-from tests.conftest import WORKER_MODEL_DIR, wait_for
+from tests.conftest import WORKER_MODEL_DIR, sandbox_cluster, wait_for
 from tests.predictions.conftest import SMALL
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -17,10 +16,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 def test_scores_follow_each_collection_on_the_worker(celery_worker_process, sandbox, settings, vic):
     settings.MODEL_DIR = WORKER_MODEL_DIR  # the worker reads the model trained here
     base = training.base_model_ensure(spec=SMALL)
-    cluster = cluster_create(
-        actor="system:test", name="sandbox", connection="sandbox",
-        kubeconfig_path=str(sandbox.kubeconfig), context="sandbox",
-    )  # fmt: skip
+    cluster = sandbox_cluster(sandbox)
     for _ in range(12):  # six minutes of history: every workload has enough to be scored
         sandbox.sandbox.advance(30)
         collect.delay(cluster.pk)

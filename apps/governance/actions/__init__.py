@@ -9,6 +9,7 @@ from .decide import _decidable as _decidable
 from .decide import action_approve as action_approve
 from .decide import action_reject as action_reject
 from .decide import action_update_parameters as action_update_parameters
+from .decide import action_withdraw as action_withdraw
 from .decide import actions_expire_due as actions_expire_due
 from .decide import approver_still_entitled as approver_still_entitled
 from .params import MAX_REPLICAS as MAX_REPLICAS

@@ -68,16 +68,7 @@ def _approve(action: Action, *, actor, reason: str) -> Action:
 @transaction.atomic
 def action_approve(*, approver: AbstractBaseUser, action: Action, reason: str = "") -> Action:
     require(approver, Cap.APPROVE)
-    action = Action.objects.select_for_update().get(pk=action.pk)
-    _decidable(action, approver)
-    Approval.objects.create(
-        action=action,
-        approver=approver.get_username(),
-        approver_user=approver,
-        decision="approve",
-        fingerprint=action.fingerprint,
-        reason=reason,
-    )
+    action = _decide(action, approver, "approve", reason)
     have = action.approvals.filter(decision="approve", fingerprint=action.fingerprint).count()
     if have < action.required_approvals:
         audit_record(
@@ -98,16 +89,7 @@ def action_reject(*, approver: AbstractBaseUser, action: Action, reason: str) ->
     require(approver, Cap.APPROVE)
     if not (reason or "").strip():
         raise ValidationFailed("a reason is required to reject", field="reason")
-    action = Action.objects.select_for_update().get(pk=action.pk)
-    _decidable(action, approver)
-    Approval.objects.create(
-        action=action,
-        approver=approver.get_username(),
-        approver_user=approver,
-        decision="reject",
-        fingerprint=action.fingerprint,
-        reason=reason,
-    )
+    action = _decide(action, approver, "reject", reason)
     return transition(
         action,
         to=Status.REJECTED,
@@ -118,6 +100,21 @@ def action_reject(*, approver: AbstractBaseUser, action: Action, reason: str) ->
         status_reason=reason,
         finished_at=timezone.now(),
     )
+
+
+def _decide(action: Action, approver: AbstractBaseUser, decision: str, reason: str) -> Action:
+    """Lock the action, check this approver may decide on it now, record the decision."""
+    action = Action.objects.select_for_update().get(pk=action.pk)
+    _decidable(action, approver)
+    Approval.objects.create(
+        action=action,
+        approver=approver.get_username(),
+        approver_user=approver,
+        decision=decision,
+        fingerprint=action.fingerprint,
+        reason=reason,
+    )
+    return action
 
 
 def _decidable(action: Action, approver: AbstractBaseUser) -> None:
@@ -202,3 +199,21 @@ def approver_still_entitled(action: Action) -> str:
         if ap.approver_user is not None and not user_can(ap.approver_user, Cap.APPROVE):
             return f"{ap.approver} no longer holds the approver role"
     return ""
+
+
+@transaction.atomic
+def action_withdraw(*, actor: str, action: Action, reason: str) -> Action:
+    """The proposer takes back a proposal nobody has decided on yet (e.g. healing, when the
+    incident cleared by itself): proposed -> cancelled, audited."""
+    if actor != action.requester:
+        raise ApplicationError("only the proposer may withdraw a proposal", field="actor")
+    return transition(
+        action,
+        to=Status.CANCELLED,
+        allowed=(Status.PROPOSED,),
+        actor=actor,
+        verb="action.withdrawn",
+        reason=reason,
+        status_reason=reason,
+        finished_at=timezone.now(),
+    )

@@ -83,9 +83,11 @@ def action_propose(
     risk: str = Risk.MEDIUM,
     source: str = Source.MANUAL,
     evidence: dict | None = None,
+    allow_auto_approve: bool = True,
 ) -> Action:
-    """Propose a change. People need `propose`; `policy:<name>@<v>` actors are ZeroTouch's
-    own runbooks. Auto-approval happens here when policy and mode allow it."""
+    """Propose a change. People need `propose`; `system:<name>` actors are ZeroTouch's own
+    runbooks. Auto-approval happens here when policy and mode allow it — and the proposer
+    has not asked for people (`allow_auto_approve=False`)."""
     if not isinstance(actor, str):
         require(actor, Cap.PROPOSE if kind not in CHAOS_KINDS else Cap.RUN_CHAOS)
     if kind not in Kind.values:
@@ -160,7 +162,8 @@ def action_propose(
         },
         reason=reason,
     )
-    _maybe_auto_approve(action, policy, r)
+    if allow_auto_approve:
+        _maybe_auto_approve(action, policy, r)
     return action
 
 

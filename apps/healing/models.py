@@ -1,0 +1,106 @@
+"""Incidents: one problem on one thing, from detection to a verified outcome, with the
+timeline that explains it."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Status(models.TextChoices):
+    OPEN = "open", "Open"  # detected; a fix is proposed or awaits approval
+    ACTING = "acting", "Fix in progress"  # the fix is approved, queued or running
+    VERIFYING = "verifying", "Verifying"  # the fix ran; watching that it holds
+    ESCALATED = "escalated", "Escalated"  # a person must act: no safe fix, or the fix failed
+    RESOLVED = "resolved", "Resolved"
+
+
+ACTIVE = (Status.OPEN, Status.ACTING, Status.VERIFYING, Status.ESCALATED)
+
+
+class Incident(models.Model):
+    cluster = models.ForeignKey("clusters.Cluster", on_delete=models.CASCADE, related_name="+")
+    fingerprint = models.CharField(max_length=32)  # cause + the thing: one problem, one row
+    cause = models.CharField(max_length=30)
+    scope = models.CharField(max_length=12)  # workload | node | pvc | namespace | pod
+    namespace = models.CharField(max_length=253, blank=True)
+    name = models.CharField(max_length=253)
+    title = models.CharField(max_length=300)
+    hypothesis = models.TextField()
+    evidence = models.JSONField(default=list)  # in words
+    signals = models.JSONField(default=list)  # the signal kinds seen
+    confidence = models.FloatField()
+    severity = models.CharField(max_length=2)  # P1..P4
+    preventive = models.BooleanField(default=False)  # predicted, nothing failed yet
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    runbook = models.CharField(max_length=40, blank=True)
+    resolution = models.TextField(blank=True)  # how it ended, in words
+    action = models.ForeignKey(  # the current fix
+        "governance.Action", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Cluster time (the API server's clock): MTTD and MTTR are measured on it.
+    started_at = models.DateTimeField()  # the first sign of the failure
+    detected_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()  # the last cycle that still saw it
+    verify_until = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    healed_by_zerotouch = models.BooleanField(default=False)  # resolved by our action
+    human_involved = models.BooleanField(default=False)  # a person approved or acted
+    reopened = models.PositiveIntegerField(default=0)  # came back soon after resolving
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-detected_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "fingerprint"],
+                condition=~Q(status="resolved"),
+                name="one_active_incident_per_problem",
+            )
+        ]
+        indexes = [models.Index(fields=["cluster", "status"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.severity} {self.title}"
+
+    @property
+    def target_label(self) -> str:
+        return (
+            f"{self.namespace}/{self.name}"
+            if self.namespace and self.scope != "namespace"
+            else self.name
+        )
+
+    @property
+    def cause_label(self) -> str:
+        return self.cause.replace("_", " ")
+
+    @property
+    def mttd_seconds(self) -> float:
+        return max(0.0, (self.detected_at - self.started_at).total_seconds())
+
+    @property
+    def mttr_seconds(self) -> float | None:
+        if self.resolved_at is None:
+            return None
+        return max(0.0, (self.resolved_at - self.detected_at).total_seconds())
+
+
+class TimelineEntry(models.Model):
+    """What happened to an incident, in order: detection, evidence, proposals, decisions,
+    execution, verification, resolution."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
+    at = models.DateTimeField()  # cluster time
+    kind = models.CharField(max_length=20)
+    text = models.TextField()
+    action = models.ForeignKey(
+        "governance.Action", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.kind}: {self.text[:60]}"

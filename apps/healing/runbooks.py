@@ -1,0 +1,225 @@
+"""Runbooks: declarative, one per cause. Each says what it does, the Action it proposes (or
+that it escalates, with what a person should check), its risk, the expected effect, how the
+outcome is verified, and how it is rolled back. Pure: `plan(diagnosis)` turns a diagnosis
+into concrete Action parameters or an escalation; governance does the rest."""
+
+import math
+from dataclasses import dataclass, field
+
+from .diagnose import Cause, Diagnosis
+
+MiB = 2**20
+MEMORY_STEP = 1.5  # new limit: the observed peak x this, rounded up to 64 MiB
+MEMORY_MIN_RAISE = 1.25  # and at least the old limit x this
+SCALE_STEP = 1.5
+SCALE_MAX_ADD = 4
+
+
+@dataclass(frozen=True)
+class Runbook:
+    name: str
+    title: str
+    action: str | None  # an Action kind, or None: escalate to a person
+    risk: str  # low | medium | high
+    expected: str
+    verification: str
+    rollback: str
+    checks: tuple[str, ...] = ()  # for people: what to look at
+    verify_minutes: int = 5
+    # "clear": resolved when every signal is gone; "workloads": when the workloads are
+    # healthy again even if the root (a broken node) still needs a person.
+    resolves_when: str = "clear"
+
+
+RUNBOOKS: dict[str, Runbook] = {
+    Cause.BAD_ROLLOUT: Runbook(
+        "rollout-undo",
+        "Roll back the failing revision",
+        "rollout_undo",
+        "low",  # it returns to the revision that ran fine minutes ago
+        "the previous revision's pods come up ready and the crash loop stops",
+        "no pod of the workload crash-looping or unready for the verification window, and "
+        "every replica available",
+        "roll forward again (a new rollout of the failing revision)",
+    ),
+    Cause.MEMORY_LEAK: Runbook(
+        "raise-memory-limit",
+        "Raise the memory limit (buys time for a leak)",
+        "patch_resources",
+        "low",
+        "no OOM kill for the verification window; the leak itself remains and the owners are told",
+        "no OOMKilled container and every replica available for the verification window",
+        "patch the previous limit back (the executor's snapshot)",
+        checks=("profile the process's memory growth", "recent changes to caches or pools"),
+    ),
+    Cause.MEMORY_UNDERSIZED: Runbook(
+        "raise-memory-limit",
+        "Raise the memory limit above the observed peak",
+        "patch_resources",
+        "low",
+        "no OOM kill with the new limit",
+        "no OOMKilled container and every replica available for the verification window",
+        "patch the previous limit back (the executor's snapshot)",
+    ),
+    Cause.PREDICTED_OOM: Runbook(
+        "raise-memory-limit",
+        "Raise the memory limit before the predicted OOM",
+        "patch_resources",
+        "low",
+        "memory stays below the new limit; the predicted OOM does not happen",
+        "no OOMKilled container for the verification window",
+        "patch the previous limit back (the executor's snapshot)",
+    ),
+    Cause.CRASH_LOOP: Runbook(
+        "rollout-restart",
+        "Restart the workload's pods",
+        "rollout_restart",
+        "low",
+        "fresh pods start without the crash",
+        "no pod crash-looping and every replica available for the verification window",
+        "nothing to undo: a restart changes no configuration",
+        checks=("the application's logs of the crashing container",),
+    ),
+    Cause.READINESS: Runbook(
+        "restart-pod",
+        "Restart the unready pods",
+        "restart_pod",
+        "low",
+        "the replacement pods pass their readiness probe",
+        "every replica ready for the verification window",
+        "nothing to undo: the Deployment recreates the pod",
+    ),
+    Cause.SATURATION: Runbook(
+        "scale-up",
+        "Scale up the saturated workload",
+        "scale",
+        "low",  # at most +50% (and +4) replicas: more capacity, nothing removed
+        "the load spreads over more replicas; CPU per pod falls below its limit",
+        "no pod at its CPU limit and every replica available for the verification window",
+        "scale back to the previous replica count (the executor's snapshot)",
+    ),
+    Cause.PREDICTED_SATURATION: Runbook(
+        "scale-up",
+        "Scale up before CPU saturates",
+        "scale",
+        "low",
+        "the load spreads over more replicas; CPU per pod falls below its limit",
+        "every replica available and the risk falls below high",
+        "scale back to the previous replica count (the executor's snapshot)",
+    ),
+    # Cordon, not drain: the node controller evicts the pods of a NotReady node by itself, and
+    # evictions its kubelet cannot hear only strand them. The node itself needs a person.
+    Cause.NODE: Runbook(
+        "cordon-node",
+        "Cordon the NotReady node",
+        "cordon",
+        "low",
+        "nothing new is scheduled on it; its pods are replaced on healthy nodes",
+        "the node is cordoned and no pod of any workload is failing on it",
+        "uncordon the node",
+        checks=("the node's kubelet and its cloud instance", "drain it before repair"),
+        resolves_when="workloads",
+    ),
+    Cause.NODE_PRESSURE: Runbook(
+        "cordon-node",
+        "Cordon the node under pressure",
+        "cordon",
+        "low",
+        "no new pods land on it while the pressure lasts",
+        "the node is cordoned and its pressure conditions clear or its pods stay healthy",
+        "uncordon the node",
+        checks=("what fills the node's memory, disk or PIDs",),
+    ),
+}
+ESCALATIONS: dict[str, tuple[str, ...]] = {
+    Cause.IMAGE_PULL: (
+        "the image name and tag exist in the registry",
+        "the pull secret and the registry's reachability from the nodes",
+        "roll back by hand if the previous image is wanted",
+    ),
+    Cause.CONFIG_ERROR: (
+        "the ConfigMaps and Secrets the pod spec references, and their keys",
+        "recent changes to them",
+    ),
+    Cause.NAMESPACE_CHANGE: (
+        "what changed in the namespace in the minutes before (ConfigMaps, Secrets, releases)",
+        "whether rolling back that change is safe for every workload involved",
+    ),
+    Cause.UNSCHEDULABLE: (
+        "free CPU and memory on the nodes against the pods' requests",
+        "taints, node selectors and affinity rules",
+    ),
+    Cause.PVC_UNBOUND: (
+        "the claim's storage class exists and can provision",
+        "quota and capacity of the storage backend",
+    ),
+    Cause.AUTOSCALER_MAXED: ("the autoscaler's maximum and the budget for more replicas",),
+    Cause.EVICTIONS: ("the node that evicted the pods and its pressure",),
+    Cause.PREDICTED_FAILURE: ("the risk's reasons on the Predictions page",),
+    Cause.ANOMALY: ("the anomaly timeline of the workload or node",),
+}
+
+
+def runbook_for(cause: str) -> Runbook:
+    if cause in RUNBOOKS:
+        return RUNBOOKS[cause]
+    return Runbook(
+        "escalate", "Escalate to a person", None, "low",
+        "a person checks and fixes it; ZeroTouch changes nothing",
+        "the signals clear", "nothing to undo",
+        checks=ESCALATIONS.get(cause, ("the incident's evidence",)),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Plan:
+    runbook: Runbook
+    kind: str | None  # Action kind; None: escalate
+    namespace: str = ""
+    target: str = ""
+    parameters: dict = field(default_factory=dict)
+    why_not: str = ""  # why an automatic runbook escalates instead
+
+
+def plan(d: Diagnosis) -> Plan:
+    """The concrete change for a diagnosis, or an escalation saying why there is none."""
+    book = runbook_for(d.cause)
+    if book.action is None:
+        return Plan(book, None)
+    ns, name, f = d.namespace, d.name, d.facts
+    if book.action == "rollout_undo":
+        if f.get("revision", 0) < 2:
+            return _escalate(book, "no earlier revision to roll back to")
+        return Plan(book, "rollout_undo", ns, name, {"revision": f["revision"] - 1})
+    if book.action == "patch_resources":
+        limit = _memory_limit(f)
+        if limit is None:
+            return _escalate(book, "no memory samples to size a new limit from")
+        container = f.get("container") or name
+        limits = {"memory": f"{limit // MiB}Mi"}
+        return Plan(book, "patch_resources", ns, name, {"container": container, "limits": limits})
+    if book.action == "scale":
+        current = f.get("replicas") or 1
+        target = min(current + SCALE_MAX_ADD, math.ceil(current * SCALE_STEP))
+        return Plan(book, "scale", ns, name, {"replicas": max(target, current + 1)})
+    if book.action == "restart_pod":
+        pods = f.get("pods") or []
+        if not pods:
+            return _escalate(book, "no pod named in the evidence")
+        return Plan(book, "restart_pod", ns, pods[0], {})
+    if book.action in ("drain_node", "cordon"):
+        return Plan(book, book.action, "", name, {})
+    return Plan(book, book.action, ns, name, {})
+
+
+def _memory_limit(f: dict) -> int | None:
+    """The observed peak x 1.5, at least the old limit x 1.25, rounded up to 64 MiB."""
+    peak, old = f.get("peak_bytes"), f.get("limit_bytes")
+    if not peak:
+        return None
+    want = max(peak * MEMORY_STEP, (old or 0) * MEMORY_MIN_RAISE)
+    return int(math.ceil(want / (64 * MiB)) * 64 * MiB)
+
+
+def _escalate(book: Runbook, why: str) -> Plan:
+    return Plan(book, None, why_not=why)

@@ -1,0 +1,300 @@
+"""Reads for healing: the cluster's state as the pure detectors want it, and the incidents
+pages and the API show."""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.db.models import QuerySet
+
+from apps.clusters.connect import gateway_for
+from apps.clusters.gateway import errors as gw_errors
+from apps.clusters.models import (
+    Cluster,
+    ClusterEvent,
+    ContainerSample,
+    Node,
+    NodeSample,
+    Pod,
+    Workload,
+)
+from apps.predictions.models import Anomaly, RiskScore
+
+from . import signals as sg
+from .models import ACTIVE, Incident, Status
+
+log = logging.getLogger(__name__)
+RECENT = timedelta(minutes=10)  # restarts and anomalies this recent count
+HISTORY = timedelta(minutes=30)  # samples read for "since when" and memory trends
+CPU_WINDOW = timedelta(minutes=5)  # CPU at the limit for most of this: throttled now
+SAMPLE_COLUMNS = ("ts", "namespace", "workload", "pod", "container", "memory", "limit_memory",
+                  "restarts", "ready", "waiting_reason", "cpu_m", "limit_cpu_m")  # fmt: skip
+
+
+def cluster_state(cluster: Cluster, *, live: bool = True) -> sg.ClusterState:
+    """The state the detectors read, at the cluster's last collection. `live` also reads
+    claims and autoscalers from the API (the collector does not store them)."""
+    now = cluster.last_cluster_time
+    state = sg.ClusterState(now=now, environment=cluster.environment)
+    samples = list(
+        ContainerSample.objects.filter(cluster=cluster, ts__gte=now - HISTORY, ts__lte=now)
+        .order_by("ts")
+        .values_list(*SAMPLE_COLUMNS)
+    )
+    since, restarts = _pod_history(samples, now)
+    state.pods = [
+        sg.PodState(
+            namespace=p.namespace,
+            name=p.name,
+            workload=p.workload,
+            node=p.node,
+            phase=p.phase,
+            ready=p.ready,
+            restarts=p.restarts,
+            reason=p.reason,
+            containers=tuple(p.containers),
+            created=p.created,
+            failing_since=since.get((p.namespace, p.name)),
+            recent_restarts=restarts.get((p.namespace, p.name), (0, None))[0],
+            restarted_at=restarts.get((p.namespace, p.name), (0, None))[1],
+        )
+        for p in Pod.objects.filter(cluster=cluster)
+    ]
+    state.workloads = [
+        sg.WorkloadState(
+            namespace=w.namespace,
+            name=w.name,
+            replicas=w.replicas,
+            available_replicas=w.available_replicas,
+            revision=w.revision,
+            conditions=tuple(w.conditions),
+            last_rollout_at=w.last_rollout_at,
+            user_facing=w.user_facing,
+        )
+        for w in Workload.objects.filter(cluster=cluster)
+    ]
+    state.nodes = _nodes(cluster, now)
+    state.events = [
+        sg.EventState(
+            e.namespace, e.reason, e.message, e.object_kind, e.object_name, e.count, e.last_seen
+        )
+        for e in ClusterEvent.objects.filter(
+            cluster=cluster, type="Warning", last_seen__gte=now - RECENT
+        )
+    ]
+    state.risks = _risks(cluster)
+    state.anomalies = [
+        sg.AnomalyState(
+            a.entity_kind,
+            a.namespace,
+            a.name,
+            a.start,
+            a.peak_score,
+            tuple(m.get("metric", "") for m in a.metrics),
+        )
+        for a in Anomaly.objects.filter(cluster=cluster, start__gte=now - RECENT)
+    ]
+    state.memory = _memory(samples)
+    state.cpu = _cpu(samples, now)
+    if live:
+        _claims_and_autoscalers(cluster, state)
+    return state
+
+
+def _pod_history(samples, now: datetime) -> tuple[dict, dict]:
+    """Per pod: when its current bad stretch began (the first unhealthy sample after the last
+    healthy one), and (restarts in the last RECENT minutes, when the first of them was seen)."""
+    last_good: dict[tuple, datetime] = {}
+    first_bad: dict[tuple, datetime] = {}
+    first_restarts: dict[tuple, int] = {}
+    last_restarts: dict[tuple, int] = {}
+    restarted_at: dict[tuple, datetime] = {}
+    for ts, ns, _wl, pod, _c, _m, _l, restarts, ready, waiting, *_ in samples:
+        key = (ns, pod)
+        if ts >= now - RECENT and key in last_restarts and restarts > last_restarts[key]:
+            restarted_at.setdefault(key, ts)
+        bad = not ready or (waiting and waiting != "ContainerCreating")
+        if bad:
+            if key not in first_bad or (key in last_good and last_good[key] > first_bad[key]):
+                first_bad[key] = ts
+        else:
+            last_good[key] = ts
+        if ts >= now - RECENT:
+            first_restarts.setdefault(key, restarts)
+            last_restarts[key] = restarts
+    since = {k: v for k, v in first_bad.items() if k not in last_good or last_good[k] < v}
+    recent = {k: last_restarts[k] - first_restarts[k] for k in last_restarts}
+    return since, {k: (v, restarted_at.get(k)) for k, v in recent.items() if v > 0}
+
+
+def _memory(samples) -> dict[tuple[str, str], sg.MemoryState]:
+    """Per workload, its worst container: peak, limit, and how steadily memory climbs between
+    restarts (slope of memory/limit in % per minute and the fit's r^2)."""
+    runs: dict[tuple, list[tuple[float, float, int | None]]] = defaultdict(list)
+    for ts, ns, wl, pod, container, memory, limit, restarts, _ready, _w, *_ in samples:
+        if wl and memory is not None:
+            runs[(ns, wl, pod, container, restarts)].append((ts.timestamp(), memory, limit))
+    out: dict[tuple[str, str], sg.MemoryState] = {}
+    for (ns, wl, *_), points in runs.items():
+        peak = max(m for _, m, _ in points)
+        limit = points[-1][2]
+        slope, r2 = _trend(points, limit)
+        current = out.get((ns, wl))
+        if current is None or (slope, peak) > (current.slope_pct_per_min, current.peak_bytes):
+            out[(ns, wl)] = sg.MemoryState(
+                peak_bytes=max(peak, current.peak_bytes if current else 0),
+                limit_bytes=limit, slope_pct_per_min=slope, steady=r2 >= 0.8 and len(points) >= 5,
+            )  # fmt: skip
+        else:
+            out[(ns, wl)] = sg.MemoryState(
+                max(peak, current.peak_bytes), current.limit_bytes,
+                current.slope_pct_per_min, current.steady,
+            )  # fmt: skip
+    return out
+
+
+def _cpu(samples, now: datetime) -> dict[tuple[str, str], sg.CpuState]:
+    """Per workload: which pods ran at >= 90% of their CPU limit in most recent samples, and
+    since when the hottest stretch has lasted."""
+    shares: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    hot_since: dict[tuple[str, str], datetime] = {}  # (workload key, pod) -> stretch start
+    for ts, ns, wl, pod, *_rest, cpu_m, limit_cpu_m in samples:
+        if not wl or cpu_m is None or not limit_cpu_m:
+            continue
+        share = cpu_m / limit_cpu_m
+        if share >= 0.9:
+            hot_since.setdefault((ns, wl, pod), ts)
+        else:
+            hot_since.pop((ns, wl, pod), None)
+        if ts >= now - CPU_WINDOW:
+            shares[(ns, wl)][pod].append(share)
+    out = {}
+    for (ns, wl), pods in shares.items():
+        hot = tuple(sorted(p for p, v in pods.items() if np.mean(np.array(v) >= 0.9) >= 0.6))
+        median = float(np.median([x for v in pods.values() for x in v])) * 100
+        starts = [hot_since[(ns, wl, p)] for p in hot if (ns, wl, p) in hot_since]
+        out[(ns, wl)] = sg.CpuState(
+            pods_at_limit=hot, pods=len(pods), median_pct_of_limit=median,
+            since=min(starts) if starts else None,
+        )  # fmt: skip
+    return out
+
+
+def _trend(points, limit: int | None) -> tuple[float, float]:
+    if len(points) < 3:
+        return 0.0, 0.0
+    t = np.array([p[0] for p in points]) / 60.0
+    m = np.array([p[1] for p in points], dtype=float)
+    scale = float(limit) if limit else float(max(m.max(), 1.0))
+    y = m / scale * 100
+    if np.ptp(t) == 0:
+        return 0.0, 0.0
+    slope, intercept = np.polyfit(t - t[0], y, 1)
+    fitted = slope * (t - t[0]) + intercept
+    total = float(((y - y.mean()) ** 2).sum())
+    r2 = 1 - float(((y - fitted) ** 2).sum()) / total if total > 0 else 0.0
+    return float(slope), r2
+
+
+def _nodes(cluster: Cluster, now: datetime) -> list[sg.NodeState]:
+    bad_since: dict[str, datetime] = {}
+    history = NodeSample.objects.filter(cluster=cluster, ts__gte=now - HISTORY).order_by("ts")
+    for ts, node, ready, mp, dp, pp in history.values_list(
+        "ts", "node", "ready", "memory_pressure", "disk_pressure", "pid_pressure"
+    ):
+        if ready and not (mp or dp or pp):
+            bad_since.pop(node, None)
+        else:
+            bad_since.setdefault(node, ts)
+    return [
+        sg.NodeState(n.name, n.ready, tuple(n.pressure), n.unschedulable, bad_since.get(n.name))
+        for n in Node.objects.filter(cluster=cluster)
+    ]
+
+
+def _risks(cluster: Cluster) -> list[sg.RiskState]:
+    last = (
+        RiskScore.objects.filter(cluster=cluster)
+        .order_by("-scored_at")
+        .values_list("scored_at", flat=True)
+        .first()
+    )
+    if last is None:
+        return []
+    return [
+        sg.RiskState(
+            r.entity_kind, r.namespace, r.name, r.risk, r.level, tuple(r.reasons), r.lead_minutes
+        )
+        for r in RiskScore.objects.filter(cluster=cluster, scored_at=last, risk__isnull=False)
+    ]
+
+
+def _claims_and_autoscalers(cluster: Cluster, state: sg.ClusterState) -> None:
+    try:
+        gw = gateway_for(cluster)
+    except gw_errors.GatewayError as exc:
+        log.warning("healing: %s unreachable for claims and autoscalers: %s", cluster, exc)
+        return
+    try:
+        state.pvcs = [
+            sg.PvcState(c.namespace, c.name, c.phase, c.storage_class, c.mounted_by)
+            for c in gw.pvcs()
+        ]
+        state.hpas = [
+            sg.HpaState(
+                h.namespace,
+                h.name,
+                h.target_name,
+                h.current_replicas,
+                h.max_replicas,
+                h.current_cpu_utilization,
+                h.target_cpu_utilization,
+            )
+            for h in gw.hpas()
+        ]
+    except gw_errors.GatewayError as exc:
+        log.warning("healing: reading claims and autoscalers of %s failed: %s", cluster, exc)
+    finally:
+        gw.close()
+
+
+# --- incidents --------------------------------------------------------------------------------
+
+
+@dataclass
+class IncidentFilter:
+    cluster: Cluster | None = None
+    status: str = ""  # a Status, or "active"
+    severity: str = ""
+    namespace: str = ""
+
+
+def incident_list(f: IncidentFilter, limit: int = 200) -> QuerySet[Incident]:
+    qs = Incident.objects.select_related("cluster", "action").order_by(
+        "status", "severity", "-detected_at"
+    )
+    if f.cluster is not None:
+        qs = qs.filter(cluster=f.cluster)
+    if f.status == "active":
+        qs = qs.filter(status__in=ACTIVE)
+    elif f.status:
+        qs = qs.filter(status=f.status)
+    if f.severity:
+        qs = qs.filter(severity=f.severity)
+    if f.namespace:
+        qs = qs.filter(namespace=f.namespace)
+    return qs[:limit]
+
+
+def incident_get(pk: int) -> Incident | None:
+    return Incident.objects.select_related("cluster", "action").filter(pk=pk).first()
+
+
+def incidents_active(cluster: Cluster) -> QuerySet[Incident]:
+    return Incident.objects.filter(cluster=cluster, status__in=ACTIVE).select_related("action")
+
+
+def incidents_open_count() -> int:
+    return Incident.objects.exclude(status=Status.RESOLVED).count()

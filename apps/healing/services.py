@@ -1,0 +1,360 @@
+"""The healing loop, one cycle per cluster: detect, diagnose, open or update incidents, propose
+each incident's runbook through governance, follow the Action to its outcome, verify, and
+resolve or escalate. Nothing here touches a cluster: the Action does, through governance.
+
+Times are the cluster's (its API server's clock), so a sandbox in fast-forward and a real
+cluster are measured the same way.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.clusters.models import Cluster
+from apps.governance.action_models import FINAL, Action, Source
+from apps.governance.action_models import Status as AStatus
+from apps.governance.actions import action_propose, action_withdraw
+from apps.governance.errors import ApplicationError
+from apps.governance.models import Switch
+from apps.governance.selectors import safety_state_get
+from apps.governance.services import audit_record
+
+from . import runbooks, selectors
+from .diagnose import Diagnosis, diagnose
+from .models import ACTIVE, Incident, Status, TimelineEntry
+from .signals import detect
+
+log = logging.getLogger(__name__)
+ACTOR = "system:healing"
+CLEAR_AFTER = timedelta(minutes=3)  # not seen for this long: it cleared
+REOPEN_WINDOW = timedelta(minutes=15)  # back this soon after resolving: the same incident
+FLAPPING = 3  # reopened this often: escalate instead of fixing again
+MAX_NEW_PER_CYCLE = 20  # an incident storm is capped; the rest wait for the next cycle
+ACTING_TIMEOUT = timedelta(minutes=20)  # a fix not finished by then is escalated
+IN_FLIGHT = (AStatus.PROPOSED, AStatus.APPROVED, AStatus.QUEUED, AStatus.RUNNING)
+
+
+@dataclass
+class CycleResult:
+    found: list[dict] = field(default_factory=list)  # every diagnosis this cycle
+    opened: list[int] = field(default_factory=list)
+    proposed: list[int] = field(default_factory=list)  # Action ids
+    resolved: list[int] = field(default_factory=list)
+    escalated: list[int] = field(default_factory=list)
+    message: str = "ok"
+
+
+def heal_cycle(*, cluster: Cluster, live: bool = True) -> CycleResult:
+    """One detection and proposal cycle for a cluster, under every guard."""
+    cluster.refresh_from_db()
+    if cluster.last_cluster_time is None:
+        return CycleResult(message="not collected yet")
+    state = selectors.cluster_state(cluster, live=live)
+    found = diagnose(detect(state), state)
+    result = CycleResult(found=[_summary(d) for d in found])
+    with transaction.atomic():
+        Cluster.objects.select_for_update().filter(pk=cluster.pk).first()  # one cycle at a time
+        seen = _record(cluster, found, state.now, result)
+        _follow_actions(cluster, state.now, result)
+        _clear(cluster, state.now, seen, result, _present(state))
+    for incident_id, d in seen.items():
+        _propose(incident_id, d, cluster, result)
+    return result
+
+
+def _summary(d: Diagnosis) -> dict:
+    return {
+        "cause": d.cause, "target": f"{d.namespace}/{d.name}" if d.namespace else d.name,
+        "severity": d.severity, "confidence": round(d.confidence, 2), "title": d.title,
+    }  # fmt: skip
+
+
+# --- incidents --------------------------------------------------------------------------------
+
+
+def _note(incident: Incident, at: datetime, kind: str, text: str, action=None) -> None:
+    TimelineEntry.objects.create(incident=incident, at=at, kind=kind, text=text, action=action)
+
+
+def _audit(incident: Incident, verb: str, reason: str, before=None, after=None) -> None:
+    audit_record(
+        actor=ACTOR, verb=verb, target_type="incident", target_id=str(incident.pk),
+        target_repr=f"incident #{incident.pk} {incident.title}"[:200],
+        before=before, after=after or {"status": incident.status}, reason=reason[:1000],
+    )  # fmt: skip
+
+
+def _record(cluster: Cluster, found: list[Diagnosis], now: datetime, result) -> dict:
+    """Open, reopen or update one incident per diagnosis. Returns {incident id: diagnosis}."""
+    seen: dict[int, Diagnosis] = {}
+    for d in found:
+        incident = (
+            Incident.objects.select_for_update()
+            .filter(cluster=cluster, fingerprint=d.fingerprint, status__in=ACTIVE)
+            .first()
+        )
+        if incident is not None:
+            _update(incident, d, now, result)
+        else:
+            incident = _reopen(cluster, d, now)
+            if incident is None:
+                if len(result.opened) >= MAX_NEW_PER_CYCLE:
+                    log.warning("healing: more than %d new incidents in one cycle on %s; "
+                                "the rest wait", MAX_NEW_PER_CYCLE, cluster)  # fmt: skip
+                    continue
+                incident = _open(cluster, d, now)
+                result.opened.append(incident.pk)
+        seen[incident.pk] = d
+    return seen
+
+
+def _open(cluster: Cluster, d: Diagnosis, now: datetime) -> Incident:
+    incident = Incident.objects.create(
+        cluster=cluster, fingerprint=d.fingerprint, cause=d.cause, scope=d.scope,
+        namespace=d.namespace, name=d.name, title=d.title[:300], hypothesis=d.hypothesis,
+        evidence=d.evidence, signals=sorted({s.kind for s in d.signals}),
+        confidence=d.confidence, severity=d.severity, preventive=d.preventive,
+        started_at=min(d.since, now), detected_at=now, last_seen_at=now,
+    )  # fmt: skip
+    _note(incident, d.since, "started", "first sign: " + (d.signals[0].detail if d.signals else ""))
+    _note(incident, now, "detected", f"{d.severity}, confidence {d.confidence:.0%}: {d.hypothesis}")
+    _audit(incident, "incident.opened", d.hypothesis, after={
+        "status": incident.status, "severity": d.severity, "cause": d.cause,
+        "target": incident.target_label,
+    })  # fmt: skip
+    return incident
+
+
+def _reopen(cluster: Cluster, d: Diagnosis, now: datetime) -> Incident | None:
+    """The same problem back soon after it was resolved: one incident that flaps, not many."""
+    recent = (
+        Incident.objects.select_for_update()
+        .filter(
+            cluster=cluster,
+            fingerprint=d.fingerprint,
+            status=Status.RESOLVED,
+            resolved_at__gte=now - REOPEN_WINDOW,
+        )
+        .order_by("-resolved_at")
+        .first()
+    )
+    if recent is None:
+        return None
+    before = {"status": recent.status, "resolution": recent.resolution}
+    recent.reopened += 1
+    recent.status, recent.resolved_at, recent.verify_until = Status.OPEN, None, None
+    recent.action, recent.healed_by_zerotouch = None, False
+    recent.last_seen_at, recent.updated_at = now, timezone.now()
+    if recent.reopened >= FLAPPING:
+        recent.status = Status.ESCALATED
+        recent.resolution = (f"flapping: back {recent.reopened} times within "
+                             f"{REOPEN_WINDOW.seconds // 60} min of resolving; a person must "
+                             "look at the cause")  # fmt: skip
+    recent.save()
+    _note(recent, now, "reopened", f"back after resolving ({recent.reopened}x): {d.hypothesis}")
+    _audit(recent, "incident.reopened", d.hypothesis, before=before)
+    return recent
+
+
+def _update(incident: Incident, d: Diagnosis, now: datetime, result) -> None:
+    kinds = sorted({s.kind for s in d.signals})
+    new = set(kinds) - set(incident.signals)
+    if new:
+        _note(incident, now, "evidence", "new signs: " + "; ".join(
+            s.detail for s in d.signals if s.kind in new))  # fmt: skip
+    if d.severity < incident.severity:  # "P1" < "P2": more urgent
+        _note(incident, now, "severity", f"{incident.severity} -> {d.severity}")
+        incident.severity = d.severity
+    incident.evidence, incident.signals, incident.hypothesis = d.evidence, kinds, d.hypothesis
+    incident.confidence, incident.last_seen_at, incident.updated_at = (
+        d.confidence,
+        now,
+        timezone.now(),
+    )
+    window_over = incident.verify_until is not None and now >= incident.verify_until
+    if incident.status == Status.VERIFYING and window_over:
+        book = runbooks.runbook_for(incident.cause)
+        if book.resolves_when == "workloads" and all(s.scope == "node" for s in d.signals):
+            incident.save()
+            why = (f"mitigated by action #{incident.action_id} ({book.title.lower()}): its "
+                   "workloads run elsewhere; the node itself still needs a person: "
+                   + "; ".join(book.checks))  # fmt: skip
+            _resolve(incident, now, why, healed=True, result=result)
+            return
+        _escalate(incident, now, "the fix did not hold: the problem is still there after the "
+                  "verification window", result)  # fmt: skip
+        return
+    incident.save()
+
+
+def _escalate(incident: Incident, now: datetime, why: str, result=None) -> None:
+    before = {"status": incident.status}
+    incident.status, incident.resolution, incident.updated_at = (
+        Status.ESCALATED,
+        why,
+        timezone.now(),
+    )
+    incident.save()
+    _note(incident, now, "escalated", why, incident.action)
+    _audit(incident, "incident.escalated", why, before=before)
+    if result is not None:
+        result.escalated.append(incident.pk)
+
+
+def _resolve(incident: Incident, now: datetime, why: str, *, healed: bool, result) -> None:
+    before = {"status": incident.status}
+    incident.status, incident.resolution, incident.resolved_at = Status.RESOLVED, why, now
+    incident.healed_by_zerotouch, incident.updated_at = healed, timezone.now()
+    incident.save()
+    _note(incident, now, "resolved", why, incident.action)
+    _audit(incident, "incident.resolved", why, before=before,
+           after={"status": incident.status, "healed_by_zerotouch": healed,
+                  "mttr_seconds": incident.mttr_seconds})  # fmt: skip
+    result.resolved.append(incident.pk)
+
+
+# --- following the fix -------------------------------------------------------------------------
+
+
+def _follow_actions(cluster: Cluster, now: datetime, result) -> None:
+    """Move each incident along with its Action: approved -> acting, succeeded -> verifying,
+    refused or failed -> escalated."""
+    for incident in selectors.incidents_active(cluster).select_for_update(of=("self",)):
+        a = incident.action
+        if a is None or incident.status in (Status.VERIFYING, Status.ESCALATED):
+            continue
+        if any(not ap.approver.startswith("policy:") for ap in a.approvals.all()):
+            incident.human_involved = True
+        if a.status in (AStatus.APPROVED, AStatus.QUEUED, AStatus.RUNNING):
+            if incident.status != Status.ACTING:
+                incident.status = Status.ACTING
+                _note(
+                    incident, now, "approved", f"action #{a.pk} {a.get_status_display().lower()}", a
+                )
+            elif a.started_at and timezone.now() - a.started_at > ACTING_TIMEOUT:
+                _escalate(incident, now, f"action #{a.pk} has not finished in "
+                          f"{ACTING_TIMEOUT.seconds // 60} min", result)  # fmt: skip
+                continue
+            incident.save()
+        elif a.status == AStatus.SUCCEEDED:
+            book = runbooks.runbook_for(incident.cause)
+            incident.status = Status.VERIFYING
+            incident.verify_until = now + timedelta(minutes=book.verify_minutes)
+            incident.save()
+            _note(incident, now, "verifying", f"action #{a.pk} succeeded; checking for "
+                  f"{book.verify_minutes} min that {book.verification}", a)  # fmt: skip
+        elif a.status in FINAL:
+            why = f"action #{a.pk} {a.get_status_display().lower()}" + (
+                f": {a.status_reason}" if a.status_reason else "")  # fmt: skip
+            _escalate(incident, now, why + "; a person must decide", result)
+
+
+def _present(state) -> set[tuple[str, str, str]]:
+    return {
+        *(("workload", w.namespace, w.name) for w in state.workloads),
+        *(("node", "", n.name) for n in state.nodes),
+        *(("pvc", c.namespace, c.name) for c in state.pvcs),
+    }
+
+
+def _clear(cluster: Cluster, now: datetime, seen: dict, result, present: set) -> None:
+    """Incidents no longer seen: verified fixes resolve when their window ends; problems that
+    went away by themselves resolve after CLEAR_AFTER; a target that is gone ends its
+    incident at once."""
+    for incident in selectors.incidents_active(cluster).select_for_update(of=("self",)):
+        if incident.pk in seen:
+            continue
+        a = incident.action
+        if incident.scope in ("workload", "node") and (
+            (incident.scope, incident.namespace, incident.name) not in present
+        ):
+            why = f"the {incident.scope} {incident.target_label} no longer exists"
+            if a is not None and a.status == AStatus.PROPOSED:
+                action_withdraw(actor=ACTOR, action=a, reason=f"incident #{incident.pk}: {why}")
+            _resolve(incident, now, why, healed=False, result=result)
+            continue
+        if incident.status == Status.VERIFYING:
+            if incident.verify_until and now >= incident.verify_until:
+                book = runbooks.runbook_for(incident.cause)
+                why = f"fixed by action #{a.pk if a else '?'} ({book.title.lower()}); verified: "
+                _resolve(incident, now, why + book.verification, healed=True, result=result)
+            continue
+        if incident.status == Status.ACTING:
+            continue  # the fix is under way; its outcome decides
+        if now - incident.last_seen_at >= CLEAR_AFTER:
+            pending = a is not None and a.status == AStatus.PROPOSED
+            why = "cleared by itself" + (f" before action #{a.pk} was approved" if pending else "")
+            if incident.status == Status.ESCALATED:
+                why = "cleared after escalation"
+            if pending:  # nobody should approve a fix for a problem that is gone
+                action_withdraw(actor=ACTOR, action=a, reason=f"incident #{incident.pk} {why}")
+            _resolve(incident, now, why, healed=False, result=result)
+
+
+# --- proposing the fix ---------------------------------------------------------------------------
+
+
+def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident_id)
+        if incident.status != Status.OPEN or incident.action_id is not None:
+            return
+        plan = runbooks.plan(d)
+        now = incident.last_seen_at
+        incident.runbook = plan.runbook.name
+        if plan.kind is None:
+            checks = "; ".join(plan.runbook.checks)
+            why = ("no safe automatic fix" + (f" ({plan.why_not})" if plan.why_not else "")
+                   + f"; check: {checks}")  # fmt: skip
+            _escalate(incident, now, why, result)
+            return
+        busy = _active_action_on(cluster, plan)
+        if busy is not None:
+            if not incident.timeline.filter(kind="waiting", action=busy).exists():
+                _note(incident, now, "waiting", f"action #{busy.pk} is already active on "
+                      f"{busy.target_label}; one fix at a time", busy)  # fmt: skip
+            incident.save()
+            return
+        try:
+            action = action_propose(
+                actor=ACTOR, cluster=cluster, kind=plan.kind, target_name=plan.target,
+                namespace=plan.namespace, parameters=plan.parameters,
+                reason=f"incident #{incident.pk}: {incident.title} — {plan.runbook.title}",
+                severity=incident.severity, risk=plan.runbook.risk, source=Source.HEALING,
+                evidence=_evidence(incident, plan), allow_auto_approve=_may_auto(incident, cluster),
+            )  # fmt: skip
+        except ApplicationError as exc:
+            _escalate(incident, now, f"the runbook could not propose its fix: {exc}", result)
+            return
+        incident.action = action
+        incident.save()
+        _note(incident, now, "proposed", f"action #{action.pk}: {plan.runbook.title} "
+              f"({plan.kind} {action.target_label} {plan.parameters or ''}); expected: "
+              f"{plan.runbook.expected}", action)  # fmt: skip
+        result.proposed.append(action.pk)
+
+
+def _active_action_on(cluster: Cluster, plan: runbooks.Plan) -> Action | None:
+    """Only one fix may be active per workload or node."""
+    qs = Action.objects.filter(cluster=cluster, status__in=IN_FLIGHT, namespace=plan.namespace)
+    return (qs.filter(target_name=plan.target) | qs.filter(workload=plan.target)).first()
+
+
+def _may_auto(incident: Incident, cluster: Cluster) -> bool:
+    """A predicted failure on production is fixed only with people, unless an admin allows
+    it with the switch."""
+    if not (incident.preventive and cluster.environment == Cluster.Environment.PRODUCTION):
+        return True
+    return safety_state_get().switch(Switch.AUTO_HEAL_PREVENTIVE_PRODUCTION).enabled
+
+
+def _evidence(incident: Incident, plan: runbooks.Plan) -> dict:
+    return {
+        "incident": incident.pk, "hypothesis": incident.hypothesis,
+        "evidence": incident.evidence[:8], "confidence": incident.confidence,
+        "runbook": plan.runbook.name, "expected": plan.runbook.expected,
+        "verification": plan.runbook.verification, "rollback": plan.runbook.rollback,
+    }  # fmt: skip

@@ -1,0 +1,427 @@
+"""Detectors: what is wrong in a cluster right now, as signals. Pure: the cluster's state comes
+in as plain values (selectors build it from the collector's rows), signals go out.
+
+A signal names one symptom on one thing — a workload, a node, a claim — with the pods it
+concerns, when it started, and its evidence in words. Correlation (diagnose.py) turns related
+signals into one incident with a cause.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+READINESS_GRACE = timedelta(minutes=2)  # a running pod not ready for longer: readiness fails
+ANOMALY_BURST = 3  # anomalies on one workload or node within the window
+ANOMALY_WINDOW = timedelta(minutes=15)
+PULL = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName"}
+CONFIG = {"CreateContainerConfigError", "CreateContainerError"}
+
+
+class Kind:
+    CRASH_LOOP = "crash_loop"
+    OOM = "oom_killed"
+    IMAGE_PULL = "image_pull"
+    CONFIG_ERROR = "config_error"
+    UNSCHEDULABLE = "unschedulable"
+    READINESS = "readiness_failing"
+    ROLLOUT_STUCK = "rollout_stuck"
+    EVICTED = "evicted"
+    NODE_NOT_READY = "node_not_ready"
+    NODE_PRESSURE = "node_pressure"
+    PVC_UNBOUND = "pvc_unbound"
+    HPA_MAXED = "hpa_maxed"
+    CPU_SATURATED = "cpu_saturated"
+    HIGH_RISK = "high_risk"
+    ANOMALY_BURST = "anomaly_burst"
+
+
+# --- the state detectors read ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PodState:
+    namespace: str
+    name: str
+    workload: str
+    node: str
+    phase: str
+    ready: bool
+    restarts: int
+    reason: str
+    containers: tuple[dict, ...]  # name, state, waiting_reason, last_terminated_reason, ...
+    created: datetime | None
+    failing_since: datetime | None = None  # first sample of the current bad stretch
+    recent_restarts: int = 0  # restarts within the last RECENT window
+    restarted_at: datetime | None = None  # the first of those restarts
+
+
+@dataclass(frozen=True)
+class WorkloadState:
+    namespace: str
+    name: str
+    replicas: int
+    available_replicas: int
+    revision: int
+    conditions: tuple[dict, ...]
+    last_rollout_at: datetime | None
+    user_facing: bool = False
+
+
+@dataclass(frozen=True)
+class NodeState:
+    name: str
+    ready: bool
+    pressure: tuple[str, ...]
+    unschedulable: bool
+    since: datetime | None = None  # first sample of the current bad stretch
+
+
+@dataclass(frozen=True)
+class EventState:
+    namespace: str
+    reason: str
+    message: str
+    object_kind: str
+    object_name: str
+    count: int
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True)
+class PvcState:
+    namespace: str
+    name: str
+    phase: str
+    storage_class: str
+    pods: tuple[str, ...]  # pods that mount it
+
+
+@dataclass(frozen=True)
+class HpaState:
+    namespace: str
+    name: str
+    target: str  # the deployment it scales
+    current: int
+    maximum: int
+    utilization: int | None  # CPU %, of request
+    target_utilization: int | None
+
+
+@dataclass(frozen=True)
+class RiskState:
+    entity_kind: str  # workload | node
+    namespace: str
+    name: str
+    risk: int
+    level: str
+    reasons: tuple[str, ...]
+    lead_minutes: float | None
+
+
+@dataclass(frozen=True)
+class AnomalyState:
+    entity_kind: str
+    namespace: str
+    name: str
+    start: datetime
+    peak_score: float
+    metrics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemoryState:
+    """A workload's memory over the recent window, per container (the worst one)."""
+
+    peak_bytes: int
+    limit_bytes: int | None
+    slope_pct_per_min: float  # of the limit; > 0 rising
+    steady: bool  # a straight rise (r^2 >= 0.8): a leak, not a spike
+
+
+@dataclass(frozen=True)
+class CpuState:
+    """A workload's CPU against its limit over the last minutes."""
+
+    pods_at_limit: tuple[str, ...]  # pods using >= 90% of their CPU limit in most samples
+    pods: int
+    median_pct_of_limit: float
+    since: datetime | None = None  # the hot stretch began
+
+
+@dataclass
+class ClusterState:
+    now: datetime
+    environment: str = "development"
+    pods: list[PodState] = field(default_factory=list)
+    workloads: list[WorkloadState] = field(default_factory=list)
+    nodes: list[NodeState] = field(default_factory=list)
+    events: list[EventState] = field(default_factory=list)
+    pvcs: list[PvcState] = field(default_factory=list)
+    hpas: list[HpaState] = field(default_factory=list)
+    risks: list[RiskState] = field(default_factory=list)
+    anomalies: list[AnomalyState] = field(default_factory=list)
+    memory: dict[tuple[str, str], MemoryState] = field(default_factory=dict)
+    cpu: dict[tuple[str, str], CpuState] = field(default_factory=dict)
+
+    def workload(self, namespace: str, name: str) -> WorkloadState | None:
+        return next(
+            (w for w in self.workloads if w.namespace == namespace and w.name == name), None
+        )
+
+
+# --- signals ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signal:
+    kind: str
+    scope: str  # workload | node | pvc | pod
+    namespace: str
+    name: str
+    since: datetime
+    detail: str  # in words
+    pods: tuple[str, ...] = ()
+    nodes: tuple[str, ...] = ()
+    evidence: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.scope}:{self.namespace}/{self.name}"
+
+
+def detect(state: ClusterState) -> list[Signal]:
+    """Every signal in the cluster now, ordered by kind and target."""
+    out = [
+        *_pod_signals(state),
+        *_workload_signals(state),
+        *_node_signals(state),
+        *_pvc_signals(state),
+        *_hpa_signals(state),
+        *_cpu_signals(state),
+        *_risk_signals(state),
+        *_anomaly_signals(state),
+    ]
+    return sorted(out, key=lambda s: (s.kind, s.namespace, s.name))
+
+
+def _pod_kinds(pod: PodState, state: ClusterState) -> list[tuple[str, str]]:
+    """(signal kind, what the pod shows) for one pod."""
+    found = []
+    for c in pod.containers:
+        waiting, last = c.get("waiting_reason") or "", c.get("last_terminated_reason") or ""
+        if waiting == "CrashLoopBackOff":
+            found.append((Kind.CRASH_LOOP, f"{c.get('name')} in CrashLoopBackOff"))
+        # The last termination stays "OOMKilled" for good: only a recent restart is news.
+        if last == "OOMKilled" and (waiting == "CrashLoopBackOff" or pod.recent_restarts):
+            found.append((Kind.OOM, f"{c.get('name')} OOMKilled"))
+        if waiting in PULL:
+            found.append((Kind.IMAGE_PULL, f"{c.get('name')} {waiting} ({c.get('image', '')})"))
+        if waiting in CONFIG:
+            found.append((Kind.CONFIG_ERROR, f"{c.get('name')} {waiting}"))
+    if pod.reason == "Evicted":
+        found.append((Kind.EVICTED, "evicted"))
+    if pod.phase == "Pending" and not pod.node:
+        found.append((Kind.UNSCHEDULABLE, _scheduling_message(pod, state)))
+    running = pod.phase == "Running" and all(c.get("state") == "running" for c in pod.containers)
+    old_enough = pod.created is not None and state.now - pod.created >= READINESS_GRACE
+    if running and not pod.ready and old_enough and not found:
+        found.append((Kind.READINESS, "running but not ready"))
+    return found
+
+
+def _scheduling_message(pod: PodState, state: ClusterState) -> str:
+    event = next(
+        (
+            e
+            for e in state.events
+            if e.reason == "FailedScheduling"
+            and e.object_kind == "Pod"
+            and e.namespace == pod.namespace
+            and e.object_name == pod.name
+        ),
+        None,
+    )
+    return f"Pending: {event.message}" if event else "Pending: not scheduled yet"
+
+
+def _pod_signals(state: ClusterState) -> list[Signal]:
+    groups: dict[tuple[str, str, str], list[tuple[PodState, str]]] = defaultdict(list)
+    for pod in state.pods:
+        for kind, what in _pod_kinds(pod, state):
+            groups[(kind, pod.namespace, pod.workload or pod.name)].append((pod, what))
+    out = []
+    for (kind, ns, name), hits in groups.items():
+        pods = tuple(sorted({p.name for p, _ in hits}))
+        nodes = tuple(sorted({p.node for p, _ in hits if p.node}))
+        w = state.workload(ns, name)
+        of = f" of {w.replicas}" if w else ""
+        since = min(
+            (p.failing_since or p.restarted_at or p.created or state.now for p, _ in hits),
+            default=state.now,
+        )
+        restarts = max(p.restarts for p, _ in hits)
+        troubled = sorted(
+            {
+                c.get("name", "")
+                for p, _ in hits
+                for c in p.containers
+                if c.get("waiting_reason") or c.get("last_terminated_reason") or not c.get("ready")
+            }
+        )
+        detail = f"{len(pods)} pod{'s' if len(pods) != 1 else ''}{of}: " + "; ".join(
+            sorted({f"{p.name} {what}" for p, what in hits})[:3]
+        )
+        out.append(
+            Signal(
+                kind=kind, scope="workload" if w else "pod", namespace=ns, name=name,
+                since=min(since, state.now), detail=detail, pods=pods, nodes=nodes,
+                evidence={"pods": len(pods), "replicas": w.replicas if w else 1,
+                          "restarts": restarts, "containers": troubled},
+            )
+        )  # fmt: skip
+    return out
+
+
+def _workload_signals(state: ClusterState) -> list[Signal]:
+    out = []
+    for w in state.workloads:
+        stuck = next(
+            (
+                c
+                for c in w.conditions
+                if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded"
+            ),
+            None,
+        )
+        if stuck:
+            out.append(
+                Signal(
+                    kind=Kind.ROLLOUT_STUCK, scope="workload", namespace=w.namespace,
+                    name=w.name, since=w.last_rollout_at or state.now,
+                    detail=f"rollout of revision {w.revision} stuck: {stuck.get('message', '')}",
+                    evidence={"revision": w.revision, "available": w.available_replicas,
+                              "replicas": w.replicas},
+                )
+            )  # fmt: skip
+    return out
+
+
+def _node_signals(state: ClusterState) -> list[Signal]:
+    out = []
+    for n in state.nodes:
+        on_it = tuple(sorted(p.name for p in state.pods if p.node == n.name))
+        since = n.since or state.now
+        if not n.ready:
+            out.append(
+                Signal(Kind.NODE_NOT_READY, "node", "", n.name, since,
+                       f"node {n.name} NotReady; {len(on_it)} pods on it", pods=on_it,
+                       nodes=(n.name,), evidence={"pods": len(on_it)})
+            )  # fmt: skip
+        if n.pressure:
+            out.append(
+                Signal(Kind.NODE_PRESSURE, "node", "", n.name, since,
+                       f"node {n.name} under {', '.join(n.pressure)}", pods=on_it,
+                       nodes=(n.name,), evidence={"pressure": list(n.pressure)})
+            )  # fmt: skip
+    return out
+
+
+def _pvc_signals(state: ClusterState) -> list[Signal]:
+    return [
+        Signal(
+            Kind.PVC_UNBOUND,
+            "pvc",
+            c.namespace,
+            c.name,
+            state.now,
+            f"claim {c.namespace}/{c.name} is {c.phase} (storage class "
+            f"{c.storage_class or 'default'}); {len(c.pods)} pods wait for it",
+            pods=c.pods,
+            evidence={"storage_class": c.storage_class},
+        )
+        for c in state.pvcs
+        if c.phase == "Pending"
+    ]
+
+
+def _hpa_signals(state: ClusterState) -> list[Signal]:
+    out = []
+    for h in state.hpas:
+        hot = (
+            h.utilization is not None
+            and h.target_utilization is not None
+            and h.utilization >= h.target_utilization
+        )
+        if h.current >= h.maximum and hot:
+            out.append(
+                Signal(
+                    Kind.HPA_MAXED, "workload", h.namespace, h.target, state.now,
+                    f"autoscaler {h.name} pinned at its maximum of {h.maximum} replicas with "
+                    f"CPU at {h.utilization}% of request (target {h.target_utilization}%)",
+                    evidence={"hpa": h.name, "maximum": h.maximum,
+                              "utilization": h.utilization},
+                )
+            )  # fmt: skip
+    return out
+
+
+def _cpu_signals(state: ClusterState) -> list[Signal]:
+    """Throttled now: most of a workload's pods at their CPU limit (not a prediction)."""
+    out = []
+    for (ns, name), cpu in state.cpu.items():
+        if cpu.pods and len(cpu.pods_at_limit) * 2 >= cpu.pods:
+            out.append(
+                Signal(
+                    Kind.CPU_SATURATED, "workload", ns, name, cpu.since or state.now,
+                    f"{len(cpu.pods_at_limit)} of {cpu.pods} pods at their CPU limit "
+                    f"(median {cpu.median_pct_of_limit:.0f}% of limit): throttled",
+                    pods=cpu.pods_at_limit,
+                    evidence={"pods_at_limit": len(cpu.pods_at_limit), "pods": cpu.pods,
+                              "median_pct_of_limit": round(cpu.median_pct_of_limit, 1)},
+                )
+            )  # fmt: skip
+    return out
+
+
+def _risk_signals(state: ClusterState) -> list[Signal]:
+    return [
+        Signal(
+            Kind.HIGH_RISK,
+            r.entity_kind,
+            r.namespace,
+            r.name,
+            state.now,
+            f"failure risk {r.risk} ({r.level})"
+            + (f", expected in ~{r.lead_minutes:.0f} min" if r.lead_minutes else "")
+            + (f": {r.reasons[0]}" if r.reasons else ""),
+            evidence={
+                "risk": r.risk,
+                "level": r.level,
+                "reasons": list(r.reasons),
+                "lead_minutes": r.lead_minutes,
+            },
+        )
+        for r in state.risks
+        if r.level in ("high", "critical")
+    ]
+
+
+def _anomaly_signals(state: ClusterState) -> list[Signal]:
+    recent: dict[tuple[str, str, str], list[AnomalyState]] = defaultdict(list)
+    for a in state.anomalies:
+        if state.now - a.start <= ANOMALY_WINDOW:
+            recent[(a.entity_kind, a.namespace, a.name)].append(a)
+    out = []
+    for (kind, ns, name), items in recent.items():
+        if len(items) < ANOMALY_BURST:
+            continue
+        metrics = sorted({m for a in items for m in a.metrics})
+        out.append(
+            Signal(
+                Kind.ANOMALY_BURST, kind, ns, name, min(a.start for a in items),
+                f"{len(items)} anomalies in {ANOMALY_WINDOW.seconds // 60} min"
+                + (f" ({', '.join(metrics[:3])})" if metrics else ""),
+                evidence={"anomalies": len(items), "metrics": metrics},
+            )
+        )  # fmt: skip
+    return out

@@ -1,0 +1,115 @@
+"""Pages: the incidents list (live) and an incident's detail — its correlated timeline,
+hypothesis, evidence and proposed fix with approve/reject for approvers. Views read through
+selectors; the one write runs a healing cycle now."""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.clusters.models import Cluster
+from apps.governance.roles import Cap, role_required, user_can
+from apps.predictions import selectors as pred_selectors
+from apps.predictions.charts import Band
+from apps.predictions.series import metrics_for
+
+from . import charts, figures, selectors, services
+from .models import Status
+
+STATUS_CHOICES = [("active", "active"), ("", "all"), *Status.choices]
+SEVERITIES = [("", "any"), ("P1", "P1"), ("P2", "P2"), ("P3", "P3"), ("P4", "P4")]
+
+
+class IncidentFilterForm(forms.Form):
+    cluster = forms.ModelChoiceField(
+        queryset=Cluster.objects.all(), to_field_name="name", required=False, empty_label="all"
+    )
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
+    severity = forms.ChoiceField(choices=SEVERITIES, required=False)
+    namespace = forms.CharField(required=False, max_length=253)
+
+
+@require_GET
+@role_required(Cap.VIEW)
+def index(request):
+    form = IncidentFilterForm(request.GET or None)
+    status, incidents = 200, []
+    if form.is_bound and not form.is_valid():
+        status = 400
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+    else:
+        d = form.cleaned_data if form.is_bound else {"status": "active"}
+        incidents = list(
+            selectors.incident_list(
+                selectors.IncidentFilter(
+                    cluster=d.get("cluster"), status=d.get("status", ""),
+                    severity=d.get("severity", ""), namespace=d.get("namespace", ""),
+                )
+            )
+        )  # fmt: skip
+    template = "healing/index.html"
+    if request.htmx:
+        template += "#incident-list"
+    context = {
+        "form": form, "incidents": incidents, "query": request.GET.urlencode(),
+        "figures": None if request.htmx else figures.summary(),
+        "can_heal": user_can(request.user, Cap.PROPOSE),
+    }  # fmt: skip
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@role_required(Cap.VIEW)
+def detail(request, incident_id: int):
+    incident = selectors.incident_get(incident_id)
+    if incident is None:
+        raise Http404("no such incident")
+    template = "healing/detail.html"
+    if request.htmx:
+        template += "#incident-state"
+    context = {
+        "incident": incident, "timeline": list(incident.timeline.select_related("action")),
+        "action": incident.action, "can_decide": user_can(request.user, Cap.APPROVE),
+        "chart": None if request.htmx else _chart(incident),
+    }  # fmt: skip
+    return render(request, template, context)
+
+
+def _chart(incident) -> str | None:
+    kind = "node" if incident.scope == "node" else "workload"
+    if incident.scope not in ("node", "workload"):
+        return None
+    until = incident.resolved_at or incident.last_seen_at
+    since = min(incident.started_at, incident.detected_at) - timedelta(minutes=20)
+    series = pred_selectors.entity_series(
+        cluster=incident.cluster, kind=kind, namespace=incident.namespace, name=incident.name,
+        since=since, until=until + timedelta(minutes=5),
+    )  # fmt: skip
+    if series.empty:
+        return None
+    bands = [
+        Band(a.start, a.end, a.label, a.peak_score, ", ".join(m["metric"] for m in a.metrics))
+        for a in pred_selectors.anomaly_list(
+            cluster=incident.cluster, kind=kind, namespace=incident.namespace,
+            name=incident.name, since=since, until=until,
+        )
+    ]  # fmt: skip
+    marks = [charts.Mark(t.at, t.kind, t.text) for t in incident.timeline.all()]
+    return charts.incident_timeline(series, metrics_for(kind), bands, marks).to_json()
+
+
+@require_POST
+@role_required(Cap.PROPOSE)
+def heal_now(request):
+    """Run one detection and proposal cycle now on every enabled cluster (under every guard:
+    the proposals go through governance like any other)."""
+    found = proposed = 0
+    for cluster in Cluster.objects.filter(enabled=True, last_cluster_time__isnull=False):
+        r = services.heal_cycle(cluster=cluster)
+        found, proposed = found + len(r.found), proposed + len(r.proposed)
+    messages.success(request, f"Healing cycle: {found} problems found, {proposed} fixes proposed.")
+    return redirect("healing:index")

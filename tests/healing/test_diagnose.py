@@ -1,0 +1,237 @@
+"""The pure detectors, correlation and runbooks on hand-made cluster states with exact
+answers: the node explains its pods, a rollout explains what fails right after it, a steady
+climb to an OOM is a leak, pull errors escalate, and severity follows impact and environment."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from apps.healing import runbooks
+from apps.healing.diagnose import Cause, diagnose
+from apps.healing.signals import (
+    ClusterState,
+    Kind,
+    MemoryState,
+    NodeState,
+    PodState,
+    RiskState,
+    WorkloadState,
+    detect,
+)
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+MiB = 2**20
+
+
+def pod(name, workload, node="n1", *, ready=True, phase="Running", created=NOW - timedelta(hours=1),
+        waiting="", last="", restarts=0, recent=0, since=None, reason=""):  # fmt: skip
+    container = {"name": workload, "state": "waiting" if waiting else "running",
+                 "waiting_reason": waiting, "last_terminated_reason": last, "ready": ready,
+                 "image": f"registry.local/{workload}:1"}  # fmt: skip
+    restarted = NOW - timedelta(minutes=3) if recent else None
+    return PodState("shop", name, workload, node, phase, ready, restarts, reason, (container,),
+                    created, since, recent, restarted)  # fmt: skip
+
+
+def workload(name, replicas=3, available=3, revision=1, rollout=None, facing=False):
+    return WorkloadState("shop", name, replicas, available, revision, (), rollout, facing)
+
+
+def state(**kw) -> ClusterState:
+    return ClusterState(now=NOW, **kw)
+
+
+def test_a_notready_node_explains_the_failing_pods_on_it():
+    s = state(
+        environment="production",
+        nodes=[
+            NodeState("n1", False, (), False, NOW - timedelta(minutes=4)),
+            NodeState("n2", True, (), False),
+        ],
+        workloads=[workload("web", facing=True), workload("api")],
+        pods=[
+            pod("web-1", "web", ready=False),
+            pod("api-1", "api", ready=False),
+            pod("web-2", "web", node="n2"),
+        ],
+    )
+    found = diagnose(detect(s), s)
+    assert [d.cause for d in found] == [Cause.NODE]
+    node = found[0]
+    assert node.name == "n1" and node.severity == "P1"  # production, user-facing pods on it
+    assert {sig.kind for sig in node.signals} == {Kind.NODE_NOT_READY, Kind.READINESS}
+    assert "shop/api, shop/web all run on it" in node.hypothesis
+    plan = runbooks.plan(node)
+    assert (plan.kind, plan.target, plan.runbook.risk) == ("cordon", "n1", "low")
+
+
+def test_failures_right_after_a_rollout_blame_the_rollout_and_roll_it_back():
+    s = state(
+        workloads=[workload("web", revision=4, rollout=NOW - timedelta(minutes=6))],
+        pods=[
+            pod(
+                "web-9",
+                "web",
+                ready=False,
+                waiting="CrashLoopBackOff",
+                since=NOW - timedelta(minutes=3),
+            )
+        ],
+    )
+    (d,) = diagnose(detect(s), s)
+    assert d.cause == Cause.BAD_ROLLOUT and d.confidence == 0.85
+    assert "3 min after the rollout of revision 4" in d.hypothesis
+    plan = runbooks.plan(d)
+    assert (plan.kind, plan.target, plan.parameters) == ("rollout_undo", "web", {"revision": 3})
+
+
+def test_a_crash_long_after_the_last_rollout_is_not_blamed_on_it():
+    s = state(
+        workloads=[workload("web", revision=4, rollout=NOW - timedelta(hours=3))],
+        pods=[
+            pod(
+                "web-9",
+                "web",
+                ready=False,
+                waiting="CrashLoopBackOff",
+                since=NOW - timedelta(minutes=3),
+            )
+        ],
+    )
+    (d,) = diagnose(detect(s), s)
+    assert d.cause == Cause.CRASH_LOOP
+    assert runbooks.plan(d).kind == "rollout_restart"
+
+
+@pytest.mark.parametrize(
+    ("memory", "cause", "limit"),
+    [
+        # Peak 700 MiB x 1.5 = 1050 -> 1088 MiB (64 MiB steps); above 768 x 1.25 = 960.
+        (MemoryState(700 * MiB, 768 * MiB, 6.0, True), Cause.MEMORY_LEAK, "1088Mi"),
+        (MemoryState(700 * MiB, 768 * MiB, 0.2, False), Cause.MEMORY_UNDERSIZED, "1088Mi"),
+        # A small peak: the old limit x 1.25 wins (1280 -> 1280 MiB).
+        (MemoryState(300 * MiB, 1024 * MiB, 0.1, False), Cause.MEMORY_UNDERSIZED, "1280Mi"),
+    ],
+)
+def test_an_oom_is_a_leak_when_memory_climbs_steadily_else_an_undersized_limit(
+    memory, cause, limit
+):
+    s = state(
+        workloads=[workload("api", replicas=4)],
+        pods=[pod("api-1", "api", last="OOMKilled", restarts=2, recent=1)],
+        memory={("shop", "api"): memory},
+    )
+    (d,) = diagnose(detect(s), s)
+    assert d.cause == cause
+    plan = runbooks.plan(d)
+    assert plan.kind == "patch_resources"
+    assert plan.parameters == {"container": "api", "limits": {"memory": limit}}
+
+
+def test_an_old_oom_kill_that_did_not_restart_anything_lately_is_not_news():
+    s = state(workloads=[workload("api")], pods=[pod("api-1", "api", last="OOMKilled", restarts=1)])
+    assert detect(s) == []
+
+
+def test_image_pull_errors_escalate_with_what_to_check_and_propose_nothing():
+    s = state(
+        workloads=[workload("worker", revision=2, rollout=NOW - timedelta(minutes=2))],
+        pods=[
+            pod(
+                "worker-1",
+                "worker",
+                ready=False,
+                waiting="ImagePullBackOff",
+                since=NOW - timedelta(minutes=1),
+            )
+        ],
+    )
+    (d,) = diagnose(detect(s), s)
+    assert d.cause == Cause.IMAGE_PULL and "since the rollout of revision 2" in d.hypothesis
+    plan = runbooks.plan(d)
+    assert plan.kind is None and any("registry" in c for c in plan.runbook.checks)
+
+
+def test_several_workloads_failing_together_after_rollouts_blame_the_shared_change():
+    rolled = NOW - timedelta(minutes=5)
+    s = state(
+        workloads=[
+            workload("web", revision=3, rollout=rolled),
+            workload("api", revision=7, rollout=rolled),
+        ],
+        pods=[
+            pod("web-1", "web", ready=False, waiting="CrashLoopBackOff", since=rolled),
+            pod(
+                "api-1",
+                "api",
+                ready=False,
+                waiting="CrashLoopBackOff",
+                since=rolled + timedelta(minutes=2),
+            ),
+        ],
+    )
+    (d,) = diagnose(detect(s), s)
+    assert d.cause == Cause.NAMESPACE_CHANGE and d.name == "shop"
+    assert "api, web in shop started failing within 2 min" in d.hypothesis
+    assert runbooks.plan(d).kind is None
+
+
+@pytest.mark.parametrize(
+    ("env", "available", "facing", "expected"),
+    [
+        ("production", 0, True, "P1"),  # an outage users see
+        ("production", 0, False, "P2"),
+        ("production", 1, True, "P2"),  # most replicas down
+        ("production", 3, False, "P4"),  # one pod of four, others fine
+        ("staging", 0, True, "P2"),
+        ("development", 0, True, "P3"),
+        ("development", 3, False, "P4"),
+    ],
+)
+def test_severity_follows_impact_then_environment(env, available, facing, expected):
+    s = state(
+        environment=env,
+        workloads=[workload("api", replicas=4, available=available, facing=facing)],
+        pods=[pod("api-1", "api", ready=False, waiting="CrashLoopBackOff", since=NOW)],
+    )
+    (d,) = diagnose(detect(s), s)
+    assert d.severity == expected
+
+
+def test_a_predicted_oom_is_a_preventive_p3_even_in_production():
+    s = state(
+        environment="production",
+        workloads=[workload("api", facing=True)],
+        risks=[
+            RiskState(
+                "workload",
+                "shop",
+                "api",
+                88,
+                "critical",
+                ("memory at 93% of limit, rising 4%/min",),
+                6.0,
+            )
+        ],
+        memory={("shop", "api"): MemoryState(714 * MiB, 768 * MiB, 4.0, True)},
+    )
+    (d,) = diagnose(detect(s), s)
+    assert d.cause == Cause.PREDICTED_OOM and d.preventive and d.severity == "P3"
+    assert runbooks.plan(d).kind == "patch_resources"
+
+
+def test_a_pod_still_starting_is_not_a_readiness_failure():
+    young = pod("web-1", "web", ready=False, created=NOW - timedelta(seconds=50))
+    s = state(workloads=[workload("web")], pods=[young])
+    assert detect(s) == []
+
+
+def test_one_problem_keeps_one_fingerprint_and_two_targets_two():
+    def dx(name):
+        s = state(
+            workloads=[workload(name)],
+            pods=[pod(f"{name}-1", name, ready=False, waiting="CrashLoopBackOff", since=NOW)],
+        )
+        return diagnose(detect(s), s)[0]
+
+    assert dx("web").fingerprint == dx("web").fingerprint != dx("api").fingerprint

@@ -1,0 +1,148 @@
+"""The healing cycle on the database against sandbox scenarios over HTTPS (the collector's own
+code stores what the cluster shows): the right incident with the right cause and runbook, one
+incident per problem however many cycles see it, one fix at a time per workload, escalation
+that changes nothing, problems that clear by themselves, and targets that vanish."""
+
+from datetime import timedelta
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from apps.governance.action_models import Action
+from apps.governance.actions import action_propose
+from apps.governance.models import AuditEvent
+from apps.healing import services
+from apps.healing.models import Incident, Status
+from tests.predictions.conftest import collect_through
+
+pytestmark = pytest.mark.django_db
+
+
+def _cycle(cluster):
+    return services.heal_cycle(cluster=cluster)
+
+
+def _only(cluster) -> Incident:
+    (incident,) = Incident.objects.filter(cluster=cluster)
+    return incident
+
+
+def test_a_memory_leak_opens_one_incident_naming_the_leak_and_proposes_a_bigger_limit(scenario):
+    server, cluster = scenario("memory-leak")
+    collect_through(server, cluster, 22)  # leaking from minute 10, OOM kills from about 17
+    result = _cycle(cluster)
+    incident = _only(cluster)
+    assert incident.cause == "memory_leak" and incident.target_label == "shop/api"
+    assert "rises steadily" in incident.hypothesis and incident.severity == "P4"  # development
+    assert incident.started_at > cluster.last_cluster_time - timedelta(minutes=8)
+    action = Action.objects.get(pk=incident.action_id)
+    assert result.proposed == [action.pk] and action.kind == "patch_resources"
+    assert action.source == "healing" and action.requester == "system:healing"
+    assert action.parameters["container"] == "api"
+    assert action.parameters["limits"]["memory"] == "1152Mi"  # 768 Mi peak x 1.5, 64 Mi steps
+    assert action.status == "proposed"  # supervised (the default): people approve
+    assert action.evidence["incident"] == incident.pk and action.evidence["verification"]
+    kinds = list(incident.timeline.values_list("kind", flat=True))
+    assert kinds == ["started", "detected", "proposed"]
+    assert AuditEvent.objects.filter(verb="incident.opened", target_id=str(incident.pk)).exists()
+
+    collect_through(server, cluster, 1)
+    again = _cycle(cluster)
+    assert again.opened == [] and again.proposed == []  # the same problem, the same incident
+    assert Incident.objects.filter(cluster=cluster).count() == 1
+    assert Action.objects.filter(cluster=cluster).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "minutes", "cause", "kind", "params"),
+    [
+        ("bad-rollout", 22, "bad_rollout", "rollout_undo", {"revision": 1}),
+        ("node-not-ready", 23, "node_failure", "cordon", {}),
+        ("cpu-saturation", 45, "saturation", "scale", {"replicas": 6}),
+    ],
+)
+def test_each_scenario_gets_its_cause_and_runbook(scenario, name, minutes, cause, kind, params):
+    server, cluster = scenario(name)
+    collect_through(server, cluster, minutes)
+    _cycle(cluster)
+    incident = _only(cluster)
+    assert incident.cause == cause
+    action = Action.objects.get(pk=incident.action_id)
+    assert action.kind == kind
+    assert {k: action.parameters[k] for k in params} == params
+
+
+def test_an_image_that_cannot_be_pulled_escalates_and_changes_nothing(scenario):
+    server, cluster = scenario("image-pull-failure")
+    collect_through(server, cluster, 15)
+    result = _cycle(cluster)
+    incident = _only(cluster)
+    assert incident.cause == "image_pull" and incident.status == Status.ESCALATED
+    assert result.escalated == [incident.pk] and result.proposed == []
+    assert "registry" in incident.resolution and "no safe automatic fix" in incident.resolution
+    assert not Action.objects.filter(cluster=cluster).exists()
+    assert AuditEvent.objects.filter(verb="incident.escalated", target_id=str(incident.pk)).exists()
+
+
+def test_only_one_fix_may_be_active_per_workload(scenario, olivia):
+    server, cluster = scenario("memory-leak")
+    collect_through(server, cluster, 22)
+    manual = action_propose(
+        actor=olivia, cluster=cluster, kind="rollout_restart", namespace="shop",
+        target_name="api", reason="restarting it myself",
+    )  # fmt: skip
+    result = _cycle(cluster)
+    incident = _only(cluster)
+    assert result.proposed == [] and incident.action is None
+    waiting = incident.timeline.get(kind="waiting")
+    assert waiting.action_id == manual.pk and "one fix at a time" in waiting.text
+
+
+def _leak_for(tmp_path, minutes: int) -> str:
+    """The memory-leak scenario whose leak stops by itself after `minutes`."""
+    import yaml
+
+    from apps.clusters.sandbox import scenario as sc
+
+    doc = yaml.safe_load((sc.SCENARIO_DIR / "memory-leak.yaml").read_text())
+    doc["name"] = "short-leak"
+    doc["faults"][0]["params"]["duration"] = f"{minutes}m"
+    path = tmp_path / "short-leak.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def test_a_problem_that_clears_by_itself_resolves_and_withdraws_its_proposal(scenario, tmp_path):
+    server, cluster = scenario(_leak_for(tmp_path, 9))  # leaks from minute 10 to 19
+    collect_through(server, cluster, 20)
+    _cycle(cluster)
+    incident = _only(cluster)
+    proposal = Action.objects.get(pk=incident.action_id)
+    for _ in range(20):  # OOM kills stop; ten minutes later restarts are old news
+        collect_through(server, cluster, 1)
+        _cycle(cluster)
+        incident.refresh_from_db()
+        if incident.status == Status.RESOLVED:
+            break
+    assert incident.status == Status.RESOLVED and not incident.healed_by_zerotouch
+    assert incident.resolution == f"cleared by itself before action #{proposal.pk} was approved"
+    proposal.refresh_from_db()
+    assert proposal.status == "cancelled"
+    assert AuditEvent.objects.filter(verb="action.withdrawn", target_id=str(proposal.pk)).exists()
+    assert incident.mttr_seconds is not None and incident.mttr_seconds > 0
+
+
+def test_a_workload_deleted_mid_incident_ends_it_clearly(scenario):
+    server, cluster = scenario("bad-rollout")
+    collect_through(server, cluster, 22)
+    _cycle(cluster)
+    incident = _only(cluster)
+    api = k8s.AppsV1Api(k8s_config.new_client_from_config(str(server.kubeconfig), "sandbox"))
+    api.delete_namespaced_deployment("web", "shop")  # a person removes it
+    collect_through(server, cluster, 1)
+    _cycle(cluster)
+    incident.refresh_from_db()
+    assert incident.status == Status.RESOLVED
+    assert incident.resolution == "the workload shop/web no longer exists"
+    assert Action.objects.get(pk=incident.action_id).status == "cancelled"
