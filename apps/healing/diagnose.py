@@ -83,8 +83,10 @@ class Diagnosis:
 
     @property
     def fingerprint(self) -> str:
-        """One problem, one incident: the cause and the thing it is about."""
-        key = f"{self.cause}|{self.scope}|{self.namespace}|{self.name}"
+        """One problem, one incident: the thing it is about. The cause is not part of it —
+        evidence refines a diagnosis (an OOM turns out to be a leak, a predicted OOM
+        happens), and that is the same incident with a revised cause."""
+        key = f"{self.scope}|{self.namespace}|{self.name}"
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

@@ -28,6 +28,7 @@ from .models import ACTIVE, Incident, Status
 log = logging.getLogger(__name__)
 RECENT = timedelta(minutes=10)  # restarts and anomalies this recent count
 HISTORY = timedelta(minutes=30)  # samples read for "since when" and memory trends
+TREND_WINDOW = timedelta(minutes=8)  # memory trends are fitted on each run's last minutes
 CPU_WINDOW = timedelta(minutes=5)  # CPU at the limit for most of this: throttled now
 SAMPLE_COLUMNS = ("ts", "namespace", "workload", "pod", "container", "memory", "limit_memory",
                   "restarts", "ready", "waiting_reason", "cpu_m", "limit_cpu_m")  # fmt: skip
@@ -183,6 +184,10 @@ def _cpu(samples, now: datetime) -> dict[tuple[str, str], sg.CpuState]:
 
 
 def _trend(points, limit: int | None) -> tuple[float, float]:
+    """Slope (% of the limit per minute) and r^2 over the run's last TREND_WINDOW: a leak
+    that starts mid-run is a straight climb there, whatever came before."""
+    end = points[-1][0] if points else 0
+    points = [p for p in points if p[0] >= end - TREND_WINDOW.total_seconds()]
     if len(points) < 3:
         return 0.0, 0.0
     t = np.array([p[0] for p in points]) / 60.0

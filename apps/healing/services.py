@@ -165,6 +165,10 @@ def _update(incident: Incident, d: Diagnosis, now: datetime, result) -> None:
     if new:
         _note(incident, now, "evidence", "new signs: " + "; ".join(
             s.detail for s in d.signals if s.kind in new))  # fmt: skip
+    if d.cause != incident.cause:
+        _note(incident, now, "revised", f"likely cause revised: {incident.cause_label} -> "
+              f"{d.cause.replace('_', ' ')} ({d.hypothesis})")  # fmt: skip
+        incident.cause, incident.title, incident.preventive = d.cause, d.title[:300], d.preventive
     if d.severity < incident.severity:  # "P1" < "P2": more urgent
         _note(incident, now, "severity", f"{incident.severity} -> {d.severity}")
         incident.severity = d.severity

@@ -1,0 +1,160 @@
+"""The closed loop on a real Celery worker, the sandbox in fast-forward (30 simulated seconds
+per second): collection -> scoring -> healing cycle -> Action -> governance -> the sandbox
+changes -> verification -> resolved. Per safety mode: autonomous heals a low-severity incident
+with no human; supervised changes nothing until an approver clicks Approve in Chromium;
+halted touches nothing; an image that cannot be pulled escalates and changes nothing."""
+
+import time
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from apps.clusters.tasks import collect
+from apps.governance.action_models import Action
+from apps.governance.models import AuditEvent
+from apps.governance.services import safety_mode_set, safety_switch_set
+from apps.healing.models import Incident, Status
+from tests.clusters.conftest import start_sandbox
+from tests.conftest import WORKER_MODEL_DIR, sandbox_cluster
+from tests.test_browser import SHOTS, _login, browser, page  # noqa: F401 (fixtures)
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+MUTATING = ("patch", "scale", "delete", "create", "evict", "undo", "cordon")
+
+
+@pytest.fixture
+def fast(tmp_path, settings):
+    """scenario -> (server, cluster), the sandbox running at 30x."""
+    settings.MODEL_DIR = WORKER_MODEL_DIR
+    servers = []
+
+    def start(name: str):
+        server = start_sandbox(tmp_path / name, name, speed=30)
+        servers.append(server)
+        return server, sandbox_cluster(server, name=name)
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+def _run_until(cluster, predicate, *, timeout: float, what: str):
+    """Queue a collection every second (what beat does for a 1 s interval) until `predicate`
+    holds; each collection is followed on the worker by scoring and a healing cycle."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        collect.delay(cluster.pk)
+        result = predicate()
+        if result:
+            return result
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _incident(cluster, status=None):
+    qs = Incident.objects.filter(cluster=cluster)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.first()
+
+
+def _mutations(server) -> int:
+    return sum(n for k, n in server.sandbox.mutations.items() if k.split()[0] in MUTATING)
+
+
+def _memory_limit(server) -> str:
+    api = k8s.AppsV1Api(k8s_config.new_client_from_config(str(server.kubeconfig), "sandbox"))
+    dep = api.read_namespaced_deployment("api", "shop")
+    return dep.spec.template.spec.containers[0].resources.limits["memory"]
+
+
+def test_autonomous_heals_a_memory_leak_with_no_human(celery_worker_process, fast, adam):
+    safety_mode_set(actor=adam, mode="autonomous", reason="test: let it heal")
+    safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="test")
+    server, cluster = fast("memory-leak")
+    resolved = _run_until(
+        cluster, lambda: _incident(cluster, Status.RESOLVED), timeout=240,
+        what="the leak's incident to be healed and verified",
+    )  # fmt: skip
+    assert resolved.cause == "memory_leak" and resolved.severity in ("P3", "P4")
+    assert resolved.healed_by_zerotouch and not resolved.human_involved
+    action = Action.objects.get(pk=resolved.action_id)
+    assert action.status == "succeeded" and action.kind == "patch_resources"
+    assert action.approvals.get().approver.startswith("policy:")
+    assert _memory_limit(server) == action.parameters["limits"]["memory"]
+    kinds = list(resolved.timeline.values_list("kind", flat=True))
+    assert kinds[:3] == ["started", "detected", "proposed"]
+    assert {"approved", "verifying", "resolved"} <= set(kinds)
+    assert resolved.mttd_seconds <= 120 and resolved.mttr_seconds is not None
+    for verb in ("incident.opened", "incident.resolved"):
+        assert AuditEvent.objects.filter(verb=verb, target_id=str(resolved.pk)).exists()
+
+
+def test_halted_touches_nothing(celery_worker_process, fast, adam):
+    safety_mode_set(actor=adam, mode="halted", reason="test: emergency stop")
+    server, cluster = fast("memory-leak")
+    incident = _run_until(
+        cluster, lambda: _incident(cluster), timeout=120, what="the leak's incident"
+    )
+    time.sleep(5)
+    incident.refresh_from_db()
+    assert incident.status == Status.OPEN
+    assert Action.objects.get(pk=incident.action_id).status == "proposed"  # never approved
+    assert _mutations(server) == 0
+
+
+def test_an_image_that_cannot_be_pulled_escalates_and_changes_nothing(
+    celery_worker_process, fast, adam
+):
+    safety_mode_set(actor=adam, mode="autonomous", reason="test")
+    safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="test")
+    server, cluster = fast("image-pull-failure")
+    escalated = _run_until(
+        cluster, lambda: _incident(cluster, Status.ESCALATED), timeout=120,
+        what="the pull failure's escalation",
+    )  # fmt: skip
+    assert escalated.cause == "image_pull" and "registry" in escalated.resolution
+    assert not Action.objects.filter(cluster=cluster).exists()
+    assert _mutations(server) == 0
+
+
+@pytest.mark.browser
+def test_supervised_waits_for_an_approval_in_the_browser_then_heals(
+    celery_worker_process,
+    fast,
+    page,  # noqa: F811 (the fixture imported above)
+    live_server,
+    alice,
+):
+    server, cluster = fast("bad-rollout")
+    incident = _run_until(
+        cluster, lambda: (i := _incident(cluster)) and i.action_id and i, timeout=150,
+        what="the bad rollout's proposal",
+    )  # fmt: skip
+    assert incident.cause == "bad_rollout"
+    before = _mutations(server)
+    time.sleep(3)
+    assert _mutations(server) == before  # supervised: nothing happens on its own
+    _login(page, live_server, "alice")
+    page.goto(f"{live_server.url}/healing/")
+    page.wait_for_selector("[data-testid=incident-row]")
+    page.click(f"text=#{incident.pk}")
+    page.wait_for_selector("[data-testid=hypothesis]")
+    assert "rollout of revision 2" in page.inner_text("[data-testid=hypothesis]")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "incident.png"), full_page=True)
+    page.fill("form:has([data-testid=approve]) input[name=reason]", "roll it back")
+    page.click("[data-testid=approve]")
+    page.wait_for_url(f"{live_server.url}/healing/{incident.pk}/")
+    healed = _run_until(
+        cluster, lambda: _incident(cluster, Status.RESOLVED), timeout=180,
+        what="the rollback to be verified",
+    )  # fmt: skip
+    assert healed.healed_by_zerotouch and healed.human_involved
+    assert Action.objects.get(pk=healed.action_id).status == "succeeded"
+    page.goto(f"{live_server.url}/healing/")
+    page.select_option("select[name=status]", "")
+    page.wait_for_selector("[data-testid=incident-row][data-status=resolved]")
+    page.screenshot(path=str(SHOTS / "incidents.png"), full_page=True)
+    assert page.console_errors == []
