@@ -188,9 +188,10 @@ def _logged_in(port: int, username: str) -> urllib.request.OpenerDirector:
 
 
 @pytest.mark.demo
-def test_the_demo_shows_risk_and_anomalies_within_minutes(tmp_path):
+def test_the_demo_shows_risk_anomalies_and_incidents_within_minutes(tmp_path):
     """The busy-day scenario as `make demo` runs it: the base model trains in the background,
-    every workload and node gets a risk score, and the api's leak shows up as an anomaly."""
+    every workload and node gets a risk score, the api's leak shows up as an anomaly and as
+    an incident whose fix waits for approval."""
     port = _free_port()
     db = tmp_path / "zerotouch.sqlite3"
     proc = _start_demo(tmp_path, port)
@@ -204,6 +205,21 @@ def test_the_demo_shows_risk_and_anomalies_within_minutes(tmp_path):
             lambda: _count(db, "SELECT count(*) FROM predictions_anomaly"),
             timeout=420,
             what="the first anomaly",
+        )
+        wait_for(
+            lambda: _count(
+                db,
+                "SELECT count(*) FROM healing_incident WHERE name = 'api' "
+                "AND cause IN ('memory_leak', 'memory_undersized')",
+            ),
+            timeout=300,
+            what="the api's OOM incident",
+        )
+        # Supervised (the default): its fix waits in the Approvals inbox for a person.
+        assert _count(
+            db,
+            "SELECT count(*) FROM governance_action WHERE status = 'proposed' "
+            "AND source = 'healing'",
         )
         assert _count(
             db,

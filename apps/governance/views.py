@@ -1,5 +1,5 @@
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -16,6 +16,10 @@ from .errors import ApplicationError
 from .forms import ApiTokenForm, AuditFilterForm, SafetyModeForm, SafetySwitchForm
 from .models import AuditEvent
 from .roles import Cap, role_required
+
+# Other apps add their panels to the Overview at start-up (predictions: top risks and the
+# anomaly timeline; healing: open incidents and MTTD/MTTR): (template, context function).
+OVERVIEW_PANELS: list[tuple[str, Callable[[], dict]]] = []
 
 # --- Auth -----------------------------------------------------------------------------------
 
@@ -55,6 +59,8 @@ def overview(request):
         "clusters": cluster_list(),
         "workers": selectors.worker_list_recent(),
         "recent_events": selectors.audit_event_list()[:8],
+        "pending": list(selectors.action_list(status="proposed")[:8]),
+        "panels": [(template, part()) for template, part in OVERVIEW_PANELS],
     }
     return render(request, "governance/overview.html", ctx)
 

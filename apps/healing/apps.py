@@ -11,3 +11,8 @@ class HealingConfig(AppConfig):
         from .figures import summary
 
         STATUS_PARTS["healing"] = summary
+        from apps.governance.views import OVERVIEW_PANELS
+
+        from .selectors import overview_panel
+
+        OVERVIEW_PANELS.append(("healing/_overview.html", overview_panel))

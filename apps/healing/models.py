@@ -42,7 +42,8 @@ class Incident(models.Model):
     detected_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()  # the last cycle that still saw it
     verify_until = models.DateTimeField(null=True, blank=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    recovered_at = models.DateTimeField(null=True, blank=True)  # signals gone after the fix
+    resolved_at = models.DateTimeField(null=True, blank=True)  # recovery confirmed
     healed_by_zerotouch = models.BooleanField(default=False)  # resolved by our action
     human_involved = models.BooleanField(default=False)  # a person approved or acted
     reopened = models.PositiveIntegerField(default=0)  # came back soon after resolving
@@ -81,9 +82,13 @@ class Incident(models.Model):
 
     @property
     def mttr_seconds(self) -> float | None:
+        """Detection -> the first restore of service: the first cycle after the fix that no
+        longer saw the problem (the verification window that confirms it is not counted;
+        a recurrence reopens the incident and is counted in `reopened`, not here)."""
         if self.resolved_at is None:
             return None
-        return max(0.0, (self.resolved_at - self.detected_at).total_seconds())
+        end = self.recovered_at or self.resolved_at
+        return max(0.0, (end - self.detected_at).total_seconds())
 
 
 class TimelineEntry(models.Model):

@@ -303,3 +303,11 @@ def incidents_active(cluster: Cluster) -> QuerySet[Incident]:
 
 def incidents_open_count() -> int:
     return Incident.objects.exclude(status=Status.RESOLVED).count()
+
+
+def overview_panel() -> dict:
+    """The Overview's healing panel: the open incidents, most urgent first, and the figures."""
+    from .figures import summary
+
+    open_ = Incident.objects.filter(status__in=ACTIVE).select_related("cluster")
+    return {"incidents": list(open_.order_by("severity", "-detected_at")[:8]), "figures": summary()}

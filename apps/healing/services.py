@@ -145,6 +145,7 @@ def _reopen(cluster: Cluster, d: Diagnosis, now: datetime) -> Incident | None:
         return None
     before = {"status": recent.status, "resolution": recent.resolution}
     recent.reopened += 1
+    # recovered_at stays: MTTR is the time to the first restore; recurrences are counted.
     recent.status, recent.resolved_at, recent.verify_until = Status.OPEN, None, None
     recent.action, recent.healed_by_zerotouch = None, False
     recent.last_seen_at, recent.updated_at = now, timezone.now()
@@ -178,6 +179,8 @@ def _update(incident: Incident, d: Diagnosis, now: datetime, result) -> None:
         now,
         timezone.now(),
     )
+    if incident.status == Status.VERIFYING and incident.reopened == 0:
+        incident.recovered_at = None  # seen again before the window ended: it did not recover
     window_over = incident.verify_until is not None and now >= incident.verify_until
     if incident.status == Status.VERIFYING and window_over:
         book = runbooks.runbook_for(incident.cause)
@@ -281,6 +284,11 @@ def _clear(cluster: Cluster, now: datetime, seen: dict, result, present: set) ->
             _resolve(incident, now, why, healed=False, result=result)
             continue
         if incident.status == Status.VERIFYING:
+            if incident.recovered_at is None:
+                incident.recovered_at = now  # the first cycle that no longer sees it
+                incident.save(update_fields=["recovered_at"])
+                _note(incident, now, "recovered", "the problem is no longer seen; confirming "
+                      "until the verification window ends")  # fmt: skip
             if incident.verify_until and now >= incident.verify_until:
                 book = runbooks.runbook_for(incident.cause)
                 why = f"fixed by action #{a.pk if a else '?'} ({book.title.lower()}); verified: "

@@ -16,7 +16,7 @@ from apps.predictions import selectors as pred_selectors
 from apps.predictions.charts import Band
 from apps.predictions.series import metrics_for
 
-from . import charts, figures, selectors, services
+from . import charts, figures, runbooks, selectors, services
 from .models import Status
 
 STATUS_CHOICES = [("active", "active"), ("", "all"), *Status.choices]
@@ -113,3 +113,14 @@ def heal_now(request):
         found, proposed = found + len(r.found), proposed + len(r.proposed)
     messages.success(request, f"Healing cycle: {found} problems found, {proposed} fixes proposed.")
     return redirect("healing:index")
+
+
+@require_GET
+@role_required(Cap.VIEW)
+def runbook_list(request):
+    """Every cause ZeroTouch can name, and what it does about it."""
+    rows = [
+        (cause.replace("_", " "), runbooks.runbook_for(cause))
+        for cause in sorted({*runbooks.RUNBOOKS, *runbooks.ESCALATIONS})
+    ]
+    return render(request, "healing/runbooks.html", {"rows": rows})

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 from django.db.models import Max, QuerySet
+from django.utils import timezone
 
 from apps.clusters.models import Cluster, ClusterEvent, ContainerSample, NodeSample, Workload
 
@@ -208,3 +209,20 @@ def clusters_now(cluster: Cluster | None = None) -> datetime | None:
     cluster whose clock differs from ours (or a fast-forwarded sandbox) still shows."""
     qs = Cluster.objects.all() if cluster is None else Cluster.objects.filter(pk=cluster.pk)
     return qs.aggregate(m=Max("last_cluster_time"))["m"]
+
+
+def overview_panel() -> dict:
+    """The Overview's predictions panel: the riskiest five, and the last 6 hours' anomalies
+    as the cluster-wide timeline."""
+    from .charts import Band, cluster_timeline
+
+    risks = risk_list(RiskFilter(min_level="medium"))[:5]
+    until = clusters_now() or timezone.now()
+    since = until - timedelta(hours=6)
+    rows = list(anomaly_list(since=since, until=until)[:300])
+    bands = [
+        Band(a.start, a.end, a.label, a.peak_score, ", ".join(m["metric"] for m in a.metrics))
+        for a in rows
+    ]
+    chart = cluster_timeline(bands, since, until).to_json() if bands else None
+    return {"risks": risks, "chart": chart}

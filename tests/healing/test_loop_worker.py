@@ -142,6 +142,7 @@ def test_supervised_waits_for_an_approval_in_the_browser_then_heals(
     page.click(f"text=#{incident.pk}")
     page.wait_for_selector("[data-testid=hypothesis]")
     assert "rollout of revision 2" in page.inner_text("[data-testid=hypothesis]")
+    page.wait_for_selector("[data-testid=incident-chart] .main-svg", timeout=15000)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "incident.png"), full_page=True)
     page.fill("form:has([data-testid=approve]) input[name=reason]", "roll it back")

@@ -146,3 +146,71 @@ def test_a_workload_deleted_mid_incident_ends_it_clearly(scenario):
     assert incident.status == Status.RESOLVED
     assert incident.resolution == "the workload shop/web no longer exists"
     assert Action.objects.get(pk=incident.action_id).status == "cancelled"
+
+
+def _two_leaks(tmp_path) -> str:
+    """The leak stops after 9 minutes and comes back 26 minutes after it began."""
+    import yaml
+
+    from apps.clusters.sandbox import scenario as sc
+
+    doc = yaml.safe_load((sc.SCENARIO_DIR / "memory-leak.yaml").read_text())
+    doc["name"] = "two-leaks"
+    first = doc["faults"][0]
+    first["params"]["duration"] = "9m"
+    doc["faults"] = [first, {**first, "at": "36m"}]
+    path = tmp_path / "two-leaks.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def test_a_problem_back_soon_after_resolving_reopens_its_incident(scenario, tmp_path):
+    server, cluster = scenario(_two_leaks(tmp_path))
+    seen = []
+    for _ in range(50):
+        collect_through(server, cluster, 1)
+        _cycle(cluster)
+        incident = Incident.objects.filter(cluster=cluster).first()
+        if incident is None:
+            continue  # the leak has not killed anything yet
+        seen.append(incident.status)
+        if incident.reopened:
+            break
+    assert Status.RESOLVED in seen and incident.reopened == 1
+    assert incident.status == Status.OPEN and incident.resolved_at is None
+    assert Incident.objects.filter(cluster=cluster).count() == 1  # not a second incident
+    assert incident.timeline.filter(kind="reopened").exists()
+    assert AuditEvent.objects.filter(verb="incident.reopened", target_id=str(incident.pk)).exists()
+
+
+@pytest.mark.parametrize(
+    ("environment", "switch", "auto"),
+    [("production", False, False), ("production", True, True), ("development", False, True)],
+)
+def test_a_predicted_oom_is_fixed_without_people_on_production_only_with_the_switch(
+    scenario, adam, environment, switch, auto
+):
+    from apps.clusters.models import Cluster
+    from apps.governance.services import safety_mode_set, safety_switch_set
+    from apps.predictions.models import RiskScore
+
+    safety_mode_set(actor=adam, mode="autonomous", reason="test")
+    safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="t")
+    if switch:
+        safety_switch_set(actor=adam, name="auto_heal_preventive_production", enabled=True,
+                          reason="test")  # fmt: skip
+    server, cluster = scenario("memory-leak")
+    Cluster.objects.filter(pk=cluster.pk).update(environment=environment)
+    collect_through(server, cluster, 14)  # leaking since minute 10; no OOM kill yet
+    # What the scorer writes for a workload about to be OOM-killed.
+    RiskScore.objects.create(
+        cluster=cluster, scored_at=cluster.last_cluster_time, entity_kind="workload",
+        namespace="shop", name="api", probability=0.9, risk=88, level="critical",
+        lead_minutes=4.0, reasons=["memory at 86% of limit, rising 9.1%/min"],
+    )  # fmt: skip
+    _cycle(cluster)
+    incident = _only(cluster)
+    assert incident.preventive and incident.cause == "predicted_oom" and incident.severity == "P3"
+    action = Action.objects.get(pk=incident.action_id)
+    assert action.kind == "patch_resources"
+    assert (action.status != "proposed") is auto, action.status

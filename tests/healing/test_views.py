@@ -90,3 +90,20 @@ def test_the_api_lists_incidents_with_figures_and_runs_a_cycle(leak_incident, vi
     extra = ops.post("/ai/heal", {"clusters": "x"}, content_type="application/json")
     assert extra.status_code == 400 and extra.json()["field"] == "clusters"
     assert Action.objects.count() == 1
+
+
+def test_the_overview_ties_incidents_approvals_and_risks_together(leak_incident, vic):
+    html = login(Client(), vic).get("/").content.decode()
+    assert 'data-testid="overview-incidents"' in html and leak_incident.title in html
+    pending = html.split('data-testid="pending-approvals"')[1].split("</section>")[0]
+    assert f"#{leak_incident.action_id} " in pending  # the incident's fix waits for a person
+    assert 'data-testid="overview-risks"' in html and 'data-testid="overview-anomalies"' in html
+
+
+def test_the_runbooks_page_lists_every_cause_with_its_fix_or_escalation(client, vic):
+    from apps.healing import runbooks
+
+    html = login(client, vic).get("/healing/runbooks/").content.decode()
+    causes = {*runbooks.RUNBOOKS, *runbooks.ESCALATIONS}
+    assert html.count('data-testid="runbook-row"') == len(causes)
+    assert "<code>rollout_undo</code>" in html and "the image name and tag exist" in html

@@ -1,0 +1,136 @@
+"""The cluster state the detectors read, as plain values (selectors build it from the
+collector's rows). Pure."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class PodState:
+    namespace: str
+    name: str
+    workload: str
+    node: str
+    phase: str
+    ready: bool
+    restarts: int
+    reason: str
+    containers: tuple[dict, ...]  # name, state, waiting_reason, last_terminated_reason, ...
+    created: datetime | None
+    failing_since: datetime | None = None  # first sample of the current bad stretch
+    recent_restarts: int = 0  # restarts within the last RECENT window
+    restarted_at: datetime | None = None  # the first of those restarts
+
+
+@dataclass(frozen=True)
+class WorkloadState:
+    namespace: str
+    name: str
+    replicas: int
+    available_replicas: int
+    revision: int
+    conditions: tuple[dict, ...]
+    last_rollout_at: datetime | None
+    user_facing: bool = False
+
+
+@dataclass(frozen=True)
+class NodeState:
+    name: str
+    ready: bool
+    pressure: tuple[str, ...]
+    unschedulable: bool
+    since: datetime | None = None  # first sample of the current bad stretch
+
+
+@dataclass(frozen=True)
+class EventState:
+    namespace: str
+    reason: str
+    message: str
+    object_kind: str
+    object_name: str
+    count: int
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True)
+class PvcState:
+    namespace: str
+    name: str
+    phase: str
+    storage_class: str
+    pods: tuple[str, ...]  # pods that mount it
+
+
+@dataclass(frozen=True)
+class HpaState:
+    namespace: str
+    name: str
+    target: str  # the deployment it scales
+    current: int
+    maximum: int
+    utilization: int | None  # CPU %, of request
+    target_utilization: int | None
+
+
+@dataclass(frozen=True)
+class RiskState:
+    entity_kind: str  # workload | node
+    namespace: str
+    name: str
+    risk: int
+    level: str
+    reasons: tuple[str, ...]
+    lead_minutes: float | None
+
+
+@dataclass(frozen=True)
+class AnomalyState:
+    entity_kind: str
+    namespace: str
+    name: str
+    start: datetime
+    peak_score: float
+    metrics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemoryState:
+    """A workload's memory over the recent window, per container (the worst one)."""
+
+    peak_bytes: int
+    limit_bytes: int | None
+    slope_pct_per_min: float  # of the limit; > 0 rising
+    steady: bool  # a straight rise (r^2 >= 0.8): a leak, not a spike
+
+
+@dataclass(frozen=True)
+class CpuState:
+    """A workload's CPU against its limit over the last minutes."""
+
+    pods_at_limit: tuple[str, ...]  # pods using >= 90% of their CPU limit in most samples
+    pods: int
+    median_pct_of_limit: float
+    since: datetime | None = None  # the hot stretch began
+
+
+@dataclass
+class ClusterState:
+    now: datetime
+    environment: str = "development"
+    pods: list[PodState] = field(default_factory=list)
+    workloads: list[WorkloadState] = field(default_factory=list)
+    nodes: list[NodeState] = field(default_factory=list)
+    events: list[EventState] = field(default_factory=list)
+    pvcs: list[PvcState] = field(default_factory=list)
+    hpas: list[HpaState] = field(default_factory=list)
+    risks: list[RiskState] = field(default_factory=list)
+    anomalies: list[AnomalyState] = field(default_factory=list)
+    memory: dict[tuple[str, str], MemoryState] = field(default_factory=dict)
+    cpu: dict[tuple[str, str], CpuState] = field(default_factory=dict)
+
+    def workload(self, namespace: str, name: str) -> WorkloadState | None:
+        return next(
+            (w for w in self.workloads if w.namespace == namespace and w.name == name), None
+        )
