@@ -114,14 +114,20 @@ def _row(zt: dict, nothing: dict) -> tuple[str, dict]:
     if os.environ.get("BENCH_VERBOSE"):
         for t in main.timeline.all():
             print(f"    {t.at:%H:%M:%S} {t.kind}: {t.text[:110]}")
-    healed = main.status == "resolved" and main.healed_by_zerotouch
+        if main.action is not None:
+            a = main.action
+            print(f"    action #{a.pk} {a.status}: {a.status_reason[:200]}")
+    # Service restored by our fix: resolved by it, or mitigated (a cordoned node's workloads
+    # run elsewhere) while the root waits for a person.
+    healed = main.recovered_at is not None and main.action_id is not None
     escalated = main.status == "escalated"
     again = f", recurred {main.reopened}x" if main.reopened else ""
     outcome = (
-        f"healed, no human{again}" if healed and not main.human_involved
+        f"mitigated, no human; escalated for repair{again}" if healed and escalated
+        else f"healed, no human{again}" if healed and not main.human_involved
         else "healed" if healed
-        else f"escalated ({main.cause.replace('_', ' ')}){again}" if escalated
-        else main.status
+        else f"escalated: {main.resolution[:60]}{again}" if escalated
+        else f"{main.status}{again}"
     )  # fmt: skip
     by_itself = "recovered by itself" if nothing["cleared_at"] else "still failing at the end"
     row = (
@@ -151,6 +157,9 @@ def run() -> None:
     from apps.governance.services import safety_mode_set, safety_switch_set
 
     app.conf.task_always_eager = True  # approved Actions run here, through the executor
+    import logging
+
+    logging.getLogger("celery").setLevel(logging.WARNING)
     call_command("migrate", verbosity=0)
     from django.contrib.auth.models import Group, User
 

@@ -26,15 +26,20 @@ def incident_timeline(
     series: pd.DataFrame, metrics: list[str], bands: list[Band], marks: list[Mark]
 ) -> go.Figure:
     fig = entity_timeline(series, metrics, bands)
-    for m in marks:
-        if m.kind not in MARK_COLOURS:
+    shown = [m for m in marks if m.kind in MARK_COLOURS]
+    # Steps at the same moment (detected and proposed, often) share one line and one label.
+    labels: dict = {}
+    for m in shown:
+        labels.setdefault(m.at, []).append(m.kind)
+    for m in shown:
+        if labels[m.at][0] != m.kind:
             continue
         fig.add_shape(
             type="line", xref="x", yref="paper", x0=m.at, x1=m.at, y0=0, y1=1,
             line={"color": MARK_COLOURS[m.kind], "width": 1.5, "dash": "dot"},
         )  # fmt: skip
         fig.add_annotation(
-            x=m.at, y=1, xref="x", yref="paper", text=m.kind, showarrow=False,
+            x=m.at, y=1, xref="x", yref="paper", text=", ".join(labels[m.at]), showarrow=False,
             yanchor="bottom", font={"size": 10, "color": MARK_COLOURS[m.kind]},
             hovertext=m.text[:200],
         )  # fmt: skip

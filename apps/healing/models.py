@@ -85,9 +85,9 @@ class Incident(models.Model):
         """Detection -> the first restore of service: the first cycle after the fix that no
         longer saw the problem (the verification window that confirms it is not counted;
         a recurrence reopens the incident and is counted in `reopened`, not here)."""
-        if self.resolved_at is None:
-            return None
         end = self.recovered_at or self.resolved_at
+        if end is None:
+            return None
         return max(0.0, (end - self.detected_at).total_seconds())
 
 

@@ -179,17 +179,23 @@ def _update(incident: Incident, d: Diagnosis, now: datetime, result) -> None:
         now,
         timezone.now(),
     )
-    if incident.status == Status.VERIFYING and incident.reopened == 0:
-        incident.recovered_at = None  # seen again before the window ended: it did not recover
+    book = runbooks.runbook_for(incident.cause)
+    # A cordoned node with no failing pod left is mitigated even while it stays NotReady.
+    mitigated = book.resolves_when == "workloads" and all(s.scope == "node" for s in d.signals)
+    if incident.status == Status.VERIFYING:
+        if mitigated:
+            incident.recovered_at = incident.recovered_at or now
+        elif incident.reopened == 0:
+            incident.recovered_at = None  # seen again before the window ended: not recovered
     window_over = incident.verify_until is not None and now >= incident.verify_until
     if incident.status == Status.VERIFYING and window_over:
-        book = runbooks.runbook_for(incident.cause)
-        if book.resolves_when == "workloads" and all(s.scope == "node" for s in d.signals):
-            incident.save()
+        if mitigated:
+            # The workloads run elsewhere; the node itself needs a person, so the incident
+            # is escalated (not resolved) and ends when the node is back.
             why = (f"mitigated by action #{incident.action_id} ({book.title.lower()}): its "
-                   "workloads run elsewhere; the node itself still needs a person: "
+                   "workloads run elsewhere; the node itself needs a person: "
                    + "; ".join(book.checks))  # fmt: skip
-            _resolve(incident, now, why, healed=True, result=result)
+            _escalate(incident, now, why, result)
             return
         _escalate(incident, now, "the fix did not hold: the problem is still there after the "
                   "verification window", result)  # fmt: skip

@@ -14,19 +14,41 @@ def _running(sb, pod: dict):
     return rt, [c for c in rt.containers.values() if c.state == "running" and c.started_at]
 
 
+def _spread(sb) -> dict[str, float]:
+    """A workload's traffic is shared by the replicas it asks for: its scenario's replica
+    count over the Deployment's replicas now (scaled up, each pod gets less; a rollout's
+    surge or a pod lost to a dead node does not change the share). Once per instant."""
+    cached = getattr(sb, "_spread_cache", None)
+    if cached is not None and cached[0] == sb.now:
+        return cached[1]
+    planned = {f"{w.namespace}/{w.name}": w.replicas for w in sb.scenario.workloads}
+    out = {}
+    for dep in sb.store.list("apps/deployments"):
+        key = f"{dep['metadata']['namespace']}/{dep['metadata']['name']}"
+        want = int(dep.get("spec", {}).get("replicas", 1) or 0)
+        if planned.get(key) and want and want != planned[key]:
+            out[key] = planned[key] / want
+    sb._spread_cache = (sb.now, out)
+    return out
+
+
 def container_usage(sb, pod: dict) -> list[tuple[str, float, float]]:
     """[(container, cpu millicores, memory bytes)] for running containers, now."""
     rt, running = _running(sb, pod)
     if rt is None:
         return []
     profile = sb.profile_for(rt)
+    spread = _spread(sb).get(rt.workload, 1.0)
     limits = {
         c["name"]: c.get("resources", {}).get("limits", {}) for c in pod["spec"]["containers"]
     }
     out = []
     for c in running:
-        cpu = kubelet.cpu_demand_m(
-            profile, f"{rt.uid}/{c.name}", sb.now, sb.cpu_extra.get(rt.uid, 0.0)
+        cpu = (
+            kubelet.cpu_demand_m(
+                profile, f"{rt.uid}/{c.name}", sb.now, sb.cpu_extra.get(rt.uid, 0.0)
+            )
+            * spread
         )
         limit = limits.get(c.name, {}).get("cpu")
         if limit is not None:

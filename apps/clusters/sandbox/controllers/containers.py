@@ -45,11 +45,18 @@ def _start(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
     sb.after(profile.startup_seconds, "container", rt.uid, c.name, c.gen, "ready")
     if (
         kubelet.image_broken(c.image)
-        or profile.crash_on_start
+        # A crash_loop fault breaks the config new pods are made from: only pods whose
+        # template carries it crash (rolling back the template recovers, as on a cluster).
+        or (profile.crash_on_start and _broken_config(pod))
         or (rt.failing_until and rt.failing_until > sb.now)
     ):
         sb.after(kubelet.CRASH_AFTER, "container", rt.uid, c.name, c.gen, "crash")
     schedule_oom(sb, rt, c, pod)
+
+
+def _broken_config(pod: dict) -> bool:
+    annotations = pod["metadata"].get("annotations") or {}
+    return "sandbox.zerotouch.dev/config" in annotations
 
 
 def schedule_oom(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
