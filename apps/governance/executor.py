@@ -192,15 +192,25 @@ def _run(action: Action, gw, r: dict) -> str:
             Status.ROLLED_BACK,
             "action.rolled_back",
             f"verification failed ({detail}); rolled back: {undone}",
-            result={"verification": detail, "rollback": undone},
+            result={"verification": detail, "rollback": undone, **_cluster_time(action)},
         ).status
     return _finish(
         action,
         Status.FAILED,
         "action.failed",
         f"verification failed ({detail}); nothing to roll back",
-        result={"verification": detail},
+        result={"verification": detail, **_cluster_time(action)},
     ).status
+
+
+def _cluster_time(action: Action) -> dict:
+    """The cluster's clock at the outcome (its last collection), so an outcome can be put on
+    the same timeline as the samples even when the cluster runs ahead of the wall clock."""
+    from apps.clusters.models import Cluster
+
+    at = Cluster.objects.filter(pk=action.cluster_id).values_list("last_cluster_time", flat=True)
+    at = at.first()
+    return {"cluster_time": at.isoformat()} if at else {}
 
 
 # --- per kind -------------------------------------------------------------------------------

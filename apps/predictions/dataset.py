@@ -42,9 +42,17 @@ class Dataset:
         return len(self.y)
 
 
-def from_frames(frames: Frames, *, horizon_minutes: float, group: str = "") -> Dataset:
+def from_frames(
+    frames: Frames, *, horizon_minutes: float, group: str = "", outcomes=None
+) -> Dataset:
+    """Labelled rows from stored (or simulated) frames; `outcomes` adds the failures that
+    action outcomes revealed (labels.outcome_failures)."""
     features = build_features(frames)
     failures = labels.observe_failures(frames)
+    if outcomes is not None and len(outcomes):
+        failures = pd.concat([failures, outcomes], ignore_index=True).sort_values(
+            ["entity", "time"], kind="stable", ignore_index=True
+        )
     return _labelled(features, failures, horizon_minutes, group)
 
 

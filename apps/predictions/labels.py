@@ -60,6 +60,20 @@ def observe_failures(frames: Frames) -> pd.DataFrame:
     return out[FAILURE_COLUMNS].sort_values(["entity", "time"], kind="stable", ignore_index=True)
 
 
+def outcome_failures(outcomes: list[tuple[str, str, object, str]]) -> pd.DataFrame:
+    """Failures learned from outcomes: (entity, entity_kind, time, detail) of fixes whose
+    verification saw the workload or node still unhealthy (failed, rolled back). The
+    collector may have missed them between samples; the executor did not."""
+    if not outcomes:
+        none = pd.Series([], dtype="datetime64[us, UTC]")
+        return pd.DataFrame(columns=FAILURE_COLUMNS).assign(time=none)
+    entity, kind, time, detail = zip(*outcomes, strict=True)
+    out = pd.DataFrame({"entity": entity, "entity_kind": kind, "time": time, "kind": "FixFailed",
+                        "detail": detail})  # fmt: skip
+    out["time"] = pd.to_datetime(out["time"], utc=True)
+    return out[FAILURE_COLUMNS]
+
+
 def _rows(entity, kind: str, time, detail, entity_kind: str = "workload") -> pd.DataFrame:
     return pd.DataFrame(
         {

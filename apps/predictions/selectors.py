@@ -226,3 +226,30 @@ def overview_panel() -> dict:
     ]
     chart = cluster_timeline(bands, since, until).to_json() if bands else None
     return {"risks": risks, "chart": chart}
+
+
+def action_outcomes(
+    *, cluster: Cluster, since: datetime, until: datetime
+) -> list[tuple[str, str, datetime, str]]:
+    """Fixes whose verification found the target still unhealthy (failed or rolled back), as
+    (entity, entity kind, when, what) for the labels: outcomes teach the model too."""
+    from apps.governance.action_models import Action
+
+    rows = Action.objects.filter(
+        cluster=cluster, status__in=("failed", "rolled_back"), finished_at__isnull=False
+    ).values_list("pk", "kind", "status", "namespace", "target_kind", "target_name",
+                  "workload", "finished_at", "result")  # fmt: skip
+    out = []
+    for pk, kind, status, ns, target_kind, name, workload, finished, result in rows:
+        # On the cluster's clock (recorded by the executor); the wall clock otherwise.
+        stamp = (result or {}).get("cluster_time")
+        at = datetime.fromisoformat(stamp) if stamp else finished
+        if not since <= at <= until:
+            continue
+        if target_kind == "Node":
+            out.append((name, "node", at, f"action #{pk} {kind} {status}"))
+        elif workload or target_kind == "Deployment":
+            out.append(
+                (f"{ns}/{workload or name}", "workload", at, f"action #{pk} {kind} {status}")
+            )
+    return out

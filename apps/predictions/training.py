@@ -18,7 +18,7 @@ from django.utils import timezone
 from apps.clusters.models import Cluster, ContainerSample, NodeSample
 from apps.governance.services import audit_record
 
-from . import artifacts, dataset, failure, selectors, simulate
+from . import artifacts, dataset, failure, labels, selectors, simulate
 from .models import ModelVersion
 from .services import _make_champion, served, version_create
 
@@ -209,7 +209,14 @@ def _history() -> dataset.Dataset | None:
             continue
         since = max(first, last - timedelta(days=settings.PREDICTION_TRAIN_DAYS))
         frames = selectors.samples_frames(cluster=cluster, since=since, until=last)
-        parts.append(dataset.from_frames(frames, horizon_minutes=horizon, group=cluster.name))
+        outcomes = labels.outcome_failures(
+            selectors.action_outcomes(cluster=cluster, since=since, until=last)
+        )
+        parts.append(
+            dataset.from_frames(
+                frames, horizon_minutes=horizon, group=cluster.name, outcomes=outcomes
+            )
+        )
     return dataset.concat(parts) if any(len(p) for p in parts) else None
 
 
