@@ -149,6 +149,10 @@ def _reopen(cluster: Cluster, d: Diagnosis, now: datetime) -> Incident | None:
     recent.status, recent.resolved_at, recent.verify_until = Status.OPEN, None, None
     recent.action, recent.healed_by_zerotouch = None, False
     recent.last_seen_at, recent.updated_at = now, timezone.now()
+    # What it is now (a predicted OOM may come back as a real one).
+    recent.cause, recent.title, recent.preventive = d.cause, d.title[:300], d.preventive
+    recent.hypothesis, recent.evidence, recent.confidence = d.hypothesis, d.evidence, d.confidence
+    recent.signals, recent.severity = sorted({x.kind for x in d.signals}), d.severity
     if recent.reopened >= FLAPPING:
         recent.status = Status.ESCALATED
         recent.resolution = (f"flapping: back {recent.reopened} times within "
