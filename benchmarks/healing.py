@@ -81,9 +81,10 @@ def _run(name: str, *, heal: bool, tmp: Path) -> dict:
                 problems = [d for d in diagnose(detect(state), state) if not d.preventive]
                 if problems and seen_at is None:
                     seen_at = state.now
-                cleared_at = state.now if (seen_at and not problems and not cleared_at) else (
-                    None if problems else cleared_at
-                )  # fmt: skip
+                if problems:
+                    cleared_at = None  # (still, or again) failing
+                elif seen_at and cleared_at is None:
+                    cleared_at = state.now
             time.sleep(max(0.0, STEP / SPEED - (time.monotonic() - t0)))
         failures = list(server.sandbox.failures)
     finally:

@@ -12,6 +12,18 @@ def cluster_list() -> QuerySet[Cluster]:
     return Cluster.objects.order_by("name")
 
 
+def cluster_named(name: str) -> Cluster | None:
+    """For API filters: "" is every cluster (None); an unknown name is a 400 naming the field."""
+    from apps.governance.errors import ValidationFailed
+
+    if not name:
+        return None
+    cluster = Cluster.objects.filter(name=name).first()
+    if cluster is None:
+        raise ValidationFailed(f"no cluster named {name!r}", field="cluster")
+    return cluster
+
+
 def cluster_get(name: str) -> Cluster | None:
     return Cluster.objects.filter(name=name).first()
 

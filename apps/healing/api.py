@@ -7,8 +7,9 @@ from typing import Literal
 from ninja import Query, Router, Schema
 
 from apps.clusters.models import Cluster
+from apps.clusters.selectors import cluster_named
 from apps.governance.api import AUTH
-from apps.governance.errors import NotFound, ValidationFailed
+from apps.governance.errors import NotFound
 from apps.governance.roles import Cap, require
 
 from . import figures, selectors, services
@@ -81,15 +82,6 @@ class HealOut(Schema):
     escalated: list[int]
 
 
-def _cluster(name: str) -> Cluster | None:
-    if not name:
-        return None
-    cluster = Cluster.objects.filter(name=name).first()
-    if cluster is None:
-        raise ValidationFailed(f"no cluster named {name!r}", field="cluster")
-    return cluster
-
-
 def _out(i) -> dict:
     return {
         "id": i.pk, "cluster": i.cluster.name, "severity": i.severity, "status": i.status,
@@ -106,7 +98,7 @@ def _out(i) -> dict:
 @router.get("/incidents", response=IncidentsOut, summary="Incidents, newest first, with figures")
 def incidents(request, filters: Query[IncidentQuery]):
     require(request.auth, Cap.VIEW)
-    cluster = _cluster(filters.cluster)
+    cluster = cluster_named(filters.cluster)
     rows = selectors.incident_list(
         selectors.IncidentFilter(
             cluster=cluster, status=filters.status or "", severity=filters.severity or "",
@@ -134,7 +126,7 @@ def heal(request, payload: HealIn):
     """Detect, diagnose and propose now — the proposals go through approval and every guard
     like any other Action. Operators and admins only."""
     require(request.auth, Cap.PROPOSE)
-    one = _cluster(payload.cluster)
+    one = cluster_named(payload.cluster)
     clusters = [one] if one else list(Cluster.objects.filter(enabled=True))
     out = []
     for c in clusters:

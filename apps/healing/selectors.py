@@ -3,7 +3,7 @@ pages and the API show."""
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -143,16 +143,12 @@ def _memory(samples) -> dict[tuple[str, str], sg.MemoryState]:
         limit = points[-1][2]
         slope, r2 = _trend(points, limit)
         current = out.get((ns, wl))
-        if current is None or (slope, peak) > (current.slope_pct_per_min, current.peak_bytes):
-            out[(ns, wl)] = sg.MemoryState(
-                peak_bytes=max(peak, current.peak_bytes if current else 0),
-                limit_bytes=limit, slope_pct_per_min=slope, steady=r2 >= 0.8 and len(points) >= 5,
-            )  # fmt: skip
-        else:
-            out[(ns, wl)] = sg.MemoryState(
-                max(peak, current.peak_bytes), current.limit_bytes,
-                current.slope_pct_per_min, current.steady,
-            )  # fmt: skip
+        best = current is None or (slope, peak) > (current.slope_pct_per_min, current.peak_bytes)
+        run = sg.MemoryState(peak, limit, slope, r2 >= 0.8 and len(points) >= 5)
+        # The steepest run says how memory climbs; the peak is the workload's highest.
+        out[(ns, wl)] = replace(
+            run if best else current, peak_bytes=max(peak, current.peak_bytes if current else 0)
+        )
     return out
 
 

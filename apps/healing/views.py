@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.clusters.models import Cluster
 from apps.governance.roles import Cap, role_required, user_can
 from apps.predictions import selectors as pred_selectors
-from apps.predictions.charts import Band
+from apps.predictions.charts import anomaly_bands
 from apps.predictions.series import metrics_for
 
 from . import charts, figures, runbooks, selectors, services
@@ -91,13 +91,12 @@ def _chart(incident) -> str | None:
     )  # fmt: skip
     if series.empty:
         return None
-    bands = [
-        Band(a.start, a.end, a.label, a.peak_score, ", ".join(m["metric"] for m in a.metrics))
-        for a in pred_selectors.anomaly_list(
+    bands = anomaly_bands(
+        pred_selectors.anomaly_list(
             cluster=incident.cluster, kind=kind, namespace=incident.namespace,
             name=incident.name, since=since, until=until,
         )
-    ]  # fmt: skip
+    )  # fmt: skip
     marks = [charts.Mark(t.at, t.kind, t.text) for t in incident.timeline.all()]
     return charts.incident_timeline(series, metrics_for(kind), bands, marks).to_json()
 

@@ -7,7 +7,7 @@ from typing import Literal
 from django.utils import timezone
 from ninja import Query, Router, Schema
 
-from apps.clusters.models import Cluster
+from apps.clusters.selectors import cluster_named
 from apps.governance.api import AUTH
 from apps.governance.errors import ValidationFailed
 from apps.governance.roles import Cap, require
@@ -18,15 +18,6 @@ from .models import ModelVersion, RiskScore
 router = Router(auth=AUTH, tags=["predictions"])
 Level = Literal[RiskScore.RANKED]
 Kind = Literal["workload", "node"]
-
-
-def _cluster(name: str) -> Cluster | None:
-    if not name:
-        return None
-    cluster = Cluster.objects.filter(name=name).first()
-    if cluster is None:
-        raise ValidationFailed(f"no cluster named {name!r}", field="cluster")
-    return cluster
 
 
 class RiskOut(Schema):
@@ -81,7 +72,7 @@ def predict(request, filters: Query[PredictFilter]):
     require(request.auth, Cap.VIEW)
     rows = selectors.risk_list(
         selectors.RiskFilter(
-            cluster=_cluster(filters.cluster),
+            cluster=cluster_named(filters.cluster),
             namespace=filters.namespace,
             kind=filters.kind or "",
             min_level=filters.min_level or "",
@@ -145,7 +136,7 @@ def _aware(when: datetime | None) -> datetime | None:
 @router.get("/anomalies", response=list[AnomalyOut], summary="Anomalies in a time range")
 def anomalies(request, filters: Query[AnomalyFilter]):
     require(request.auth, Cap.VIEW)
-    cluster = _cluster(filters.cluster)
+    cluster = cluster_named(filters.cluster)
     until = _aware(filters.until) or selectors.clusters_now(cluster) or timezone.now()
     since = _aware(filters.since) or until - timedelta(days=1)
     if since > until:

@@ -22,6 +22,16 @@ class Band:
     open: bool = False
 
 
+def anomaly_bands(anomalies) -> list[Band]:
+    """Bands from stored anomalies (anything with start, end, label, peak_score, metrics, open)."""
+    return [
+        Band(
+            a.start, a.end, a.label, a.peak_score, ", ".join(m["metric"] for m in a.metrics), a.open
+        )
+        for a in anomalies
+    ]
+
+
 def entity_timeline(series: pd.DataFrame, metrics: list[str], bands: list[Band]) -> go.Figure:
     """One line per metric (each on its own small panel, so scales do not fight), with the
     entity's anomalies as shaded bands across every panel. Zoom is Plotly's own."""

@@ -214,16 +214,13 @@ def clusters_now(cluster: Cluster | None = None) -> datetime | None:
 def overview_panel() -> dict:
     """The Overview's predictions panel: the riskiest five, and the last 6 hours' anomalies
     as the cluster-wide timeline."""
-    from .charts import Band, cluster_timeline
+    from .charts import anomaly_bands, cluster_timeline
 
     risks = risk_list(RiskFilter(min_level="medium"))[:5]
     until = clusters_now() or timezone.now()
     since = until - timedelta(hours=6)
     rows = list(anomaly_list(since=since, until=until)[:300])
-    bands = [
-        Band(a.start, a.end, a.label, a.peak_score, ", ".join(m["metric"] for m in a.metrics))
-        for a in rows
-    ]
+    bands = anomaly_bands(rows)
     chart = cluster_timeline(bands, since, until).to_json() if bands else None
     return {"risks": risks, "chart": chart}
 

@@ -169,14 +169,7 @@ def _train_base(version: ModelVersion, report, spec: BaseSpec) -> ModelVersion:
     train = simulated(spec, spec.train_seeds, report, 0, 60)
     test = simulated(spec, spec.holdout_seeds, report, 60, 80)
     report(80, f"training on {len(train):,} rows ({train.positives:,} before a failure)")
-    model = failure.train(
-        train.features,
-        train.y,
-        groups=train.group,
-        times=train.features["ts"],
-        minutes_to_failure=train.minutes_to_failure,
-        horizon_minutes=settings.PREDICTION_HORIZON_MINUTES,
-    )
+    model = _fit(train)
     report(95, "evaluating on sandbox seeds it never saw")
     version.figures = dataset.score(model, test)
     version.data_from, version.data_to = None, None

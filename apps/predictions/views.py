@@ -93,20 +93,6 @@ def index(request):
     return render(request, template, context, status=status)
 
 
-def _bands(anomalies) -> list[charts.Band]:
-    return [
-        charts.Band(
-            a.start,
-            a.end,
-            a.label,
-            a.peak_score,
-            ", ".join(m["metric"] for m in a.metrics),
-            a.open,
-        )
-        for a in anomalies
-    ]
-
-
 @require_GET
 @role_required(Cap.VIEW)
 def anomalies(request):
@@ -128,7 +114,11 @@ def anomalies(request):
                 name=d.get("name", ""), since=since, until=until,
             )[:500]
         )  # fmt: skip
-    chart = charts.cluster_timeline(_bands(rows), since, until).to_json() if rows else None
+    chart = (
+        charts.cluster_timeline(charts.anomaly_bands(rows), since, until).to_json()
+        if rows
+        else None
+    )
     context = {"form": form, "anomalies": rows, "chart": chart, "since": since, "until": until}
     return render(request, "predictions/anomalies.html", context, status=status)
 
@@ -153,7 +143,7 @@ def entity(request, cluster: str, kind: str, name: str, namespace: str = ""):
             cluster=c, kind=kind, namespace=namespace, name=name, since=since, until=until
         )
     )
-    fig = charts.entity_timeline(series, metrics_for(kind), _bands(found))
+    fig = charts.entity_timeline(series, metrics_for(kind), charts.anomaly_bands(found))
     risk = selectors.risk_history(
         cluster_id=c.pk, kind=kind, namespace=namespace, name=name, since=since
     )
