@@ -27,9 +27,9 @@ from pathlib import Path
 SPEED = 60.0
 STEP = 30.0  # simulated seconds between collections
 ONLY = os.environ.get("BENCH_SCENARIOS", "")
-SCENARIOS = {  # scenario -> simulated minutes (the fault is at 10-20 minutes in each)
+SCENARIOS = {  # scenario -> simulated minutes (the fault is at 5-20 minutes in each)
     "memory-leak": 40, "bad-rollout": 40, "crash-loop": 40, "node-not-ready": 45,
-    "cpu-saturation": 50, "image-pull-failure": 35,
+    "cpu-saturation": 50, "image-pull-failure": 35, "failed-job": 15,
 }  # fmt: skip
 SAFE_FIX = {"memory-leak", "bad-rollout", "crash-loop", "node-not-ready", "cpu-saturation"}
 

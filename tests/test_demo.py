@@ -237,5 +237,66 @@ def test_the_demo_shows_risk_anomalies_and_incidents_within_minutes(tmp_path):
             .decode()
         )
         assert 'data-testid="anomaly-row"' in anomalies
+        _approve_and_watch_it_heal(port, db)
     finally:
         _stop_demo(proc)
+
+
+def _approve_and_watch_it_heal(port: int, db: Path) -> None:
+    """An approver approves the api's fix from the Approvals inbox as a browser would; the
+    worker carries it out, verification sees the api recover, and the Overview and the audit
+    log tell the story."""
+    incident_id, action_id = _row(
+        db,
+        "SELECT id, action_id FROM healing_incident WHERE name = 'api' "
+        "AND action_id IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    alice = _logged_in(port, "alice")
+    alice.open(f"http://127.0.0.1:{port}/approvals/", timeout=30).read()
+    token = _csrf(alice)
+    form = urllib.parse.urlencode(
+        {"reason": "demo: raise the api's memory", "csrfmiddlewaretoken": token}
+    ).encode()
+    alice.open(
+        urllib.request.Request(
+            f"http://127.0.0.1:{port}/actions/{action_id}/approve",
+            data=form,
+            headers={"Referer": f"http://127.0.0.1:{port}/approvals/"},
+        ),
+        timeout=30,
+    ).read()
+    wait_for(
+        lambda: _count(
+            db,
+            f"SELECT count(*) FROM healing_incident WHERE id = {incident_id} "
+            "AND recovered_at IS NOT NULL",
+        ),
+        timeout=300,
+        what="the api recovered after the approved fix",
+    )
+    (status,) = _row(db, f"SELECT status FROM governance_action WHERE id = {action_id}")
+    assert status == "succeeded"
+    verbs = {
+        r[0]
+        for r in _rows(
+            db, f"SELECT verb FROM governance_auditevent WHERE target_id = '{action_id}'"
+        )
+    }
+    assert {"action.approved", "action.succeeded"} <= verbs, verbs
+    overview = _logged_in(port, "vic").open(f"http://127.0.0.1:{port}/", timeout=30).read()
+    assert f"/healing/{incident_id}/" in overview.decode()
+
+
+def _rows(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def _row(db: Path, sql: str) -> tuple:
+    (row,) = _rows(db, sql)
+    return row
+
+
+def _csrf(opener: urllib.request.OpenerDirector) -> str:
+    jar = next(h for h in opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor))
+    return next(c.value for c in jar.cookiejar if c.name == "csrftoken")

@@ -182,8 +182,10 @@ def _run(action: Action, gw, r: dict) -> str:
         ).status
     ok, detail = verify(gw, action, r["verify_timeout_seconds"])
     if ok:
+        # When, on the cluster's clock, the target was seen healthy (the API server's Date).
+        at = {"verified_at": gw.last_server_time.isoformat()} if gw.last_server_time else {}
         return _finish(
-            action, Status.SUCCEEDED, "action.succeeded", detail, result={"verified": detail}
+            action, Status.SUCCEEDED, "action.succeeded", detail, result={"verified": detail, **at}
         ).status
     undone = rollback(gw, action)
     if undone:

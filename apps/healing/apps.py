@@ -11,6 +11,9 @@ class HealingConfig(AppConfig):
         from .figures import summary
 
         STATUS_PARTS["healing"] = summary
+        from apps.predictions.api import METRICS_PARTS
+
+        METRICS_PARTS["healing"] = summary
         from apps.governance.views import OVERVIEW_PANELS
 
         from .selectors import overview_panel

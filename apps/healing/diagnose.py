@@ -35,6 +35,7 @@ class Cause:
     READINESS = "readiness"
     UNSCHEDULABLE = "unschedulable"
     PVC_UNBOUND = "pvc_unbound"
+    JOB_FAILED = "job_failed"
     EVICTIONS = "evictions"
     SATURATION = "saturation"
     AUTOSCALER_MAXED = "autoscaler_maxed"
@@ -319,6 +320,18 @@ def _other(s: Signal) -> Diagnosis:
             "missing or out of capacity. A person must fix the class or the claim.",
             evidence=[s.detail], confidence=0.9, signals=[s], since=s.since,
             facts={"pods": list(s.pods)},
+        )  # fmt: skip
+    if s.kind == Kind.JOB_FAILED:
+        kind = "CronJob" if s.evidence.get("owner") else "Job"
+        return Diagnosis(
+            cause=Cause.JOB_FAILED, scope="job", namespace=s.namespace, name=s.name,
+            title=f"{kind} {s.namespace}/{s.name} failed",
+            hypothesis=f"{s.detail}. Its pods exited with errors until Kubernetes gave up, so "
+            "the work it does did not happen. Re-running it blindly can repeat side effects; a "
+            "person must read the failed pods' logs, fix the cause and re-run it"
+            + (" (or let the next scheduled run pick it up)." if kind == "CronJob" else "."),
+            evidence=[s.detail, f"image {s.evidence.get('image', '?')}"], confidence=0.9,
+            signals=[s], since=s.since, facts={"job": s.evidence.get("job", s.name)},
         )  # fmt: skip
     return Diagnosis(
         cause=Cause.ANOMALY, scope=s.scope, namespace=s.namespace, name=s.name,

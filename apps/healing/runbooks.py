@@ -153,6 +153,11 @@ ESCALATIONS: dict[str, tuple[str, ...]] = {
         "the claim's storage class exists and can provision",
         "quota and capacity of the storage backend",
     ),
+    Cause.JOB_FAILED: (
+        "the logs and exit codes of the Job's failed pods (kubectl logs job/<name>)",
+        "whether the work is safe to re-run (idempotent) before re-creating the Job",
+        "the Job's backoffLimit and activeDeadlineSeconds against how long the work takes",
+    ),
     Cause.AUTOSCALER_MAXED: ("the autoscaler's maximum and the budget for more replicas",),
     Cause.EVICTIONS: ("the node that evicted the pods and its pressure",),
     Cause.PREDICTED_FAILURE: ("the risk's reasons on the Predictions page",),

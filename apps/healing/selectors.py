@@ -36,7 +36,7 @@ SAMPLE_COLUMNS = ("ts", "namespace", "workload", "pod", "container", "memory", "
 
 def cluster_state(cluster: Cluster, *, live: bool = True) -> sg.ClusterState:
     """The state the detectors read, at the cluster's last collection. `live` also reads
-    claims and autoscalers from the API (the collector does not store them)."""
+    claims, autoscalers and Jobs from the API (the collector does not store them)."""
     now = cluster.last_cluster_time
     state = sg.ClusterState(now=now, environment=cluster.environment)
     samples = list(
@@ -100,7 +100,7 @@ def cluster_state(cluster: Cluster, *, live: bool = True) -> sg.ClusterState:
     state.memory = _memory(samples)
     state.cpu = _cpu(samples, now)
     if live:
-        _claims_and_autoscalers(cluster, state)
+        _live_objects(cluster, state)
     return state
 
 
@@ -232,11 +232,11 @@ def _risks(cluster: Cluster) -> list[sg.RiskState]:
     ]
 
 
-def _claims_and_autoscalers(cluster: Cluster, state: sg.ClusterState) -> None:
+def _live_objects(cluster: Cluster, state: sg.ClusterState) -> None:
     try:
         gw = gateway_for(cluster)
     except gw_errors.GatewayError as exc:
-        log.warning("healing: %s unreachable for claims and autoscalers: %s", cluster, exc)
+        log.warning("healing: %s unreachable for claims, autoscalers and Jobs: %s", cluster, exc)
         return
     try:
         state.pvcs = [
@@ -255,8 +255,15 @@ def _claims_and_autoscalers(cluster: Cluster, state: sg.ClusterState) -> None:
             )
             for h in gw.hpas()
         ]
+        state.jobs = [
+            sg.JobState(
+                j.namespace, j.name, j.owner, j.started_at, j.succeeded, j.failed,
+                j.backoff_limit, j.failed_reason, j.failed_message, j.failed_at, j.image,
+            )
+            for j in gw.jobs()
+        ]  # fmt: skip
     except gw_errors.GatewayError as exc:
-        log.warning("healing: reading claims and autoscalers of %s failed: %s", cluster, exc)
+        log.warning("healing: reading claims, autoscalers and Jobs of %s failed: %s", cluster, exc)
     finally:
         gw.close()
 
@@ -302,8 +309,14 @@ def incidents_open_count() -> int:
 
 
 def overview_panel() -> dict:
-    """The Overview's healing panel: the open incidents, most urgent first, and the figures."""
+    """The Overview's healing panel: the open incidents, most urgent first; the last ones
+    whose fix restored service (how, and how fast); and the figures."""
     from .figures import summary
 
     open_ = Incident.objects.filter(status__in=ACTIVE).select_related("cluster")
-    return {"incidents": list(open_.order_by("severity", "-detected_at")[:8]), "figures": summary()}
+    healed = Incident.objects.filter(recovered_at__isnull=False, action__isnull=False)
+    return {
+        "incidents": list(open_.order_by("severity", "-detected_at")[:8]),
+        "healed": list(healed.select_related("action").order_by("-updated_at")[:5]),
+        "figures": summary(),
+    }

@@ -243,14 +243,16 @@ def _follow_actions(cluster: Cluster, now: datetime, result) -> None:
         a = incident.action
         if a is None or incident.status in (Status.VERIFYING, Status.ESCALATED):
             continue
-        if any(not ap.approver.startswith("policy:") for ap in a.approvals.all()):
+        approvals = list(a.approvals.all())
+        if any(not ap.approver.startswith("policy:") for ap in approvals):
             incident.human_involved = True
+        if incident.status == Status.OPEN and a.approved_at is not None:
+            # Approved since the last cycle (and perhaps already run): the timeline says so.
+            who = ", ".join(ap.approver for ap in approvals)
+            _note(incident, now, "approved", f"action #{a.pk} approved by {who}", a)
         if a.status in (AStatus.APPROVED, AStatus.QUEUED, AStatus.RUNNING):
             if incident.status != Status.ACTING:
                 incident.status = Status.ACTING
-                _note(
-                    incident, now, "approved", f"action #{a.pk} {a.get_status_display().lower()}", a
-                )
             elif a.started_at and timezone.now() - a.started_at > ACTING_TIMEOUT:
                 _escalate(incident, now, f"action #{a.pk} has not finished in "
                           f"{ACTING_TIMEOUT.seconds // 60} min", result)  # fmt: skip
@@ -267,6 +269,15 @@ def _follow_actions(cluster: Cluster, now: datetime, result) -> None:
             why = f"action #{a.pk} {a.get_status_display().lower()}" + (
                 f": {a.status_reason}" if a.status_reason else "")  # fmt: skip
             _escalate(incident, now, why + "; a person must decide", result)
+
+
+def _recovered_at(incident: Incident, now: datetime) -> datetime:
+    """When service came back: the moment the executor saw the target healthy after the fix,
+    if that falls after the last cycle that still saw the problem; otherwise this cycle (the
+    first that no longer sees it)."""
+    verified = (incident.action.result or {}).get("verified_at") if incident.action else None
+    at = datetime.fromisoformat(verified) if verified else None
+    return at if at is not None and incident.last_seen_at <= at <= now else now
 
 
 def _present(state) -> set[tuple[str, str, str]]:
@@ -295,7 +306,7 @@ def _clear(cluster: Cluster, now: datetime, seen: dict, result, present: set) ->
             continue
         if incident.status == Status.VERIFYING:
             if incident.recovered_at is None:
-                incident.recovered_at = now  # the first cycle that no longer sees it
+                incident.recovered_at = _recovered_at(incident, now)
                 incident.save(update_fields=["recovered_at"])
                 _note(incident, now, "recovered", "the problem is no longer seen; confirming "
                       "until the verification window ends")  # fmt: skip

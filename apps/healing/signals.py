@@ -15,6 +15,7 @@ from .state import ClusterState as ClusterState
 from .state import CpuState as CpuState
 from .state import EventState as EventState
 from .state import HpaState as HpaState
+from .state import JobState as JobState
 from .state import MemoryState as MemoryState
 from .state import NodeState as NodeState
 from .state import PodState as PodState
@@ -25,6 +26,8 @@ from .state import WorkloadState as WorkloadState
 READINESS_GRACE = timedelta(minutes=2)  # a running pod not ready for longer: readiness fails
 ANOMALY_BURST = 3  # anomalies on one workload or node within the window
 ANOMALY_WINDOW = timedelta(minutes=15)
+CRASHES = 2  # restarts after an error exit that make a crash loop, before any back-off shows
+RECENT_POD = timedelta(minutes=10)  # every restart of a pod this young is recent
 PULL = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName"}
 CONFIG = {"CreateContainerConfigError", "CreateContainerError"}
 
@@ -42,6 +45,7 @@ class Kind:
     NODE_PRESSURE = "node_pressure"
     PVC_UNBOUND = "pvc_unbound"
     HPA_MAXED = "hpa_maxed"
+    JOB_FAILED = "job_failed"
     CPU_SATURATED = "cpu_saturated"
     HIGH_RISK = "high_risk"
     ANOMALY_BURST = "anomaly_burst"
@@ -75,6 +79,7 @@ def detect(state: ClusterState) -> list[Signal]:
         *_node_signals(state),
         *_pvc_signals(state),
         *_hpa_signals(state),
+        *_job_signals(state),
         *_cpu_signals(state),
         *_risk_signals(state),
         *_anomaly_signals(state),
@@ -89,6 +94,10 @@ def _pod_kinds(pod: PodState, state: ClusterState) -> list[tuple[str, str]]:
         waiting, last = c.get("waiting_reason") or "", c.get("last_terminated_reason") or ""
         if waiting == "CrashLoopBackOff":
             found.append((Kind.CRASH_LOOP, f"{c.get('name')} in CrashLoopBackOff"))
+        elif _crashing(pod, c, state):
+            found.append(
+                (Kind.CRASH_LOOP, f"{c.get('name')} exited with {last} {c['restarts']} times")
+            )
         # The last termination stays "OOMKilled" for good: only a recent restart is news.
         if last == "OOMKilled" and (waiting == "CrashLoopBackOff" or pod.recent_restarts):
             found.append((Kind.OOM, f"{c.get('name')} OOMKilled"))
@@ -105,6 +114,17 @@ def _pod_kinds(pod: PodState, state: ClusterState) -> list[tuple[str, str]]:
     if running and not pod.ready and old_enough and not found:
         found.append((Kind.READINESS, "running but not ready"))
     return found
+
+
+def _crashing(pod: PodState, c: dict, state: ClusterState) -> bool:
+    """Crashed again and again, caught between back-offs (the first ones are short, so a
+    collection often sees the container running): restarted at least twice recently, the last
+    time by exiting with an error."""
+    last = c.get("last_terminated_reason") or ""
+    if last in ("", "OOMKilled", "Completed") or (c.get("restarts") or 0) < CRASHES:
+        return False
+    young = pod.created is not None and state.now - pod.created <= RECENT_POD
+    return young or pod.recent_restarts >= CRASHES
 
 
 def _scheduling_message(pod: PodState, state: ClusterState) -> str:
@@ -124,7 +144,10 @@ def _scheduling_message(pod: PodState, state: ClusterState) -> str:
 
 def _pod_signals(state: ClusterState) -> list[Signal]:
     groups: dict[tuple[str, str, str], list[tuple[PodState, str]]] = defaultdict(list)
+    jobs = {(j.namespace, j.name) for j in state.jobs}
     for pod in state.pods:
+        if (pod.namespace, pod.workload) in jobs:
+            continue  # a Job's pods may fail and be retried; the Job says when it gave up
         for kind, what in _pod_kinds(pod, state):
             groups[(kind, pod.namespace, pod.workload or pod.name)].append((pod, what))
     out = []
@@ -241,6 +264,34 @@ def _hpa_signals(state: ClusterState) -> list[Signal]:
                 )
             )  # fmt: skip
     return out
+
+
+def _job_signals(state: ClusterState) -> list[Signal]:
+    """Jobs that gave up (Failed: back-off limit or deadline), one signal per Job or per
+    CronJob (its runs are one problem). A later run of the same CronJob that succeeded means
+    the failure is over."""
+    out = {}
+    for j in sorted(state.jobs, key=lambda j: j.failed_at or state.now):
+        if not j.failed_reason or _succeeded_later(j, state):
+            continue
+        what = f"CronJob {j.owner} run {j.name}" if j.owner else f"Job {j.name}"
+        out[(j.namespace, j.owner or j.name)] = Signal(
+            Kind.JOB_FAILED, "job", j.namespace, j.owner or j.name, j.failed_at or state.now,
+            f"{what} failed ({j.failed_reason}: {j.failed_message or 'no message'}); "
+            f"{j.failed} pod{'s' if j.failed != 1 else ''} failed, backoffLimit {j.backoff_limit}",
+            evidence={"job": j.name, "owner": j.owner, "reason": j.failed_reason,
+                      "failed_pods": j.failed, "image": j.image},
+        )  # fmt: skip
+    return list(out.values())
+
+
+def _succeeded_later(j: JobState, state: ClusterState) -> bool:
+    started = j.started_at or state.now
+    return bool(j.owner) and any(
+        o.owner == j.owner and o.namespace == j.namespace and o.succeeded
+        and (o.started_at or state.now) > started
+        for o in state.jobs
+    )  # fmt: skip
 
 
 def _cpu_signals(state: ClusterState) -> list[Signal]:

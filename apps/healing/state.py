@@ -75,6 +75,21 @@ class HpaState:
 
 
 @dataclass(frozen=True)
+class JobState:
+    namespace: str
+    name: str
+    owner: str  # the CronJob that made it; "" for a Job made by hand
+    started_at: datetime | None
+    succeeded: int
+    failed: int  # pods that failed
+    backoff_limit: int
+    failed_reason: str  # the Failed condition's reason; "" while it has not failed
+    failed_message: str
+    failed_at: datetime | None
+    image: str
+
+
+@dataclass(frozen=True)
 class RiskState:
     entity_kind: str  # workload | node
     namespace: str
@@ -125,6 +140,7 @@ class ClusterState:
     events: list[EventState] = field(default_factory=list)
     pvcs: list[PvcState] = field(default_factory=list)
     hpas: list[HpaState] = field(default_factory=list)
+    jobs: list[JobState] = field(default_factory=list)
     risks: list[RiskState] = field(default_factory=list)
     anomalies: list[AnomalyState] = field(default_factory=list)
     memory: dict[tuple[str, str], MemoryState] = field(default_factory=dict)

@@ -1,6 +1,7 @@
 """JSON: /ai/predict, /ai/anomalies, /ai/metrics. They read stored results; nothing trains
 inline."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -202,6 +203,12 @@ class MetricsOut(Schema):
     serving: ModelBrief | None
     problems: list[str]
     versions: list[VersionOut]
+    healing: dict | None = None  # MTTD, MTTR and auto-resolution, from the healing app
+
+
+# Other apps add their figures to /ai/metrics at start-up (healing: MTTD, MTTR and the
+# auto-resolution rate); predictions imports none of them.
+METRICS_PARTS: dict[str, Callable[[], dict]] = {}
 
 
 def version_out(v: ModelVersion) -> dict:
@@ -222,4 +229,5 @@ def metrics(request, kind: Literal["failure", "anomaly"] = "failure", limit: int
         "serving": _brief(use.version) if use else None,
         "problems": use.problems if use else [],
         "versions": [version_out(v) for v in versions],
+        **{name: part() for name, part in METRICS_PARTS.items()},
     }

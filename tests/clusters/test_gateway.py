@@ -42,6 +42,23 @@ def test_it_reads_workloads_events_budgets_claims_and_autoscalers(gateway):
     assert (hpa.target_name, hpa.max_replicas, hpa.target_cpu_utilization) == ("api", 8, 70)
 
 
+def test_it_reads_jobs_and_how_they_failed(tmp_path):
+    server = start_sandbox(tmp_path, "failed-job")
+    try:
+        gw = Gateway.from_kubeconfig(server.kubeconfig, "sandbox")
+        assert gw.jobs() == []  # the export starts at minute 5
+        server.sandbox.advance(8 * 60)
+        (job,) = gw.jobs()
+        assert (job.namespace, job.name, job.owner) == ("reports", "nightly-export", "")
+        assert (job.failed, job.backoff_limit, job.succeeded, job.active) == (3, 2, 0, 0)
+        assert job.failed_reason == "BackoffLimitExceeded" and "backoff limit" in job.failed_message
+        assert job.started_at < job.failed_at <= server.sandbox.now
+        assert job.image == "registry.local/reports/export:3.2.0-failing"
+        gw.close()
+    finally:
+        server.stop()
+
+
 def test_it_reads_usage_from_the_metrics_api(gateway):
     nodes = gateway.node_usage()
     assert len(nodes) == 3 and all(n.cpu_m > 0 and n.memory > 0 for n in nodes)

@@ -10,6 +10,7 @@ from apps.healing import runbooks
 from apps.healing.diagnose import Cause, diagnose
 from apps.healing.signals import (
     ClusterState,
+    JobState,
     Kind,
     MemoryState,
     NodeState,
@@ -27,7 +28,7 @@ def pod(name, workload, node="n1", *, ready=True, phase="Running", created=NOW -
         waiting="", last="", restarts=0, recent=0, since=None, reason=""):  # fmt: skip
     container = {"name": workload, "state": "waiting" if waiting else "running",
                  "waiting_reason": waiting, "last_terminated_reason": last, "ready": ready,
-                 "image": f"registry.local/{workload}:1"}  # fmt: skip
+                 "image": f"registry.local/{workload}:1", "restarts": restarts}  # fmt: skip
     restarted = NOW - timedelta(minutes=3) if recent else None
     return PodState("shop", name, workload, node, phase, ready, restarts, reason, (container,),
                     created, since, recent, restarted)  # fmt: skip
@@ -83,6 +84,18 @@ def test_failures_right_after_a_rollout_blame_the_rollout_and_roll_it_back():
     assert "3 min after the rollout of revision 4" in d.hypothesis
     plan = runbooks.plan(d)
     assert (plan.kind, plan.target, plan.parameters) == ("rollout_undo", "web", {"revision": 3})
+
+
+def test_a_new_pod_caught_running_between_crashes_is_a_crash_loop_of_the_rollout():
+    rolled = NOW - timedelta(minutes=1)
+    crashing = pod("web-9", "web", created=rolled, last="Error", restarts=2)  # running again
+    steady = pod("web-1", "web", last="Error", restarts=5)  # crashed long ago, fine since
+    s = state(workloads=[workload("web", revision=4, rollout=rolled)], pods=[crashing, steady])
+    (d,) = diagnose(detect(s), s)
+    assert d.cause == Cause.BAD_ROLLOUT and d.signals[0].pods == ("web-9",)
+    assert "web exited with Error 2 times" in d.signals[0].detail
+    once = pod("web-9", "web", created=rolled, last="Error", restarts=1)
+    assert detect(state(workloads=[workload("web")], pods=[once])) == []
 
 
 def test_a_crash_long_after_the_last_rollout_is_not_blamed_on_it():
@@ -235,3 +248,34 @@ def test_one_problem_keeps_one_fingerprint_and_two_targets_two():
         return diagnose(detect(s), s)[0]
 
     assert dx("web").fingerprint == dx("web").fingerprint != dx("api").fingerprint
+
+
+def job(name, owner="", *, started, failed_reason="", succeeded=0):
+    failed_at = started + timedelta(minutes=2) if failed_reason else None
+    return JobState("reports", name, owner, started, succeeded, 3 if failed_reason else 0, 2,
+                    failed_reason, "Job has reached the specified backoff limit" if
+                    failed_reason else "", failed_at, "registry.local/export:3.2.0")  # fmt: skip
+
+
+def test_a_job_that_gave_up_escalates_with_what_to_check_and_a_later_good_run_ends_it():
+    night = NOW - timedelta(hours=3)
+    failed = job("export-1", "export", started=night, failed_reason="BackoffLimitExceeded")
+    s = state(environment="production", jobs=[failed, job("adhoc", started=night)])
+    (d,) = diagnose(detect(s), s)
+    assert (d.cause, d.scope, d.name, d.severity) == (Cause.JOB_FAILED, "job", "export", "P3")
+    assert d.title == "CronJob reports/export failed" and d.since == night + timedelta(minutes=2)
+    assert (
+        "BackoffLimitExceeded" in d.hypothesis and "3 pods failed, backoffLimit 2" in d.hypothesis
+    )
+    plan = runbooks.plan(d)
+    assert plan.kind is None and any("re-run" in c for c in plan.runbook.checks)
+    # Two failed runs of one CronJob are one problem; a later successful run ends it.
+    again = job(
+        "export-2", "export", started=night + timedelta(hours=1), failed_reason="DeadlineExceeded"
+    )
+    assert len(detect(state(jobs=[failed, again]))) == 1
+    fixed = job("export-3", "export", started=NOW - timedelta(minutes=5), succeeded=1)
+    assert detect(state(jobs=[failed, fixed])) == []
+    by_hand = job("backfill", started=night, failed_reason="BackoffLimitExceeded")
+    (d,) = diagnose(detect(state(jobs=[by_hand])), state(jobs=[by_hand]))
+    assert d.title == "Job reports/backfill failed" and d.severity == "P4"  # development

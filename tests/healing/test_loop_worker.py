@@ -5,9 +5,11 @@ with no human; supervised changes nothing until an approver clicks Approve in Ch
 halted touches nothing; an image that cannot be pulled escalates and changes nothing."""
 
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -17,7 +19,7 @@ from apps.governance.models import AuditEvent
 from apps.governance.services import safety_mode_set, safety_switch_set
 from apps.healing.models import Incident, Status
 from tests.clusters.conftest import start_sandbox
-from tests.conftest import WORKER_MODEL_DIR, sandbox_cluster
+from tests.conftest import WORKER_MODEL_DIR, login, sandbox_cluster
 from tests.test_browser import SHOTS, _login, browser, page  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -84,6 +86,12 @@ def test_autonomous_heals_a_memory_leak_with_no_human(celery_worker_process, fas
     assert resolved.healed_by_zerotouch and not resolved.human_involved
     action = Action.objects.get(pk=resolved.action_id)
     assert action.status == "succeeded" and action.kind == "patch_resources"
+    # Service was back when the executor saw the target healthy (on the cluster's clock), if
+    # that was after the last cycle that saw the problem; else at the first that did not.
+    verified = datetime.fromisoformat(action.result["verified_at"])
+    first_clear = resolved.timeline.get(kind="recovered").at
+    expected = verified if resolved.last_seen_at <= verified <= first_clear else first_clear
+    assert resolved.recovered_at == expected
     assert action.approvals.get().approver.startswith("policy:")
     assert _memory_limit(server) == action.parameters["limits"]["memory"]
     kinds = list(resolved.timeline.values_list("kind", flat=True))
@@ -92,6 +100,9 @@ def test_autonomous_heals_a_memory_leak_with_no_human(celery_worker_process, fas
     assert resolved.mttd_seconds <= 120 and resolved.mttr_seconds is not None
     for verb in ("incident.opened", "incident.resolved"):
         assert AuditEvent.objects.filter(verb=verb, target_id=str(resolved.pk)).exists()
+    overview = login(Client(), adam).get("/").content.decode()
+    healed = overview.split('data-testid="overview-healed"')[1].split("</ul>")[0]
+    assert f"#{resolved.pk} " in healed and "no human needed" in healed
 
 
 def _crash_loop(tmp_path) -> str:

@@ -85,6 +85,24 @@ def test_an_image_that_cannot_be_pulled_escalates_and_changes_nothing(scenario):
     assert AuditEvent.objects.filter(verb="incident.escalated", target_id=str(incident.pk)).exists()
 
 
+def test_a_job_that_gave_up_escalates_with_what_to_check_and_changes_nothing(scenario):
+    server, cluster = scenario("failed-job")
+    collect_through(server, cluster, 8)  # created at minute 5; three failed pods by about 6
+    result = _cycle(cluster)
+    incident = _only(cluster)  # the Job, not its failed pods as well
+    assert (incident.cause, incident.scope, incident.target_label) == (
+        "job_failed",
+        "job",
+        "reports/nightly-export",
+    )
+    assert incident.status == Status.ESCALATED and result.proposed == []
+    assert "BackoffLimitExceeded" in incident.hypothesis and "re-run" in incident.resolution
+    assert not Action.objects.filter(cluster=cluster).exists()
+    truth = {f["kind"] for f in server.sandbox.failures}
+    assert "JobFailed" in truth  # the sandbox's own record agrees
+    assert incident.started_at <= cluster.last_cluster_time
+
+
 def test_only_one_fix_may_be_active_per_workload(scenario, olivia):
     server, cluster = scenario("memory-leak")
     collect_through(server, cluster, 22)
@@ -214,3 +232,24 @@ def test_a_predicted_oom_is_fixed_without_people_on_production_only_with_the_swi
     action = Action.objects.get(pk=incident.action_id)
     assert action.kind == "patch_resources"
     assert (action.status != "proposed") is auto, action.status
+
+
+@pytest.mark.parametrize(
+    ("verified_after_last_seen", "expected"),
+    [(20, "verified"), (-20, "now"), (None, "now")],
+)
+def test_service_is_back_when_the_executor_saw_it_healthy_if_after_the_problem_was_last_seen(
+    verified_after_last_seen, expected
+):
+    from datetime import UTC, datetime
+
+    last_seen = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    now = last_seen + timedelta(seconds=30)
+    verified = (
+        None
+        if verified_after_last_seen is None
+        else last_seen + timedelta(seconds=verified_after_last_seen)
+    )
+    result = {"verified_at": verified.isoformat()} if verified else {}
+    incident = Incident(last_seen_at=last_seen, action=Action(result=result))
+    assert services._recovered_at(incident, now) == (verified if expected == "verified" else now)

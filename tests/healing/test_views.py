@@ -81,6 +81,8 @@ def test_the_api_lists_incidents_with_figures_and_runs_a_cycle(leak_incident, vi
     assert client.post("/ai/heal", {}, content_type="application/json").status_code == 403
     status = client.get("/ai/status").json()
     assert status["healing"]["open"] == 1 and "by_cause" in status["healing"]
+    healing = client.get("/ai/metrics").json()["healing"]
+    assert healing["incidents"] == 1 and healing["by_severity"][leak_incident.severity]["open"] == 1
 
     ops = login(Client(), olivia)
     (run,) = ops.post(

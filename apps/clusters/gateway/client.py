@@ -26,6 +26,7 @@ from .types import (
     Deployment,
     Event,
     HorizontalPodAutoscaler,
+    Job,
     Node,
     NodeUsage,
     PersistentVolumeClaim,
@@ -79,6 +80,7 @@ class Gateway:
         self.apps = client.AppsV1Api(api_client)
         self.policy = client.PolicyV1Api(api_client)
         self.autoscaling = client.AutoscalingV2Api(api_client)
+        self.batch = client.BatchV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.version_api = client.VersionApi(api_client)
         self.last_server_time: datetime | None = None
@@ -247,6 +249,10 @@ class Gateway:
             "list HPAs", self.autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces
         )
         return [HorizontalPodAutoscaler.parse(o) for o in body["items"]]
+
+    def jobs(self) -> list[Job]:
+        body = self._call("list jobs", self.batch.list_job_for_all_namespaces)
+        return [Job.parse(o) for o in body["items"]]
 
     def node_usage(self) -> list[NodeUsage]:
         body = self._call(

@@ -424,6 +424,49 @@ class HorizontalPodAutoscaler:
 
 
 @dataclass(frozen=True)
+class Job:
+    namespace: str
+    name: str
+    owner: str  # the CronJob that made it, if any
+    active: int
+    succeeded: int
+    failed: int  # pods that failed
+    backoff_limit: int
+    failed_reason: str  # the Failed condition's reason (BackoffLimitExceeded, ...); "" if none
+    failed_message: str
+    failed_at: datetime | None
+    started_at: datetime | None
+    image: str
+
+    @classmethod
+    def parse(cls, o: dict) -> "Job":
+        meta, spec, st = o["metadata"], o.get("spec", {}), o.get("status", {})
+        failed = next(
+            (
+                c
+                for c in st.get("conditions") or []
+                if c.get("type") == "Failed" and c.get("status") == "True"
+            ),
+            {},
+        )
+        containers = spec.get("template", {}).get("spec", {}).get("containers") or [{}]
+        return cls(
+            meta["namespace"],
+            meta["name"],
+            next((r["name"] for r in meta.get("ownerReferences") or [] if r.get("controller")), ""),
+            int(st.get("active", 0)),
+            int(st.get("succeeded", 0)),
+            int(st.get("failed", 0)),
+            int(spec.get("backoffLimit", 6)),
+            failed.get("reason", ""),
+            failed.get("message", ""),
+            parse_time(failed.get("lastTransitionTime")),
+            parse_time(st.get("startTime")),
+            containers[0].get("image", ""),
+        )
+
+
+@dataclass(frozen=True)
 class NodeUsage:
     name: str
     cpu_m: float

@@ -4,10 +4,12 @@ import hashlib
 import json
 
 from ..quantity import cpu_millis, format_cpu, format_memory, memory_bytes
-from .scenario import NodePool, Workload
+from .kubelet import RUN_SECONDS_ANNOTATION
+from .scenario import Job, NodePool, Workload
 
 SAFE = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet Kubernetes uses for generated names
 REVISION = "deployment.kubernetes.io/revision"
+JOB_TRACKING = "batch.kubernetes.io/job-tracking"  # a job pod's finalizer until it is counted
 
 
 def template_hash(template: dict) -> str:
@@ -93,7 +95,7 @@ def node_condition(ctype: str, status: str, reason: str, message: str, now: str)
     }
 
 
-def pod_template(w: Workload) -> dict:
+def _pod_spec(w: Workload | Job, restart_policy: str) -> dict:
     resources = {}
     if w.requests:
         resources["requests"] = dict(w.requests)
@@ -103,18 +105,23 @@ def pod_template(w: Workload) -> dict:
         "name": w.name,
         "image": w.image,
         "resources": resources,
-        "ports": [{"containerPort": 8080, "protocol": "TCP"}],
         "imagePullPolicy": "IfNotPresent",
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "File",
     }
-    spec = {
+    return {
         "containers": [container],
-        "restartPolicy": "Always",
+        "restartPolicy": restart_policy,
         "terminationGracePeriodSeconds": 30,
         "dnsPolicy": "ClusterFirst",
         "schedulerName": "default-scheduler",
     }
+
+
+def pod_template(w: Workload) -> dict:
+    spec = _pod_spec(w, "Always")
+    container = spec["containers"][0]
+    container["ports"] = [{"containerPort": 8080, "protocol": "TCP"}]
     if w.pvc:
         container["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
         spec["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": w.pvc["name"]}}]
@@ -144,6 +151,59 @@ def deployment(w: Workload) -> dict:
         },
         "status": {},
     }
+
+
+def job(j: Job, uid: str) -> dict:
+    annotations = {RUN_SECONDS_ANNOTATION: str(j.run_seconds)} if j.run_seconds is not None else {}
+    obj = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": j.name, "namespace": j.namespace, "uid": uid},
+        "spec": {
+            "backoffLimit": j.backoff_limit,
+            "template": {
+                "metadata": {"annotations": annotations} if annotations else {},
+                "spec": _pod_spec(j, j.restart_policy),
+            },
+        },
+        "status": {},
+    }
+    job_defaults(obj)
+    return obj
+
+
+def job_defaults(obj: dict) -> None:
+    """The API server's defaults for a Job: counts, and the labels that tie its pods to it
+    (made from its uid) with the selector that matches them."""
+    spec, meta = obj.get("spec"), obj["metadata"]
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completions", 1)
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    template = spec.get("template")
+    if spec.get("manualSelector") or not isinstance(template, dict):
+        return
+    uid, name = meta.get("uid", ""), meta.get("name", "")
+    labels = {
+        "batch.kubernetes.io/controller-uid": uid,
+        "batch.kubernetes.io/job-name": name,
+        "controller-uid": uid,
+        "job-name": name,
+    }
+    template_meta = template.setdefault("metadata", {})
+    template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
+    spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    if not meta.get("labels"):
+        meta["labels"] = dict(template_meta["labels"])
+
+
+def job_pod(obj: dict, suffix: str) -> dict:
+    out = pod(obj, suffix)
+    out["metadata"]["finalizers"] = [JOB_TRACKING]
+    return out
 
 
 def owner_ref(obj: dict) -> dict:

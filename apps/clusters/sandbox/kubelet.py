@@ -11,6 +11,9 @@ from ..quantity import cpu_millis, memory_bytes
 BACKOFF_MAX = 300  # seconds, as the kubelet caps CrashLoopBackOff
 BACKOFF_RESET = 600  # a container that ran this long starts its back-off from zero again
 CRASH_AFTER = 8  # seconds a broken image runs before it exits
+FAIL_AFTER = 5  # seconds a job pod's `failing` image runs before it exits with code 1
+RUN_SECONDS = 10  # seconds any other job pod's work takes, unless its pod says otherwise
+RUN_SECONDS_ANNOTATION = "sandbox.zerotouch.dev/run-seconds"
 
 
 @dataclass
@@ -24,7 +27,8 @@ class ContainerRt:
     restarts: int = 0
     backoff: int = 0
     ready: bool = False
-    last_term: dict | None = None
+    last_term: dict | None = None  # lastState.terminated: the run before a restart
+    term: dict | None = None  # state.terminated: it exited and will not restart
     gen: int = 0  # bumped on every transition; stale timers carry an older gen
 
 
@@ -40,12 +44,30 @@ class PodRt:
     failing_until: datetime | None = None  # PodChaos pod-failure
 
 
-def backoff_seconds(count: int) -> int:
-    return 0 if count <= 0 else min(BACKOFF_MAX, 10 * 2 ** (count - 1))
+def backoff_seconds(count: int, cap: int = BACKOFF_MAX) -> int:
+    return 0 if count <= 0 else min(cap, 10 * 2 ** (count - 1))
+
+
+def _tagged(image: str, word: str) -> bool:
+    return word in image.rsplit("/", 1)[-1]
 
 
 def image_broken(image: str) -> bool:
-    return "broken" in image.rsplit("/", 1)[-1]
+    return _tagged(image, "broken")
+
+
+def image_failing(image: str) -> bool:
+    return _tagged(image, "failing")
+
+
+def run_seconds(image: str, annotations: dict) -> float:
+    """How long a job pod's container works before it exits."""
+    if image_failing(image):
+        return FAIL_AFTER
+    try:
+        return max(0.0, float(annotations.get(RUN_SECONDS_ANNOTATION, RUN_SECONDS)))
+    except (TypeError, ValueError):
+        return RUN_SECONDS
 
 
 def image_unpullable(image: str) -> bool:
@@ -142,10 +164,11 @@ def seconds_until_oom(
 
 
 def container_status(c: ContainerRt, spec: dict, iso) -> dict:
+    ran = c.state in ("running", "terminated") and c.started_at is not None
     out = {
         "name": c.name,
         "image": c.image,
-        "imageID": "",
+        "imageID": f"{c.image}@sha256:{'0' * 64}" if ran else "",
         "ready": c.ready,
         "restartCount": c.restarts,
         "started": c.state == "running",
@@ -153,12 +176,12 @@ def container_status(c: ContainerRt, spec: dict, iso) -> dict:
     }
     if c.state == "running":
         out["state"] = {"running": {"startedAt": iso(c.started_at)}}
-        if c.started_at:
-            out["imageID"] = f"{c.image}@sha256:{'0' * 64}"
     elif c.state == "waiting":
         out["state"] = {
             "waiting": {"reason": c.reason, **({"message": c.message} if c.message else {})}
         }
+    elif c.state == "terminated":
+        out["state"] = {"terminated": c.term}
     out["lastState"] = {"terminated": c.last_term} if c.last_term else {}
     return out
 

@@ -54,15 +54,15 @@ def _pods(sb, lines: dict) -> None:
     for pod in sb.store.list("pods"):
         meta, status = pod["metadata"], pod["status"]
         ns, name = meta["namespace"], meta["name"]
-        owner = next((r["name"] for r in meta.get("ownerReferences", [])), "")
+        owner = next(iter(meta.get("ownerReferences", [])), {})
         lines["kube_pod_info"].append(
             (
                 _labels(
                     namespace=ns,
                     pod=name,
                     node=pod["spec"].get("nodeName", ""),
-                    created_by_kind="ReplicaSet" if owner else "",
-                    created_by_name=owner,
+                    created_by_kind=owner.get("kind", ""),
+                    created_by_name=owner.get("name", ""),
                     uid=meta["uid"],
                 ),
                 1,

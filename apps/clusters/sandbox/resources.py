@@ -61,6 +61,7 @@ RESOURCES: list[Resource] = [
     Resource(
         "apps", "v1", "replicasets", "ReplicaSet", True, ("rs",), RW, ("scale", "status"), ("all",)
     ),
+    Resource("batch", "v1", "jobs", "Job", True, (), RW, ("status",), ("all",)),
     Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",), RW),
     Resource(
         "autoscaling",

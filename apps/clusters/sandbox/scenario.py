@@ -19,6 +19,8 @@ FAULT_KINDS = {
     "image_pull_failure",  # a rollout to an image that cannot be pulled
     "crash_loop",  # a workload starts crashing on start (config error)
 }
+JOB_RESTART_POLICIES = ("Never", "OnFailure")  # as the API server allows for a Job
+JOB_KEYS = {"backoffLimit": "backoff_limit", "restartPolicy": "restart_policy"}  # YAML -> field
 
 
 class ScenarioError(ValueError):
@@ -91,6 +93,32 @@ class Fault:
 
 
 @dataclass(frozen=True)
+class Job:
+    """A batch/v1 Job created `at` after the start; its pods run `run_seconds` (10 s by
+    default) and exit 0, or exit 1 after 5 s when the image's tag contains `failing`."""
+
+    name: str
+    namespace: str
+    image: str
+    requests: dict = field(default_factory=dict)
+    limits: dict = field(default_factory=dict)
+    backoff_limit: int = 6
+    restart_policy: str = "Never"
+    run_seconds: float | None = None
+    at: timedelta = timedelta(0)
+    usage: Usage = Usage()
+    expect: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {
+            "at_seconds": self.at.total_seconds(),
+            "target": f"{self.namespace}/{self.name}",
+            "image": self.image,
+            "expect": list(self.expect),
+        }
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -99,6 +127,7 @@ class Scenario:
     workloads: list[Workload]
     faults: list[Fault]
     missing_storage_classes: tuple[str, ...] = ("does-not-exist",)
+    jobs: list[Job] = field(default_factory=list)
 
 
 def load(name_or_path: str) -> Scenario:
@@ -120,11 +149,18 @@ def parse(doc: dict, *, source: str = "scenario") -> Scenario:
         nodes = [NodePool(**n) for n in doc["nodes"]]
         workloads = [_workload(w) for raw in doc.get("workloads", []) for w in _copies(raw)]
         faults = [_fault(f) for f in doc.get("faults", [])]
+        jobs = [_job(j) for j in doc.get("jobs", [])]
     except (KeyError, TypeError) as exc:
         raise ScenarioError(f"{source}: {exc}") from exc
-    namespaces = sorted({*doc.get("namespaces", []), *(w.namespace for w in workloads)})
+    namespaces = sorted({*doc.get("namespaces", []), *(w.namespace for w in [*workloads, *jobs])})
     return Scenario(
-        doc.get("name", source), doc.get("description", ""), nodes, namespaces, workloads, faults
+        doc.get("name", source),
+        doc.get("description", ""),
+        nodes,
+        namespaces,
+        workloads,
+        faults,
+        jobs=jobs,
     )
 
 
@@ -151,6 +187,19 @@ def _workload(w: dict) -> Workload:
     w.setdefault("requests", {})
     w.setdefault("limits", {})
     return Workload(**w)
+
+
+def _job(j: dict) -> Job:
+    j = {JOB_KEYS.get(k, k): v for k, v in j.items()}
+    if j.get("restart_policy", "Never") not in JOB_RESTART_POLICIES:
+        raise ScenarioError(
+            f"job {j.get('name')!r}: restartPolicy must be one of {list(JOB_RESTART_POLICIES)}"
+        )
+    j["at"] = duration(j.get("at", 0))
+    # No readiness probe on batch work: a job's container is ready once it runs.
+    j["usage"] = Usage(**{"startup_seconds": 0, **j.get("usage", {})})
+    j["expect"] = tuple(j.get("expect", ()))
+    return Job(**j)
 
 
 def _fault(f: dict) -> Fault:

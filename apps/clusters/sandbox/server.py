@@ -339,6 +339,7 @@ class Handler(BaseHTTPRequestHandler):
                     "scenario": sb.scenario.name,
                     "started": sb.iso(sb.started),
                     "faults": [f.as_dict() for f in sb.scenario.faults],
+                    "jobs": [j.as_dict() for j in sb.scenario.jobs],
                     "failures": list(sb.failures),
                 }
             elif path == "/sandbox/mutations":

@@ -40,6 +40,7 @@ class Sandbox:
         self.unscheduled: set[tuple[str, str]] = set()  # pods waiting for the scheduler
         self.pending_recorded: set[str] = set()  # pods whose Pending is in the ground truth
         self.failures: list[dict] = []  # ground truth: what failed, when
+        self.job_retry_at: dict[str, datetime] = {}  # job uid -> no new pod before (back-off)
         self.mutations: Counter = Counter()  # mutating API calls, by "verb resource"
         self.effective_mutations: Counter = Counter()  # the calls that changed something
         self.cpu_extra: dict[str, float] = defaultdict(float)  # pod uid -> millicores (chaos)
@@ -102,6 +103,9 @@ class Sandbox:
                 self.store.create("policy/poddisruptionbudgets", builders.pdb(w))
             if w.hpa:
                 self.store.create("autoscaling/horizontalpodautoscalers", builders.hpa(w))
+        for job in self.scenario.jobs:
+            self.profiles[f"{job.namespace}/{job.name}"] = Profile.from_usage(job.usage)
+            self.at(self.started + job.at, "create_job", job)
         for fault in self.scenario.faults:
             self.at(self.started + fault.at, "fault", fault)
         controllers.resync(self)
@@ -174,6 +178,13 @@ class Sandbox:
             workload=workload,
             detail="CPU demand reached the limit: throttled, latency rising",
         )
+
+    def _t_create_job(self, job) -> None:
+        obj = self.store.create(controllers.JOBS, builders.job(job, self.store.new_uid()))
+        controllers.reconcile_job(self, obj)
+
+    def _t_job(self, namespace: str, name: str) -> None:
+        controllers.reconcile_job_named(self, namespace, name)
 
     def _t_restore(self, kind: str, target: str) -> None:
         faults.restore(self, kind, target)

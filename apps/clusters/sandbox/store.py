@@ -11,7 +11,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from random import Random
 
-GENERATION_KINDS = {"Deployment", "ReplicaSet", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
+GENERATION_KINDS = {
+    "Deployment",
+    "ReplicaSet",
+    "Job",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+}
 CHANGE_LOG = 20_000  # watch history kept, in changes
 
 

@@ -9,9 +9,15 @@ def wants_table(accept: str) -> bool:
     return TABLE_MEDIA in accept.replace(" ", "")
 
 
+def _time(sb, stamp: str) -> datetime:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=sb.now.tzinfo)
+
+
 def _age(sb, created: str) -> str:
-    then = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=sb.now.tzinfo)
-    s = int((sb.now - then).total_seconds())
+    return _span(int((sb.now - _time(sb, created)).total_seconds()))
+
+
+def _span(s: int) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if s >= size * 2 or (unit == "m" and s >= 60):
             return f"{s // size}{unit}"
@@ -83,6 +89,20 @@ def _rs_row(sb, r: dict) -> list:
     ]
 
 
+def _job_row(sb, j: dict) -> list:
+    s = j.get("status", {})
+    done = [c["type"] for c in s.get("conditions", []) if c["type"] in ("Complete", "Failed")]
+    started = s.get("startTime")
+    ended = _time(sb, s["completionTime"]) if s.get("completionTime") else sb.now
+    return [
+        j["metadata"]["name"],
+        done[-1] if done else "Running",
+        f"{s.get('succeeded', 0)}/{j['spec'].get('completions', 1)}",
+        _span(int((ended - _time(sb, started)).total_seconds())) if started else "",
+        _age(sb, j["metadata"]["creationTimestamp"]),
+    ]
+
+
 def _event_row(sb, e: dict) -> list:
     obj = e["involvedObject"]
     return [
@@ -99,6 +119,7 @@ COLUMNS = {
     "nodes": (["Name", "Status", "Roles", "Age", "Version"], _node_row),
     "deployments": (["Name", "Ready", "Up-to-date", "Available", "Age"], _deploy_row),
     "replicasets": (["Name", "Desired", "Current", "Ready", "Age"], _rs_row),
+    "jobs": (["Name", "Status", "Completions", "Duration", "Age"], _job_row),
     "events": (["Last Seen", "Type", "Reason", "Object", "Message"], _event_row),
 }
 NUMERIC = {"Restarts", "Up-to-date", "Available", "Desired", "Current"}

@@ -2,6 +2,7 @@
 
 import json
 
+from ..builders import job_defaults
 from ..resources import Resource
 from ..selectors import SelectorError, selector_from_match
 from .base import ApiError
@@ -38,26 +39,52 @@ def default(res: Resource, obj: dict) -> None:
         spec.setdefault("minReplicas", 1)
         if not spec.get("metrics"):
             spec["metrics"] = json.loads(json.dumps(HPA_DEFAULT_METRICS))
+    elif res.kind == "Job":
+        job_defaults(obj)
 
 
 def validate(res: Resource, obj: dict) -> None:
     spec = obj.get("spec") or {}
     if res.kind in ("Deployment", "ReplicaSet"):
-        replicas = spec.get("replicas", 1)
-        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise _invalid(
-                res,
-                obj,
-                "spec.replicas",
-                f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0",
-            )
+        _validate_count(res, obj, spec, "replicas", 1)
         _validate_selector(res, obj, spec)
         template = spec.get("template") or {}
         _validate_pod_spec(res, obj, template.get("spec") or {}, "spec.template.spec")
+    elif res.kind == "Job":
+        _validate_job(res, obj, spec)
     elif res.kind == "Pod":
         _validate_pod_spec(res, obj, spec, "spec")
     elif res.kind == "HorizontalPodAutoscaler":
         _validate_hpa(res, obj, spec)
+
+
+def _validate_count(res: Resource, obj: dict, spec: dict, key: str, default_value: int) -> None:
+    value = spec.get(key, default_value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _invalid(
+            res,
+            obj,
+            f"spec.{key}",
+            f"Invalid value: {json.dumps(value)}: must be greater than or equal to 0",
+        )
+
+
+def _validate_job(res: Resource, obj: dict, spec: dict) -> None:
+    """batch/v1: counts, a pod template with containers that does not restart Always."""
+    for key in ("backoffLimit", "completions", "parallelism"):
+        _validate_count(res, obj, spec, key, 1)
+    pod_spec = (spec.get("template") or {}).get("spec") or {}
+    _validate_pod_spec(res, obj, pod_spec, "spec.template.spec")
+    policy = pod_spec.get("restartPolicy") or "Always"  # the pod default the API server sets
+    if policy not in ("OnFailure", "Never"):
+        raise _invalid(
+            res,
+            obj,
+            "spec.template.spec.restartPolicy",
+            f'Unsupported value: "{policy}": supported values: "OnFailure", "Never"',
+            reason="FieldValueNotSupported",
+        )
+    _validate_selector(res, obj, spec)
 
 
 def _validate_selector(res: Resource, obj: dict, spec: dict) -> None:

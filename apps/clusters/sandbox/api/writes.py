@@ -81,8 +81,9 @@ def _create(sb, req: Request, res: Resource, namespace: str) -> Response:
                 kind="namespaces",
             )
         meta["namespace"] = namespace
-    for key in ("uid", "resourceVersion", "creationTimestamp", "generation"):
+    for key in ("resourceVersion", "creationTimestamp", "generation"):
         meta.pop(key, None)
+    meta["uid"] = sb.store.new_uid()  # before defaulting, as a Job's selector is made from it
     default(res, obj)
     validate(res, obj)
     # As the API server's PrepareForCreate: the status a client sends is dropped, and the
@@ -233,6 +234,8 @@ def _after_write(
         controllers.resync(sb)
     elif res.key == "apps/replicasets":
         controllers.resync(sb)
+    elif res.key == controllers.JOBS and spec_changed:
+        controllers.reconcile_job(sb, obj)
     elif res.key == "nodes":
         controllers.schedule_pending(sb)
     elif res.group == "chaos-mesh.org" and created:

@@ -1,20 +1,28 @@
-"""What the control plane does: the deployment and replica-set controllers, the scheduler, the
-kubelet's container lifecycle, node lifecycle, the HPA and PDB status. Functions of a Sandbox."""
+"""What the control plane does: the deployment, replica-set and job controllers, the scheduler,
+the kubelet's container lifecycle, node lifecycle, the HPA and PDB status. Functions of a
+Sandbox."""
 
 from .common import DEPLOYMENTS as DEPLOYMENTS
+from .common import JOBS as JOBS
 from .common import NODES as NODES
 from .common import PODS as PODS
 from .common import REPLICASETS as REPLICASETS
 from .common import _percent as _percent
 from .common import _ready as _ready
+from .common import _terminal as _terminal
+from .common import random_suffix as random_suffix
 from .containers import _become_ready as _become_ready
 from .containers import _crash as _crash
+from .containers import _done as _done
+from .containers import _exit as _exit
 from .containers import _node_ip as _node_ip
 from .containers import _oom as _oom
 from .containers import _set_condition as _set_condition
 from .containers import _start as _start
 from .containers import _terminate as _terminate
+from .containers import admit_pod as admit_pod
 from .containers import delete_pod as delete_pod
+from .containers import pod_runtime as pod_runtime
 from .containers import render_pod as render_pod
 from .containers import schedule_oom as schedule_oom
 from .deployments import _available as _available
@@ -34,6 +42,8 @@ from .hpa_pdb import _cpu_target as _cpu_target
 from .hpa_pdb import hpa_pass as hpa_pass
 from .hpa_pdb import pdb_allowed as pdb_allowed
 from .hpa_pdb import pdb_status as pdb_status
+from .jobs import reconcile_job as reconcile_job
+from .jobs import reconcile_job_named as reconcile_job_named
 from .lifecycle import adopt_bare_pod as adopt_bare_pod
 from .lifecycle import container_timer as container_timer
 from .lifecycle import reconcile_owner as reconcile_owner

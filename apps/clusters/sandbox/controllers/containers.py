@@ -1,8 +1,31 @@
-"""The kubelet's side: container starts, crashes and OOM kills, pod status, pod deletion."""
+"""The kubelet's side: container starts, crashes, OOM kills and exits, pod status, pod
+deletion."""
 
 from .. import kubelet
 from ..kubelet import ContainerRt, PodRt
-from .common import NODES, PODS
+from .common import NODES, PODS, _terminal
+
+
+def pod_runtime(sb, pod: dict, workload: str) -> PodRt:
+    """The kubelet's record of a new pod and its containers."""
+    rt = PodRt(
+        uid=pod["metadata"]["uid"],
+        namespace=pod["metadata"]["namespace"],
+        name=pod["metadata"]["name"],
+        workload=workload,
+    )
+    for c in pod["spec"]["containers"]:
+        rt.containers[c["name"]] = ContainerRt(name=c["name"], image=c["image"])
+    sb.runtime[rt.uid] = rt
+    return rt
+
+
+def admit_pod(sb, pod: dict, workload: str) -> PodRt:
+    """A pod a controller made: it waits for the scheduler."""
+    rt = pod_runtime(sb, pod, workload)
+    sb.unscheduled.add((rt.namespace, rt.name))
+    render_pod(sb, rt, pod)
+    return rt
 
 
 def delete_pod(sb, pod: dict, *, reason: str) -> None:
@@ -13,7 +36,7 @@ def delete_pod(sb, pod: dict, *, reason: str) -> None:
         for c in rt.containers.values():
             c.gen += 1  # cancels its pending timers
     sb.store.delete("pods", meta["namespace"], meta["name"])
-    if pod["spec"].get("nodeName"):
+    if pod["spec"].get("nodeName") and not _terminal(pod):
         sb.emit(pod, "Killing", f"Stopping container {pod['spec']['containers'][0]['name']}")
 
 
@@ -51,12 +74,20 @@ def _start(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
         or (rt.failing_until and rt.failing_until > sb.now)
     ):
         sb.after(kubelet.CRASH_AFTER, "container", rt.uid, c.name, c.gen, "crash")
+    if _job_pod(pod):  # batch work: it exits when done (or, for a `failing` image, fails)
+        annotations = pod["metadata"].get("annotations") or {}
+        seconds = kubelet.run_seconds(c.image, annotations)
+        sb.after(seconds, "container", rt.uid, c.name, c.gen, "done")
     schedule_oom(sb, rt, c, pod)
 
 
 def _broken_config(pod: dict) -> bool:
     annotations = pod["metadata"].get("annotations") or {}
     return "sandbox.zerotouch.dev/config" in annotations
+
+
+def _job_pod(pod: dict) -> bool:
+    return any(r.get("kind") == "Job" for r in pod["metadata"].get("ownerReferences", []))
 
 
 def schedule_oom(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
@@ -73,17 +104,33 @@ def _become_ready(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
         c.ready = sb.node_ready.get(rt.node, False)
 
 
-def _terminate(sb, rt: PodRt, c: ContainerRt, pod: dict, reason: str, code: int) -> None:
-    ran = (sb.now - c.started_at).total_seconds() if c.started_at else 0
-    if ran > kubelet.BACKOFF_RESET:
-        c.backoff = 0
-    c.last_term = {
+def _termination(sb, c: ContainerRt, reason: str, code: int) -> dict:
+    return {
         "exitCode": code,
         "reason": reason,
         "startedAt": sb.iso(c.started_at),
         "finishedAt": sb.iso(),
         "containerID": f"containerd://{c.name}-{c.restarts}",
     }
+
+
+def _exit(sb, rt: PodRt, c: ContainerRt, pod: dict, reason: str, code: int) -> None:
+    """The container's process ended: the pod's restartPolicy says whether it runs again."""
+    policy = pod["spec"].get("restartPolicy", "Always")
+    if policy == "Always" or (policy == "OnFailure" and code != 0):
+        _terminate(sb, rt, c, pod, reason, code)
+        return
+    c.term = _termination(sb, c, reason, code)
+    c.state, c.reason, c.message, c.ready = "terminated", reason, "", False
+    c.gen += 1  # cancels its pending timers
+
+
+def _terminate(sb, rt: PodRt, c: ContainerRt, pod: dict, reason: str, code: int) -> None:
+    """Exited, to be restarted after the kubelet's back-off."""
+    ran = (sb.now - c.started_at).total_seconds() if c.started_at else 0
+    if ran > kubelet.BACKOFF_RESET:
+        c.backoff = 0
+    c.last_term = _termination(sb, c, reason, code)
     c.restarts += 1
     c.backoff += 1
     c.gen += 1
@@ -106,7 +153,15 @@ def _terminate(sb, rt: PodRt, c: ContainerRt, pod: dict, reason: str, code: int)
 
 
 def _crash(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
-    _terminate(sb, rt, c, pod, "Error", 1)
+    _exit(sb, rt, c, pod, "Error", 1)
+
+
+def _done(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
+    """A job pod's work ended: exit 0, or 1 for a `failing` image."""
+    if kubelet.image_failing(c.image):
+        _exit(sb, rt, c, pod, "Error", 1)
+    else:
+        _exit(sb, rt, c, pod, "Completed", 0)
 
 
 def _oom(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
@@ -121,7 +176,7 @@ def _oom(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
             "kernel-monitor",
         )
     sb.record_failure("OOMKilled", pod=rt)
-    _terminate(sb, rt, c, pod, "OOMKilled", 137)
+    _exit(sb, rt, c, pod, "OOMKilled", 137)
 
 
 def render_pod(sb, rt: PodRt, pod: dict) -> None:
@@ -137,12 +192,20 @@ def render_pod(sb, rt: PodRt, pod: dict) -> None:
         status.setdefault("startTime", sb.iso(rt.scheduled_at))
         _set_condition(pod, "PodScheduled", "True", None, None, sb)
         _set_condition(pod, "Initialized", "True", None, None, sb)
-        status["phase"] = "Running" if running or any(c.restarts for c in containers) else "Pending"
+        status["phase"] = _phase(containers, running)
         status["containerStatuses"] = [kubelet.container_status(c, {}, sb.iso) for c in containers]
-        reason = None if ready else "ContainersNotReady"
+        reason = None if ready else "PodCompleted" if _terminal(pod) else "ContainersNotReady"
         _set_condition(pod, "ContainersReady", "True" if ready else "False", reason, None, sb)
         _set_condition(pod, "Ready", "True" if ready else "False", reason, None, sb)
     sb.store.update(PODS, pod)
+
+
+def _phase(containers: list[ContainerRt], running: list[ContainerRt]) -> str:
+    if all(c.state == "terminated" for c in containers):
+        return "Succeeded" if all(c.term["exitCode"] == 0 for c in containers) else "Failed"
+    if running or any(c.restarts or c.state == "terminated" for c in containers):
+        return "Running"
+    return "Pending"
 
 
 def _node_ip(sb, name: str) -> str:

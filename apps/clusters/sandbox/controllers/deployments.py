@@ -4,9 +4,8 @@ controller."""
 from datetime import timedelta
 
 from .. import builders
-from ..kubelet import ContainerRt, PodRt
-from .common import DEPLOYMENTS, REPLICASETS, _percent, _ready
-from .containers import delete_pod, render_pod
+from .common import DEPLOYMENTS, REPLICASETS, _percent, _ready, random_suffix
+from .containers import admit_pod, delete_pod
 
 
 class _Owned:
@@ -226,8 +225,7 @@ def reconcile_rs(sb, rs: dict) -> None:
     want = rs["spec"].get("replicas", 1)
     if len(pods) < want:
         for _ in range(want - len(pods)):
-            suffix = "".join(sb.rng.choice(builders.SAFE) for _ in range(5))
-            pod = sb.store.create("pods", builders.pod(rs, suffix))
+            pod = sb.store.create("pods", builders.pod(rs, random_suffix(sb)))
             _pod_created(sb, rs, pod)
             pods.append(pod)
             sb.emit(
@@ -274,14 +272,4 @@ def _pod_created(sb, rs: dict, pod: dict) -> None:
         (r for r in rs["metadata"].get("ownerReferences", []) if r["kind"] == "Deployment"), None
     )
     workload = f"{rs['metadata']['namespace']}/{owner['name']}" if owner else ""
-    rt = PodRt(
-        uid=pod["metadata"]["uid"],
-        namespace=pod["metadata"]["namespace"],
-        name=pod["metadata"]["name"],
-        workload=workload,
-    )
-    for c in pod["spec"]["containers"]:
-        rt.containers[c["name"]] = ContainerRt(name=c["name"], image=c["image"])
-    sb.runtime[rt.uid] = rt
-    sb.unscheduled.add((rt.namespace, rt.name))
-    render_pod(sb, rt, pod)
+    admit_pod(sb, pod, workload)

@@ -1,10 +1,12 @@
 """Pod lifecycle events: container timers firing, owners reacting, bare pods adopted."""
 
-from ..kubelet import ContainerRt, PodRt
-from .common import DEPLOYMENTS, REPLICASETS, _ready
-from .containers import _become_ready, _crash, _oom, _start, render_pod
+from .common import DEPLOYMENTS, REPLICASETS, _ready, _terminal
+from .containers import _become_ready, _crash, _done, _oom, _start, pod_runtime, render_pod
 from .deployments import reconcile_deployment, reconcile_rs
+from .jobs import reconcile_job_named
 from .scheduler import _pull, schedule_pending
+
+ACTIONS = {"start": _start, "ready": _become_ready, "crash": _crash, "oom": _oom, "done": _done}
 
 
 def container_timer(sb, uid: str, name: str, gen: int, action: str) -> None:
@@ -17,15 +19,18 @@ def container_timer(sb, uid: str, name: str, gen: int, action: str) -> None:
         return
     if not sb.node_ready.get(rt.node, False) and action != "ready":
         return  # a node that is not ready runs nothing new
-    was_ready = _ready(pod)
-    {"start": _start, "ready": _become_ready, "crash": _crash, "oom": _oom}[action](sb, rt, c, pod)
+    was = _ready(pod), _terminal(pod)
+    ACTIONS[action](sb, rt, c, pod)
     render_pod(sb, rt, pod)
-    if _ready(pod) != was_ready:  # availability changed: let the rollout move now
+    if (_ready(pod), _terminal(pod)) != was:  # availability changed or the pod finished
         reconcile_owner(sb, pod)
 
 
 def reconcile_owner(sb, pod: dict) -> None:
     for ref in pod["metadata"].get("ownerReferences", []):
+        if ref["kind"] == "Job":
+            reconcile_job_named(sb, pod["metadata"]["namespace"], ref["name"])
+            continue
         rs = sb.store.get(REPLICASETS, pod["metadata"]["namespace"], ref["name"])
         if rs is None:
             continue
@@ -44,15 +49,7 @@ def reconcile_owner(sb, pod: dict) -> None:
 def adopt_bare_pod(sb, pod: dict) -> None:
     """A pod created directly through the API: the kubelet runs it like any other."""
     pod.setdefault("status", {}).setdefault("phase", "Pending")
-    rt = PodRt(
-        uid=pod["metadata"]["uid"],
-        namespace=pod["metadata"]["namespace"],
-        name=pod["metadata"]["name"],
-        workload="",
-    )
-    for c in pod["spec"]["containers"]:
-        rt.containers[c["name"]] = ContainerRt(name=c["name"], image=c["image"])
-    sb.runtime[rt.uid] = rt
+    rt = pod_runtime(sb, pod, "")
     if not pod["spec"].get("nodeName"):
         sb.unscheduled.add((rt.namespace, rt.name))
     if pod["spec"].get("nodeName"):

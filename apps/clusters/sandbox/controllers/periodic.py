@@ -1,8 +1,9 @@
 """The periodic pass over every controller."""
 
-from .common import DEPLOYMENTS, REPLICASETS
+from .common import DEPLOYMENTS, JOBS, REPLICASETS
 from .deployments import reconcile_deployment, reconcile_rs
 from .hpa_pdb import hpa_pass, pdb_status
+from .jobs import reconcile_job
 from .scheduler import schedule_pending
 
 
@@ -15,6 +16,8 @@ def resync(sb) -> None:
     for rs in sb.store.list(REPLICASETS):
         if not rs["metadata"].get("ownerReferences"):
             reconcile_rs(sb, rs)
+    for job in sb.store.list(JOBS):
+        reconcile_job(sb, job)  # a finished Job returns at once
     schedule_pending(sb)
     hpa_pass(sb)
     pdb_status(sb)

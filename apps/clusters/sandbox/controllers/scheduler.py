@@ -4,7 +4,7 @@ from collections import defaultdict
 
 from ...quantity import cpu_millis, memory_bytes
 from ..kubelet import ContainerRt, PodRt
-from .common import NODES, PODS
+from .common import NODES, PODS, _terminal
 from .containers import _set_condition, render_pod
 
 
@@ -50,7 +50,7 @@ def schedule_pending(sb) -> None:
     nodes = sb.store.list(NODES)
     used: dict[str, list[int]] = {n["metadata"]["name"]: [0, 0] for n in nodes}
     for p in sb.store.list(PODS):
-        if p["spec"].get("nodeName") in used:
+        if p["spec"].get("nodeName") in used and not _terminal(p):
             cpu, mem = _requests(p)
             used[p["spec"]["nodeName"]][0] += cpu
             used[p["spec"]["nodeName"]][1] += mem
