@@ -6,6 +6,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.errors import HttpError as NinjaHttpError
 
+from apps.costs.api import router as costs_router
 from apps.governance.actions_api import router as actions_router
 from apps.governance.api import router as governance_router
 from apps.governance.errors import ApplicationError
@@ -25,6 +26,7 @@ api = NinjaAPI(
 api.add_router("ai/", governance_router)
 api.add_router("ai/", predictions_router)
 api.add_router("ai/", healing_router)
+api.add_router("ai/", costs_router)
 api.add_router("api/", actions_router)
 
 

@@ -238,6 +238,7 @@ def test_the_demo_shows_risk_anomalies_and_incidents_within_minutes(tmp_path):
         )
         assert 'data-testid="anomaly-row"' in anomalies
         _approve_and_watch_it_heal(port, db)
+        _the_cost_plan_appears(port)
     finally:
         _stop_demo(proc)
 
@@ -300,3 +301,17 @@ def _row(db: Path, sql: str) -> tuple:
 def _csrf(opener: urllib.request.OpenerDirector) -> str:
     jar = next(h for h in opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor))
     return next(c.value for c in jar.cookiejar if c.name == "csrftoken")
+
+
+def _the_cost_plan_appears(port: int) -> None:
+    """Once an hour of the sandbox's time is collected (six minutes at the demo's 10x), the
+    Costs pages show the demo cluster's allocation and plan."""
+    vic = _logged_in(port, "vic")
+
+    def plan_rows() -> int:
+        html = vic.open(f"http://127.0.0.1:{port}/costs/plan/", timeout=60).read().decode()
+        return html.count('data-testid="plan-row"')
+
+    wait_for(plan_rows, timeout=420, what="the demo cluster's cost plan", interval=5)
+    costs = vic.open(f"http://127.0.0.1:{port}/costs/", timeout=60).read().decode()
+    assert "shop" in costs and "payments" in costs  # cost by namespace

@@ -1,13 +1,15 @@
-"""Reads: the price sheet of each cluster, as the pure sheets that cost math takes."""
+"""Reads: the price sheet of each cluster, as the pure sheets that cost math takes, and the
+cost allocation of a cluster over a time range."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import pandas as pd
 from django.db.models import Prefetch
 
-from apps.clusters.models import Cluster
+from apps.clusters.models import Cluster, ContainerSample, Node, NodeSample
 
-from . import prices
+from . import allocation, prices
 from .models import PriceRow, PriceSheet
 
 
@@ -50,3 +52,272 @@ def price_sheet_list() -> list[ClusterPrices]:
         else:
             out.append(ClusterPrices(cluster, _pure(s), True, s.updated_by, s.updated_at))
     return out
+
+
+# --- Allocation -------------------------------------------------------------------------------
+
+CONTAINER_FIELDS = allocation.CONTAINER_COLUMNS
+NODE_FIELDS = allocation.NODE_COLUMNS
+
+
+def allocation_for(
+    cluster: Cluster,
+    *,
+    since: datetime,
+    until: datetime,
+    idle: str = "none",
+    bucket: timedelta = timedelta(hours=1),
+) -> allocation.Allocation:
+    """Cost by container, pod, workload and namespace from `since` to `until` (inclusive), at
+    the cluster's prices per node (spot or on-demand by its labels). One query per model."""
+    scope = {"cluster_id": cluster.pk, "ts__gte": since, "ts__lte": until}
+    containers = pd.DataFrame.from_records(
+        list(ContainerSample.objects.filter(**scope).values_list(*CONTAINER_FIELDS)),
+        columns=list(CONTAINER_FIELDS),
+    )
+    nodes = pd.DataFrame.from_records(
+        list(NodeSample.objects.filter(**scope).values_list(*NODE_FIELDS)),
+        columns=list(NODE_FIELDS),
+    )
+    sheet = prices_for_cluster(cluster)
+    labels = dict(Node.objects.filter(cluster_id=cluster.pk).values_list("name", "labels"))
+    return allocation.allocate(
+        containers,
+        nodes,
+        {name: prices.price_for_node(lbl or {}, sheet) for name, lbl in labels.items()},
+        default=sheet.default.prices,
+        idle=idle,
+        bucket=bucket,
+        since=since,
+        until=until,
+        interval=timedelta(seconds=cluster.collect_interval_seconds),
+    )
+
+
+def node_price_rows(cluster: Cluster) -> tuple[prices.PriceSheet, dict[str, prices.PriceRow]]:
+    """The cluster's sheet and the row each of its current nodes is priced by."""
+    sheet = prices_for_cluster(cluster)
+    labels = Node.objects.filter(cluster_id=cluster.pk).values_list("name", "labels")
+    return sheet, {name: prices.row_for_node(lbl or {}, sheet) for name, lbl in labels}
+
+
+# --- Waste and the capacity forecast (issue 7) -----------------------------------------------
+# Appended: the inputs of the pure `waste.find_waste` and `forecast.forecast`, read from the
+# stored samples (and, for claims, live from the cluster).
+from django.db.models import Sum  # noqa: E402
+
+from apps.clusters.connect import gateway_for  # noqa: E402
+from apps.clusters.gateway import errors as gw_errors  # noqa: E402
+from apps.clusters.models import Pod, Workload  # noqa: E402
+
+from . import forecast, waste  # noqa: E402
+
+WASTE_WINDOW = timedelta(days=1)
+FORECAST_HISTORY = timedelta(days=28)  # two weeks of points give weekly seasonality
+WASTE_FIELDS = ("ts", "namespace", "workload", "pod", "node", "cpu_m", "memory",
+                "request_cpu_m", "request_memory")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WasteReport:
+    findings: list  # list[waste.Finding], most expensive first
+    total: float  # $ a month
+    covered_hours: float  # how much of the window the samples cover
+    window: timedelta
+    notes: list[str]  # what could not be judged, and why
+    prices: prices.Prices
+
+
+def waste_for(cluster: Cluster, *, window: timedelta = WASTE_WINDOW) -> list:
+    """Waste findings of `cluster` over the `window` before its last collection."""
+    return waste_report(cluster, window=window).findings
+
+
+def waste_report(cluster: Cluster, *, window: timedelta = WASTE_WINDOW) -> WasteReport:
+    """The findings with their total and notes on what could not be judged."""
+    sheet = prices_for_cluster(cluster)
+    price, notes = sheet.default.prices, []
+    labels = Node.objects.filter(cluster_id=cluster.pk).values_list("labels", flat=True)
+    if any(prices.price_for_node(lbl or {}, sheet) != price for lbl in labels):
+        notes.append("every node is priced at the default row, spot or label-priced ones too")
+    until = cluster.last_cluster_time
+    if until is None:
+        notes.append(f"cluster {cluster.name} has not been collected yet: nothing to judge")
+        return WasteReport([], 0.0, 0.0, window, notes, price)
+    samples = _waste_samples(cluster, until - window, until)
+    covered = _covered_hours(samples)
+    if covered < waste.MIN_WINDOW_HOURS:
+        notes.append(
+            f"idle workloads need {waste.MIN_WINDOW_HOURS:g} h of samples; "
+            f"this cluster has {covered:.3g} h"
+        )
+    pvcs, pvc_notes = _waste_pvcs(cluster)
+    findings = waste.find_waste(
+        workloads=_waste_workloads(cluster, samples),
+        pvcs=pvcs,
+        nodes=_waste_nodes(cluster, samples),
+        prices=price,
+    )
+    total = waste.cents(sum(f.monthly_cost for f in findings))
+    return WasteReport(findings, total, covered, window, notes + pvc_notes, price)
+
+
+def _waste_samples(cluster: Cluster, since: datetime, until: datetime) -> pd.DataFrame:
+    qs = ContainerSample.objects.filter(cluster_id=cluster.pk, ts__gt=since, ts__lte=until)
+    df = pd.DataFrame.from_records(list(qs.values_list(*WASTE_FIELDS)), columns=WASTE_FIELDS)
+    for col in ("cpu_m", "memory", "request_cpu_m", "request_memory"):
+        df[col] = df[col].astype(float)
+    return df
+
+
+def _covered_hours(df: pd.DataFrame) -> float:
+    return 0.0 if df.empty else (df["ts"].max() - df["ts"].min()).total_seconds() / 3600
+
+
+def _per_pod(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per pod and collection: usage and requests summed over its containers."""
+    cols = ["cpu_m", "memory", "request_cpu_m", "request_memory"]
+    keys = ["ts", "namespace", "workload", "pod", "node"]
+    return df.groupby(keys, sort=False)[cols].sum(min_count=1).reset_index()
+
+
+def _waste_workloads(cluster: Cluster, df: pd.DataFrame) -> list:
+    """Every stored workload, usage per replica over the window; those at 0 replicas too
+    (their claims), those with replicas but no samples are left out (nothing to judge)."""
+    pods = _per_pod(df[df["workload"] != ""]) if not df.empty else df
+    groups = dict(list(pods.groupby(["namespace", "workload"]))) if not pods.empty else {}
+    out = []
+    for w in Workload.objects.filter(cluster_id=cluster.pk).order_by("namespace", "name"):
+        g = groups.get((w.namespace, w.name))
+        if g is None:
+            if w.replicas == 0:
+                out.append(waste.WorkloadUsage(w.namespace, w.name, 0, 0, 0, 0, 0, 0, 0, 0, w.kind))
+            continue
+        latest = g[g["ts"] == g["ts"].max()]
+        cpu, mem = g["cpu_m"].dropna(), g["memory"].dropna()
+        out.append(
+            waste.WorkloadUsage(
+                w.namespace, w.name, w.replicas,
+                request_cpu_m=float(latest["request_cpu_m"].fillna(0).mean()),
+                request_memory=int(latest["request_memory"].fillna(0).mean()),
+                cpu_p95_m=float(cpu.quantile(0.95)) if len(cpu) else 0.0,
+                cpu_mean_m=float(cpu.mean()) if len(cpu) else 0.0,
+                memory_p95=int(mem.quantile(0.95)) if len(mem) else 0,
+                memory_mean=int(mem.mean()) if len(mem) else 0,
+                window_hours=(g["ts"].max() - g["ts"].min()).total_seconds() / 3600,
+                kind=w.kind,
+            )
+        )  # fmt: skip
+    return out
+
+
+def _waste_nodes(cluster: Cluster, df: pd.DataFrame) -> list:
+    """Nodes at the latest collection: allocatable, the pods on them with their requests."""
+    latest = NodeSample.objects.filter(cluster_id=cluster.pk).order_by("-ts").first()
+    if latest is None:
+        return []
+    samples = NodeSample.objects.filter(cluster_id=cluster.pk, ts=latest.ts).order_by("node")
+    labels = dict(Node.objects.filter(cluster_id=cluster.pk).values_list("name", "labels"))
+    pods = _per_pod(df[df["ts"] == df["ts"].max()]) if not df.empty else df
+    by_node: dict[str, list] = {}
+    for p in pods.itertuples(index=False) if not pods.empty else ():
+        by_node.setdefault(p.node, []).append(
+            waste.PodRequest(p.namespace, p.pod, _num(p.request_cpu_m), int(_num(p.request_memory)))
+        )
+    return [
+        waste.NodeInfo(
+            s.node, s.allocatable_cpu_m, s.allocatable_memory,
+            tuple(by_node.get(s.node, ())), labels.get(s.node) or {},
+        )
+        for s in samples
+    ]  # fmt: skip
+
+
+def _num(value) -> float:
+    return 0.0 if value is None or pd.isna(value) else float(value)
+
+
+def _waste_pvcs(cluster: Cluster) -> tuple[list, list[str]]:
+    """Claims read live, with who mounts them and the workload they belong to."""
+    try:
+        gw = gateway_for(cluster)
+        try:
+            claims = gw.pvcs()
+        finally:
+            gw.close()
+    except gw_errors.GatewayError as exc:
+        # The class, not the message: a message may carry a kubeconfig path.
+        return [], [
+            f"claims (PVCs) could not be read ({type(exc).__name__}): unmounted claims and "
+            "scaled-to-zero deployments that hold storage are not judged"
+        ]
+    pod_workload = dict(
+        ((ns, name), wl)
+        for ns, name, wl in Pod.objects.filter(cluster_id=cluster.pk).values_list(
+            "namespace", "name", "workload"
+        )
+    )
+    names = set(Workload.objects.filter(cluster_id=cluster.pk).values_list("namespace", "name"))
+    out, notes = [], []
+    for c in claims:
+        if c.requested_bytes is None:
+            notes.append(f"claim {c.namespace}/{c.name} has no readable size: costed at 0")
+        out.append(
+            waste.PvcInfo(
+                c.namespace, c.name, c.requested_bytes or 0, c.storage_class or "(none)",
+                c.mounted_by, _claim_owner(c, pod_workload, names),
+            )
+        )  # fmt: skip
+    return out, notes
+
+
+def _claim_owner(claim, pod_workload: dict, workloads: set) -> str | None:
+    """The workload of a pod that mounts the claim, else the workload whose name the claim's
+    starts with (`ledger-data` belongs to `ledger`), else None."""
+    for pod in claim.mounted_by:
+        if pod_workload.get((claim.namespace, pod)):
+            return pod_workload[(claim.namespace, pod)]
+    ns = claim.namespace
+    prefixed = [n for w_ns, n in workloads if w_ns == ns and claim.name.startswith(n + "-")]
+    return max(prefixed, key=len) if prefixed else None
+
+
+def capacity_forecast_for(cluster: Cluster, *, horizon: timedelta = timedelta(days=14)) -> dict:
+    """Cluster CPU and memory, usage and requests, projected `horizon` ahead against
+    allocatable: hourly means of the per-collection sums over every container."""
+    history, capacity = _capacity_history(cluster)
+    out = {"history": history, "capacity": capacity, "horizon": horizon}
+    for key, series in history.items():
+        resource = key.split("_")[0]
+        out[key] = forecast.forecast(series, capacity[resource], horizon=horizon)
+    return out
+
+
+def _capacity_history(cluster: Cluster) -> tuple[dict[str, pd.Series], dict[str, float]]:
+    until = cluster.last_cluster_time
+    scope = {"cluster_id": cluster.pk}
+    if until is not None:
+        scope |= {"ts__gt": until - FORECAST_HISTORY, "ts__lte": until}
+    rows = (
+        ContainerSample.objects.filter(**scope)
+        .values("ts")
+        .annotate(
+            cpu_usage=Sum("cpu_m"), cpu_requests=Sum("request_cpu_m"),
+            memory_usage=Sum("memory"), memory_requests=Sum("request_memory"),
+        )
+        .order_by("ts")
+    )  # fmt: skip
+    keys = ("cpu_usage", "cpu_requests", "memory_usage", "memory_requests")
+    df = pd.DataFrame.from_records(list(rows), columns=["ts", *keys])
+    history = {}
+    for key in keys:
+        s = pd.Series(df[key].astype(float).to_numpy(), index=pd.DatetimeIndex(df["ts"]))
+        history[key] = s.resample("1h").mean().dropna() if len(s) else s
+    latest = NodeSample.objects.filter(cluster_id=cluster.pk).order_by("-ts").first()
+    capacity = {"cpu": 0.0, "memory": 0.0}
+    if latest is not None:
+        sums = NodeSample.objects.filter(cluster_id=cluster.pk, ts=latest.ts).aggregate(
+            cpu=Sum("allocatable_cpu_m"), memory=Sum("allocatable_memory")
+        )
+        capacity = {k: float(v or 0) for k, v in sums.items()}
+    return history, capacity

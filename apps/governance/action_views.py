@@ -1,6 +1,9 @@
 """Pages for actions: the Approvals inbox, an action's page with its timeline, and the form
 operators use to propose a manual action."""
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
 from django import forms
 from django.contrib import messages
 from django.http import Http404
@@ -11,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.clusters.models import Cluster
 
 from . import actions, selectors
-from .action_models import Kind, Risk, Severity, Status
+from .action_models import Action, Kind, Risk, Severity, Status
 from .errors import ApplicationError
 from .roles import Cap, role_required
 
@@ -38,15 +41,40 @@ class ProposeForm(forms.Form):
         return {}
 
 
+@dataclass(frozen=True)
+class CostChange:
+    """What an action does to the monthly bill, as another app works it out."""
+
+    monthly: float | None  # dollars a month, + more, - less; None: unknown
+    text: str  # "+$12.34/month", "no cost change", "cost unknown: no samples for shop/api"
+
+
+# Extension point: apps append a function that prices an action, or returns None when it does
+# not know the kind (costs does, in its ready()). Governance knows nothing of money itself.
+ACTION_COST: list[Callable[[Action], CostChange | None]] = []
+
+
+def _with_costs(actions: Iterable[Action]) -> list[Action]:
+    """The actions, each with `.cost`: the first answer of an ACTION_COST hook, or None."""
+    out = list(actions)
+    for a in out:
+        a.cost = next((c for hook in ACTION_COST if (c := hook(a)) is not None), None)
+    return out
+
+
+def _inbox_context() -> dict:
+    pending = _with_costs(selectors.action_list(status=Status.PROPOSED))
+    recent = selectors.action_list().exclude(status=Status.PROPOSED)[:20]
+    return {"pending": pending, "recent": recent}
+
+
 @require_GET
 @role_required(Cap.VIEW)
 def inbox(request):
     template = "governance/approvals.html"
     if request.htmx:
         template += "#inbox"
-    pending = selectors.action_list(status=Status.PROPOSED)
-    recent = selectors.action_list().exclude(status=Status.PROPOSED)[:20]
-    return render(request, template, {"pending": pending, "recent": recent})
+    return render(request, template, _inbox_context())
 
 
 def _action_or_404(action_id: int):
@@ -60,6 +88,9 @@ def _action_or_404(action_id: int):
 @role_required(Cap.VIEW)
 def detail(request, action_id: int):
     action = _action_or_404(action_id)
+    # Priced against the workload as it is now: true only until the action runs.
+    before = action.status in (Status.PROPOSED, Status.APPROVED, Status.QUEUED)
+    action = _with_costs([action])[0] if before else action
     template = "governance/action_detail.html"
     if request.htmx:
         template += "#action-status"
@@ -90,14 +121,7 @@ def decide(request, action_id: int, decision: str):
     if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         return redirect(back)  # e.g. the incident page the decision was made on
     if request.htmx:
-        pending = selectors.action_list(status=Status.PROPOSED)
-        recent = selectors.action_list().exclude(status=Status.PROPOSED)[:20]
-        return render(
-            request,
-            "governance/approvals.html#inbox",
-            {"pending": pending, "recent": recent},
-            status=status,
-        )
+        return render(request, "governance/approvals.html#inbox", _inbox_context(), status=status)
     return redirect("approvals")
 
 

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 RECENT = timedelta(minutes=10)  # restarts and anomalies this recent count
 HISTORY = timedelta(minutes=30)  # samples read for "since when" and memory trends
 TREND_WINDOW = timedelta(minutes=8)  # memory trends are fitted on each run's last minutes
+MIN_TREND_POINTS = 5  # samples in a run before its memory trend says anything
 CPU_WINDOW = timedelta(minutes=5)  # CPU at the limit for most of this: throttled now
 SAMPLE_COLUMNS = ("ts", "namespace", "workload", "pod", "container", "memory", "limit_memory",
                   "restarts", "ready", "waiting_reason", "cpu_m", "limit_cpu_m")  # fmt: skip
@@ -138,14 +139,19 @@ def _memory(samples) -> dict[tuple[str, str], sg.MemoryState]:
         if wl and memory is not None:
             runs[(ns, wl, pod, container, restarts)].append((ts.timestamp(), memory, limit))
     out: dict[tuple[str, str], sg.MemoryState] = {}
+    rank: dict[tuple[str, str], tuple] = {}
     for (ns, wl, *_), points in runs.items():
         peak = max(m for _, m, _ in points)
         limit = points[-1][2]
         slope, r2 = _trend(points, limit)
         current = out.get((ns, wl))
-        best = current is None or (slope, peak) > (current.slope_pct_per_min, current.peak_bytes)
-        run = sg.MemoryState(peak, limit, slope, r2 >= 0.8 and len(points) >= 5)
-        # The steepest run says how memory climbs; the peak is the workload's highest.
+        # The steepest run long enough to judge says how memory climbs (a run just restarted
+        # is still warming up: steep, but too short to tell a leak); the peak is the highest.
+        key = (len(points) >= MIN_TREND_POINTS, slope, peak)
+        best = current is None or key > rank[(ns, wl)]
+        run = sg.MemoryState(peak, limit, slope, r2 >= 0.8 and len(points) >= MIN_TREND_POINTS)
+        if best:
+            rank[(ns, wl)] = key
         out[(ns, wl)] = replace(
             run if best else current, peak_bytes=max(peak, current.peak_bytes if current else 0)
         )

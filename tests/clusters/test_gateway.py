@@ -211,3 +211,12 @@ def test_an_undo_by_template_hash_is_idempotent(gateway, sandbox):
     with pytest.raises(errors.NotFound):
         gateway.rollout_undo("shop", "web", revision=1)  # renumbered: why undo takes a hash
     assert gateway.deployment("shop", "web").ready_replicas == 3
+
+
+def test_a_memory_limit_below_usage_gets_the_new_pods_oom_killed(gateway, sandbox):
+    low = {"memory": "64Mi"}  # web uses about 180Mi
+    gateway.patch_resources("shop", "web", container="web", requests=low, limits=low)
+    sandbox.sandbox.advance(240)
+    new = [p for p in gateway.pods("shop", label_selector="app=web") if p.containers[0].restarts]
+    assert new, "no web pod restarted"
+    assert all(p.containers[0].last_terminated_reason == "OOMKilled" for p in new)

@@ -253,3 +253,20 @@ def test_service_is_back_when_the_executor_saw_it_healthy_if_after_the_problem_w
     result = {"verified_at": verified.isoformat()} if verified else {}
     incident = Incident(last_seen_at=last_seen, action=Action(result=result))
     assert services._recovered_at(incident, now) == (verified if expected == "verified" else now)
+
+
+def test_a_run_just_restarted_does_not_hide_the_leak_of_the_run_before():
+    """After an OOM kill the new run warms up steeply for a few samples; the long, steady climb
+    before the kill still says how memory behaves."""
+    from datetime import UTC, datetime
+
+    from apps.healing.selectors import _memory
+
+    t0, mib, limit = datetime(2026, 3, 2, 12, 0, tzinfo=UTC), 2**20, 768 * 2**20
+    leak = [(t0 + timedelta(seconds=30 * i), 300 * mib + i * 30 * mib, 0) for i in range(14)]
+    warm = [(t0 + timedelta(minutes=8, seconds=30 * i), (180 + i * 90) * mib, 1) for i in range(3)]
+    rows = [(ts, "shop", "api", "api-1", "api", mem, limit, restarts, True, "", 100.0, 1000)
+            for ts, mem, restarts in leak + warm]  # fmt: skip
+    mem = _memory(rows)[("shop", "api")]
+    assert mem.steady and mem.peak_bytes == 690 * mib
+    assert mem.slope_pct_per_min == pytest.approx(60 / 768 * 100, rel=0.01)  # 60 MiB a minute

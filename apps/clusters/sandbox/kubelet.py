@@ -155,10 +155,18 @@ def _leaking(profile: Profile, started: datetime, t: datetime) -> float:
 def seconds_until_oom(
     profile: Profile, limit: int, started: datetime, now: datetime, extra: float = 0.0
 ) -> float | None:
-    """When the leak's trend crosses the memory limit (None: it never does)."""
-    if not limit or profile.leak_bytes_per_s <= 0:
+    """When memory crosses the limit (None: it never does): while the working set warms up,
+    if it alone outgrows the limit (a limit set below usage), else along a leak's trend."""
+    if not limit:
         return None
-    steady = profile.mem_bytes * (1 + profile.noise * 0.25) + extra
+    peak = profile.mem_bytes * (1 + profile.noise * 0.25)
+    steady = peak + extra
+    if steady >= limit:
+        share = (limit - extra) / peak if peak else 0.0  # of the warmed-up working set
+        age = max(0.0, (share - 0.6) * 300)  # memory_bytes_at warms from 60% over 300 s
+        return max(1.0, age - (now - started).total_seconds())
+    if profile.leak_bytes_per_s <= 0:
+        return None
     crossing = (limit - steady) / profile.leak_bytes_per_s
     return max(1.0, crossing - _leaking(profile, started, now))
 

@@ -1,0 +1,604 @@
+"""Cost allocation: what each container, pod, workload and namespace cost over a time range, and
+what the nodes cost that nobody asked for (idle). Pure; no Django. Dollars as floats, times UTC.
+
+Rules:
+- Every collection bills the time until the next one, capped at twice the median interval, so
+  a gap in collection is not billed as hours (it is reported). The last collection bills one
+  median interval, never past `until`.
+- A container is billed max(request, usage) per resource (a missing request or usage counts as
+  0) at the prices of the node it runs on. Samples without a node (pending pods) are not billed.
+- A node costs its allocatable CPU and memory at its prices. Idle, per node, collection and
+  resource, is node cost - allocated cost, never below 0; what is allocated beyond the node's
+  cost is reported as over-allocated.
+- Idle may be shared across namespaces per bucket of the series: "even" (equal parts among the
+  namespaces with cost in that bucket) or "weighted" (by their allocated cost). The shares
+  always add up to the idle of the bucket; a bucket with no namespace keeps its idle unshared.
+- Efficiency = time-weighted usage / request per resource, over samples with a request; None
+  when there is none ("no requests").
+- A container without a workload (a bare pod) is its own workload, named after the pod.
+
+Input: two DataFrames (string columns may be categorical, which is faster on big inputs):
+containers (ts, namespace, workload, pod, container, node, cpu_m, memory, request_cpu_m,
+request_memory) and nodes (ts, node, allocatable_cpu_m, allocatable_memory).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from .prices import GiB, Prices
+
+IDLE_MODES = ("none", "even", "weighted")
+HOUR_NS = 3_600 * 10**9
+CONTAINER_COLUMNS = (
+    "ts", "namespace", "workload", "pod", "container", "node",
+    "cpu_m", "memory", "request_cpu_m", "request_memory",
+)  # fmt: skip
+NODE_COLUMNS = ("ts", "node", "allocatable_cpu_m", "allocatable_memory")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Cost of one container, pod, workload or namespace over the range, in dollars."""
+
+    level: str  # container | pod | workload | namespace
+    namespace: str
+    workload: str = ""
+    pod: str = ""
+    container: str = ""
+    cpu: float = 0.0  # allocated: max(request, usage) x price x time
+    memory: float = 0.0
+    idle: float = 0.0  # the share of idle cost it carries (namespaces, when shared)
+    cpu_efficiency: float | None = None  # usage / request
+    memory_efficiency: float | None = None
+    hours: float = 0.0  # billed container-hours
+
+    @property
+    def allocated(self) -> float:
+        return self.cpu + self.memory
+
+    @property
+    def total(self) -> float:
+        return self.allocated + self.idle
+
+    @property
+    def name(self) -> str:
+        parts = {
+            "namespace": (self.namespace,),
+            "workload": (self.namespace, self.workload),
+            "pod": (self.namespace, self.pod),
+            "container": (self.namespace, self.pod, self.container),
+        }[self.level]
+        return "/".join(parts)
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        if self.cpu_efficiency is None and self.memory_efficiency is None:
+            return ("no requests",)
+        if self.cpu_efficiency is None:
+            return ("no CPU requests",)
+        if self.memory_efficiency is None:
+            return ("no memory requests",)
+        return ()
+
+
+@dataclass(frozen=True)
+class NodeCost:
+    node: str
+    prices: Prices
+    cost: float  # allocatable x price x time
+    allocated: float
+    idle: float
+    over_allocated: float  # allocated beyond the node's cost (or while it had no sample)
+    priced_by_default: bool = False
+
+
+@dataclass(frozen=True)
+class Series:
+    """Cost by namespace per bucket, in dollars per bucket; `hours` is the time each bucket
+    covers, so cost / hours is dollars per hour. Namespaces include their idle share."""
+
+    bucket: timedelta
+    starts: tuple[datetime, ...] = ()
+    hours: tuple[float, ...] = ()
+    namespaces: Mapping[str, tuple[float, ...]] | None = None
+    idle: tuple[float, ...] = ()  # idle not shared
+
+    def per_hour(self, values) -> list[float]:
+        return [v / h if h else 0.0 for v, h in zip(values, self.hours, strict=True)]
+
+
+@dataclass(frozen=True)
+class Allocation:
+    idle_mode: str
+    containers: tuple[Cost, ...]
+    pods: tuple[Cost, ...]
+    workloads: tuple[Cost, ...]  # most expensive first, as every level
+    namespaces: tuple[Cost, ...]
+    nodes: tuple[NodeCost, ...]
+    series: Series
+    node_cost: float  # what the nodes cost over the range
+    allocated: float  # what the containers were billed
+    idle: float  # node cost nobody was billed for
+    idle_unshared: float  # the part of it left as its own line
+    over_allocated: float  # billed beyond node cost: allocated + idle - over = node cost
+    covered_from: datetime | None
+    covered_until: datetime | None
+    interval: timedelta | None  # the median collection interval
+    missing: tuple[str, ...] = ()  # "no samples before ...", gaps
+    notes: tuple[str, ...] = ()  # over-allocation, unscheduled pods, default prices
+
+    @property
+    def total(self) -> float:
+        return self.allocated + self.idle
+
+    @property
+    def idle_share(self) -> float:
+        return self.idle / self.total if self.total else 0.0
+
+    @property
+    def empty(self) -> bool:
+        return self.covered_from is None
+
+
+def allocate(
+    containers: pd.DataFrame,
+    nodes: pd.DataFrame,
+    prices: Mapping[str, Prices],
+    *,
+    default: Prices | None = None,
+    idle: str = "none",
+    bucket: timedelta = timedelta(hours=1),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    interval: timedelta = timedelta(seconds=30),
+) -> Allocation:
+    """Allocate node cost to containers over the samples given. `prices` maps node names to
+    their prices; nodes missing from it take `default` (an error without one). `interval` is
+    the collection interval assumed when there is only one collection."""
+    if idle not in IDLE_MODES:
+        raise ValueError(f"idle must be one of {', '.join(IDLE_MODES)}, not {idle!r}")
+    if bucket <= timedelta(0):
+        raise ValueError("bucket must be positive")
+    if len(containers) == 0 and len(nodes) == 0:
+        return _nothing(idle, bucket, since, until)
+    t = _Times.of(containers["ts"], nodes["ts"], interval, until)
+    names, c_node, n_node, unscheduled = _nodes(containers["node"], nodes["node"])
+    cpu_price, mem_price, by_default = _prices(names, prices, default)
+    c = _container_costs(containers, t, c_node, unscheduled, cpu_price, mem_price)
+    cells = _node_cells(nodes, t, n_node, len(names), cpu_price, mem_price)
+    cells.add_allocated(c, t.n)
+    ns_names, ns_matrix = _namespace_matrix(c, t.n)
+    series, shares = _series(t, bucket, ns_names, ns_matrix, cells.idle_per_collection(t.n), idle)
+    levels = _levels(c, ns_names, shares)
+    node_costs = _node_costs(names, cells, cpu_price, mem_price, prices, default, by_default)
+    return Allocation(
+        idle_mode=idle,
+        **levels,
+        nodes=node_costs,
+        series=series,
+        node_cost=float(cells.cost.sum()),
+        allocated=float(c.cpu_cost.sum() + c.mem_cost.sum()),
+        idle=float(cells.idle.sum()),
+        idle_unshared=float(sum(series.idle)),
+        over_allocated=float(cells.over.sum()),
+        covered_from=t.stamp(0),
+        covered_until=_utc(int(t.uniq[-1] + t.dt[-1])),
+        interval=timedelta(microseconds=t.nominal / 1000),
+        missing=tuple(t.missing(since, until)),
+        notes=tuple(_notes(names, cells, c, unscheduled, by_default)),
+    )
+
+
+# --- Times -----------------------------------------------------------------------------------
+
+
+def _as_ns(values) -> np.ndarray:
+    """Timestamps as int64 nanoseconds since the epoch, UTC (naive values are taken as UTC)."""
+    index = pd.DatetimeIndex(pd.to_datetime(pd.Series(values), utc=True))
+    return index.as_unit("ns").asi8
+
+
+def _utc(ns: int) -> datetime:
+    return pd.Timestamp(ns, unit="ns", tz=UTC).to_pydatetime()
+
+
+@dataclass
+class _Times:
+    uniq: np.ndarray  # collection times, sorted, ns
+    c_col: np.ndarray  # each container sample's collection
+    n_col: np.ndarray  # each node sample's collection
+    dt: np.ndarray  # ns billed per collection
+    nominal: float
+    cap: float
+    gaps: np.ndarray  # collections followed by a gap longer than the cap
+
+    @property
+    def n(self) -> int:
+        return len(self.uniq)
+
+    @property
+    def hours(self) -> np.ndarray:
+        return self.dt / HOUR_NS
+
+    def stamp(self, i: int) -> datetime:
+        return _utc(int(self.uniq[i]))
+
+    @classmethod
+    def of(cls, c_ts, n_ts, interval: timedelta, until: datetime | None) -> "_Times":
+        both = np.concatenate([_as_ns(c_ts), _as_ns(n_ts)])
+        codes, uniq = pd.factorize(both, sort=True)
+        uniq = np.asarray(uniq, dtype=np.int64)
+        diffs = np.diff(uniq)
+        nominal = float(np.median(diffs)) if len(diffs) else interval.total_seconds() * 1e9
+        cap = 2 * nominal
+        dt = np.append(np.minimum(diffs, cap), nominal).astype(float)
+        if until is not None:
+            dt = np.clip(np.minimum(dt, _as_ns([until])[0] - uniq), 0, None)
+        split = len(c_ts)
+        gaps = np.flatnonzero(diffs > cap)
+        return cls(uniq, codes[:split], codes[split:], dt, nominal, cap, gaps)
+
+    def missing(self, since: datetime | None, until: datetime | None) -> list[str]:
+        out = []
+        first, last = self.uniq[0], self.uniq[-1] + self.dt[-1]
+        if since is not None and first - _as_ns([since])[0] > self.cap:
+            out.append(f"no samples before {_when(self.stamp(0))}")
+        for i in self.gaps:
+            length = (self.uniq[i + 1] - self.uniq[i]) / 1e9
+            out.append(
+                f"no samples from {_when(self.stamp(i))} to {_when(self.stamp(i + 1))} "
+                f"({_duration(length)}; billed as {_duration(self.cap / 1e9)})"
+            )
+        if until is not None and _as_ns([until])[0] - last > self.cap:
+            out.append(f"no samples after {_when(self.stamp(self.n - 1))}")
+        return out
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# --- Nodes and prices ------------------------------------------------------------------------
+
+
+def _codes(values) -> tuple[np.ndarray, list[str]]:
+    """Integer codes and the names they stand for; a missing value is ""."""
+    s = pd.Series(values)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy(dtype=np.int64)
+        names = [str(c) for c in s.cat.categories]
+        if (codes < 0).any():
+            codes = np.where(codes < 0, len(names), codes)
+            names.append("")
+        return codes, names
+    codes, uniques = pd.factorize(s.fillna(""))
+    return np.asarray(codes, dtype=np.int64), [str(u) for u in uniques]
+
+
+def _nodes(c_nodes, n_nodes) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """One list of node names for both inputs; the containers' "" (unscheduled) is not one."""
+    c_codes, c_names = _codes(c_nodes)
+    n_codes, n_names = _codes(n_nodes)
+    names = [n for n in dict.fromkeys(n_names + c_names) if n]
+    index = {name: i for i, name in enumerate(names)}
+    c_map = np.array([index.get(n, -1) for n in c_names] or [-1], dtype=np.int64)
+    n_map = np.array([index.get(n, -1) for n in n_names] or [-1], dtype=np.int64)
+    c_node = c_map[c_codes] if len(c_codes) else c_codes
+    n_node = n_map[n_codes] if len(n_codes) else n_codes
+    return names, c_node, n_node, c_node < 0
+
+
+def _prices(
+    names: list[str], prices: Mapping[str, Prices], default: Prices | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """$ per millicore-hour and $ per byte-hour for each node."""
+    by_default = [n for n in names if n not in prices]
+    if by_default and default is None:
+        raise ValueError(f"no prices for node {by_default[0]} and no default")
+    chosen = [prices.get(n, default) for n in names]
+    cpu = np.array([float(p.cpu_per_vcpu_hour) / 1000 for p in chosen], dtype=float)
+    mem = np.array([float(p.memory_per_gib_hour) / GiB for p in chosen], dtype=float)
+    return cpu, mem, by_default
+
+
+# --- Containers ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Containers:
+    """Per-sample columns needed later, and per-container sums."""
+
+    col: np.ndarray  # collection of each billed sample
+    node: np.ndarray  # node of each billed sample
+    ns: np.ndarray  # namespace code of each billed sample
+    cpu_alloc: np.ndarray  # $ per billed sample
+    mem_alloc: np.ndarray
+    keys: pd.DataFrame  # one row per container: namespace, workload, pod, container
+    cpu_cost: np.ndarray  # per container
+    mem_cost: np.ndarray
+    cpu_use: np.ndarray  # usage x hours, over samples with a request
+    cpu_req: np.ndarray
+    mem_use: np.ndarray
+    mem_req: np.ndarray
+    hours: np.ndarray
+    ns_names: list[str]
+    unscheduled: int  # samples not billed
+
+
+def _num(frame: pd.DataFrame, column: str) -> np.ndarray:
+    return np.nan_to_num(pd.to_numeric(frame[column]).to_numpy(dtype=float, na_value=np.nan))
+
+
+def _dense(combined: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..n-1 for the distinct values of `combined` (all below `space`), and the values:
+    by counting when the space is small (much faster than hashing), else by factorize."""
+    if space > 20_000_000 or len(combined) == 0:
+        key, uniq = pd.factorize(combined)
+        return key, np.asarray(uniq, dtype=np.int64)
+    uniq = np.flatnonzero(np.bincount(combined, minlength=space))
+    remap = np.zeros(space, dtype=np.int64)
+    remap[uniq] = np.arange(len(uniq))
+    return remap[combined], uniq
+
+
+def _container_costs(frame, t: _Times, node, unscheduled, cpu_price, mem_price) -> _Containers:
+    keep = ~unscheduled
+
+    def take(values: np.ndarray) -> np.ndarray:
+        return values if not unscheduled.any() else values[keep]
+
+    col, node = take(t.c_col), take(node)
+    hours = t.hours[col]
+    use_c, use_m = take(_num(frame, "cpu_m")), take(_num(frame, "memory"))
+    req_c, req_m = take(_num(frame, "request_cpu_m")), take(_num(frame, "request_memory"))
+    cpu_alloc = np.maximum(use_c, req_c) * cpu_price[node] * hours
+    mem_alloc = np.maximum(use_m, req_m) * mem_price[node] * hours
+    (ns, ns_names), (pod, pods), (ctr, ctrs), (wl, wls) = (
+        (take(codes), names)
+        for codes, names in map(
+            _codes, (frame[c] for c in ("namespace", "pod", "container", "workload"))
+        )
+    )
+    n_pod, n_ctr = max(len(pods), 1), max(len(ctrs), 1)
+    key, uniq = _dense((ns * n_pod + pod) * n_ctr + ctr, len(ns_names) * n_pod * n_ctr)
+    n = len(uniq)
+    workload_of = np.zeros(n, dtype=np.int64)
+    workload_of[key] = wl
+    pod_of = uniq // n_ctr
+    keys = pd.DataFrame(
+        {
+            "namespace": np.array(ns_names, dtype=object)[pod_of // n_pod],
+            "pod": np.array(pods, dtype=object)[pod_of % n_pod],
+            "container": np.array(ctrs, dtype=object)[uniq % n_ctr],
+            "workload": np.array(wls, dtype=object)[workload_of],
+        }
+    )
+    keys["workload"] = keys["workload"].where(keys["workload"] != "", keys["pod"])
+
+    def total(weights):
+        return np.bincount(key, weights=weights, minlength=n)
+
+    has_c, has_m = req_c > 0, req_m > 0
+    return _Containers(
+        col=col, node=node, ns=ns, cpu_alloc=cpu_alloc, mem_alloc=mem_alloc, keys=keys,
+        cpu_cost=total(cpu_alloc), mem_cost=total(mem_alloc),
+        cpu_use=total(np.where(has_c, use_c * hours, 0)), cpu_req=total(req_c * hours),
+        mem_use=total(np.where(has_m, use_m * hours, 0)), mem_req=total(req_m * hours),
+        hours=total(hours), ns_names=ns_names, unscheduled=int(unscheduled.sum()),
+    )  # fmt: skip
+
+
+# --- Node cells: one per collection and node ---------------------------------------------------
+
+
+@dataclass
+class _Cells:
+    n_nodes: int
+    cpu: np.ndarray  # node cost, per cell
+    mem: np.ndarray
+    present: np.ndarray  # the node had a sample at that collection
+    alloc_cpu: np.ndarray | None = None
+    alloc_mem: np.ndarray | None = None
+
+    @property
+    def cost(self) -> np.ndarray:
+        return self.cpu + self.mem
+
+    def add_allocated(self, c: _Containers, n_collections: int) -> None:
+        cell = c.col * self.n_nodes + c.node
+        size = n_collections * self.n_nodes
+        self.alloc_cpu = np.bincount(cell, weights=c.cpu_alloc, minlength=size)
+        self.alloc_mem = np.bincount(cell, weights=c.mem_alloc, minlength=size)
+
+    @property
+    def idle(self) -> np.ndarray:
+        return np.maximum(self.cpu - self.alloc_cpu, 0) + np.maximum(self.mem - self.alloc_mem, 0)
+
+    @property
+    def over(self) -> np.ndarray:
+        return np.maximum(self.alloc_cpu - self.cpu, 0) + np.maximum(self.alloc_mem - self.mem, 0)
+
+    def idle_per_collection(self, n_collections: int) -> np.ndarray:
+        return self.idle.reshape(n_collections, self.n_nodes).sum(axis=1)
+
+    def per_node(self, values: np.ndarray) -> np.ndarray:
+        return values.reshape(-1, self.n_nodes).sum(axis=0)
+
+
+def _node_cells(frame, t: _Times, node, n_nodes, cpu_price, mem_price) -> _Cells:
+    hours = t.hours[t.n_col]
+    cell = t.n_col * n_nodes + node
+    size = t.n * n_nodes
+    cpu = _num(frame, "allocatable_cpu_m") * cpu_price[node] * hours
+    mem = _num(frame, "allocatable_memory") * mem_price[node] * hours
+    present = np.bincount(cell, minlength=size) > 0
+    return _Cells(
+        n_nodes,
+        np.bincount(cell, weights=cpu, minlength=size),
+        np.bincount(cell, weights=mem, minlength=size),
+        present,
+    )
+
+
+# --- Namespaces over time, idle sharing ----------------------------------------------------------
+
+
+def _namespace_matrix(c: _Containers, n_collections: int) -> tuple[list[str], np.ndarray]:
+    n_ns = len(c.ns_names)
+    cell = c.col * n_ns + c.ns
+    flat = np.bincount(cell, weights=c.cpu_alloc + c.mem_alloc, minlength=n_collections * n_ns)
+    return c.ns_names, flat.reshape(n_collections, n_ns)
+
+
+def _series(t: _Times, bucket, ns_names, matrix, idle_col, mode) -> tuple[Series, np.ndarray]:
+    width = int(bucket.total_seconds() * 1e9)
+    starts, b = np.unique(t.uniq // width * width, return_inverse=True)
+    n_b = len(starts)
+
+    def per_bucket(values: np.ndarray) -> np.ndarray:
+        out = np.zeros((n_b, *values.shape[1:]))
+        np.add.at(out, b, values)
+        return out
+
+    alloc, idle_b, hours = per_bucket(matrix), per_bucket(idle_col), per_bucket(t.hours)
+    shares = _shares(alloc, idle_b, mode)
+    left = idle_b - shares.sum(axis=1)
+    with_idle = alloc + shares
+    series = Series(
+        bucket=bucket,
+        starts=tuple(_utc(int(s)) for s in starts),
+        hours=tuple(hours.tolist()),
+        namespaces={
+            ns: tuple(with_idle[:, i].tolist())
+            for i, ns in enumerate(ns_names)
+            if with_idle[:, i].any()
+        },
+        idle=tuple(np.where(np.abs(left) < 1e-12, 0.0, left).tolist()),
+    )
+    return series, shares.sum(axis=0)
+
+
+def _shares(alloc: np.ndarray, idle_b: np.ndarray, mode: str) -> np.ndarray:
+    """Idle per bucket and namespace: none, even among those with cost, or by their cost."""
+    if mode == "none" or alloc.shape[1] == 0:
+        return np.zeros_like(alloc)
+    if mode == "even":
+        weights = (alloc > 0).astype(float)
+    else:
+        weights = alloc
+    totals = weights.sum(axis=1, keepdims=True)
+    return np.divide(weights * idle_b[:, None], totals, out=np.zeros_like(alloc), where=totals > 0)
+
+
+# --- Levels ------------------------------------------------------------------------------------
+
+
+def _ratio(use: float, req: float) -> float | None:
+    return float(use / req) if req > 0 else None
+
+
+def _items(frame: pd.DataFrame, level: str, by: list[str], idle: Mapping[str, float]) -> tuple:
+    sums = ["cpu_cost", "mem_cost", "cpu_use", "cpu_req", "mem_use", "mem_req", "hours"]
+    grouped = frame.groupby(by, sort=False)[sums].sum().reset_index()
+    out = []
+    for row in grouped.itertuples(index=False):
+        r = row._asdict()
+        share = idle.get(r["namespace"], 0.0) if level == "namespace" else 0.0
+        out.append(
+            Cost(
+                level=level,
+                namespace=r["namespace"],
+                workload=r.get("workload", ""),
+                pod=r.get("pod", ""),
+                container=r.get("container", ""),
+                cpu=float(r["cpu_cost"]),
+                memory=float(r["mem_cost"]),
+                idle=float(share),
+                cpu_efficiency=_ratio(r["cpu_use"], r["cpu_req"]),
+                memory_efficiency=_ratio(r["mem_use"], r["mem_req"]),
+                hours=float(r["hours"]),
+            )
+        )
+    return tuple(sorted(out, key=lambda x: (-x.total, x.name)))
+
+
+def _levels(c: _Containers, ns_names: list[str], shares: np.ndarray) -> dict:
+    frame = c.keys.assign(
+        cpu_cost=c.cpu_cost, mem_cost=c.mem_cost, cpu_use=c.cpu_use, cpu_req=c.cpu_req,
+        mem_use=c.mem_use, mem_req=c.mem_req, hours=c.hours,
+    )  # fmt: skip
+    idle = dict(zip(ns_names, shares.tolist(), strict=True))
+    return {
+        "containers": _items(frame, "container", ["namespace", "pod", "container", "workload"], {}),
+        "pods": _items(frame, "pod", ["namespace", "pod", "workload"], {}),
+        "workloads": _items(frame, "workload", ["namespace", "workload"], {}),
+        "namespaces": _items(frame, "namespace", ["namespace"], idle),
+    }
+
+
+def _node_costs(names, cells: _Cells, cpu_price, mem_price, prices, default, by_default) -> tuple:
+    cost = cells.per_node(cells.cost)
+    alloc = cells.per_node(cells.alloc_cpu + cells.alloc_mem)
+    idle, over = cells.per_node(cells.idle), cells.per_node(cells.over)
+    out = [
+        NodeCost(
+            node=name,
+            prices=prices.get(name, default),
+            cost=float(cost[i]),
+            allocated=float(alloc[i]),
+            idle=float(idle[i]),
+            over_allocated=float(over[i]),
+            priced_by_default=name in by_default,
+        )
+        for i, name in enumerate(names)
+    ]
+    return tuple(sorted(out, key=lambda n: (-n.cost, n.node)))
+
+
+def _notes(names, cells: _Cells, c: _Containers, unscheduled, by_default) -> list[str]:
+    notes = []
+    over = (cells.alloc_cpu > cells.cpu + 1e-12) | (cells.alloc_mem > cells.mem + 1e-12)
+    over = over.reshape(-1, cells.n_nodes)
+    absent = ~cells.present.reshape(-1, cells.n_nodes)
+    for i, name in enumerate(names):
+        gone = int((over[:, i] & absent[:, i]).sum())
+        full = int((over[:, i] & ~absent[:, i]).sum())
+        if full:
+            notes.append(
+                f"node {name}: requests and usage exceeded its allocatable capacity at {full} "
+                "collection(s); the excess is billed to the containers but is not node cost"
+            )
+        if gone:
+            notes.append(
+                f"node {name}: pods ran on it at {gone} collection(s) without a sample of the "
+                "node; their cost counts, the node's does not"
+            )
+    if c.unscheduled:
+        notes.append(f"{c.unscheduled} sample(s) of containers without a node are not billed")
+    if by_default:
+        notes.append(f"priced at the default row (labels unknown): {', '.join(by_default)}")
+    return notes
+
+
+def _nothing(idle: str, bucket: timedelta, since, until) -> Allocation:
+    where = ""
+    if since is not None and until is not None:
+        where = f" from {_when(since.astimezone(UTC))} to {_when(until.astimezone(UTC))}"
+    return Allocation(
+        idle_mode=idle, containers=(), pods=(), workloads=(), namespaces=(), nodes=(),
+        series=Series(bucket=bucket, namespaces={}), node_cost=0.0, allocated=0.0, idle=0.0,
+        idle_unshared=0.0, over_allocated=0.0, covered_from=None, covered_until=None,
+        interval=None, missing=(f"no samples{where}",),
+    )  # fmt: skip

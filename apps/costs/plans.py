@@ -1,0 +1,234 @@
+"""The cost plan: rightsizing recommendations per workload, ranked by savings, and the service
+that turns chosen items into governance Actions (patch resources).
+
+`plan_build` reads (usage history, the cluster's default prices); `plan_apply` proposes one
+`patch_resources` Action per workload and container, all or none, through `action_propose`:
+approval, guards, execution and verification are governance's. Exports live in `exports.py`.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.clusters.models import Cluster
+from apps.governance.action_models import Action, Kind, Risk, Severity, Source, Status
+from apps.governance.actions import action_propose
+from apps.governance.errors import Conflict, ValidationFailed
+from apps.governance.roles import Cap, require
+
+from . import rightsizing
+from .exports import plan_csv, plan_yaml  # noqa: F401 (the plan's exports, re-exported)
+from .prices import Prices
+from .rightsizing import NotEnoughHistory, Recommendation
+from .selectors import prices_for_cluster
+from .usage import usage_read
+
+CONFIDENCE_ORDER = {"low": 0, "medium": 1, "high": 2}
+IN_FLIGHT = (Status.PROPOSED, Status.APPROVED, Status.QUEUED, Status.RUNNING)
+MISSING = ("no CPU request set", "no memory request set", "no memory limit")
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    cluster: str
+    namespace: str
+    workload: str
+    recommendations: list[Recommendation]
+    savings_per_month: float
+    risk_memory: float  # the highest of its containers
+    risk_cpu_limit: float | None  # the highest; None when no container has a CPU limit
+    confidence: str  # the lowest of its containers
+    findings: list[str]
+    hpa_name: str = ""
+    hpa_target_now: int | None = None
+    hpa_target: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.workload}"
+
+    @property
+    def hpa_changes(self) -> bool:
+        return bool(self.hpa_name) and self.hpa_target not in (None, self.hpa_target_now)
+
+
+@dataclass(frozen=True)
+class Finding:
+    namespace: str
+    workload: str
+    container: str
+    text: str
+
+
+@dataclass
+class Plan:
+    cluster: Cluster
+    namespace: str
+    min_savings: float
+    prices: Prices
+    price_source: str
+    generated_at: datetime
+    since: datetime | None
+    until: datetime | None
+    items: list[PlanItem] = field(default_factory=list)
+    not_enough_history: list[NotEnoughHistory] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # missing requests and limits
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_savings(self) -> float:
+        return round(sum(i.savings_per_month for i in self.items), 2)
+
+    @property
+    def containers(self) -> int:
+        return sum(len(i.recommendations) for i in self.items)
+
+    def item(self, namespace: str, workload: str) -> PlanItem | None:
+        return next(
+            (i for i in self.items if (i.namespace, i.workload) == (namespace, workload)), None
+        )
+
+
+def plan_build(*, cluster: Cluster, namespace: str = "", min_savings: float = 0.0) -> Plan:
+    """Every Deployment container of `cluster` (or one namespace) rightsized, grouped per
+    workload and ranked by savings a month. `min_savings` > 0 keeps workloads saving at least
+    that much; at 0 under-provisioned workloads (negative savings) stay in, at the bottom."""
+    usage = usage_read(cluster, namespace=namespace)
+    sheet = prices_for_cluster(cluster)
+    prices = sheet.default.prices
+    results = rightsizing.recommend_many(usage.containers, prices=prices)
+    plan = Plan(
+        cluster=cluster, namespace=namespace, min_savings=min_savings, prices=prices,
+        price_source=sheet.source or "the cluster's own price sheet",
+        generated_at=timezone.now(), since=usage.since, until=usage.until, notes=usage.notes,
+    )  # fmt: skip
+    per_workload: dict[tuple[str, str], list[Recommendation]] = {}
+    for r in results:
+        if isinstance(r, NotEnoughHistory):
+            plan.not_enough_history.append(r)
+        else:
+            per_workload.setdefault((r.namespace, r.workload), []).append(r)
+    for c in usage.containers:
+        for text in rightsizing._missing_findings(c.current):
+            plan.findings.append(Finding(c.namespace, c.workload, c.container, text))
+    items = [_item(cluster, recs, usage.hpas.get(key)) for key, recs in per_workload.items()]
+    if min_savings > 0:
+        items = [i for i in items if i.savings_per_month >= min_savings]
+    plan.items = sorted(items, key=lambda i: (-i.savings_per_month, i.namespace, i.workload))
+    return plan
+
+
+def _item(cluster: Cluster, recs: list[Recommendation], hpa) -> PlanItem:
+    cpu_risks = [r.risk_cpu_limit for r in recs if r.risk_cpu_limit is not None]
+    targets = [r.hpa_target for r in recs if r.hpa_target is not None]
+    return PlanItem(
+        cluster=cluster.name, namespace=recs[0].namespace, workload=recs[0].workload,
+        recommendations=recs,
+        savings_per_month=round(sum(r.savings_per_month for r in recs), 2),
+        risk_memory=max(r.risk_memory for r in recs),
+        risk_cpu_limit=max(cpu_risks) if cpu_risks else None,
+        confidence=min((r.confidence for r in recs), key=CONFIDENCE_ORDER.__getitem__),
+        findings=list(dict.fromkeys(f"{r.container}: {f}" for r in recs for f in r.findings)),
+        hpa_name=hpa.name if hpa else "",
+        hpa_target_now=hpa.hpa.target_cpu_utilization if hpa else None,
+        hpa_target=max(targets) if targets else None,
+    )  # fmt: skip
+
+
+def parameters(r: Recommendation) -> dict:
+    """A recommendation as patch_resources parameters, in Kubernetes quantities."""
+    new = r.recommended
+    limits = {"memory": new.memory_limit}
+    if new.cpu_limit is not None:
+        limits = {"cpu": new.cpu_limit, **limits}
+    return {
+        "container": r.container,
+        "requests": {"cpu": new.cpu_request, "memory": new.memory_request},
+        "limits": limits,
+    }
+
+
+def _risk(r: Recommendation) -> str:
+    # Changing resources rolls the workload's pods: never "low". Any past sample above the new
+    # memory limit (an OOM kill replayed) makes it high.
+    return Risk.HIGH if r.risk_memory > 0 else Risk.MEDIUM
+
+
+def _evidence(item: PlanItem, r: Recommendation, plan: Plan) -> dict:
+    return {
+        "plan": {"cluster": item.cluster, "generated_at": plan.generated_at.isoformat()},
+        "savings_per_month_usd": r.savings_per_month,
+        "workload_savings_per_month_usd": item.savings_per_month,
+        "risk_memory": r.risk_memory, "risk_cpu_limit": r.risk_cpu_limit,
+        "share_above_cpu_request": r.share_above_cpu_request,
+        "confidence": r.confidence, "history_seconds": r.history.total_seconds(),
+        "samples": r.samples,
+        "current": {"requests": {"cpu": r.current.cpu_request, "memory": r.current.memory_request},
+                    "limits": {"cpu": r.current.cpu_limit, "memory": r.current.memory_limit}},
+        "hpa_target": r.hpa_target, "reasons": r.reasons, "findings": r.findings,
+    }  # fmt: skip
+
+
+def _active_on(cluster: Cluster, namespace: str, workload: str) -> Action | None:
+    qs = Action.objects.filter(cluster=cluster, namespace=namespace, status__in=IN_FLIGHT)
+    return qs.filter(Q(target_name=workload) | Q(workload=workload)).order_by("pk").first()
+
+
+@transaction.atomic
+def plan_apply(
+    *,
+    actor: AbstractBaseUser,
+    cluster: Cluster,
+    items: list[tuple[str, str]],
+    reason: str,
+) -> list[Action]:
+    """Propose the chosen plan items: one patch_resources Action per workload and container,
+    all in one transaction. Refused whole (409) when an item is not in the current plan (a
+    stale page) or its workload already has an active Action."""
+    require(actor, Cap.PROPOSE)
+    if not (reason or "").strip():
+        raise ValidationFailed("a reason is required", field="reason")
+    chosen = list(dict.fromkeys((ns, wl) for ns, wl in items))
+    if not chosen:
+        raise ValidationFailed("choose at least one workload", field="items")
+    plan = plan_build(cluster=cluster)
+    missing = [f"{ns}/{wl}" for ns, wl in chosen if plan.item(ns, wl) is None]
+    if missing:
+        raise Conflict(
+            f"not in the current plan of {cluster.name}: {', '.join(missing)}; "
+            "reload the plan and choose again",
+            field="items",
+        )
+    for ns, wl in chosen:
+        if (busy := _active_on(cluster, ns, wl)) is not None:
+            raise Conflict(
+                f"{ns}/{wl} already has an active action #{busy.pk} ({busy.kind}, "
+                f"{busy.status}); one change at a time — nothing was proposed",
+                field="items",
+            )
+    actions = []
+    for ns, wl in chosen:
+        item = plan.item(ns, wl)
+        for r in item.recommendations:
+            actions.append(_propose(actor, cluster, item, r, plan, reason.strip()))
+    return actions
+
+
+def _propose(actor, cluster: Cluster, item: PlanItem, r: Recommendation, plan: Plan, reason):
+    p = parameters(r)
+    summary = (
+        f"cost plan: {item.key}/{r.container} requests cpu {r.current.cpu_request or 'none'} -> "
+        f"{p['requests']['cpu']}, memory {r.current.memory_request or 'none'} -> "
+        f"{p['requests']['memory']}; saves ${r.savings_per_month:.2f} a month; "
+        f"memory risk {r.risk_memory:.1%}; {r.confidence} confidence"
+    )
+    return action_propose(
+        actor=actor, cluster=cluster, kind=Kind.PATCH_RESOURCES, target_name=item.workload,
+        namespace=item.namespace, parameters=p, reason=f"{reason} — {summary}",
+        severity=Severity.P4, risk=_risk(r), source=Source.COSTS,
+        evidence=_evidence(item, r, plan),
+    )  # fmt: skip

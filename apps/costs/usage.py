@@ -1,0 +1,168 @@
+"""Reads: each Deployment container's usage history as `rightsizing.ContainerUsage`.
+
+One `values_list` query over ContainerSample, then pandas/numpy: the rows become columns once
+and each (namespace, workload, container) is a slice of them. Only the few events (OOM kills,
+restarts, new pods) are turned into Python objects one by one. Bare pods (no workload) and pods
+of Jobs (no Deployment `Workload` row) are left out: a Job's pods come and go and are sized by
+the Job's own requests. HPAs are read live from the cluster; when it cannot be reached the plan
+goes on without them and says so in `notes`.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from apps.clusters.connect import gateway_for
+from apps.clusters.gateway import errors as gw_errors
+from apps.clusters.models import Cluster, ContainerSample, Workload
+
+from .rightsizing import ContainerUsage, Hpa, OomKill, Resources
+
+HISTORY = timedelta(days=14)
+FIELDS = (
+    "ts", "namespace", "workload", "pod", "container", "cpu_m", "memory", "request_cpu_m",
+    "limit_cpu_m", "request_memory", "limit_memory", "restarts", "oom_killed",
+)  # fmt: skip
+KEY = ["namespace", "workload", "container"]
+EPOCH = pd.Timestamp(0, tz="UTC")
+POD_KEY = ["namespace", "workload", "pod", "container"]
+
+
+@dataclass(frozen=True)
+class HpaInfo:
+    name: str
+    hpa: Hpa
+
+
+@dataclass
+class Usage:
+    containers: list[ContainerUsage]
+    since: datetime | None = None
+    until: datetime | None = None
+    hpas: dict[tuple[str, str], HpaInfo] = field(default_factory=dict)  # (namespace, workload)
+    notes: list[str] = field(default_factory=list)
+
+
+def container_usage(
+    cluster: Cluster, *, since: datetime | None = None, namespace: str = ""
+) -> list[ContainerUsage]:
+    return usage_read(cluster, since=since, namespace=namespace).containers
+
+
+def usage_read(cluster: Cluster, *, since: datetime | None = None, namespace: str = "") -> Usage:
+    """The usage of every Deployment container of `cluster` from `since` (default: 14 days
+    before its last collection) to its last collection, with live HPAs and notes."""
+    until = cluster.last_cluster_time
+    if until is None:
+        return Usage([], notes=[f"cluster {cluster.name} has not been collected yet"])
+    since = since or until - HISTORY
+    df = _frame(cluster, since, until, namespace)
+    if df.empty:
+        return Usage([], since, until)
+    hpas, notes = _hpas(cluster)
+    containers = _containers(df, {k: h.hpa for k, h in hpas.items()})
+    return Usage(containers, since, until, hpas, notes)
+
+
+def _frame(cluster: Cluster, since: datetime, until: datetime, namespace: str) -> pd.DataFrame:
+    qs = ContainerSample.objects.filter(cluster=cluster, ts__gt=since, ts__lte=until).exclude(
+        workload=""
+    )
+    if namespace:
+        qs = qs.filter(namespace=namespace)
+    df = pd.DataFrame.from_records(list(qs.values_list(*FIELDS)), columns=list(FIELDS))
+    if df.empty:
+        return df
+    deployments = Workload.objects.filter(cluster=cluster, kind="Deployment")
+    if namespace:
+        deployments = deployments.filter(namespace=namespace)
+    known = pd.MultiIndex.from_tuples(
+        list(deployments.values_list("namespace", "name")) or [("", "")]
+    )
+    df = df[pd.MultiIndex.from_frame(df[["namespace", "workload"]]).isin(known)]
+    df = df.sort_values(["ts", "pod"], kind="stable").reset_index(drop=True)
+    df["ts_s"] = (df["ts"] - EPOCH).dt.total_seconds()
+    for col in ("cpu_m", "memory"):
+        df[col] = df[col].astype(float)  # None -> NaN: a gap rightsizing drops
+    return df
+
+
+def _containers(df: pd.DataFrame, hpas: dict[tuple[str, str], Hpa]) -> list[ContainerUsage]:
+    ooms, starts = _events(df)
+    latest = df.drop_duplicates(KEY, keep="last").set_index(KEY)
+    last_ts = df.groupby(["namespace", "workload"])["ts"].transform("max")
+    replicas = df[df["ts"] == last_ts].groupby(KEY)["pod"].nunique()
+    ts, cpu, mem = (df[c].to_numpy() for c in ("ts_s", "cpu_m", "memory"))
+    out = []
+    for key, idx in df.groupby(KEY, sort=True).indices.items():
+        ns, workload, container = key
+        now = latest.loc[key]
+        out.append(
+            ContainerUsage(
+                namespace=ns, workload=workload, container=container,
+                timestamps=ts[idx], cpu_millis=cpu[idx], memory_bytes=mem[idx],
+                current=Resources(
+                    _int(now["request_cpu_m"]), _int(now["limit_cpu_m"]),
+                    _int(now["request_memory"]), _int(now["limit_memory"]),
+                ),
+                replicas=int(replicas.get(key, 1)),
+                oom_kills=ooms.get(key, ()), starts=starts.get(key, ()),
+                hpa=hpas.get((ns, workload)),
+            )
+        )  # fmt: skip
+    return out
+
+
+def _events(df: pd.DataFrame) -> tuple[dict, dict]:
+    """OOM kills (oom_killed became true, or it stayed true and the restart count went up,
+    with the memory limit then) and starts (restart count went up; a pod first seen after the
+    window's first collection), per container key."""
+    g = df.groupby(POD_KEY, sort=False)
+    prev_restarts = g["restarts"].shift()
+    prev_oom = g["oom_killed"].shift(fill_value=False).astype(bool)
+    restarted = (df["restarts"] > prev_restarts).to_numpy()
+    first = prev_restarts.isna().to_numpy() & (df["ts"] > df["ts"].min()).to_numpy()
+    oom = df["oom_killed"].to_numpy(dtype=bool) & (~prev_oom.to_numpy() | restarted)
+    oom &= df["limit_memory"].notna().to_numpy()
+    ooms: dict = {}
+    for row in df.loc[oom, [*KEY, "ts_s", "limit_memory"]].itertuples(index=False):
+        ooms.setdefault(tuple(row[:3]), []).append(OomKill(row[3], int(row[4])))
+    starts: dict = {}
+    for row in df.loc[restarted | first, [*KEY, "ts_s"]].itertuples(index=False):
+        starts.setdefault(tuple(row[:3]), []).append(row[3])
+    return ooms, starts
+
+
+def _int(value) -> int | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else int(value)
+
+
+def _hpas(cluster: Cluster) -> tuple[dict[tuple[str, str], HpaInfo], list[str]]:
+    """CPU-utilization HPAs on Deployments, read live; on a gateway error none, and a note."""
+    try:
+        gw = gateway_for(cluster)
+    except gw_errors.GatewayError as exc:
+        return {}, [_unreachable(cluster, exc)]
+    try:
+        found = gw.hpas()
+    except gw_errors.GatewayError as exc:
+        return {}, [_unreachable(cluster, exc)]
+    finally:
+        gw.close()
+    return {
+        (h.namespace, h.target_name): HpaInfo(
+            h.name, Hpa(h.min_replicas, h.max_replicas, h.target_cpu_utilization)
+        )
+        for h in found
+        if h.target_kind == "Deployment" and h.target_cpu_utilization
+    }, []
+
+
+def _unreachable(cluster: Cluster, exc: gw_errors.GatewayError) -> str:
+    # The class, not the message: a message may carry a kubeconfig path.
+    return (
+        f"HPAs of {cluster.name} could not be read ({type(exc).__name__}): "
+        "workloads with an HPA are planned as if they had none, with no new CPU target"
+    )
