@@ -35,6 +35,8 @@ def parse(value: str | int | float) -> Decimal:
     """The quantity's value in base units (cores, bytes) as an exact Decimal."""
     if isinstance(value, bool):
         raise QuantityError(f"not a quantity: {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise QuantityError(f"not a quantity: {value!r}")
     if isinstance(value, int | float):
         return Decimal(str(value))
     text = str(value).strip()
@@ -47,7 +49,10 @@ def parse(value: str | int | float) -> Decimal:
     except InvalidOperation as exc:  # the regex should make this impossible
         raise QuantityError(f"not a quantity: {value!r}") from exc
     if exponent:
-        return base * (Decimal(10) ** int(exponent[1:]))
+        try:
+            return base * (Decimal(10) ** int(exponent[1:]))
+        except ArithmeticError as exc:  # decimal.Overflow: e.g. "1e999999999"
+            raise QuantityError(f"quantity out of range: {value!r}") from exc
     if suffix in _BINARY:
         return base * _BINARY[suffix]
     return base * _DECIMAL[suffix or ""]

@@ -46,3 +46,9 @@ def test_it_accepts_negative_quantities_as_written() -> None:
     # is left to the caller (the API server's validation does it for resources).
     assert memory_bytes("-1Gi") == -1_073_741_824
     assert cpu_millis("-500m") == -500
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "1e999999999"])
+def test_it_refuses_values_no_cluster_could_hold_with_the_modules_error(bad):
+    with pytest.raises(QuantityError, match="quantity"):
+        cpu_millis(bad)
