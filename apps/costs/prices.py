@@ -83,6 +83,10 @@ def hourly(per_month: Decimal) -> Decimal:
 # - Storage: Persistent Disk pd-balanced $0.10 per GiB-month
 #   (https://cloud.google.com/compute/disks-image-pricing), on-demand and Spot alike.
 DEFAULT_SOURCE = "defaults: GCP us-central1 list prices (N2, pd-balanced), 2026-11"
+SOURCE_PAGES = {  # where the defaults come from, linked on the prices page
+    "VM instance pricing": "https://cloud.google.com/compute/vm-instance-pricing",
+    "disk pricing": "https://cloud.google.com/compute/disks-image-pricing",
+}
 DEFAULT_ON_DEMAND = Prices(
     cpu_per_vcpu_hour=Decimal("0.031611"),
     memory_per_gib_hour=Decimal("0.004237"),

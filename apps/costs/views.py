@@ -50,6 +50,7 @@ def prices_page(request):
         "cards": cards,
         "hours_per_month": prices.HOURS_PER_MONTH,
         "default_source": prices.DEFAULT_SOURCE,
+        "source_pages": prices.SOURCE_PAGES,
         "columns": ",".join(prices.COLUMNS),
     }
     return render(request, "costs/prices.html", context, status=status)
