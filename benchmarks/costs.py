@@ -77,10 +77,6 @@ def _usage(key, rows, spec, until: float | None = None):
     return ContainerUsage(*key, arr[:, 0], arr[:, 1], arr[:, 2], current, replicas=replicas)
 
 
-def _cost(prices, cpu_m: float | None, memory: float | None) -> float:
-    return prices.cpu_month(cpu_m or 0) + prices.memory_month(memory or 0)
-
-
 def waste_and_replay() -> None:
     from apps.costs.prices import DEFAULT_ON_DEMAND as prices
     from apps.costs.rightsizing import NotEnoughHistory, recommend, replay
@@ -96,8 +92,9 @@ def waste_and_replay() -> None:
     for key, samples in sorted(series.items()):
         full = _usage(key, samples, specs[key])
         req, arr = full.current, np.array(samples)
-        cost_req = full.replicas * _cost(prices, req.cpu_request_millis, req.memory_request_bytes)
-        cost_use = full.replicas * _cost(prices, arr[:, 1].mean(), arr[:, 2].mean())
+        requested = (req.cpu_request_millis or 0, req.memory_request_bytes or 0)
+        cost_req = full.replicas * prices.compute_month(*requested)
+        cost_use = full.replicas * prices.compute_month(arr[:, 1].mean(), arr[:, 2].mean())
         spend += cost_req
         planted += max(0.0, cost_req - cost_use)
         rec = recommend(_usage(key, samples, specs[key], until=cut), prices=prices)

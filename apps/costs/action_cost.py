@@ -65,15 +65,11 @@ def _unknown(why: str) -> CostChange:
     return CostChange(None, f"cost unknown: {why}")
 
 
-def _month(p: Prices, cpu_m: float, memory: float) -> float:
-    return p.cpu_month(cpu_m) + p.memory_month(memory)
-
-
 def _scale(action: Action, p: Prices, replicas: int, per: dict[str, Requests]) -> CostChange:
     delta = action.parameters["replicas"] - replicas
     cpu = sum(r.cpu_m or 0 for r in per.values())
     memory = sum(r.memory or 0 for r in per.values())
-    return _priced(delta * _month(p, cpu, memory))
+    return _priced(delta * p.compute_month(cpu, memory))
 
 
 def _patch(action: Action, p: Prices, replicas: int, per: dict[str, Requests]) -> CostChange:
@@ -89,7 +85,7 @@ def _patch(action: Action, p: Prices, replicas: int, per: dict[str, Requests]) -
         memory = memory_bytes(wanted["memory"]) - (now.memory or 0) if "memory" in wanted else 0
     except QuantityError as exc:
         return _unknown(str(exc))
-    return _priced(replicas * _month(p, cpu, memory))
+    return _priced(replicas * p.compute_month(cpu, memory))
 
 
 def action_cost(action: Action) -> CostChange | None:

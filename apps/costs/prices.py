@@ -56,6 +56,10 @@ class Prices:
     def memory_month(self, memory: float) -> float:
         return memory / GiB * float(self.memory_per_gib_hour) * HOURS_PER_MONTH
 
+    def compute_month(self, cpu_m: float, memory: float) -> float:
+        """CPU and memory together: what a pod's requests (or usage) cost a month."""
+        return self.cpu_month(cpu_m) + self.memory_month(memory)
+
     def storage_month(self, size: float) -> float:
         return size / GiB * float(self.storage_per_gib_month)
 

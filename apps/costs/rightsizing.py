@@ -408,9 +408,8 @@ def _risk_words(risk: Risk) -> str:
 
 def _savings(c: ContainerUsage, s: _Stats, new: Resources, prices: Prices) -> tuple[float, str]:
     def cost(cpu_request: int | None, memory_request: int | None) -> float:
-        cpu = prices.cpu_month(max(cpu_request or 0, s.cpu_mean))
-        memory = prices.memory_month(max(memory_request or 0, s.memory_mean))
-        return (cpu + memory) * c.replicas
+        cpu, memory = max(cpu_request or 0, s.cpu_mean), max(memory_request or 0, s.memory_mean)
+        return prices.compute_month(cpu, memory) * c.replicas
 
     now = cost(c.current.cpu_request_millis, c.current.memory_request_bytes)
     after = cost(new.cpu_request_millis, new.memory_request_bytes)

@@ -213,10 +213,9 @@ def _waste_workloads(cluster: Cluster, df: pd.DataFrame) -> list:
 
 def _waste_nodes(cluster: Cluster, df: pd.DataFrame) -> list:
     """Nodes at the latest collection: allocatable, the pods on them with their requests."""
-    latest = NodeSample.objects.filter(cluster_id=cluster.pk).order_by("-ts").first()
-    if latest is None:
+    samples = _latest_node_samples(cluster).order_by("node")
+    if not samples:
         return []
-    samples = NodeSample.objects.filter(cluster_id=cluster.pk, ts=latest.ts).order_by("node")
     labels = dict(Node.objects.filter(cluster_id=cluster.pk).values_list("name", "labels"))
     pods = _per_pod(df[df["ts"] == df["ts"].max()]) if not df.empty else df
     by_node: dict[str, list] = {}
@@ -313,11 +312,14 @@ def _capacity_history(cluster: Cluster) -> tuple[dict[str, pd.Series], dict[str,
     for key in keys:
         s = pd.Series(df[key].astype(float).to_numpy(), index=pd.DatetimeIndex(df["ts"]))
         history[key] = s.resample("1h").mean().dropna() if len(s) else s
-    latest = NodeSample.objects.filter(cluster_id=cluster.pk).order_by("-ts").first()
-    capacity = {"cpu": 0.0, "memory": 0.0}
-    if latest is not None:
-        sums = NodeSample.objects.filter(cluster_id=cluster.pk, ts=latest.ts).aggregate(
-            cpu=Sum("allocatable_cpu_m"), memory=Sum("allocatable_memory")
-        )
-        capacity = {k: float(v or 0) for k, v in sums.items()}
+    sums = _latest_node_samples(cluster).aggregate(
+        cpu=Sum("allocatable_cpu_m"), memory=Sum("allocatable_memory")
+    )
+    capacity = {k: float(v or 0) for k, v in sums.items()}
     return history, capacity
+
+
+def _latest_node_samples(cluster: Cluster):
+    """The cluster's nodes at its latest collection (none before the first)."""
+    latest = NodeSample.objects.filter(cluster_id=cluster.pk).order_by("-ts").first()
+    return NodeSample.objects.filter(cluster_id=cluster.pk, ts=latest.ts if latest else None)
