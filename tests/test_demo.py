@@ -245,28 +245,31 @@ def test_the_demo_shows_risk_anomalies_and_incidents_within_minutes(tmp_path):
 
 def _approve_and_watch_it_heal(port: int, db: Path) -> None:
     """An approver approves the api's fix from the Approvals inbox as a browser would; the
-    worker carries it out, the incident watches it hold, and the Overview and the audit log
-    tell the story. (Whether it holds depends on when the approval comes: a limit sized from
-    an early peak does not outlast the busy day's 4 GiB/h leak; see the README.)"""
-    incident_id, action_id = _row(
-        db,
-        "SELECT id, action_id FROM healing_incident WHERE name = 'api' "
-        "AND action_id IS NOT NULL ORDER BY id LIMIT 1",
-    )
+    worker carries it out, verification sees the api hold for its window and resolves the
+    incident as healed, and the Overview and the audit log tell the story. A proposal the
+    healing cycle re-sized meanwhile (withdrawn as stale) is refused; the approver then
+    approves the one that replaced it, as a person reloading the inbox would."""
     alice = _logged_in(port, "alice")
-    alice.open(f"http://127.0.0.1:{port}/approvals/", timeout=30).read()
-    token = _csrf(alice)
-    form = urllib.parse.urlencode(
-        {"reason": "demo: raise the api's memory", "csrfmiddlewaretoken": token}
-    ).encode()
-    alice.open(
-        urllib.request.Request(
+    for _attempt in range(3):
+        incident_id, action_id = _row(
+            db,
+            "SELECT i.id, i.action_id FROM healing_incident i JOIN governance_action a "
+            "ON a.id = i.action_id WHERE i.name = 'api' AND a.status = 'proposed' "
+            "ORDER BY i.id LIMIT 1",
+        )
+        alice.open(f"http://127.0.0.1:{port}/approvals/", timeout=30).read()
+        form = urllib.parse.urlencode(
+            {"reason": "demo: raise the api's memory", "csrfmiddlewaretoken": _csrf(alice)}
+        ).encode()
+        request = urllib.request.Request(
             f"http://127.0.0.1:{port}/actions/{action_id}/approve",
             data=form,
             headers={"Referer": f"http://127.0.0.1:{port}/approvals/"},
-        ),
-        timeout=30,
-    ).read()
+        )
+        alice.open(request, timeout=30).read()  # refused with a message if just withdrawn
+        (status,) = _row(db, f"SELECT status FROM governance_action WHERE id = {action_id}")
+        if status != "cancelled":
+            break
     wait_for(
         lambda: _count(
             db,
@@ -281,12 +284,16 @@ def _approve_and_watch_it_heal(port: int, db: Path) -> None:
     wait_for(
         lambda: _count(
             db,
-            f"SELECT count(*) FROM healing_timelineentry WHERE incident_id = {incident_id} "
-            "AND kind = 'verifying'",
+            f"SELECT count(*) FROM healing_incident WHERE id = {incident_id} "
+            "AND status IN ('resolved', 'escalated')",
         ),
-        timeout=120,
-        what="the incident to watch its fix hold",
+        timeout=300,
+        what="verification to end the api's incident",
     )
+    status, healed = _row(
+        db, f"SELECT status, healed_by_zerotouch FROM healing_incident WHERE id = {incident_id}"
+    )
+    assert (status, healed) == ("resolved", 1), (status, healed)
     verbs = {
         r[0]
         for r in _rows(

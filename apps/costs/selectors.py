@@ -137,9 +137,8 @@ def waste_report(cluster: Cluster, *, window: timedelta = WASTE_WINDOW) -> Waste
     """The findings with their total and notes on what could not be judged."""
     sheet = prices_for_cluster(cluster)
     price, notes = sheet.default.prices, []
-    labels = Node.objects.filter(cluster_id=cluster.pk).values_list("labels", flat=True)
-    if any(prices.price_for_node(lbl or {}, sheet) != price for lbl in labels):
-        notes.append("every node is priced at the default row, spot or label-priced ones too")
+    labels = Node.objects.filter(cluster_id=cluster.pk).values_list("name", "labels")
+    node_prices = {name: prices.price_for_node(lbl or {}, sheet) for name, lbl in labels}
     until = cluster.last_cluster_time
     if until is None:
         notes.append(f"cluster {cluster.name} has not been collected yet: nothing to judge")
@@ -153,9 +152,9 @@ def waste_report(cluster: Cluster, *, window: timedelta = WASTE_WINDOW) -> Waste
         )
     pvcs, pvc_notes = _waste_pvcs(cluster)
     findings = waste.find_waste(
-        workloads=_waste_workloads(cluster, samples),
+        workloads=_waste_workloads(cluster, samples, node_prices),
         pvcs=pvcs,
-        nodes=_waste_nodes(cluster, samples),
+        nodes=_waste_nodes(cluster, samples, node_prices),
         prices=price,
     )
     total = waste.cents(sum(f.monthly_cost for f in findings))
@@ -181,9 +180,10 @@ def _per_pod(df: pd.DataFrame) -> pd.DataFrame:
     return df.groupby(keys, sort=False)[cols].sum(min_count=1).reset_index()
 
 
-def _waste_workloads(cluster: Cluster, df: pd.DataFrame) -> list:
+def _waste_workloads(cluster: Cluster, df: pd.DataFrame, node_prices: dict) -> list:
     """Every stored workload, usage per replica over the window; those at 0 replicas too
-    (their claims), those with replicas but no samples are left out (nothing to judge)."""
+    (their claims), those with replicas but no samples are left out (nothing to judge). Each
+    is priced at the node most of its samples ran on (spot or on-demand by its labels)."""
     pods = _per_pod(df[df["workload"] != ""]) if not df.empty else df
     groups = dict(list(pods.groupby(["namespace", "workload"]))) if not pods.empty else {}
     out = []
@@ -205,13 +205,19 @@ def _waste_workloads(cluster: Cluster, df: pd.DataFrame) -> list:
                 memory_p95=int(mem.quantile(0.95)) if len(mem) else 0,
                 memory_mean=int(mem.mean()) if len(mem) else 0,
                 window_hours=(g["ts"].max() - g["ts"].min()).total_seconds() / 3600,
-                kind=w.kind,
+                kind=w.kind, prices=_usual_node_prices(g, node_prices),
             )
         )  # fmt: skip
     return out
 
 
-def _waste_nodes(cluster: Cluster, df: pd.DataFrame) -> list:
+def _usual_node_prices(samples: pd.DataFrame, node_prices: dict):
+    """The prices of the node a workload's samples ran on most (None: unknown, the default)."""
+    nodes = samples["node"].replace("", pd.NA).dropna()
+    return node_prices.get(nodes.mode().iloc[0]) if len(nodes) else None
+
+
+def _waste_nodes(cluster: Cluster, df: pd.DataFrame, node_prices: dict) -> list:
     """Nodes at the latest collection: allocatable, the pods on them with their requests."""
     samples = _latest_node_samples(cluster).order_by("node")
     if not samples:
@@ -226,7 +232,7 @@ def _waste_nodes(cluster: Cluster, df: pd.DataFrame) -> list:
     return [
         waste.NodeInfo(
             s.node, s.allocatable_cpu_m, s.allocatable_memory,
-            tuple(by_node.get(s.node, ())), labels.get(s.node) or {},
+            tuple(by_node.get(s.node, ())), labels.get(s.node) or {}, node_prices.get(s.node),
         )
         for s in samples
     ]  # fmt: skip

@@ -21,6 +21,10 @@ Rules and defaults:
   replicas) is below 40% of the sum of requests, for CPU or memory. Cost: the unused share of
   the requests for each resource below the threshold. `find_waste` leaves out workloads it
   already reported as idle so no money is counted twice.
+
+Prices: a workload or node may carry its own `prices` (the row its node's labels select, spot or
+on-demand; for a workload, the node most of its samples ran on); without them, the `prices`
+passed in (the sheet's default row) apply. Storage is priced at the default row.
 """
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -65,6 +69,11 @@ class WorkloadUsage:
     memory_mean: int
     window_hours: float
     kind: str = "Deployment"
+    prices: Prices | None = None  # of the node it runs on; None: the default row
+
+
+def _price(item, default: Prices) -> Prices:
+    return item.prices if item.prices is not None else default
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,7 @@ class NodeInfo:
     allocatable_memory: int
     pods: tuple[PodRequest, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    prices: Prices | None = None  # the row its labels select; None: the default row
 
 
 @dataclass(frozen=True)
@@ -151,6 +161,7 @@ def idle_workloads(
 
 
 def _idle_finding(w: WorkloadUsage, prices: Prices, threshold_m: float) -> Finding:
+    prices = _price(w, prices)
     per_replica = prices.cpu_month(w.request_cpu_m) + prices.memory_month(w.request_memory)
     evidence = (
         f"CPU p95 {_cpu(w.cpu_p95_m)} per replica (below {_cpu(threshold_m)}) and memory flat "
@@ -220,7 +231,7 @@ def _control_plane(node: NodeInfo) -> bool:
 
 
 def _node_cost(node: NodeInfo, prices: Prices) -> float:
-    return prices.cpu_month(node.allocatable_cpu_m) + prices.memory_month(node.allocatable_memory)
+    return _price(node, prices).compute_month(node.allocatable_cpu_m, node.allocatable_memory)
 
 
 def _requested(pods: Iterable[PodRequest]) -> tuple[float, float]:
@@ -338,22 +349,24 @@ def over_requested_namespaces(
     totals: dict[str, list[float]] = {}
     for w in workloads:
         if w.replicas > 0 and f"{w.namespace}/{w.name}" not in exclude:
-            t = totals.setdefault(w.namespace, [0.0, 0.0, 0.0, 0.0])
+            t = totals.setdefault(w.namespace, [0.0] * 6)
+            p = _price(w, prices)
             t[0] += w.replicas * w.request_cpu_m
             t[1] += w.replicas * w.cpu_p95_m
             t[2] += w.replicas * w.request_memory
             t[3] += w.replicas * w.memory_p95
-    findings = (_namespace_finding(ns, t, prices, use_share) for ns, t in totals.items())
+            # The unused part in dollars, each workload at its own node's prices.
+            t[4] += p.cpu_month(w.replicas * (w.request_cpu_m - w.cpu_p95_m))
+            t[5] += p.memory_month(w.replicas * (w.request_memory - w.memory_p95))
+    findings = (_namespace_finding(ns, t, use_share) for ns, t in totals.items())
     return [f for f in findings if f is not None]
 
 
-def _namespace_finding(
-    namespace: str, totals: list[float], prices: Prices, share: float
-) -> Finding | None:
-    cpu_req, cpu_use, mem_req, mem_use = totals
+def _namespace_finding(namespace: str, totals: list[float], share: float) -> Finding | None:
+    cpu_req, cpu_use, mem_req, mem_use, cpu_unused, mem_unused = totals
     checks = [
-        ("CPU", cpu_use, cpu_req, _cpu, prices.cpu_month),
-        ("memory", mem_use, mem_req, _mem, prices.memory_month),
+        ("CPU", cpu_use, cpu_req, _cpu, cpu_unused),
+        ("memory", mem_use, mem_req, _mem, mem_unused),
     ]
     parts = [_unused(*check) for check in checks if _share(check[1], check[2]) < share]
     if not parts:
@@ -372,9 +385,8 @@ def _unused(
     use: float,
     requested: float,
     show: Callable[[float], str],
-    monthly: Callable[[float], float],
+    cost: float,
 ) -> tuple[str, float]:
-    cost = monthly(requested - use)
     words = (
         f"{resource} p95 use is {use / requested:.0%} of requests ({show(use)} of "
         f"{show(requested)}); the unused {show(requested - use)} costs ${cents(cost):.2f}/month"

@@ -23,17 +23,11 @@ from . import guards
 from .action_models import Action, Kind, Status
 from .actions import _effective_mode, approver_still_entitled, rules, transition
 from .models import Mode
+from .podwatch import RESOURCES_WATCH_SECONDS, PodWatch, watch_pods
 from .services import audit_record
 
 MAX_ATTEMPTS = 6
 SYSTEM = "system:executor"
-# A resource patch is watched this long after its rollout, on the cluster's clock (the API
-# server's Date: wall time on a real cluster; a fast-forwarded sandbox gets there sooner), and
-# at most as long in wall time. A policy may set `resources_watch_seconds` (not on the policy
-# form yet). A pod of the new revision that is OOM-killed or restarts, or is not Ready
-# READY_GRACE_SECONDS after it started, fails verification: the patch is rolled back.
-RESOURCES_WATCH_SECONDS = 120
-READY_GRACE_SECONDS = 60
 VERIFY_FAST_SECONDS = 20  # verification looks every 0.25 s for this long, then every second
 
 
@@ -353,76 +347,6 @@ def _check(gw, a: Action) -> tuple[bool, str]:
     return True, f"{kind} zt-action-{a.pk} in place"
 
 
-class PodWatch:
-    """The pods of a patched deployment's current revision: OOM kills, restarts, and pods
-    not Ready past their start-up grace. Pods that predate the patch (a patch that changed
-    nothing) count restarts from when the watch first saw them."""
-
-    def __init__(self, gw, a: Action):
-        self.gw, self.a = gw, a
-        self.since = gw.last_server_time  # the cluster's clock right after the change
-        self.seen: dict[tuple[str, str], int] = {}
-
-    def _pods(self) -> list:
-        dep = self.gw.deployment(self.a.namespace, self.a.target_name)
-        labels = dict(dep.selector.get("matchLabels") or {})
-        try:
-            labels["pod-template-hash"] = self.gw.replica_set_hash(
-                self.a.namespace, self.a.target_name, dep.revision
-            )
-        except gw_errors.NotFound:
-            return []  # the new replica set is not there yet
-        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        return self.gw.pods(self.a.namespace, label_selector=selector)
-
-    def trouble(self) -> str:
-        """ "" while the pods look fine, else what went wrong, naming the pod."""
-        for pod in self._pods():
-            new = self.since is None or (pod.created and pod.created >= self.since)
-            for c in pod.containers:
-                base = self.seen.setdefault((pod.uid, c.name), 0 if new else c.restarts)
-                if c.restarts > base or (new and c.oom_killed):
-                    what = c.last_terminated_reason or c.waiting_reason or "an exit"
-                    return (
-                        f"pod {pod.namespace}/{pod.name}: container {c.name} {what}"
-                        f" (restarts {c.restarts}) after the resource change"
-                    )
-            problem = self._unready(pod)
-            if problem:
-                return problem
-        return ""
-
-    def _unready(self, pod) -> str:
-        now, began = self.gw.last_server_time, pod.started or pod.created
-        if pod.ready or now is None or began is None:
-            return ""
-        waited = (now - began).total_seconds()
-        if waited <= READY_GRACE_SECONDS:
-            return ""
-        why = next((c.waiting_reason for c in pod.containers if c.waiting_reason), pod.phase)
-        return (
-            f"pod {pod.namespace}/{pod.name} not Ready {waited:.0f} s after it started"
-            f" ({why}; grace {READY_GRACE_SECONDS} s)"
-        )
-
-
-def _watch(watch: PodWatch, seconds: float, detail: str) -> tuple[bool, str]:
-    """After the rollout: no trouble for `seconds` on the cluster's clock (or the wall's)."""
-    wall_end, start = time.monotonic() + seconds, watch.gw.last_server_time
-    while True:
-        try:
-            trouble = watch.trouble()
-        except gw_errors.GatewayError:
-            trouble = ""  # a blip while watching is not the patch's fault: look again
-        if trouble:
-            return False, trouble
-        now = watch.gw.last_server_time
-        on_cluster = start and now and (now - start).total_seconds() >= seconds
-        if on_cluster or time.monotonic() >= wall_end:
-            return True, f"{detail}; new pods watched {seconds:g} s: no OOM kill or restart"
-        time.sleep(1.0)
-
-
 def verify(
     gw, a: Action, timeout: float, *, watch_seconds: float = 0
 ) -> tuple[bool, str, datetime | None]:
@@ -440,7 +364,7 @@ def verify(
             return False, trouble, None
         healthy_at = gw.last_server_time if ok else None
         if ok and watch and watch_seconds > 0:
-            return (*_watch(watch, watch_seconds, detail), healthy_at)
+            return (*watch_pods(watch, watch_seconds, detail), healthy_at)
         if ok or time.monotonic() >= deadline:
             return ok, detail, healthy_at
         time.sleep(_poll_interval(timeout - (deadline - time.monotonic())))

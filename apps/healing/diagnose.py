@@ -204,8 +204,7 @@ def _memory(oom: Signal, sigs, state, w, base, evidence) -> Diagnosis:
     mem = state.memory.get((ns, name))
     facts = {**_pods_facts(oom, w), "container": (oom.evidence.get("containers") or [""])[0]}
     if mem is not None:
-        facts.update(peak_bytes=mem.peak_bytes, limit_bytes=mem.limit_bytes,
-                     slope=mem.slope_pct_per_min)  # fmt: skip
+        facts.update(_memory_facts(state, ns, name))
         evidence.append(
             f"memory peak {mem.peak_bytes / MiB:.0f} MiB"
             + (f" of a {mem.limit_bytes / MiB:.0f} MiB limit" if mem.limit_bytes else "")
@@ -365,7 +364,9 @@ def _memory_facts(state: ClusterState, ns: str, name: str) -> dict:
     mem = state.memory.get((ns, name))
     if mem is None:
         return {}
-    return {"peak_bytes": mem.peak_bytes, "limit_bytes": mem.limit_bytes}
+    return {"peak_bytes": mem.peak_bytes, "limit_bytes": mem.limit_bytes,
+            "slope": mem.slope_pct_per_min, "steady": mem.steady,
+            "growth_bytes_per_min": mem.growth_bytes_per_min}  # fmt: skip
 
 
 ENV_SHIFT = {"production": 0, "staging": 1, "development": 2}

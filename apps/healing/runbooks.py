@@ -11,6 +11,9 @@ from .diagnose import Cause, Diagnosis
 MiB = 2**20
 MEMORY_STEP = 1.5  # new limit: the observed peak x this, rounded up to 64 MiB
 MEMORY_MIN_RAISE = 1.25  # and at least the old limit x this
+LEAK_HOLD_MINUTES = 30  # a leak's new limit must hold this long at the observed growth...
+LEAK_MAX_RAISE = 4  # ...but never more than the old limit x this (a leak is not fed forever)
+REFRESH_MEMORY = 1.25  # a waiting memory fix is re-sized when the fresh one is a step larger
 SCALE_STEP = 1.5
 SCALE_MAX_ADD = 4
 
@@ -176,6 +179,10 @@ def runbook_for(cause: str) -> Runbook:
     )  # fmt: skip
 
 
+def runbook_named(name: str) -> Runbook:
+    return next((b for b in RUNBOOKS.values() if b.name == name), runbook_for(""))
+
+
 @dataclass(frozen=True)
 class Plan:
     runbook: Runbook
@@ -197,7 +204,9 @@ def plan(d: Diagnosis) -> Plan:
             return _escalate(book, "no earlier revision to roll back to")
         return Plan(book, "rollout_undo", ns, name, {"revision": f["revision"] - 1})
     if book.action == "patch_resources":
-        limit = _memory_limit(f)
+        # A leak, or a predicted OOM whose memory climbs steadily (a leak not yet killed).
+        leak = d.cause == Cause.MEMORY_LEAK or (d.cause == Cause.PREDICTED_OOM and f.get("steady"))
+        limit = _memory_limit(f, leak=leak)
         if limit is None:
             return _escalate(book, "no memory samples to size a new limit from")
         container = f.get("container") or name
@@ -217,13 +226,49 @@ def plan(d: Diagnosis) -> Plan:
     return Plan(book, book.action, ns, name, {})
 
 
-def _memory_limit(f: dict) -> int | None:
-    """The observed peak x 1.5, at least the old limit x 1.25, rounded up to 64 MiB."""
+def _memory_limit(f: dict, *, leak: bool = False) -> int | None:
+    """The observed peak x 1.5, at least the old limit x 1.25, rounded up to 64 MiB. For a
+    leak, also the peak plus LEAK_HOLD_MINUTES of its observed growth (up to the old limit x
+    LEAK_MAX_RAISE): a limit the leak outgrows within the verification window fixes nothing."""
     peak, old = f.get("peak_bytes"), f.get("limit_bytes")
     if not peak:
         return None
     want = max(peak * MEMORY_STEP, (old or 0) * MEMORY_MIN_RAISE)
+    growth = f.get("growth_bytes_per_min")
+    if growth is None:  # only the slope: % of the limit per minute
+        growth = (f.get("slope") or 0.0) / 100 * (old or peak)
+    if leak and old and growth > 0:
+        hold = peak + growth * LEAK_HOLD_MINUTES
+        want = max(want, min(hold, old * LEAK_MAX_RAISE))
     return int(math.ceil(want / (64 * MiB)) * 64 * MiB)
+
+
+def stale(proposed: Plan, fresh: Plan) -> str:
+    """Why a fix still waiting for approval no longer fits what the latest cycle sees ("" if it
+    still does): another runbook or target, or parameters that would now do too little (or, for
+    a scale, shrink a workload that grew meanwhile). Small drifts of a memory size do not count,
+    so the Approvals inbox is not churned every cycle: a memory limit is re-sized when the
+    fresh one is at least a step (x1.25) larger."""
+    if fresh.kind is None:
+        return f"no automatic fix applies any more ({fresh.why_not or fresh.runbook.title})"
+    if proposed.runbook.name != fresh.runbook.name or proposed.kind != fresh.kind:
+        return f"the runbook is now {fresh.runbook.title.lower()}"
+    if (proposed.namespace, proposed.target) != (fresh.namespace, fresh.target):
+        return f"the target is now {'/'.join(x for x in (fresh.namespace, fresh.target) if x)}"
+    old, new = proposed.parameters, fresh.parameters
+    if fresh.kind == "patch_resources":
+        was = _mebibytes(old.get("limits", {}).get("memory"))
+        now = _mebibytes(new.get("limits", {}).get("memory"))
+        if was and now and now > was * REFRESH_MEMORY:
+            return f"the memory limit it sets ({was} Mi) is now too small; re-sized to {now} Mi"
+        return ""
+    if old != new:
+        return f"its parameters are now {new} (were {old})"
+    return ""
+
+
+def _mebibytes(value: str | None) -> int | None:
+    return int(value[:-2]) if value and value.endswith("Mi") and value[:-2].isdigit() else None
 
 
 def _escalate(book: Runbook, why: str) -> Plan:

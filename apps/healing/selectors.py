@@ -140,22 +140,30 @@ def _memory(samples) -> dict[tuple[str, str], sg.MemoryState]:
             runs[(ns, wl, pod, container, restarts)].append((ts.timestamp(), memory, limit))
     out: dict[tuple[str, str], sg.MemoryState] = {}
     rank: dict[tuple[str, str], tuple] = {}
-    for (ns, wl, *_), points in runs.items():
+    latest: dict[tuple[str, str, str], tuple[float, int | None]] = {}  # each container's now
+    chosen: dict[tuple[str, str], str] = {}  # the container of the run that says how it climbs
+    for (ns, wl, _pod, container, _restarts), points in runs.items():
         peak = max(m for _, m, _ in points)
         limit = points[-1][2]
+        seen = latest.get((ns, wl, container))
+        if seen is None or points[-1][0] >= seen[0]:
+            latest[(ns, wl, container)] = (points[-1][0], limit)
         slope, r2 = _trend(points, limit)
+        growth = slope / 100 * (limit or peak)
         current = out.get((ns, wl))
         # The steepest run long enough to judge says how memory climbs (a run just restarted
         # is still warming up: steep, but too short to tell a leak); the peak is the highest.
         key = (len(points) >= MIN_TREND_POINTS, slope, peak)
         best = current is None or key > rank[(ns, wl)]
-        run = sg.MemoryState(peak, limit, slope, r2 >= 0.8 and len(points) >= MIN_TREND_POINTS)
+        steady = r2 >= 0.8 and len(points) >= MIN_TREND_POINTS
+        run = sg.MemoryState(peak, limit, slope, steady, growth)
         if best:
-            rank[(ns, wl)] = key
+            rank[(ns, wl)], chosen[(ns, wl)] = key, container
         out[(ns, wl)] = replace(
             run if best else current, peak_bytes=max(peak, current.peak_bytes if current else 0)
         )
-    return out
+    # The limit a fix starts from is the one the newest pods run with, not an older run's.
+    return {k: replace(m, limit_bytes=latest[(*k, chosen[k])][1]) for k, m in out.items()}
 
 
 def _cpu(samples, now: datetime) -> dict[tuple[str, str], sg.CpuState]:

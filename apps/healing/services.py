@@ -96,6 +96,16 @@ def _record(cluster: Cluster, found: list[Diagnosis], now: datetime, result) -> 
             .filter(cluster=cluster, fingerprint=d.fingerprint, status__in=ACTIVE)
             .first()
         )
+        if incident is not None and d.preventive and not incident.preventive:
+            # A prediction about a problem already seen (a leak whose limit was raised will
+            # be predicted to reach the new one): neither a new cause, nor a reason to change
+            # the waiting fix, nor a sign that the fix failed. An incident still waiting for
+            # its fix stays current; one whose fix is being verified is judged by the
+            # failures its runbook verifies, not by a forecast.
+            if incident.status == Status.OPEN:
+                incident.last_seen_at, incident.updated_at = now, timezone.now()
+                incident.save(update_fields=["last_seen_at", "updated_at"])
+            continue
         if incident is not None:
             _update(incident, d, now, result)
         else:
@@ -333,10 +343,12 @@ def _clear(cluster: Cluster, now: datetime, seen: dict, result, present: set) ->
 def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident_id)
-        if incident.status != Status.OPEN or incident.action_id is not None:
+        if incident.status != Status.OPEN:
             return
         plan = runbooks.plan(d)
         now = incident.last_seen_at
+        if incident.action_id is not None and not _refresh(incident, plan, now):
+            return
         incident.runbook = plan.runbook.name
         if plan.kind is None:
             checks = "; ".join(plan.runbook.checks)
@@ -368,6 +380,29 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
               f"({plan.kind} {action.target_label} {plan.parameters or ''}); expected: "
               f"{plan.runbook.expected}", action)  # fmt: skip
         result.proposed.append(action.pk)
+
+
+def _refresh(incident: Incident, plan: runbooks.Plan, now: datetime) -> bool:
+    """A fix still waiting for approval that no longer fits what this cycle sees (the cause was
+    revised, a leak outgrew its size, the workload was scaled meanwhile) is withdrawn, so that
+    nobody approves a stale change; True if the caller should propose the fresh plan."""
+    a = incident.action
+    if a.status != AStatus.PROPOSED or a.source != Source.HEALING:
+        return False
+    proposed = runbooks.Plan(
+        runbooks.runbook_named((a.evidence or {}).get("runbook", "")), a.kind,
+        a.namespace, a.target_name, a.parameters or {},
+    )  # fmt: skip
+    why = runbooks.stale(proposed, plan)
+    if not why:
+        return False
+    try:
+        action_withdraw(actor=ACTOR, action=a, reason=f"incident #{incident.pk}: stale: {why}")
+    except ApplicationError:  # decided on meanwhile: that decision stands
+        return False
+    _note(incident, now, "withdrawn", f"action #{a.pk} withdrawn before approval: {why}", a)
+    incident.action = None
+    return True
 
 
 def _active_action_on(cluster: Cluster, plan: runbooks.Plan) -> Action | None:

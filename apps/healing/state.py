@@ -118,6 +118,7 @@ class MemoryState:
     limit_bytes: int | None
     slope_pct_per_min: float  # of the limit; > 0 rising
     steady: bool  # a straight rise (r^2 >= 0.8): a leak, not a spike
+    growth_bytes_per_min: float = 0.0  # the same slope in bytes
 
 
 @dataclass(frozen=True)

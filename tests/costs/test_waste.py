@@ -200,3 +200,22 @@ def test_it_finds_all_waste_most_expensive_first_without_counting_twice() -> Non
     ]
     # Alone, shop/cart makes "shop" over-requested; find_waste reports it once, as idle.
     assert [f.target for f in over_requested_namespaces([CART], PRICES)] == ["shop"]
+
+
+# A spot row at a quarter of the default: 1 vCPU costs $7.30 a month, 1 GiB of memory $0.9125.
+SPOT = Prices(cpu_per_vcpu_hour=0.01, memory_per_gib_hour=0.00125, storage_per_gib_month=0.10)
+
+
+def test_each_node_and_workload_is_priced_at_its_own_nodes_row_not_the_default() -> None:
+    spot_node = replace(NODES[2], prices=SPOT)
+    [finding] = over_provisioned_nodes([*NODES[:2], spot_node], PRICES)
+    assert finding.target == "node-7" and finding.monthly_cost == 43.80  # 175.20 / 4
+
+    [idle] = idle_workloads([replace(CART, prices=SPOT)], PRICES)
+    assert idle.monthly_cost == 4.56  # 18.25 / 4 = 4.5625
+
+    # One namespace, two workloads on differently priced nodes: each unused part at its own.
+    etl_spot = replace(ETL, name="etl-spot", prices=SPOT)
+    [ns] = over_requested_namespaces([ETL, etl_spot], PRICES)
+    assert ns.monthly_cost == 58.40  # 1600m x $29.20 + 1600m x $7.30
+    assert "(800m of 4000m)" in ns.evidence

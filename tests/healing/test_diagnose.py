@@ -119,8 +119,12 @@ def test_a_crash_long_after_the_last_rollout_is_not_blamed_on_it():
 @pytest.mark.parametrize(
     ("memory", "cause", "limit"),
     [
+        # A leak of 6% of 768 MiB a minute (46.08 MiB) must be held for 30 min:
+        # 700 + 1382.4 = 2082.4 -> 2112 MiB (64 MiB steps), under the cap of 768 x 4.
+        (MemoryState(700 * MiB, 768 * MiB, 6.0, True), Cause.MEMORY_LEAK, "2112Mi"),
+        # A steep leak is capped at the old limit x 4: it is not fed forever.
+        (MemoryState(700 * MiB, 768 * MiB, 20.0, True), Cause.MEMORY_LEAK, "3072Mi"),
         # Peak 700 MiB x 1.5 = 1050 -> 1088 MiB (64 MiB steps); above 768 x 1.25 = 960.
-        (MemoryState(700 * MiB, 768 * MiB, 6.0, True), Cause.MEMORY_LEAK, "1088Mi"),
         (MemoryState(700 * MiB, 768 * MiB, 0.2, False), Cause.MEMORY_UNDERSIZED, "1088Mi"),
         # A small peak: the old limit x 1.25 wins (1280 -> 1280 MiB).
         (MemoryState(300 * MiB, 1024 * MiB, 0.1, False), Cause.MEMORY_UNDERSIZED, "1280Mi"),
@@ -279,3 +283,36 @@ def test_a_job_that_gave_up_escalates_with_what_to_check_and_a_later_good_run_en
     by_hand = job("backfill", started=night, failed_reason="BackoffLimitExceeded")
     (d,) = diagnose(detect(state(jobs=[by_hand])), state(jobs=[by_hand]))
     assert d.title == "Job reports/backfill failed" and d.severity == "P4"  # development
+
+
+def _plan(kind, target="api", ns="shop", book="raise-memory-limit", **parameters):
+    return runbooks.Plan(runbooks.runbook_named(book), kind, ns, target, parameters)
+
+
+@pytest.mark.parametrize(
+    ("proposed", "fresh", "why"),
+    [
+        # Less than a step (x1.25) more is not worth a new proposal; a step more is.
+        (_plan("patch_resources", limits={"memory": "1088Mi"}),
+         _plan("patch_resources", limits={"memory": "1344Mi"}), ""),
+        (_plan("patch_resources", limits={"memory": "1088Mi"}),
+         _plan("patch_resources", limits={"memory": "1408Mi"}), "re-sized to 1408 Mi"),
+        (_plan("patch_resources", limits={"memory": "1088Mi"}),
+         _plan("patch_resources", limits={"memory": "2112Mi"}), "now too small"),
+        # A bigger limit than the fresh one still holds.
+        (_plan("patch_resources", limits={"memory": "2112Mi"}),
+         _plan("patch_resources", limits={"memory": "1088Mi"}), ""),
+        # Scaled to 8 meanwhile: "scale to 6" would now take capacity away.
+        (_plan("scale", book="scale-up", replicas=6),
+         _plan("scale", book="scale-up", replicas=12), "parameters are now"),
+        (_plan("restart_pod", target="api-1", book="restart-pod"),
+         _plan("restart_pod", target="api-2", book="restart-pod"), "target is now shop/api-2"),
+        (_plan("rollout_restart", book="rollout-restart"),
+         _plan("rollout_undo", book="rollout-undo", revision=3), "runbook is now roll back"),
+        (_plan("rollout_undo", book="rollout-undo", revision=3),
+         runbooks.Plan(runbooks.runbook_for(Cause.IMAGE_PULL), None), "no automatic fix"),
+    ],
+)  # fmt: skip
+def test_a_waiting_fix_is_stale_only_when_it_no_longer_fits(proposed, fresh, why):
+    got = runbooks.stale(proposed, fresh)
+    assert (why in got and got) if why else got == "", got

@@ -40,7 +40,10 @@ def test_a_memory_leak_opens_one_incident_naming_the_leak_and_proposes_a_bigger_
     assert result.proposed == [action.pk] and action.kind == "patch_resources"
     assert action.source == "healing" and action.requester == "system:healing"
     assert action.parameters["container"] == "api"
-    assert action.parameters["limits"]["memory"] == "1152Mi"  # 768 Mi peak x 1.5, 64 Mi steps
+    # Enough for 30 more minutes of a 4 GiB/h leak (about 68 MiB a minute) above the 768 Mi
+    # peak, and at most 4x the old limit: a bigger limit the leak outgrows in minutes is no fix.
+    mib = int(action.parameters["limits"]["memory"].removesuffix("Mi"))
+    assert 768 + 60 * 30 <= mib <= 4 * 768 and mib % 64 == 0, mib
     assert action.status == "proposed"  # supervised (the default): people approve
     assert action.evidence["incident"] == incident.pk and action.evidence["verification"]
     kinds = list(incident.timeline.values_list("kind", flat=True))
@@ -201,6 +204,17 @@ def test_a_problem_back_soon_after_resolving_reopens_its_incident(scenario, tmp_
     assert AuditEvent.objects.filter(verb="incident.reopened", target_id=str(incident.pk)).exists()
 
 
+def _predict_oom(cluster) -> None:
+    """What the scorer writes for shop/api about to be OOM-killed."""
+    from apps.predictions.models import RiskScore
+
+    RiskScore.objects.create(
+        cluster=cluster, scored_at=cluster.last_cluster_time, entity_kind="workload",
+        namespace="shop", name="api", probability=0.9, risk=88, level="critical",
+        lead_minutes=4.0, reasons=["memory at 86% of limit, rising 9.1%/min"],
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("environment", "switch", "auto"),
     [("production", False, False), ("production", True, True), ("development", False, True)],
@@ -210,7 +224,6 @@ def test_a_predicted_oom_is_fixed_without_people_on_production_only_with_the_swi
 ):
     from apps.clusters.models import Cluster
     from apps.governance.services import safety_mode_set, safety_switch_set
-    from apps.predictions.models import RiskScore
 
     safety_mode_set(actor=adam, mode="autonomous", reason="test")
     safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="t")
@@ -220,18 +233,94 @@ def test_a_predicted_oom_is_fixed_without_people_on_production_only_with_the_swi
     server, cluster = scenario("memory-leak")
     Cluster.objects.filter(pk=cluster.pk).update(environment=environment)
     collect_through(server, cluster, 14)  # leaking since minute 10; no OOM kill yet
-    # What the scorer writes for a workload about to be OOM-killed.
-    RiskScore.objects.create(
-        cluster=cluster, scored_at=cluster.last_cluster_time, entity_kind="workload",
-        namespace="shop", name="api", probability=0.9, risk=88, level="critical",
-        lead_minutes=4.0, reasons=["memory at 86% of limit, rising 9.1%/min"],
-    )  # fmt: skip
+    _predict_oom(cluster)
     _cycle(cluster)
     incident = _only(cluster)
     assert incident.preventive and incident.cause == "predicted_oom" and incident.severity == "P3"
     action = Action.objects.get(pk=incident.action_id)
     assert action.kind == "patch_resources"
     assert (action.status != "proposed") is auto, action.status
+
+
+def test_a_waiting_fix_sized_for_a_predicted_oom_is_replaced_when_the_leak_shows(scenario):
+    """A predicted OOM proposes a limit from the peak so far; once real OOM kills show a leak,
+    that proposal is too small, so it is withdrawn before anybody approves it and a fix sized
+    for the leak takes its place (one fix waiting per workload, all of it audited)."""
+    server, cluster = scenario("memory-leak")
+    collect_through(server, cluster, 14)  # leaking since minute 10; no OOM kill yet
+    _predict_oom(cluster)
+    _cycle(cluster)
+    incident = _only(cluster)
+    first = Action.objects.get(pk=incident.action_id)
+    assert incident.cause == "predicted_oom" and first.status == "proposed"  # supervised
+    was = int(first.parameters["limits"]["memory"].removesuffix("Mi"))
+
+    collect_through(server, cluster, 8)  # OOM kills from about minute 17: a leak
+    result = _cycle(cluster)
+    incident.refresh_from_db()
+    first.refresh_from_db()
+    assert incident.cause == "memory_leak"
+    assert first.status == "cancelled" and "stale" in first.status_reason
+    withdrawn = AuditEvent.objects.get(verb="action.withdrawn", target_id=str(first.pk))
+    assert "now too small" in withdrawn.reason
+    second = Action.objects.get(pk=incident.action_id)
+    assert result.proposed == [second.pk] and second.status == "proposed"
+    assert int(second.parameters["limits"]["memory"].removesuffix("Mi")) > was * 1.1
+    assert Action.objects.filter(cluster=cluster, status="proposed").count() == 1
+    kinds = list(incident.timeline.values_list("kind", flat=True))
+    assert kinds[-3:] == ["revised", "withdrawn", "proposed"], kinds
+
+    collect_through(server, cluster, 1)
+    assert _cycle(cluster).proposed == []  # a minute more of the same leak: no churn
+
+
+def _forecast_oom(now):
+    """What the diagnosis of a high predicted risk of an OOM kill of shop/api looks like."""
+    from apps.healing.diagnose import Cause, Diagnosis
+
+    return Diagnosis(
+        cause=Cause.PREDICTED_OOM, scope="workload", namespace="shop", name="api",
+        title="shop/api: failure predicted", hypothesis="the model predicts an OOM kill",
+        evidence=[], confidence=0.6, signals=[], since=now,
+    )  # fmt: skip
+
+
+def _cycle_with(cluster, found, now):
+    """The incident half of a cycle on given diagnoses (what heal_cycle does after detect)."""
+    from django.db import transaction
+
+    result = services.CycleResult()
+    with transaction.atomic():
+        seen = services._record(cluster, found, now, result)
+        services._clear(cluster, now, seen, result, {("workload", "shop", "api")})
+    return result
+
+
+def test_a_forecast_after_a_leak_is_fixed_is_neither_a_new_cause_nor_a_failed_fix(scenario):
+    """Once a leak's limit is raised, the model rightly predicts the leak will reach the new
+    limit one day; verification judges the fix by OOM kills and availability, not by that."""
+    server, cluster = scenario("memory-leak")
+    collect_through(server, cluster, 22)
+    _cycle(cluster)
+    incident = _only(cluster)
+    proposal = incident.action
+    later = incident.last_seen_at + timedelta(minutes=1)
+
+    _cycle_with(cluster, [_forecast_oom(later)], later)  # still waiting for approval
+    incident.refresh_from_db()
+    proposal.refresh_from_db()
+    assert incident.cause == "memory_leak" and incident.last_seen_at == later
+    assert incident.status == Status.OPEN and proposal.status == "proposed"
+
+    # The fix ran (as the executor reports it) and is being verified.
+    until = later + timedelta(minutes=5)
+    Incident.objects.filter(pk=incident.pk).update(status=Status.VERIFYING, verify_until=until)
+    _cycle_with(cluster, [_forecast_oom(later)], later + timedelta(seconds=30))
+    result = _cycle_with(cluster, [_forecast_oom(until)], until)
+    incident.refresh_from_db()
+    assert incident.status == Status.RESOLVED and incident.healed_by_zerotouch, incident.resolution
+    assert result.resolved == [incident.pk] and incident.cause == "memory_leak"
+    assert not incident.timeline.filter(kind="revised").exists()
 
 
 @pytest.mark.parametrize(
@@ -270,3 +359,29 @@ def test_a_run_just_restarted_does_not_hide_the_leak_of_the_run_before():
     mem = _memory(rows)[("shop", "api")]
     assert mem.steady and mem.peak_bytes == 690 * mib
     assert mem.slope_pct_per_min == pytest.approx(60 / 768 * 100, rel=0.01)  # 60 MiB a minute
+
+
+def test_a_fix_starts_from_the_limit_the_newest_pods_run_with():
+    """After a raise from 768 Mi to 3 GiB, the old pods' steep runs still rank first for the
+    trend, but a new fix must start from 3 GiB, not propose the limit already set."""
+    from datetime import UTC, datetime
+
+    from apps.healing import runbooks
+    from apps.healing.diagnose import Cause
+    from apps.healing.selectors import _memory
+
+    t0, mib = datetime(2026, 3, 2, 12, 0, tzinfo=UTC), 2**20
+    old = [(t0 + timedelta(seconds=30 * i), (300 + i * 30) * mib, 768 * mib, "api-1")
+           for i in range(14)]  # fmt: skip
+    new = [(t0 + timedelta(minutes=10, seconds=30 * i), (300 + i * 10) * mib, 3072 * mib, "api-2")
+           for i in range(10)]  # fmt: skip
+    rows = [(ts, "shop", "api", pod, "api", mem, limit, 0, True, "", 100.0, 1000)
+            for ts, mem, limit, pod in old + new]  # fmt: skip
+    mem = _memory(rows)[("shop", "api")]
+    assert mem.limit_bytes == 3072 * mib
+    assert mem.growth_bytes_per_min == pytest.approx(60 * mib, rel=0.01)  # the old run's climb
+    d = _forecast_oom(t0)
+    d.cause, d.facts = Cause.MEMORY_LEAK, {"container": "api", "peak_bytes": mem.peak_bytes,
+        "limit_bytes": mem.limit_bytes, "growth_bytes_per_min": mem.growth_bytes_per_min}  # fmt: skip
+    limit = runbooks.plan(d).parameters["limits"]["memory"]
+    assert limit == "3840Mi", limit  # 3072 x 1.25: at least a step above the limit set now
