@@ -156,7 +156,7 @@ def _workload(sigs: list[Signal], state: ClusterState) -> Diagnosis | None:
     w = state.workload(ns, name)
     base = dict(scope=first.scope, namespace=ns, name=name, signals=sigs, since=first.since)
     evidence = [s.detail for s in sigs]
-    rollout = _recent_rollout(w, first.since)
+    rollout = _recent_rollout(w, first.since, _created(sigs, state))
     if Kind.IMAGE_PULL in kinds:
         s = kinds[Kind.IMAGE_PULL]
         return Diagnosis(
@@ -342,10 +342,24 @@ def _other(s: Signal) -> Diagnosis:
 # --- facts and severity -----------------------------------------------------------------------
 
 
-def _recent_rollout(w: WorkloadState | None, since: datetime) -> bool:
+def _recent_rollout(w: WorkloadState | None, since: datetime, created: list[datetime]) -> bool:
+    """The failures began within ROLLOUT_BLAME after the last rollout, or every failing pod was
+    created by it. (A sample is stamped when its collection starts, so a pod of a rollout
+    that landed during that collection may look failing "before" the rollout; the pods' own
+    creation times are on the same clock as the rollout's.)"""
     if w is None or w.last_rollout_at is None or w.revision < 2:
         return False
-    return timedelta(0) <= since - w.last_rollout_at <= ROLLOUT_BLAME
+    if timedelta(0) <= since - w.last_rollout_at <= ROLLOUT_BLAME:
+        return True
+    return bool(created) and all(
+        timedelta(0) <= c - w.last_rollout_at <= ROLLOUT_BLAME for c in created
+    )
+
+
+def _created(sigs: list[Signal], state: ClusterState) -> list[datetime]:
+    """When the failing pods of these signals were created (those the state still has)."""
+    names = {(s.namespace, p) for s in sigs for p in s.pods}
+    return [p.created for p in state.pods if (p.namespace, p.name) in names and p.created]
 
 
 def _rollout_facts(w: WorkloadState | None) -> dict:

@@ -234,9 +234,8 @@ def _memory_limit(f: dict, *, leak: bool = False) -> int | None:
     if not peak:
         return None
     want = max(peak * MEMORY_STEP, (old or 0) * MEMORY_MIN_RAISE)
-    growth = f.get("growth_bytes_per_min")
-    if growth is None:  # only the slope: % of the limit per minute
-        growth = (f.get("slope") or 0.0) / 100 * (old or peak)
+    # Bytes a minute, else from the slope (% of the limit per minute).
+    growth = f.get("growth_bytes_per_min") or (f.get("slope") or 0.0) / 100 * (old or peak)
     if leak and old and growth > 0:
         hold = peak + growth * LEAK_HOLD_MINUTES
         want = max(want, min(hold, old * LEAK_MAX_RAISE))

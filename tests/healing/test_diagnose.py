@@ -98,6 +98,29 @@ def test_a_new_pod_caught_running_between_crashes_is_a_crash_loop_of_the_rollout
     assert detect(state(workloads=[workload("web")], pods=[once])) == []
 
 
+def test_a_pod_of_the_rollout_stamped_failing_just_before_it_still_blames_it():
+    """A sample is stamped when its collection starts; a rollout landing during that
+    collection makes its new pod look failing a second "before" the rollout. The pod was
+    created by the rollout, so the rollout is still blamed."""
+    rollout = NOW - timedelta(minutes=2)
+    s = state(
+        workloads=[workload("web", revision=2, rollout=rollout)],
+        pods=[
+            pod(
+                "web-9",
+                "web",
+                ready=False,
+                waiting="CrashLoopBackOff",
+                created=rollout,
+                since=rollout - timedelta(seconds=1),
+            )
+        ],
+    )
+    (d,) = diagnose(detect(s), s)
+    assert d.cause == Cause.BAD_ROLLOUT
+    assert runbooks.plan(d).parameters == {"revision": 1}
+
+
 def test_a_crash_long_after_the_last_rollout_is_not_blamed_on_it():
     s = state(
         workloads=[workload("web", revision=4, rollout=NOW - timedelta(hours=3))],

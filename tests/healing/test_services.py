@@ -381,7 +381,10 @@ def test_a_fix_starts_from_the_limit_the_newest_pods_run_with():
     assert mem.limit_bytes == 3072 * mib
     assert mem.growth_bytes_per_min == pytest.approx(60 * mib, rel=0.01)  # the old run's climb
     d = _forecast_oom(t0)
-    d.cause, d.facts = Cause.MEMORY_LEAK, {"container": "api", "peak_bytes": mem.peak_bytes,
-        "limit_bytes": mem.limit_bytes, "growth_bytes_per_min": mem.growth_bytes_per_min}  # fmt: skip
+    d.cause = Cause.MEMORY_LEAK
+    d.facts = {
+        "container": "api", "peak_bytes": mem.peak_bytes, "limit_bytes": mem.limit_bytes,
+        "growth_bytes_per_min": mem.growth_bytes_per_min,
+    }  # fmt: skip
     limit = runbooks.plan(d).parameters["limits"]["memory"]
     assert limit == "3840Mi", limit  # 3072 x 1.25: at least a step above the limit set now
