@@ -378,8 +378,7 @@ def _memory_facts(state: ClusterState, ns: str, name: str) -> dict:
     mem = state.memory.get((ns, name))
     if mem is None:
         return {}
-    return {"peak_bytes": mem.peak_bytes, "limit_bytes": mem.limit_bytes,
-            "slope": mem.slope_pct_per_min, "steady": mem.steady,
+    return {"peak_bytes": mem.peak_bytes, "limit_bytes": mem.limit_bytes, "steady": mem.steady,
             "growth_bytes_per_min": mem.growth_bytes_per_min}  # fmt: skip
 
 

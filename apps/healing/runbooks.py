@@ -6,6 +6,8 @@ into concrete Action parameters or an escalation; governance does the rest."""
 import math
 from dataclasses import dataclass, field
 
+from apps.clusters.quantity import memory_bytes
+
 from .diagnose import Cause, Diagnosis
 
 MiB = 2**20
@@ -234,8 +236,7 @@ def _memory_limit(f: dict, *, leak: bool = False) -> int | None:
     if not peak:
         return None
     want = max(peak * MEMORY_STEP, (old or 0) * MEMORY_MIN_RAISE)
-    # Bytes a minute, else from the slope (% of the limit per minute).
-    growth = f.get("growth_bytes_per_min") or (f.get("slope") or 0.0) / 100 * (old or peak)
+    growth = f.get("growth_bytes_per_min") or 0.0
     if leak and old and growth > 0:
         hold = peak + growth * LEAK_HOLD_MINUTES
         want = max(want, min(hold, old * LEAK_MAX_RAISE))
@@ -256,18 +257,14 @@ def stale(proposed: Plan, fresh: Plan) -> str:
         return f"the target is now {'/'.join(x for x in (fresh.namespace, fresh.target) if x)}"
     old, new = proposed.parameters, fresh.parameters
     if fresh.kind == "patch_resources":
-        was = _mebibytes(old.get("limits", {}).get("memory"))
-        now = _mebibytes(new.get("limits", {}).get("memory"))
-        if was and now and now > was * REFRESH_MEMORY:
-            return f"the memory limit it sets ({was} Mi) is now too small; re-sized to {now} Mi"
+        was, now = (memory_bytes(p.get("limits", {}).get("memory") or 0) for p in (old, new))
+        if was and now > was * REFRESH_MEMORY:
+            return (f"the memory limit it sets ({was // MiB} Mi) is now too small; re-sized to "
+                    f"{now // MiB} Mi")  # fmt: skip
         return ""
     if old != new:
         return f"its parameters are now {new} (were {old})"
     return ""
-
-
-def _mebibytes(value: str | None) -> int | None:
-    return int(value[:-2]) if value and value.endswith("Mi") and value[:-2].isdigit() else None
 
 
 def _escalate(book: Runbook, why: str) -> Plan:

@@ -144,9 +144,9 @@ def test_a_crash_long_after_the_last_rollout_is_not_blamed_on_it():
     [
         # A leak of 6% of 768 MiB a minute (46.08 MiB) must be held for 30 min:
         # 700 + 1382.4 = 2082.4 -> 2112 MiB (64 MiB steps), under the cap of 768 x 4.
-        (MemoryState(700 * MiB, 768 * MiB, 6.0, True), Cause.MEMORY_LEAK, "2112Mi"),
+        (MemoryState(700 * MiB, 768 * MiB, 6.0, True, 46.08 * MiB), Cause.MEMORY_LEAK, "2112Mi"),
         # A steep leak is capped at the old limit x 4: it is not fed forever.
-        (MemoryState(700 * MiB, 768 * MiB, 20.0, True), Cause.MEMORY_LEAK, "3072Mi"),
+        (MemoryState(700 * MiB, 768 * MiB, 20.0, True, 153.6 * MiB), Cause.MEMORY_LEAK, "3072Mi"),
         # Peak 700 MiB x 1.5 = 1050 -> 1088 MiB (64 MiB steps); above 768 x 1.25 = 960.
         (MemoryState(700 * MiB, 768 * MiB, 0.2, False), Cause.MEMORY_UNDERSIZED, "1088Mi"),
         # A small peak: the old limit x 1.25 wins (1280 -> 1280 MiB).
