@@ -167,15 +167,20 @@ def _pods(cluster, out: Collection, pods, rs_owner, by_container) -> None:
     for p in pods:
         workload = _workload_of(p, rs_owner)
         reason = (
-            next(
-                (
-                    c.waiting_reason
-                    for c in p.containers
-                    if c.waiting_reason and c.waiting_reason != "ContainerCreating"
-                ),
-                "",
+            "Terminating"
+            if p.terminating
+            # as kubectl's STATUS column
+            else (
+                next(
+                    (
+                        c.waiting_reason
+                        for c in p.containers
+                        if c.waiting_reason and c.waiting_reason != "ContainerCreating"
+                    ),
+                    "",
+                )
+                or p.reason
             )
-            or p.reason
         )
         out.pods.append(
             PodRow(

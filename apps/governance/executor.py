@@ -275,6 +275,17 @@ def _refuse_new_protected_pods(gw, a: Action) -> None:
         )
 
 
+def _to_drain(gw, node: str) -> list:
+    """The pods a drain evicts, as `kubectl drain --ignore-daemonsets`: not the node's
+    DaemonSet pods (their controller would put them straight back), not those already being
+    deleted."""
+    return [
+        p
+        for p in gw.pods(field_selector=f"spec.nodeName={node}")
+        if not p.terminating and not (p.owner and p.owner.kind == "DaemonSet")
+    ]
+
+
 def mutate(gw, a: Action) -> None:
     p, ns, name = a.parameters, a.namespace, a.target_name
     if a.kind == Kind.RESTART_POD:
@@ -298,7 +309,7 @@ def mutate(gw, a: Action) -> None:
     elif a.kind == Kind.DRAIN_NODE:
         gw.cordon(name)
         _refuse_new_protected_pods(gw, a)
-        for pod in gw.pods(field_selector=f"spec.nodeName={name}"):
+        for pod in _to_drain(gw, name):
             if _effective_mode(a.cluster) == Mode.HALTED:
                 raise gw_errors.GatewayError("halted during the drain: remaining evictions stopped")
             gw.evict_pod(pod.namespace, pod.name)
@@ -322,7 +333,8 @@ def _rolled_out(gw, ns: str, name: str, replicas: int | None = None) -> tuple[bo
 
 def _check(gw, a: Action) -> tuple[bool, str]:
     if a.kind in (Kind.RESTART_POD, Kind.EVICT_POD):
-        gone = all(p.uid != a.target_uid for p in gw.pods(a.namespace))
+        # Terminating counts as gone: on a lost node it stays so until its kubelet returns.
+        gone = all(p.uid != a.target_uid or p.terminating for p in gw.pods(a.namespace))
         if not a.workload:
             return gone, "pod replaced" if gone else "pod still there"
         done, detail = _rolled_out(gw, a.namespace, a.workload)
@@ -334,11 +346,17 @@ def _check(gw, a: Action) -> tuple[bool, str]:
     if a.kind in (Kind.CORDON, Kind.UNCORDON, Kind.DRAIN_NODE):
         node = next(n for n in gw.nodes() if n.name == a.target_name)
         want = a.kind != Kind.UNCORDON
+        # Drained: nothing left but DaemonSet pods and, on a lost node, Terminating ones
+        # (no kubelet confirms their end; their replacements run elsewhere).
         left = (
-            [p.name for p in gw.pods(field_selector=f"spec.nodeName={a.target_name}")]
+            [p.name for p in _to_drain(gw, a.target_name)]
+            + ([] if not node.ready else [
+                p.name for p in gw.pods(field_selector=f"spec.nodeName={a.target_name}")
+                if p.terminating
+            ])
             if a.kind == Kind.DRAIN_NODE
             else []
-        )
+        )  # fmt: skip
         return node.unschedulable == want and not left, (
             f"unschedulable={node.unschedulable}" + (f", {len(left)} pods left" if left else "")
         )

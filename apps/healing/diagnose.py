@@ -140,10 +140,22 @@ def _nodes(signals: list[Signal], state: ClusterState) -> list[Diagnosis]:
                 evidence=[node_sig.detail, *[s.detail for s in on_node[:5]]],
                 confidence=0.9 if not_ready else 0.7,
                 signals=[node_sig, *on_node], since=node_sig.since,
-                facts={"pods": len(node_sig.pods), "workloads": workloads},
+                facts={"pods": len(node_sig.pods), "workloads": workloads,
+                       "short": _short_of_replicas(node, state)},
             )
         )  # fmt: skip
     return out
+
+
+def _short_of_replicas(node: str, state: ClusterState) -> list[str]:
+    """The workloads with pods on the node (Terminating ones included) that do not have every
+    replica available yet: until their replacements are ready, the node still costs service."""
+    out = set()
+    for p in state.pods:
+        w = state.workload(p.namespace, p.workload) if p.node == node else None
+        if w is not None and w.available_replicas < w.replicas:
+            out.add(f"{w.namespace}/{w.name}")
+    return sorted(out)
 
 
 # --- workloads ----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ into concrete Action parameters or an escalation; governance does the rest."""
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from apps.clusters.quantity import memory_bytes
 
@@ -18,6 +19,10 @@ LEAK_MAX_RAISE = 4  # ...but never more than the old limit x this (a leak is not
 REFRESH_MEMORY = 1.25  # a waiting memory fix is re-sized when the fresh one is a step larger
 SCALE_STEP = 1.5
 SCALE_MAX_ADD = 4
+# A node NotReady this long is drained. The node controller marks a node NotReady only after
+# node-monitor-grace-period (40-50 s) without a heartbeat, so by then its kubelet has been
+# silent for over a minute; a restarting kubelet is back within that.
+DRAIN_AFTER = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -112,17 +117,21 @@ RUNBOOKS: dict[str, Runbook] = {
         "every replica available and the risk falls below high",
         "scale back to the previous replica count (the executor's snapshot)",
     ),
-    # Cordon, not drain: the node controller evicts the pods of a NotReady node by itself, and
-    # evictions its kubelet cannot hear only strand them. The node itself needs a person.
+    # Left alone, Kubernetes evicts a lost node's pods only after their 300 s toleration.
+    # Draining once the node has stayed NotReady for DRAIN_AFTER (a restarting kubelet is
+    # back within that) has the pods replaced on healthy nodes minutes earlier: the evicted
+    # pods stay Terminating until the kubelet returns, but their controllers replace them at
+    # once. Evictions respect PodDisruptionBudgets. The node itself needs a person.
     Cause.NODE: Runbook(
-        "cordon-node",
-        "Cordon the NotReady node",
-        "cordon",
-        "low",
-        "nothing new is scheduled on it; its pods are replaced on healthy nodes",
-        "the node is cordoned and no pod of any workload is failing on it",
-        "uncordon the node",
-        checks=("the node's kubelet and its cloud instance", "drain it before repair"),
+        "drain-node",
+        "Cordon and drain the NotReady node",
+        "drain_node",
+        "low",  # its pods are down already; evictions respect their budgets
+        "nothing new is scheduled on it; its pods are replaced on healthy nodes within a minute",
+        "the node is cordoned, nothing but Terminating pods is left on it, and the workloads "
+        "that ran there have every replica available",
+        "uncordon the node (evicted pods are not brought back; their replacements stay)",
+        checks=("the node's kubelet and its cloud instance", "uncordon it once repaired"),
         resolves_when="workloads",
     ),
     Cause.NODE_PRESSURE: Runbook(
@@ -193,6 +202,8 @@ class Plan:
     target: str = ""
     parameters: dict = field(default_factory=dict)
     why_not: str = ""  # why an automatic runbook escalates instead
+    not_before: datetime | None = None  # proposed no earlier than this (cluster time)
+    wait_why: str = ""
 
 
 def plan(d: Diagnosis) -> Plan:
@@ -223,7 +234,11 @@ def plan(d: Diagnosis) -> Plan:
         if not pods:
             return _escalate(book, "no pod named in the evidence")
         return Plan(book, "restart_pod", ns, pods[0], {})
-    if book.action in ("drain_node", "cordon"):
+    if book.action == "drain_node":
+        return Plan(book, "drain_node", "", name, {}, not_before=d.since + DRAIN_AFTER,
+                    wait_why=f"a node is drained once NotReady for {DRAIN_AFTER.seconds} s: a "
+                    "restarting kubelet is back within that")  # fmt: skip
+    if book.action == "cordon":
         return Plan(book, book.action, "", name, {})
     return Plan(book, book.action, ns, name, {})
 

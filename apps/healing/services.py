@@ -194,9 +194,15 @@ def _update(incident: Incident, d: Diagnosis, now: datetime, result) -> None:
         timezone.now(),
     )
     book = runbooks.runbook_for(incident.cause)
-    # A cordoned node with no failing pod left is mitigated even while it stays NotReady.
-    mitigated = book.resolves_when == "workloads" and all(s.scope == "node" for s in d.signals)
-    if incident.status == Status.VERIFYING:
+    # A drained node is mitigated, even while it stays NotReady, once no pod fails on it and
+    # the workloads that ran there have every replica available again.
+    mitigated = (
+        book.resolves_when == "workloads"
+        and all(s.scope == "node" for s in d.signals)
+        and not d.facts.get("short")
+    )
+    acted = incident.status == Status.ACTING and incident.action_id is not None
+    if incident.status == Status.VERIFYING or (acted and mitigated):
         if mitigated:
             incident.recovered_at = incident.recovered_at or now
         elif incident.reopened == 0:
@@ -355,6 +361,12 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
             why = ("no safe automatic fix" + (f" ({plan.why_not})" if plan.why_not else "")
                    + f"; check: {checks}")  # fmt: skip
             _escalate(incident, now, why, result)
+            return
+        if plan.not_before is not None and now < plan.not_before:
+            if not incident.timeline.filter(kind="waiting", action=None).exists():
+                _note(incident, now, "waiting", f"{plan.runbook.title} no earlier than "
+                      f"{plan.not_before:%H:%M:%S}: {plan.wait_why}")  # fmt: skip
+            incident.save()
             return
         busy = _active_action_on(cluster, plan)
         if busy is not None:

@@ -148,6 +148,8 @@ def _pod_signals(state: ClusterState) -> list[Signal]:
     for pod in state.pods:
         if (pod.namespace, pod.workload) in jobs:
             continue  # a Job's pods may fail and be retried; the Job says when it gave up
+        if pod.reason == "Terminating":
+            continue  # being deleted (drained off a lost node): its replacement is what counts
         for kind, what in _pod_kinds(pod, state):
             groups[(kind, pod.namespace, pod.workload or pod.name)].append((pod, what))
     out = []
@@ -210,12 +212,15 @@ def _workload_signals(state: ClusterState) -> list[Signal]:
 def _node_signals(state: ClusterState) -> list[Signal]:
     out = []
     for n in state.nodes:
-        on_it = tuple(sorted(p.name for p in state.pods if p.node == n.name))
+        here = [p for p in state.pods if p.node == n.name]
+        on_it = tuple(sorted(p.name for p in here if p.reason != "Terminating"))
+        going = len(here) - len(on_it)
         since = n.since or state.now
         if not n.ready:
+            left = f"; {going} terminating (drained)" if going else ""
             out.append(
                 Signal(Kind.NODE_NOT_READY, "node", "", n.name, since,
-                       f"node {n.name} NotReady; {len(on_it)} pods on it", pods=on_it,
+                       f"node {n.name} NotReady; {len(on_it)} pods on it{left}", pods=on_it,
                        nodes=(n.name,), evidence={"pods": len(on_it)})
             )  # fmt: skip
         if n.pressure:

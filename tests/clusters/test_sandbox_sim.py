@@ -4,6 +4,9 @@ import json
 import ssl
 import urllib.request
 
+import pytest
+from kubernetes.client.exceptions import ApiException
+
 from apps.clusters.gateway import Gateway
 from apps.clusters.sandbox import scenario
 from apps.clusters.sandbox.sim import Sandbox
@@ -103,13 +106,55 @@ def test_a_node_that_stops_reporting_loses_its_pods_after_the_toleration(tmp_pat
         on_node = [p for p in gw.pods() if p.node == "node-2"]
         assert on_node and not any(p.ready for p in on_node)
         server.sandbox.advance(310)  # past the 300 s toleration
-        assert not [p for p in gw.pods() if p.node == "node-2"]
+        # Marked for deletion, but no kubelet confirms it: Terminating, and replaced elsewhere.
+        stranded = [p for p in gw.pods() if p.node == "node-2"]
+        assert {p.name for p in stranded} == {p.name for p in on_node}
+        assert all(p.terminating for p in stranded)
         assert all(d.ready_replicas == d.replicas for d in gw.deployments())
         assert "NodeNotReady" in {e.reason for e in gw.events()}
+        assert "TaintManagerEviction" in {e.reason for e in gw.events()}
         server.sandbox.advance(30 * 60)
         assert next(n for n in gw.nodes() if n.name == "node-2").ready  # back after 30 min
+        assert not [p for p in gw.pods() if p.node == "node-2"]  # its kubelet ended them
     finally:
         server.stop()
+
+
+def test_draining_a_lost_node_has_its_pods_replaced_before_the_toleration(tmp_path):
+    server, gw = _gw(tmp_path, "node-not-ready", 21 * 60)
+    try:
+        on_node = [p for p in gw.pods() if p.node == "node-2"]
+        assert on_node and not any(p.ready for p in on_node)
+        gw.cordon("node-2")
+        for p in on_node:  # not ready, so the budgets let them go (IfHealthyBudget)
+            gw.evict_pod(p.namespace, p.name)
+        gw.evict_pod(on_node[0].namespace, on_node[0].name)  # already going: still a success
+        server.sandbox.advance(60)  # well before the 300 s toleration
+        stranded = [p for p in gw.pods() if p.node == "node-2"]
+        assert {p.name for p in stranded} == {p.name for p in on_node}
+        assert all(p.terminating and not p.ready for p in stranded)
+        assert all(d.ready_replicas == d.replicas for d in gw.deployments())
+        assert "TaintManagerEviction" not in {e.reason for e in gw.events()}
+        # A force delete ends one at once; a negative grace period is refused by name.
+        gw.core.delete_namespaced_pod(stranded[0].name, stranded[0].namespace,
+                                      grace_period_seconds=0)  # fmt: skip
+        assert stranded[0].name not in {p.name for p in gw.pods() if p.node == "node-2"}
+        with pytest.raises(ApiException) as err:
+            gw.core.delete_namespaced_pod(stranded[1].name, stranded[1].namespace,
+                                          grace_period_seconds=-5)  # fmt: skip
+        assert err.value.status == 422 and "gracePeriodSeconds" in err.value.body
+    finally:
+        server.stop()
+
+
+def test_an_eviction_that_would_break_a_healthy_budget_is_refused(sandbox, gateway):
+    from apps.clusters.gateway import errors
+
+    web = gateway.pods("shop", label_selector="app=web")
+    assert all(p.ready for p in web)  # minAvailable 2 of 3: one may go, not two
+    gateway.evict_pod("shop", web[0].name)
+    with pytest.raises(errors.PDBBlocked):
+        gateway.evict_pod("shop", web[1].name)
 
 
 def test_an_image_that_cannot_be_pulled_backs_off(tmp_path):

@@ -1,6 +1,7 @@
 """Actions end to end on the service level: proposal, the approval policy, the guards, and
 the executor changing the sandbox over HTTPS (called directly, as a task would)."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -490,3 +491,39 @@ def test_protected_pods_found_after_the_cordon_stop_the_drain_and_uncordon(
     assert any(n for n in made.values()), "the cordon and the uncordon reached the sandbox"
     node = live.sandbox.store._objects["nodes"][("", dns_node)]
     assert not node["spec"].get("unschedulable")
+
+
+def test_a_drain_of_a_lost_node_succeeds_with_its_pods_left_terminating(
+    cluster, live, olivia, alice, adam, fast_policy
+):
+    """No kubelet confirms the end of the evicted pods, so they stay Terminating on the node;
+    the drain is done once nothing else is left there and their replacements run elsewhere."""
+    from apps.clusters.sandbox import controllers
+
+    node, _ = _nodes_by_coredns(live)
+    safety_switch_set(actor=adam, name="allow_protected_namespaces", enabled=True, reason="dns")
+    sb = live.sandbox
+    with sb.lock:
+        controllers.node_status(sb, sb.store.get("nodes", "", node), ready=False)
+        on_node = {p["metadata"]["name"] for p in sb.store.list("pods")
+                   if p["spec"].get("nodeName") == node}  # fmt: skip
+    assert on_node
+    action = action_approve(approver=alice, action=_drain(cluster, olivia, node))
+    assert executor.execute(action.pk) == Status.SUCCEEDED
+    action.refresh_from_db()
+    assert "unschedulable=True" in action.status_reason and "left" not in action.status_reason
+    with sb.lock:
+        left = [p for p in sb.store.list("pods") if p["spec"].get("nodeName") == node]
+        assert {p["metadata"]["name"] for p in left} == on_node
+        assert all(p["metadata"].get("deletionTimestamp") for p in left)
+        assert sb.mutations["create pods/eviction"] == len(on_node)
+
+    def replaced():
+        with sb.lock:
+            return all(d["status"].get("readyReplicas") == d["spec"]["replicas"]
+                       for d in sb.store.list("apps/deployments"))  # fmt: skip
+
+    deadline = time.monotonic() + 20  # 10 simulated minutes at 30x
+    while not replaced() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert replaced(), "the evicted pods' replacements run on the other nodes"

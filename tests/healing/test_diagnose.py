@@ -63,7 +63,25 @@ def test_a_notready_node_explains_the_failing_pods_on_it():
     assert {sig.kind for sig in node.signals} == {Kind.NODE_NOT_READY, Kind.READINESS}
     assert "shop/api, shop/web all run on it" in node.hypothesis
     plan = runbooks.plan(node)
-    assert (plan.kind, plan.target, plan.runbook.risk) == ("cordon", "n1", "low")
+    assert (plan.kind, plan.target, plan.runbook.risk) == ("drain_node", "n1", "low")
+    # Drained no earlier than a minute into the outage: a restarting kubelet is back by then.
+    assert plan.not_before == NOW - timedelta(minutes=4) + runbooks.DRAIN_AFTER
+    assert "restarting kubelet" in plan.wait_why
+
+
+def test_a_drained_node_leaves_only_its_own_signal():
+    """Drained pods stay Terminating on a lost node; they are going, not failing."""
+    s = state(
+        nodes=[NodeState("n1", False, (), True, NOW - timedelta(minutes=2)),
+               NodeState("n2", True, (), False)],
+        workloads=[workload("web")],
+        pods=[pod("web-1", "web", ready=False, reason="Terminating"),
+              pod("web-4", "web", node="n2")],
+    )  # fmt: skip
+    found = diagnose(detect(s), s)
+    assert [d.cause for d in found] == [Cause.NODE]
+    assert [sig.kind for sig in found[0].signals] == [Kind.NODE_NOT_READY]
+    assert "0 pods on it; 1 terminating (drained)" in found[0].signals[0].detail
 
 
 def test_failures_right_after_a_rollout_blame_the_rollout_and_roll_it_back():

@@ -127,7 +127,7 @@ def _crash_loop(tmp_path) -> str:
         ("crash-loop", "bad_rollout", "rollout_undo", Status.RESOLVED),
         ("cpu-saturation", "saturation", "scale", Status.RESOLVED),
         # Mitigated: the node's workloads run elsewhere; the node waits for a person.
-        ("node-not-ready", "node_failure", "cordon", Status.ESCALATED),
+        ("node-not-ready", "node_failure", "drain_node", Status.ESCALATED),
     ],
 )
 def test_autonomous_fixes_each_kind_with_no_human(
@@ -135,7 +135,7 @@ def test_autonomous_fixes_each_kind_with_no_human(
 ):
     safety_mode_set(actor=adam, mode="autonomous", reason="test: let it heal")
     safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="test")
-    _server, cluster = fast(_crash_loop(tmp_path) if name == "crash-loop" else name)
+    server, cluster = fast(_crash_loop(tmp_path) if name == "crash-loop" else name)
     done = _run_until(
         cluster,
         lambda: (i := _incident(cluster)) and i.recovered_at and i.status == ends and i,
@@ -146,6 +146,19 @@ def test_autonomous_fixes_each_kind_with_no_human(
     assert action.kind == kind and action.status == "succeeded"
     assert action.approvals.get().approver.startswith("policy:")
     assert done.mttr_seconds is not None
+    if kind == "drain_node":
+        # Drained before the 300 s toleration ran out: every pod left the node by eviction,
+        # none by the taint manager; they stay Terminating there (no kubelet confirms their
+        # end) while their replacements serve from the other nodes.
+        sb = server.sandbox
+        with sb.lock:
+            reasons = {e["reason"] for e in sb.store.list("events")}
+            left = [p for p in sb.store.list("pods") if p["spec"].get("nodeName") == "node-2"]
+            ready = [(d["status"].get("readyReplicas"), d["spec"]["replicas"])
+                     for d in sb.store.list("apps/deployments")]  # fmt: skip
+        assert "Evicted" in reasons and "TaintManagerEviction" not in reasons
+        assert left and all(p["metadata"].get("deletionTimestamp") for p in left)
+        assert all(have == want for have, want in ready), ready
 
 
 def test_halted_touches_nothing(celery_worker_process, fast, adam):

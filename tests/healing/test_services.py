@@ -12,7 +12,7 @@ from kubernetes import config as k8s_config
 from apps.governance.action_models import Action
 from apps.governance.actions import action_propose
 from apps.governance.models import AuditEvent
-from apps.healing import services
+from apps.healing import runbooks, services
 from apps.healing.models import Incident, Status
 from tests.predictions.conftest import collect_through
 
@@ -61,7 +61,7 @@ def test_a_memory_leak_opens_one_incident_naming_the_leak_and_proposes_a_bigger_
     ("name", "minutes", "cause", "kind", "params"),
     [
         ("bad-rollout", 22, "bad_rollout", "rollout_undo", {"revision": 1}),
-        ("node-not-ready", 23, "node_failure", "cordon", {}),
+        ("node-not-ready", 23, "node_failure", "drain_node", {}),
         ("cpu-saturation", 45, "saturation", "scale", {"replicas": 6}),
     ],
 )
@@ -74,6 +74,27 @@ def test_each_scenario_gets_its_cause_and_runbook(scenario, name, minutes, cause
     action = Action.objects.get(pk=incident.action_id)
     assert action.kind == kind
     assert {k: action.parameters[k] for k in params} == params
+
+
+def test_a_lost_node_is_drained_only_once_it_stayed_notready_for_half_a_minute(scenario):
+    assert timedelta(seconds=30) == runbooks.DRAIN_AFTER
+    server, cluster = scenario("node-not-ready")
+    collect_through(server, cluster, 19)  # the fixture collected minute 1; NotReady at 20
+    _cycle(cluster)
+    incident = _only(cluster)
+    assert incident.cause == "node_failure" and incident.action_id is None
+    waiting = incident.timeline.get(kind="waiting")
+    assert "no earlier than" in waiting.text and "restarting kubelet" in waiting.text
+    collect_through(server, cluster, 0.25, step=15)
+    _cycle(cluster)
+    assert incident.timeline.filter(kind="waiting").count() == 1  # said once, not each cycle
+    incident.refresh_from_db()
+    assert incident.action_id is None
+    collect_through(server, cluster, 0.25, step=15)
+    _cycle(cluster)
+    incident.refresh_from_db()
+    action = Action.objects.get(pk=incident.action_id)
+    assert (action.kind, action.target_name) == ("drain_node", "node-2")
 
 
 def test_an_image_that_cannot_be_pulled_escalates_and_changes_nothing(scenario):

@@ -148,6 +148,7 @@ class Pod:
     started: datetime | None
     pvc_names: tuple[str, ...] = field(default=())
     reason: str = ""  # e.g. Evicted
+    terminating: bool = False  # deleted, waiting for its kubelet (stays so on a lost node)
 
     @property
     def ready(self) -> bool:
@@ -212,6 +213,7 @@ class Pod:
             started=parse_time(st.get("startTime")),
             pvc_names=pvcs,
             reason=st.get("reason") or "",
+            terminating=bool(meta.get("deletionTimestamp")),
         )
 
 

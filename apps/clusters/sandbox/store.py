@@ -61,8 +61,13 @@ class Store:
         return [items[k] for k in sorted(items) if k[0] == namespace]
 
     def pods_of(self, owner_uid: str) -> list[dict]:
-        """The pods an object owns (an index: no scan of every pod)."""
-        return list(self._owned.get(owner_uid, {}).values())
+        """The active pods an object owns (an index: no scan of every pod). A pod being
+        deleted (Terminating) no longer counts: its controller replaces it at once."""
+        return [
+            p
+            for p in self._owned.get(owner_uid, {}).values()
+            if not p["metadata"].get("deletionTimestamp")
+        ]
 
     def count(self, key: str) -> int:
         return len(self._objects.get(key, {}))

@@ -90,13 +90,17 @@ def _scale(sb, req, res: Resource, obj: dict) -> Response:
 
 def _evict(sb, res: Resource, pod: dict) -> Response:
     labels = pod["metadata"].get("labels", {})
-    for pdb in sb.store.list("policy/poddisruptionbudgets", pod["metadata"]["namespace"]):
+    # As the API server: a pod already being deleted is evicted without asking its budget.
+    pdbs = [] if pod["metadata"].get("deletionTimestamp") else sb.store.list(
+        "policy/poddisruptionbudgets", pod["metadata"]["namespace"]
+    )  # fmt: skip
+    for pdb in pdbs:
         selector = pdb["spec"].get("selector")
         if selector is None:
             continue  # policy/v1: a null selector selects no pods
         if selector_from_match(selector).matches(labels):
             allowed, *_ = controllers.pdb_allowed(sb, pdb)
-            if allowed < 1:
+            if allowed < 1 and not _unhealthy_may_go(sb, pdb, pod):
                 raise ApiError(
                     429,
                     "TooManyRequests",
@@ -110,11 +114,30 @@ def _evict(sb, res: Resource, pod: dict) -> Response:
                         }
                     ],
                 )
-    _count(sb, "create", res, "eviction")
+    going = bool(pod["metadata"].get("deletionTimestamp"))
+    _count(sb, "create", res, "eviction", effective=not going)
+    if going:
+        return _evicted()
     sb.emit(pod, "Evicted", "Evicted via the Eviction API", "Normal", "sandbox-apiserver")
     controllers.delete_pod(sb, pod, reason="eviction")
     _reconcile_owner(sb, pod)
+    return _evicted()
+
+
+def _evicted() -> Response:
     return Response(
         201,
         {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
     )
+
+
+def _unhealthy_may_go(sb, pdb: dict, pod: dict) -> bool:
+    """policy/v1 unhealthyPodEvictionPolicy: a pod that is not ready adds nothing to the
+    budget's healthy count, so it may go while the budget still holds (IfHealthyBudget, the
+    default), or always (AlwaysAllow)."""
+    if controllers._ready(pod):
+        return False
+    if pdb["spec"].get("unhealthyPodEvictionPolicy") == "AlwaysAllow":
+        return True
+    _, current, desired, _ = controllers.pdb_allowed(sb, pdb)
+    return current >= desired

@@ -198,7 +198,9 @@ def _delete(sb, req: Request, res: Resource, namespace: str, name: str) -> Respo
         )
     _count(sb, "delete", res)
     if res.key == "pods":
-        controllers.delete_pod(sb, obj, reason="api")
+        grace = options.get("gracePeriodSeconds", req.query.get("gracePeriodSeconds"))
+        grace = None if grace is None else _grace(grace)
+        controllers.delete_pod(sb, obj, reason="api", grace=grace)
         _reconcile_owner(sb, obj)
     elif res.group == "chaos-mesh.org":
         faults.chaos_end(sb, res.key, namespace, name, obj)
@@ -207,6 +209,23 @@ def _delete(sb, req: Request, res: Resource, namespace: str, name: str) -> Respo
         sb.store.delete(res.key, namespace, name)
         _collect_garbage(sb, obj)
     return Response(200, obj)
+
+
+def _grace(value) -> int:
+    try:
+        grace = int(value)
+    except (TypeError, ValueError):
+        grace = -1
+    if grace < 0:
+        raise ApiError(
+            422,
+            "Invalid",
+            f"DeleteOptions is invalid: gracePeriodSeconds: Invalid value: {value!r}: "
+            "must be greater than or equal to 0",
+            causes=[{"reason": "FieldValueInvalid", "field": "gracePeriodSeconds",
+                     "message": f"Invalid value: {value!r}: must be >= 0"}],
+        )  # fmt: skip
+    return grace
 
 
 def _collect_garbage(sb, owner: dict) -> None:

@@ -28,8 +28,22 @@ def admit_pod(sb, pod: dict, workload: str) -> PodRt:
     return rt
 
 
-def delete_pod(sb, pod: dict, *, reason: str) -> None:
+def delete_pod(sb, pod: dict, *, reason: str, grace: int | None = None) -> None:
+    """Delete a pod as the API server does. A running pod on a node whose kubelet has stopped
+    reporting is only marked (deletionTimestamp): no kubelet confirms that its containers
+    stopped, so it stays Terminating until the node returns or it is force-deleted (grace 0),
+    while its controller already replaces it. Unscheduled and finished pods go at once."""
     meta = pod["metadata"]
+    node = pod["spec"].get("nodeName")
+    if node and grace != 0 and not _terminal(pod) and not sb.node_ready.get(node, True):
+        if not meta.get("deletionTimestamp"):
+            meta["deletionTimestamp"] = sb.iso()
+            meta["deletionGracePeriodSeconds"] = 30 if grace is None else grace
+            rt = sb.runtime.get(meta["uid"])
+            for c in rt.containers.values() if rt is not None else ():
+                c.gen += 1  # its kubelet is gone: no timer of it fires
+            sb.store.update(PODS, pod)
+        return
     sb.unscheduled.discard((meta["namespace"], meta["name"]))
     rt = sb.runtime.pop(meta["uid"], None)
     if rt is not None:

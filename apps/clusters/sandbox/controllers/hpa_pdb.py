@@ -99,6 +99,7 @@ def pdb_allowed(sb, pdb: dict) -> tuple[int, int, int, int]:
         p
         for p in sb.store.list(PODS, pdb["metadata"]["namespace"])
         if selector.matches(p["metadata"].get("labels", {}))
+        and not p["metadata"].get("deletionTimestamp")  # going away: neither healthy nor due
     ]
     healthy = sum(1 for p in pods if _ready(p))
     expected = len(pods)

@@ -41,12 +41,24 @@ def node_status(sb, node: dict, *, ready: bool) -> None:
     if not node["spec"]["taints"]:
         node["spec"].pop("taints")
     sb.store.update(NODES, node)
+    if ready:
+        _finish_terminating(sb, name)
+
+
+def _finish_terminating(sb, name: str) -> None:
+    """The kubelet is back: it stops the containers of the pods deleted while it was away, and
+    the deletions complete."""
+    for pod in [p for p in sb.store.list(PODS) if p["spec"].get("nodeName") == name]:
+        if pod["metadata"].get("deletionTimestamp"):
+            delete_pod(sb, pod, reason="kubelet returned", grace=0)
 
 
 def evict_unready_node(sb, name: str) -> None:
     if sb.node_ready.get(name, True):
         return
     for pod in [p for p in sb.store.list(PODS) if p["spec"].get("nodeName") == name]:
+        if pod["metadata"].get("deletionTimestamp"):
+            continue  # already being deleted (drained)
         sb.emit(
             pod,
             "TaintManagerEviction",
