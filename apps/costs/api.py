@@ -1,5 +1,6 @@
-"""JSON: GET /ai/optimize, the cost plan — rightsizing recommendations per workload ranked by
-savings, with totals, workloads without enough history, findings and the prices used."""
+"""JSON: GET /ai/optimize, the cost plan — rightsizing recommendations per workload and idle
+workloads to scale to zero, ranked by savings, with totals, workloads without enough history,
+findings and the prices used."""
 
 from datetime import datetime
 
@@ -107,6 +108,10 @@ def _item(i: PlanItem) -> dict:
         "cluster": i.cluster,
         "namespace": i.namespace,
         "workload": i.workload,
+        "change": i.change,  # rightsize | scale_to_zero (an idle workload)
+        "replicas": {"now": i.replicas_now, "recommended": 0}
+        if i.change == "scale_to_zero"
+        else None,
         "savings_per_month_usd": i.savings_per_month,
         "risk_memory": i.risk_memory,
         "risk_cpu_limit": i.risk_cpu_limit,

@@ -1,6 +1,7 @@
 """A cost plan as files for GitOps: Kubernetes strategic-merge patches (YAML, one document per
 Deployment, plus one per HPA whose CPU target changes) and CSV. Pure: no Django import."""
 
+import copy
 import csv
 import io
 from typing import TYPE_CHECKING
@@ -16,12 +17,20 @@ CSV_COLUMNS = (
     "memory_request_now", "memory_request_recommended",
     "memory_limit_now", "memory_limit_recommended",
     "hpa_target", "savings_per_month_usd", "risk_memory", "risk_cpu_limit", "confidence",
-    "findings",
+    "findings", "change", "replicas_now", "replicas_recommended",
 )  # fmt: skip
 
 
 def deployment_patch(item: "PlanItem") -> dict:
-    """A strategic-merge patch: containers merge by name, so only these resources change."""
+    """A strategic-merge patch: containers merge by name, so only these resources change. An
+    idle workload's patch sets its replicas to 0."""
+    head = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": item.workload, "namespace": item.namespace},
+    }
+    if item.change == "scale_to_zero":
+        return {**head, "spec": {"replicas": 0}}
     containers = []
     for r in item.recommendations:
         new = r.recommended
@@ -37,31 +46,30 @@ def deployment_patch(item: "PlanItem") -> dict:
                 },
             }
         )
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": item.workload, "namespace": item.namespace},
-        "spec": {"template": {"spec": {"containers": containers}}},
-    }
+    return {**head, "spec": {"template": {"spec": {"containers": containers}}}}
 
 
 def hpa_patch(item: "PlanItem") -> dict:
+    """spec.metrics has no merge key, so a strategic merge replaces the list whole: the patch
+    carries every metric the HPA has now, with only the CPU utilization target changed."""
+    cpu = {
+        "type": "Resource",
+        "resource": {
+            "name": "cpu",
+            "target": {"type": "Utilization", "averageUtilization": item.hpa_target},
+        },
+    }
+    metrics = [cpu if _is_cpu(m) else copy.deepcopy(m) for m in item.hpa_metrics]
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": item.hpa_name, "namespace": item.namespace},
-        "spec": {
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": item.hpa_target},
-                    },
-                }
-            ]
-        },
+        "spec": {"metrics": metrics if any(map(_is_cpu, item.hpa_metrics)) else [cpu]},
     }
+
+
+def _is_cpu(metric: dict) -> bool:
+    return metric.get("type") == "Resource" and (metric.get("resource") or {}).get("name") == "cpu"
 
 
 def plan_yaml(plan: "Plan") -> str:
@@ -75,6 +83,14 @@ def plan_yaml(plan: "Plan") -> str:
     )
     docs = []
     for item in plan.items:
+        if item.change == "scale_to_zero":
+            docs.append(
+                f"# {item.key}: idle; scale {item.replicas_now} -> 0 replicas; saves "
+                f"${item.savings_per_month:.2f} a month; {item.confidence} confidence; "
+                f"{item.findings[0]}; cluster {item.cluster}; generated at "
+                f"{plan.generated_at.isoformat()}\n" + _dump(deployment_patch(item))
+            )
+            continue
         risk_cpu = "n/a" if item.risk_cpu_limit is None else f"{item.risk_cpu_limit:.1%}"
         comment = (
             f"# {item.key}: saves ${item.savings_per_month:.2f} a month; risk: "
@@ -87,7 +103,8 @@ def plan_yaml(plan: "Plan") -> str:
             docs.append(
                 f"# {item.key}: HPA {item.hpa_name} CPU target {item.hpa_target_now}% -> "
                 f"{item.hpa_target}%, so pods scale at the same absolute CPU with the new "
-                "request (this list replaces spec.metrics)\n" + _dump(hpa_patch(item))
+                "request (spec.metrics is replaced whole, so its other metrics are repeated "
+                "unchanged)\n" + _dump(hpa_patch(item))
             )
     return head + "---\n".join(docs) if docs else head
 
@@ -101,6 +118,14 @@ def plan_csv(plan: "Plan") -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for item in plan.items:
+        if item.change == "scale_to_zero":
+            blank = [""] * 9  # the resource columns and the HPA target
+            writer.writerow(
+                [item.cluster, item.namespace, item.workload, "", *blank,
+                 f"{item.savings_per_month:.2f}", "0.0000", "", item.confidence,
+                 "; ".join(item.findings), item.change, item.replicas_now, 0]
+            )  # fmt: skip
+            continue
         for r in item.recommendations:
             now, new = r.current, r.recommended
             writer.writerow(
@@ -112,7 +137,7 @@ def plan_csv(plan: "Plan") -> str:
                     "" if r.hpa_target is None else r.hpa_target,
                     f"{r.savings_per_month:.2f}", f"{r.risk_memory:.4f}",
                     "" if r.risk_cpu_limit is None else f"{r.risk_cpu_limit:.4f}",
-                    r.confidence, "; ".join(r.findings),
+                    r.confidence, "; ".join(r.findings), item.change, "", "",
                 ]
             )  # fmt: skip
     return out.getvalue()

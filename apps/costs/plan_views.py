@@ -71,7 +71,7 @@ def _propose(request):
     ids = ", ".join(f"#{a.pk}" for a in actions)
     messages.success(
         request,
-        f"Proposed {len(actions)} resource change(s) for {len(set(chosen))} workload(s): {ids}. "
+        f"Proposed {len(actions)} change(s) for {len(set(chosen))} workload(s): {ids}. "
         "They wait for approval here.",
     )
     return redirect("approvals")

@@ -1,9 +1,10 @@
-"""The cost plan: rightsizing recommendations per workload, ranked by savings, and the service
-that turns chosen items into governance Actions (patch resources).
+"""The cost plan: rightsizing recommendations per workload and idle workloads to scale to zero,
+ranked by savings, and the service that turns chosen items into governance Actions.
 
-`plan_build` reads (usage history, the cluster's default prices); `plan_apply` proposes one
-`patch_resources` Action per workload and container, all or none, through `action_propose`:
-approval, guards, execution and verification are governance's. Exports live in `exports.py`.
+`plan_build` reads (usage history, the cluster's default prices, the waste report's idle rule);
+`plan_apply` proposes, all or none, one `patch_resources` Action per workload and container, or
+one `scale` to 0 replicas for an idle workload, through `action_propose`: approval, guards,
+execution and verification are governance's. Exports live in `exports.py`.
 """
 
 from dataclasses import dataclass, field
@@ -24,10 +25,12 @@ from . import rightsizing
 from .exports import plan_csv, plan_yaml  # noqa: F401 (the plan's exports, re-exported)
 from .prices import Prices
 from .rightsizing import NotEnoughHistory, Recommendation
-from .selectors import prices_for_cluster
+from .selectors import idle_for, prices_for_cluster
 from .usage import usage_read
 
 CONFIDENCE_ORDER = {"low": 0, "medium": 1, "high": 2}
+RIGHTSIZE, SCALE_TO_ZERO = "rightsize", "scale_to_zero"
+IDLE_HIGH_CONFIDENCE_HOURS = 7 * 24  # idle for a week: high confidence; a day to a week: medium
 IN_FLIGHT = (Status.PROPOSED, Status.APPROVED, Status.QUEUED, Status.RUNNING)
 MISSING = ("no CPU request set", "no memory request set", "no memory limit")
 
@@ -46,6 +49,9 @@ class PlanItem:
     hpa_name: str = ""
     hpa_target_now: int | None = None
     hpa_target: int | None = None
+    hpa_metrics: tuple[dict, ...] = ()  # the HPA's spec.metrics now
+    change: str = RIGHTSIZE  # or SCALE_TO_ZERO: no recommendations, replicas -> 0
+    replicas_now: int | None = None  # for SCALE_TO_ZERO
 
     @property
     def key(self) -> str:
@@ -115,7 +121,13 @@ def plan_build(*, cluster: Cluster, namespace: str = "", min_savings: float = 0.
     for c in usage.containers:
         for text in rightsizing._missing_findings(c.current):
             plan.findings.append(Finding(c.namespace, c.workload, c.container, text))
-    items = [_item(cluster, recs, usage.hpas.get(key)) for key, recs in per_workload.items()]
+    idle = {(w.namespace, w.name): _idle_item(cluster, w, f)
+            for w, f in idle_for(cluster, namespace=namespace)}  # fmt: skip
+    items = [
+        _item(cluster, recs, usage.hpas.get(key))
+        for key, recs in per_workload.items()
+        if key not in idle  # scaled to zero, its rightsizing would save nothing more
+    ] + list(idle.values())
     if min_savings > 0:
         items = [i for i in items if i.savings_per_month >= min_savings]
     plan.items = sorted(items, key=lambda i: (-i.savings_per_month, i.namespace, i.workload))
@@ -136,6 +148,21 @@ def _item(cluster: Cluster, recs: list[Recommendation], hpa) -> PlanItem:
         hpa_name=hpa.name if hpa else "",
         hpa_target_now=hpa.hpa.target_cpu_utilization if hpa else None,
         hpa_target=max(targets) if targets else None,
+        hpa_metrics=hpa.metrics if hpa else (),
+    )  # fmt: skip
+
+
+def _idle_item(cluster: Cluster, w, finding) -> PlanItem:
+    """An idle workload: scaling it to zero saves all it requests. Its confidence comes from
+    how long it has been idle."""
+    confidence = "high" if w.window_hours >= IDLE_HIGH_CONFIDENCE_HOURS else "medium"
+    return PlanItem(
+        cluster=cluster.name, namespace=w.namespace, workload=w.name, recommendations=[],
+        savings_per_month=finding.monthly_cost, risk_memory=0.0, risk_cpu_limit=None,
+        confidence=confidence,
+        findings=[f"idle: {finding.evidence}", "scaling to zero removes every replica: any "
+                  "traffic it still gets fails until it is scaled up again"],
+        change=SCALE_TO_ZERO, replicas_now=w.replicas,
     )  # fmt: skip
 
 
@@ -213,9 +240,30 @@ def plan_apply(
     actions = []
     for ns, wl in chosen:
         item = plan.item(ns, wl)
+        if item.change == SCALE_TO_ZERO:
+            actions.append(_propose_zero(actor, cluster, item, plan, reason.strip()))
         for r in item.recommendations:
             actions.append(_propose(actor, cluster, item, r, plan, reason.strip()))
     return actions
+
+
+def _propose_zero(actor, cluster: Cluster, item: PlanItem, plan: Plan, reason: str) -> Action:
+    """Scale an idle workload to zero: high risk (it removes every replica), so people decide,
+    and the executor's snapshot holds the replica count a rollback restores."""
+    summary = (f"cost plan: {item.key} is idle; scale {item.replicas_now} -> 0 replicas; saves "
+               f"${item.savings_per_month:.2f} a month; {item.confidence} confidence")  # fmt: skip
+    evidence = {
+        "plan": {"cluster": item.cluster, "generated_at": plan.generated_at.isoformat()},
+        "change": SCALE_TO_ZERO, "replicas_now": item.replicas_now,
+        "savings_per_month_usd": item.savings_per_month,
+        "workload_savings_per_month_usd": item.savings_per_month,
+        "confidence": item.confidence, "findings": item.findings,
+    }  # fmt: skip
+    return action_propose(
+        actor=actor, cluster=cluster, kind=Kind.SCALE, target_name=item.workload,
+        namespace=item.namespace, parameters={"replicas": 0}, reason=f"{reason} — {summary}",
+        severity=Severity.P4, risk=Risk.HIGH, source=Source.COSTS, evidence=evidence,
+    )  # fmt: skip
 
 
 def _propose(actor, cluster: Cluster, item: PlanItem, r: Recommendation, plan: Plan, reason):

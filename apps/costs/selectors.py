@@ -112,7 +112,9 @@ from apps.clusters.models import Pod, Workload  # noqa: E402
 
 from . import forecast, waste  # noqa: E402
 
-WASTE_WINDOW = timedelta(days=1)
+# A week: an idle workload is judged on at least a day of samples (waste.MIN_WINDOW_HOURS),
+# which a one-day window could never hold (its samples span a collection interval less).
+WASTE_WINDOW = timedelta(days=7)
 FORECAST_HISTORY = timedelta(days=28)  # two weeks of points give weekly seasonality
 WASTE_FIELDS = ("ts", "namespace", "workload", "pod", "node", "cpu_m", "memory",
                 "request_cpu_m", "request_memory")  # fmt: skip
@@ -137,8 +139,7 @@ def waste_report(cluster: Cluster, *, window: timedelta = WASTE_WINDOW) -> Waste
     """The findings with their total and notes on what could not be judged."""
     sheet = prices_for_cluster(cluster)
     price, notes = sheet.default.prices, []
-    labels = Node.objects.filter(cluster_id=cluster.pk).values_list("name", "labels")
-    node_prices = {name: prices.price_for_node(lbl or {}, sheet) for name, lbl in labels}
+    node_prices = _node_prices(cluster, sheet)
     until = cluster.last_cluster_time
     if until is None:
         notes.append(f"cluster {cluster.name} has not been collected yet: nothing to judge")
@@ -161,8 +162,36 @@ def waste_report(cluster: Cluster, *, window: timedelta = WASTE_WINDOW) -> Waste
     return WasteReport(findings, total, covered, window, notes + pvc_notes, price)
 
 
-def _waste_samples(cluster: Cluster, since: datetime, until: datetime) -> pd.DataFrame:
+def idle_for(
+    cluster: Cluster, *, namespace: str = "", window: timedelta = WASTE_WINDOW
+) -> list[tuple["waste.WorkloadUsage", "waste.Finding"]]:
+    """The idle workloads of `cluster` (or one namespace) with their usage: what the cost plan
+    proposes to scale to zero. The same rule as the waste report's."""
+    until = cluster.last_cluster_time
+    if until is None:
+        return []
+    sheet = prices_for_cluster(cluster)
+    samples = _waste_samples(cluster, until - window, until, namespace=namespace)
+    out = []
+    for w in _waste_workloads(cluster, samples, _node_prices(cluster, sheet)):
+        if namespace and w.namespace != namespace:
+            continue
+        for finding in waste.idle_workloads([w], sheet.default.prices):
+            out.append((w, finding))
+    return out
+
+
+def _node_prices(cluster: Cluster, sheet) -> dict:
+    labels = Node.objects.filter(cluster_id=cluster.pk).values_list("name", "labels")
+    return {name: prices.price_for_node(lbl or {}, sheet) for name, lbl in labels}
+
+
+def _waste_samples(
+    cluster: Cluster, since: datetime, until: datetime, *, namespace: str = ""
+) -> pd.DataFrame:
     qs = ContainerSample.objects.filter(cluster_id=cluster.pk, ts__gt=since, ts__lte=until)
+    if namespace:
+        qs = qs.filter(namespace=namespace)
     df = pd.DataFrame.from_records(list(qs.values_list(*WASTE_FIELDS)), columns=WASTE_FIELDS)
     for col in ("cpu_m", "memory", "request_cpu_m", "request_memory"):
         df[col] = df[col].astype(float)

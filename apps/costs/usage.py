@@ -34,6 +34,7 @@ POD_KEY = ["namespace", "workload", "pod", "container"]
 class HpaInfo:
     name: str
     hpa: Hpa
+    metrics: tuple[dict, ...] = ()  # its spec.metrics, for a patch that keeps the others
 
 
 @dataclass
@@ -153,7 +154,7 @@ def _hpas(cluster: Cluster) -> tuple[dict[tuple[str, str], HpaInfo], list[str]]:
         gw.close()
     return {
         (h.namespace, h.target_name): HpaInfo(
-            h.name, Hpa(h.min_replicas, h.max_replicas, h.target_cpu_utilization)
+            h.name, Hpa(h.min_replicas, h.max_replicas, h.target_cpu_utilization), h.metrics
         )
         for h in found
         if h.target_kind == "Deployment" and h.target_cpu_utilization

@@ -59,7 +59,7 @@ def test_an_operator_proposes_two_workloads_and_not_twice(client, olivia, collec
     assert ledger.evidence["savings_per_month_usd"] > 0 and ledger.evidence["reasons"]
     assert AuditEvent.objects.filter(verb="action.proposed").count() == 2
     followed = _body(client.get(response["Location"]))
-    assert "Proposed 2 resource change(s)" in followed
+    assert "Proposed 2 change(s)" in followed
 
     again = client.post(URL, {**data, "item": ["payments/ledger"]}, follow=True)
     assert "payments/ledger already has an active action" in _body(again)

@@ -91,3 +91,33 @@ def test_the_csv_has_a_header_and_a_row_per_container(collected):
     assert ledger["cpu_request_now"] == "250m"
     assert float(ledger["savings_per_month_usd"]) > 0 and ledger["risk_memory"] == "0.0000"
     assert ledger["confidence"] == "low"
+
+
+def test_the_hpa_patch_changes_the_cpu_target_and_keeps_the_other_metrics(collected, live):
+    """spec.metrics has no merge key: a patch with the CPU metric alone would drop the rest."""
+    autoscaling = k8s.AutoscalingV2Api(
+        k8s_config.new_client_from_config(str(live.kubeconfig), "sandbox")
+    )
+    memory = {"type": "Resource", "resource": {"name": "memory", "target": {
+        "type": "Utilization", "averageUtilization": 80}}}  # fmt: skip
+    hpa = autoscaling.read_namespaced_horizontal_pod_autoscaler("api", "shop")
+    metrics = [*autoscaling.api_client.sanitize_for_serialization(hpa.spec.metrics), memory]
+    autoscaling.patch_namespaced_horizontal_pod_autoscaler(
+        "api", "shop", {"spec": {"metrics": metrics}}
+    )
+    plan = plan_build(cluster=collected)
+    item = plan.item("shop", "api")
+    assert item.hpa_changes and item.hpa_target != 70
+    text = plan_yaml(plan)
+    assert "its other metrics are repeated unchanged" in text
+    [doc] = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "HorizontalPodAutoscaler"]
+    autoscaling.patch_namespaced_horizontal_pod_autoscaler("api", "shop", doc)
+    after = autoscaling.api_client.sanitize_for_serialization(
+        autoscaling.read_namespaced_horizontal_pod_autoscaler("api", "shop")
+    )
+    by_name = {m["resource"]["name"]: m["resource"]["target"] for m in after["spec"]["metrics"]}
+    assert by_name == {
+        "cpu": {"type": "Utilization", "averageUtilization": item.hpa_target},
+        "memory": {"type": "Utilization", "averageUtilization": 80},
+    }
+    kubernetes_validate.validate(after, "1.30.0", strict=True)

@@ -385,6 +385,7 @@ class HorizontalPodAutoscaler:
     target_cpu_utilization: int | None
     current_cpu_utilization: int | None
     scaling_limited: bool
+    metrics: tuple[dict, ...] = ()  # spec.metrics as served (autoscaling/v2)
 
     @classmethod
     def parse(cls, o: dict) -> "HorizontalPodAutoscaler":
@@ -422,6 +423,7 @@ class HorizontalPodAutoscaler:
             target,
             current,
             limited,
+            tuple(spec.get("metrics") or ()),
         )
 
 
