@@ -43,8 +43,11 @@ def collect(cluster: Cluster, gw: Gateway, *, events_since: datetime | None) -> 
     version = gw.version()
     ts = version.server_time or timezone.now()  # the cluster's clock stamps its samples
     out = Collection(ts=ts, version=version.git_version)
-    nodes = gw.nodes()
+    # Pods before nodes: on a cluster a node turns NotReady before the node controller marks
+    # its pods, so a change landing between the two reads shows a lost node with pods not yet
+    # marked (blamed on the node), never pods down on a node that still looks Ready.
     pods = gw.pods()
+    nodes = gw.nodes()
     deployments = gw.deployments()
     replica_sets = gw.replica_sets()
     rs_owner = {
@@ -210,7 +213,9 @@ def _pods(cluster, out: Collection, pods, rs_owner, by_container) -> None:
                 updated_at=out.ts,
             )
         )
-        for c in p.containers:
+        # A pod being deleted is no longer its workload's: its replacement is sampled, and
+        # costs and predictions count neither twice nor a lost node's stranded pod as down.
+        for c in () if p.terminating else p.containers:
             u = by_container.get((p.namespace, p.name, c.name))
             out.container_samples.append(
                 ContainerSample(

@@ -275,17 +275,6 @@ def _refuse_new_protected_pods(gw, a: Action) -> None:
         )
 
 
-def _to_drain(gw, node: str) -> list:
-    """The pods a drain evicts, as `kubectl drain --ignore-daemonsets`: not the node's
-    DaemonSet pods (their controller would put them straight back), not those already being
-    deleted."""
-    return [
-        p
-        for p in gw.pods(field_selector=f"spec.nodeName={node}")
-        if not p.terminating and not (p.owner and p.owner.kind == "DaemonSet")
-    ]
-
-
 def mutate(gw, a: Action) -> None:
     p, ns, name = a.parameters, a.namespace, a.target_name
     if a.kind == Kind.RESTART_POD:
@@ -309,7 +298,7 @@ def mutate(gw, a: Action) -> None:
     elif a.kind == Kind.DRAIN_NODE:
         gw.cordon(name)
         _refuse_new_protected_pods(gw, a)
-        for pod in _to_drain(gw, name):
+        for pod in guards.drain_targets(gw, name):
             if _effective_mode(a.cluster) == Mode.HALTED:
                 raise gw_errors.GatewayError("halted during the drain: remaining evictions stopped")
             gw.evict_pod(pod.namespace, pod.name)
@@ -349,7 +338,7 @@ def _check(gw, a: Action) -> tuple[bool, str]:
         # Drained: nothing left but DaemonSet pods and, on a lost node, Terminating ones
         # (no kubelet confirms their end; their replacements run elsewhere).
         left = (
-            [p.name for p in _to_drain(gw, a.target_name)]
+            [p.name for p in guards.drain_targets(gw, a.target_name)]
             + ([] if not node.ready else [
                 p.name for p in gw.pods(field_selector=f"spec.nodeName={a.target_name}")
                 if p.terminating

@@ -83,10 +83,23 @@ def check(action: Action, *, stage: str, auto: bool = False, now=None) -> Verdic
     return Verdict()
 
 
+def drain_targets(gw, node: str) -> list:
+    """The pods a drain evicts, as `kubectl drain --ignore-daemonsets`: not the node's
+    DaemonSet pods (their controller would put them straight back, and every node runs some in
+    kube-system), not those already being deleted."""
+    return [
+        p
+        for p in gw.pods(field_selector=f"spec.nodeName={node}")
+        if not p.terminating and not (p.owner and p.owner.kind == "DaemonSet")
+    ]
+
+
 def protected_pods_on(gw, cluster, node: str) -> list[str]:
-    pods = gw.pods(field_selector=f"spec.nodeName={node}")
+    """The pods in protected namespaces a drain of `node` would evict."""
     return sorted(
-        f"{p.namespace}/{p.name}" for p in pods if p.namespace in cluster.protected_namespaces
+        f"{p.namespace}/{p.name}"
+        for p in drain_targets(gw, node)
+        if p.namespace in cluster.protected_namespaces
     )
 
 

@@ -5,7 +5,7 @@ into concrete Action parameters or an escalation; governance does the rest."""
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from apps.clusters.quantity import memory_bytes
 
@@ -202,7 +202,7 @@ class Plan:
     target: str = ""
     parameters: dict = field(default_factory=dict)
     why_not: str = ""  # why an automatic runbook escalates instead
-    not_before: datetime | None = None  # proposed no earlier than this (cluster time)
+    wait: timedelta | None = None  # proposed no earlier than this after the problem began
     wait_why: str = ""
 
 
@@ -235,7 +235,7 @@ def plan(d: Diagnosis) -> Plan:
             return _escalate(book, "no pod named in the evidence")
         return Plan(book, "restart_pod", ns, pods[0], {})
     if book.action == "drain_node":
-        return Plan(book, "drain_node", "", name, {}, not_before=d.since + DRAIN_AFTER,
+        return Plan(book, "drain_node", "", name, {}, wait=DRAIN_AFTER,
                     wait_why=f"a node is drained once NotReady for {DRAIN_AFTER.seconds} s: a "
                     "restarting kubelet is back within that")  # fmt: skip
     if book.action == "cordon":

@@ -362,10 +362,13 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
                    + f"; check: {checks}")  # fmt: skip
             _escalate(incident, now, why, result)
             return
-        if plan.not_before is not None and now < plan.not_before:
+        # From the incident's start too: a problem whose first sample fell out of the history
+        # read would otherwise seem to begin anew every cycle, and wait for ever.
+        not_before = plan.wait and min(d.since, incident.started_at) + plan.wait
+        if not_before and now < not_before:
             if not incident.timeline.filter(kind="waiting", action=None).exists():
                 _note(incident, now, "waiting", f"{plan.runbook.title} no earlier than "
-                      f"{plan.not_before:%H:%M:%S}: {plan.wait_why}")  # fmt: skip
+                      f"{not_before:%H:%M:%S}: {plan.wait_why}")  # fmt: skip
             incident.save()
             return
         busy = _active_action_on(cluster, plan)

@@ -145,11 +145,18 @@ def _scheduling_message(pod: PodState, state: ClusterState) -> str:
 def _pod_signals(state: ClusterState) -> list[Signal]:
     groups: dict[tuple[str, str, str], list[tuple[PodState, str]]] = defaultdict(list)
     jobs = {(j.namespace, j.name) for j in state.jobs}
+    lost = {n.name for n in state.nodes if not n.ready}
     for pod in state.pods:
         if (pod.namespace, pod.workload) in jobs:
             continue  # a Job's pods may fail and be retried; the Job says when it gave up
         if pod.reason == "Terminating":
             continue  # being deleted (drained off a lost node): its replacement is what counts
+        if (
+            pod.node in lost
+            and pod.workload
+            and state.workload(pod.namespace, pod.workload) is None
+        ):
+            continue  # a DaemonSet's pod on a lost node: a drain leaves it; the node says it
         for kind, what in _pod_kinds(pod, state):
             groups[(kind, pod.namespace, pod.workload or pod.name)].append((pod, what))
     out = []

@@ -247,3 +247,27 @@ def test_a_cluster_not_collected_for_three_intervals_reads_stale(sandbox):
     assert cluster.health == "healthy"
     cluster.last_collected_at -= timedelta(seconds=3 * cluster.collect_interval_seconds + 31)
     assert cluster.health == "stale"
+
+
+def test_a_terminating_pod_is_listed_as_such_and_not_sampled(tmp_path):
+    """Drained off a lost node it stays Terminating; its replacement is what gets sampled."""
+    server = start_sandbox(tmp_path, "node-not-ready")
+    try:
+        cluster = _register(server)
+        server.sandbox.advance(21 * 60)  # node-2 NotReady since minute 20
+        from apps.clusters.gateway import Gateway
+
+        gw = Gateway.from_kubeconfig(server.kubeconfig, "sandbox")
+        [going, *_] = [p for p in gw.pods() if p.node == "node-2"]
+        gw.evict_pod(going.namespace, going.name)
+        gw.close()
+        assert cluster_collect(cluster=cluster).ok
+        row = Pod.objects.get(cluster=cluster, name=going.name)
+        assert row.reason == "Terminating" and row.node == "node-2"
+        assert not ContainerSample.objects.filter(cluster=cluster, pod=going.name).exists()
+        sampled = set(ContainerSample.objects.filter(cluster=cluster).values_list("pod", flat=True))
+        assert sampled == set(
+            Pod.objects.exclude(reason="Terminating").values_list("name", flat=True)
+        )
+    finally:
+        server.stop()

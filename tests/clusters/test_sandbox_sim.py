@@ -105,6 +105,9 @@ def test_a_node_that_stops_reporting_loses_its_pods_after_the_toleration(tmp_pat
         assert not node.ready
         on_node = [p for p in gw.pods() if p.node == "node-2"]
         assert on_node and not any(p.ready for p in on_node)
+        # The Deployments see it at once: each with a pod there is short of ready replicas.
+        short = {d.name for d in gw.deployments() if d.ready_replicas < d.replicas}
+        assert short and short == {p.owner.name.rsplit("-", 1)[0] for p in on_node}
         server.sandbox.advance(310)  # past the 300 s toleration
         # Marked for deletion, but no kubelet confirms it: Terminating, and replaced elsewhere.
         stranded = [p for p in gw.pods() if p.node == "node-2"]
@@ -265,3 +268,38 @@ def test_a_cordoned_node_takes_no_new_pods(sandbox, gateway):
     assert len(pods) == 9
     new = [p for p in pods if p.name not in before]
     assert len(new) == 6 and all(p.node in ("node-2", "node-3") for p in new)
+
+
+def test_a_node_back_within_the_toleration_keeps_its_pods_and_they_are_ready_again(tmp_path):
+    from apps.clusters.sandbox import faults
+
+    server, gw = _gw(tmp_path, "node-not-ready", 21 * 60)
+    try:
+        on_node = {p.name for p in gw.pods() if p.node == "node-2"}
+        with server.sandbox.lock:
+            faults.restore(server.sandbox, "node_not_ready", "node-2")
+        server.sandbox.advance(30)
+        back = [p for p in gw.pods() if p.node == "node-2"]
+        assert {p.name for p in back} == on_node and all(p.ready for p in back)
+        assert all(d.ready_replicas == d.replicas for d in gw.deployments())
+        server.sandbox.advance(300)  # the eviction it had scheduled finds the node Ready
+        assert {p.name for p in gw.pods() if p.node == "node-2"} == on_node
+        assert "TaintManagerEviction" not in {e.reason for e in gw.events()}
+    finally:
+        server.stop()
+
+
+def test_a_write_cannot_take_back_or_fake_a_deletion(tmp_path):
+    server, gw = _gw(tmp_path, "node-not-ready", 21 * 60)
+    try:
+        [going, staying] = [p for p in gw.pods() if p.node == "node-2"][:2]
+        gw.evict_pod(going.namespace, going.name)
+        body = {"metadata": {"deletionTimestamp": None, "labels": {"x": "1"}}}
+        gw.core.patch_namespaced_pod(going.name, going.namespace, body)
+        fake = {"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}
+        gw.core.patch_namespaced_pod(staying.name, staying.namespace, fake)
+        pods = {p.name: p for p in gw.pods()}
+        assert pods[going.name].terminating and pods[going.name].labels["x"] == "1"
+        assert not pods[staying.name].terminating
+    finally:
+        server.stop()

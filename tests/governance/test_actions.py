@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
 from apps.governance import executor
 from apps.governance.action_models import Action, Status
@@ -527,3 +529,28 @@ def test_a_drain_of_a_lost_node_succeeds_with_its_pods_left_terminating(
     while not replaced() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert replaced(), "the evicted pods' replacements run on the other nodes"
+
+
+def test_a_drain_leaves_daemonset_pods_and_is_not_refused_for_them(
+    cluster, live, olivia, alice, fast_policy
+):
+    """Every real node runs kube-system DaemonSet pods (kube-proxy, the CNI): a drain leaves
+    them, as `kubectl drain --ignore-daemonsets`, so they neither block it nor are evicted."""
+    _, node = _nodes_by_coredns(live)
+    assert node is not None
+    core = k8s.CoreV1Api(k8s_config.new_client_from_config(str(live.kubeconfig), "sandbox"))
+    proxy = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "kube-proxy-x1", "namespace": "kube-system", "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "kube-proxy",
+             "uid": "0e5c8d8a-0000-4000-8000-000000000001", "controller": True}]},
+        "spec": {"nodeName": node, "containers": [{"name": "kube-proxy",
+                                                   "image": "registry.k8s.io/kube-proxy:v1.31.0"}]},
+    }  # fmt: skip
+    core.create_namespaced_pod("kube-system", proxy)
+    action = action_approve(approver=alice, action=_drain(cluster, olivia, node))
+    assert action.status == Status.QUEUED  # not blocked for kube-system/kube-proxy-x1
+    assert executor.execute(action.pk) == Status.SUCCEEDED
+    left = [p.metadata.name for p in core.list_namespaced_pod(
+        "kube-system", field_selector=f"spec.nodeName={node}").items]  # fmt: skip
+    assert left == ["kube-proxy-x1"]

@@ -65,7 +65,7 @@ def test_a_notready_node_explains_the_failing_pods_on_it():
     plan = runbooks.plan(node)
     assert (plan.kind, plan.target, plan.runbook.risk) == ("drain_node", "n1", "low")
     # Drained no earlier than a minute into the outage: a restarting kubelet is back by then.
-    assert plan.not_before == NOW - timedelta(minutes=4) + runbooks.DRAIN_AFTER
+    assert plan.wait == runbooks.DRAIN_AFTER
     assert "restarting kubelet" in plan.wait_why
 
 
@@ -82,6 +82,22 @@ def test_a_drained_node_leaves_only_its_own_signal():
     assert [d.cause for d in found] == [Cause.NODE]
     assert [sig.kind for sig in found[0].signals] == [Kind.NODE_NOT_READY]
     assert "0 pods on it; 1 terminating (drained)" in found[0].signals[0].detail
+
+
+def test_a_daemonset_pod_left_on_a_lost_node_is_not_a_failure_of_its_own():
+    """A drain leaves DaemonSet pods (no workload of ours owns them); the node's signal says it."""
+    s = state(
+        nodes=[NodeState("n1", False, (), True, NOW - timedelta(minutes=2))],
+        workloads=[workload("web")],
+        pods=[pod("kube-proxy-x1", "kube-proxy", ready=False),
+              pod("web-1", "web", ready=False, reason="Terminating")],
+    )  # fmt: skip
+    [d] = diagnose(detect(s), s)
+    assert [sig.kind for sig in d.signals] == [Kind.NODE_NOT_READY]
+    assert d.facts["short"] == []
+    s2 = state(nodes=s.nodes, pods=s.pods, workloads=[workload("web", available=2)])
+    [d2] = diagnose(detect(s2), s2)
+    assert d2.facts["short"] == ["shop/web"]  # its replacement is not ready yet
 
 
 def test_failures_right_after_a_rollout_blame_the_rollout_and_roll_it_back():

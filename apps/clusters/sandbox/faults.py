@@ -37,12 +37,7 @@ def inject(sb, fault) -> None:
             "node-controller",
         )
         sb.record_failure("NotReady", node=fault.target)
-        for pod in sb.store.list("pods"):
-            rt = sb.runtime.get(pod["metadata"]["uid"])
-            if rt is not None and rt.node == fault.target:
-                for c in rt.containers.values():
-                    c.ready = False
-                controllers.render_pod(sb, rt, pod)
+        controllers.lose_kubelet(sb, fault.target)
         sb.after(300, "evict_node", fault.target)  # the pods' default toleration
         if "duration" in p:
             sb.after(duration(p["duration"]).total_seconds(), "restore", fault.kind, fault.target)
@@ -165,7 +160,9 @@ def _chaos_targets(sb, obj: dict) -> list[dict]:
         p
         for ns in namespaces
         for p in sb.store.list("pods", ns)
-        if matcher.matches(p["metadata"].get("labels", {})) and p["spec"].get("nodeName")
+        if matcher.matches(p["metadata"].get("labels", {}))
+        and p["spec"].get("nodeName")
+        and not p["metadata"].get("deletionTimestamp")  # already going
     ]
     mode, value = obj["spec"].get("mode", "one"), obj["spec"].get("value", "1")
     if mode == "all":

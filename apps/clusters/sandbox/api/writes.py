@@ -23,7 +23,9 @@ INITIAL_STATUS: dict[str, dict] = {
 }
 
 
-IMMUTABLE = ("name", "namespace", "uid", "creationTimestamp", "ownerReferences")
+# Kept from the stored object on a write (deletion marks are the API server's to set).
+IMMUTABLE = ("name", "namespace", "uid", "creationTimestamp", "ownerReferences",
+             "deletionTimestamp", "deletionGracePeriodSeconds")  # fmt: skip
 
 
 def _json_body(req: Request) -> dict:
@@ -196,7 +198,7 @@ def _delete(sb, req: Request, res: Resource, namespace: str, name: str) -> Respo
             group=res.group,
             kind=res.plural,
         )
-    _count(sb, "delete", res)
+    _count(sb, "delete", res, effective=not obj["metadata"].get("deletionTimestamp"))
     if res.key == "pods":
         grace = options.get("gracePeriodSeconds", req.query.get("gracePeriodSeconds"))
         grace = None if grace is None else _grace(grace)

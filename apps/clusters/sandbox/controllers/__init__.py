@@ -48,6 +48,7 @@ from .lifecycle import adopt_bare_pod as adopt_bare_pod
 from .lifecycle import container_timer as container_timer
 from .lifecycle import reconcile_owner as reconcile_owner
 from .nodes import evict_unready_node as evict_unready_node
+from .nodes import lose_kubelet as lose_kubelet
 from .nodes import node_status as node_status
 from .periodic import _at_rest as _at_rest
 from .periodic import resync as resync

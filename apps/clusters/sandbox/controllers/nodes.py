@@ -2,7 +2,8 @@
 
 from .. import builders
 from .common import NODES, PODS
-from .containers import delete_pod
+from .containers import delete_pod, render_pod
+from .lifecycle import reconcile_owner
 
 
 def node_status(sb, node: dict, *, ready: bool) -> None:
@@ -42,15 +43,34 @@ def node_status(sb, node: dict, *, ready: bool) -> None:
         node["spec"].pop("taints")
     sb.store.update(NODES, node)
     if ready:
-        _finish_terminating(sb, name)
+        _kubelet_back(sb, name)
 
 
-def _finish_terminating(sb, name: str) -> None:
-    """The kubelet is back: it stops the containers of the pods deleted while it was away, and
-    the deletions complete."""
+def _kubelet_back(sb, name: str) -> None:
+    """The kubelet reports again: the deletions made while it was away complete (it stops
+    those containers), and the containers still running there pass readiness again."""
     for pod in [p for p in sb.store.list(PODS) if p["spec"].get("nodeName") == name]:
         if pod["metadata"].get("deletionTimestamp"):
             delete_pod(sb, pod, reason="kubelet returned", grace=0)
+            continue
+        rt = sb.runtime.get(pod["metadata"]["uid"])
+        for c in rt.containers.values() if rt is not None else ():
+            if c.state == "running":
+                c.gen += 1  # supersedes its timers; the readiness probe passes again
+                sb.after(0, "container", rt.uid, c.name, c.gen, "ready")
+
+
+def lose_kubelet(sb, name: str) -> None:
+    """The node stops reporting: the node controller marks its pods not ready, and their
+    owners (Deployment status, ReplicaSets) see it."""
+    for pod in [p for p in sb.store.list(PODS) if p["spec"].get("nodeName") == name]:
+        rt = sb.runtime.get(pod["metadata"]["uid"])
+        if rt is None:
+            continue
+        for c in rt.containers.values():
+            c.ready = False
+        render_pod(sb, rt, pod)
+        reconcile_owner(sb, pod)
 
 
 def evict_unready_node(sb, name: str) -> None:
@@ -70,3 +90,4 @@ def evict_unready_node(sb, name: str) -> None:
         if rt is not None:
             sb.record_failure("Evicted", pod=rt)
         delete_pod(sb, pod, reason="node not ready")
+        reconcile_owner(sb, pod)  # Terminating: its ReplicaSet replaces it now
