@@ -21,10 +21,12 @@ pytestmark = [pytest.mark.worker, pytest.mark.browser, pytest.mark.django_db(tra
 
 @pytest.fixture
 def wasteful(tmp_path, settings):
-    """The `overprovisioned` scenario, paused, with 70 simulated minutes collected."""
+    """The `overprovisioned` scenario, paused: a day collected hourly (enough to call the
+    reporter idle), then 70 minutes every 2 (enough samples to rightsize the rest)."""
     settings.MODEL_DIR = WORKER_MODEL_DIR
     server = start_sandbox(tmp_path, "overprovisioned")
     cluster = sandbox_cluster(server, name="overprovisioned")
+    collect_through(server, cluster, 24 * 60, step=3600)
     collect_through(server, cluster, 70, step=120)
     yield server, cluster
     server.stop()
@@ -64,6 +66,9 @@ def test_it_applies_a_plan_item_through_approval_and_changes_the_sandbox(
     row = page.locator("[data-testid=plan-row][data-workload='shop/web']")
     row.wait_for()
     assert "$" in page.inner_text("[data-testid=total-savings]")
+    idle = page.locator("[data-testid=plan-row][data-workload='analytics/reporter']")
+    assert idle.get_attribute("data-change") == "scale_to_zero"
+    assert "Scale to zero: 2 → 0 replicas" in idle.inner_text()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "cost-plan.png"), full_page=True)
     page.check("input[name=item][value='shop/web']")
