@@ -109,9 +109,7 @@ def _item(i: PlanItem) -> dict:
         "namespace": i.namespace,
         "workload": i.workload,
         "change": i.change,  # rightsize | scale_to_zero (an idle workload)
-        "replicas": {"now": i.replicas_now, "recommended": 0}
-        if i.change == "scale_to_zero"
-        else None,
+        "replicas": {"now": i.replicas_now, "recommended": 0} if i.scales_to_zero else None,
         "savings_per_month_usd": i.savings_per_month,
         "risk_memory": i.risk_memory,
         "risk_cpu_limit": i.risk_cpu_limit,

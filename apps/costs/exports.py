@@ -29,7 +29,7 @@ def deployment_patch(item: "PlanItem") -> dict:
         "kind": "Deployment",
         "metadata": {"name": item.workload, "namespace": item.namespace},
     }
-    if item.change == "scale_to_zero":
+    if item.scales_to_zero:
         return {**head, "spec": {"replicas": 0}}
     containers = []
     for r in item.recommendations:
@@ -83,7 +83,7 @@ def plan_yaml(plan: "Plan") -> str:
     )
     docs = []
     for item in plan.items:
-        if item.change == "scale_to_zero":
+        if item.scales_to_zero:
             docs.append(
                 f"# {item.key}: idle; scale {item.replicas_now} -> 0 replicas; saves "
                 f"${item.savings_per_month:.2f} a month; {item.confidence} confidence; "
@@ -118,7 +118,7 @@ def plan_csv(plan: "Plan") -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for item in plan.items:
-        if item.change == "scale_to_zero":
+        if item.scales_to_zero:
             blank = [""] * 9  # the resource columns and the HPA target
             writer.writerow(
                 [item.cluster, item.namespace, item.workload, "", *blank,

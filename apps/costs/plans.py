@@ -30,7 +30,9 @@ from .usage import usage_read
 
 CONFIDENCE_ORDER = {"low": 0, "medium": 1, "high": 2}
 RIGHTSIZE, SCALE_TO_ZERO = "rightsize", "scale_to_zero"
-IDLE_HIGH_CONFIDENCE_HOURS = 7 * 24  # idle for a week: high confidence; a day to a week: medium
+# Idle over six days of the 7-day waste window: high confidence; one to six days: medium. (The
+# samples of a 7-day window span a collection interval less than 7 days: a week is never seen.)
+IDLE_HIGH_CONFIDENCE_HOURS = 6 * 24
 IN_FLIGHT = (Status.PROPOSED, Status.APPROVED, Status.QUEUED, Status.RUNNING)
 MISSING = ("no CPU request set", "no memory request set", "no memory limit")
 
@@ -56,6 +58,10 @@ class PlanItem:
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.workload}"
+
+    @property
+    def scales_to_zero(self) -> bool:
+        return self.change == SCALE_TO_ZERO
 
     @property
     def hpa_changes(self) -> bool:
@@ -240,7 +246,7 @@ def plan_apply(
     actions = []
     for ns, wl in chosen:
         item = plan.item(ns, wl)
-        if item.change == SCALE_TO_ZERO:
+        if item.scales_to_zero:
             actions.append(_propose_zero(actor, cluster, item, plan, reason.strip()))
         for r in item.recommendations:
             actions.append(_propose(actor, cluster, item, r, plan, reason.strip()))

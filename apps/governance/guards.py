@@ -87,11 +87,12 @@ def drain_targets(gw, node: str) -> list:
     """The pods a drain evicts, as `kubectl drain --ignore-daemonsets`: not the node's
     DaemonSet pods (their controller would put them straight back, and every node runs some in
     kube-system), not those already being deleted."""
-    return [
-        p
-        for p in gw.pods(field_selector=f"spec.nodeName={node}")
-        if not p.terminating and not (p.owner and p.owner.kind == "DaemonSet")
-    ]
+    pods = gw.pods(field_selector=f"spec.nodeName={node}")
+    return [p for p in pods if not p.terminating and not daemonset_pod(p)]
+
+
+def daemonset_pod(pod) -> bool:
+    return bool(pod.owner and pod.owner.kind == "DaemonSet")
 
 
 def protected_pods_on(gw, cluster, node: str) -> list[str]:

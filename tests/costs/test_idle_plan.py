@@ -103,3 +103,22 @@ def test_applying_it_proposes_a_high_risk_scale_that_people_approve(idle_day, ol
     assert action.status == "succeeded" and action.snapshot["replicas"] == 2  # for a rollback
     dep = server.sandbox.store.get("apps/deployments", "analytics", "reporter")
     assert dep["spec"]["replicas"] == 0
+
+
+def test_idle_over_six_days_of_the_week_window_is_high_confidence():
+    """The samples of a 7-day window span a collection interval less than 7 days."""
+    from types import SimpleNamespace
+
+    from apps.costs.plans import _idle_item
+    from apps.costs.prices import DEFAULT_SHEET
+    from apps.costs.waste import WorkloadUsage, idle_workloads
+
+    def item(hours):
+        w = WorkloadUsage("analytics", "reporter", 2, 500, 2**30, 2, 2, 120 * 2**20,
+                          120 * 2**20, hours)  # fmt: skip
+        [f] = idle_workloads([w], DEFAULT_SHEET.default.prices)
+        return _idle_item(SimpleNamespace(name="c"), w, f)
+
+    assert item(7 * 24 - 1 / 60).confidence == "high"
+    assert item(6 * 24).confidence == "high"
+    assert item(6 * 24 - 1).confidence == "medium"
