@@ -230,6 +230,8 @@ CELERY_BEAT_SCHEDULE = {
     "predictions-retrain-daily": {"task": "predictions.retrain", "schedule": 86400.0},
     # Risk scores and anomalies older than SAMPLE_RETENTION_DAYS go.
     "predictions-prune": {"task": "predictions.prune", "schedule": 3600.0},
+    # Hourly usage rollups for the cost plan and waste report, once each hour is complete.
+    "costs-rollup-usage": {"task": "costs.rollup_usage", "schedule": 60.0},
 }
 # Workers write a heartbeat row this often; /ai/status counts workers seen in the last minute.
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=15)

@@ -37,6 +37,7 @@ from numpy.typing import ArrayLike
 
 from apps.clusters.quantity import format_cpu, format_memory
 
+from . import histogram
 from .prices import HOURS_PER_MONTH
 from .prices import Prices as Prices
 
@@ -85,6 +86,28 @@ class Hpa:
 
 
 @dataclass(frozen=True)
+class History:
+    """Samples older than the arrays, kept as hourly rollups (see histogram.py): counts per
+    log bucket with exact sums, peaks and counts. Quantiles and risk read from it are at most
+    one 1% bucket generous; peaks, means and counts are exact."""
+
+    first: float  # Unix seconds of its first sample
+    last: float
+    samples: int
+    cpu_steady: np.ndarray  # dense counts (histogram.CPU_FLOOR), start-up samples left out
+    cpu_startup: np.ndarray
+    memory: np.ndarray  # dense counts (histogram.MEMORY_FLOOR), every sample
+    cpu_sum: float
+    cpu_max: float
+    memory_sum: float
+    memory_max: int
+    startup_samples: int = 0
+    startup_cpu_max: float = 0.0
+    startup_memory_max: int = 0
+    starts: int = 0
+
+
+@dataclass(frozen=True)
 class ContainerUsage:
     namespace: str
     workload: str
@@ -97,6 +120,7 @@ class ContainerUsage:
     oom_kills: Sequence[OomKill] = ()
     starts: Sequence[float | datetime] = ()  # container (re)starts
     hpa: Hpa | None = None
+    history: History | None = None  # rolled-up samples before the arrays
 
 
 @dataclass(frozen=True)
@@ -174,14 +198,21 @@ def recommend(
 ) -> Recommendation | NotEnoughHistory:
     """Requests and limits for one container, with reasons, risk and savings."""
     ts, cpu, mem = _arrays(container)
-    history_s = float(ts[-1] - ts[0]) if ts.size else 0.0  # sorted by _arrays
-    short = _not_enough(container, history_s, int(ts.size), policy)
+    h = container.history
+    first = min(h.first, *ts[:1]) if h else (ts[0] if ts.size else 0.0)  # sorted by _arrays
+    last = max(h.last, *ts[-1:]) if h else (ts[-1] if ts.size else 0.0)
+    n = int(ts.size) + (h.samples if h else 0)
+    history_s = float(last - first)
+    short = _not_enough(container, history_s, n, policy)
     if short is not None:
         return short
-    stats = _stats(container, ts, cpu, mem, policy)
+    if h is None:
+        stats = _stats(container, ts, cpu, mem, policy)
+    else:
+        stats, hists = _stats_rolled(container, h, ts, cpu, mem, policy)
     new, reasons = _resources(container, stats, policy)
     hpa_target, hpa_reasons, findings = _hpa(container, new, policy)
-    risk = _risk(new, cpu, mem)
+    risk = _risk(new, cpu, mem) if h is None else _risk_rolled(new, *hists)
     savings, cost_reason = _savings(container, stats, new, prices)
     if savings < 0:
         findings.append(f"under-provisioned: raise requests (+${-savings:.2f} a month)")
@@ -289,6 +320,40 @@ def _stats(
     )
 
 
+def _stats_rolled(
+    c: ContainerUsage, h: History, ts: np.ndarray, cpu: np.ndarray, mem: np.ndarray, policy
+) -> tuple[_Stats, tuple[np.ndarray, np.ndarray]]:
+    """The stats of rolled-up history plus the recent arrays: the arrays join the histograms
+    (CPU p95 from buckets, at most 1% generous); counts, means and peaks stay exact. Also the
+    merged CPU (every sample) and memory histograms, for the risk."""
+    startup = _startup_mask(ts, c.starts, policy.startup_window.total_seconds())
+    steady = histogram.add(h.cpu_steady, histogram.counts(cpu[~startup], histogram.CPU_FLOOR))
+    cpu_all = histogram.add(
+        histogram.add(steady, h.cpu_startup), histogram.counts(cpu[startup], histogram.CPU_FLOOR)
+    )
+    memory = histogram.add(h.memory, histogram.counts(mem, histogram.MEMORY_FLOOR))
+    n = h.samples + int(ts.size)
+    n_startup = h.startup_samples + int(np.count_nonzero(startup))
+    cpu_max = max(h.cpu_max, float(cpu.max()) if cpu.size else 0.0)
+    if not steady.sum():  # every sample is a start-up one: use them all, as _stats does
+        steady = cpu_all
+    stats = _Stats(
+        samples=n,
+        cpu_raw=histogram.quantile(
+            steady, policy.cpu_percentile / 100, histogram.CPU_FLOOR, cpu_max
+        ),
+        cpu_mean=(h.cpu_sum + float(cpu.sum())) / n,
+        memory_peak=math.ceil(max(h.memory_max, float(mem.max()) if mem.size else 0.0)),
+        memory_mean=(h.memory_sum + float(mem.sum())) / n,
+        startup_samples=n_startup,
+        startup_cpu_peak=max(h.startup_cpu_max, float(cpu[startup].max()) if startup.any() else 0),
+        startup_memory_peak=math.ceil(
+            max(h.startup_memory_max, float(mem[startup].max()) if startup.any() else 0)
+        ),
+    )
+    return stats, (cpu_all, memory)
+
+
 def _resources(c: ContainerUsage, s: _Stats, policy: Policy) -> tuple[Resources, list[str]]:
     cpu, cpu_reason = _cpu_request(s, policy)
     memory, memory_reasons = _memory(c, s, policy)
@@ -298,7 +363,7 @@ def _resources(c: ContainerUsage, s: _Stats, policy: Policy) -> tuple[Resources,
         window = _duration(policy.startup_window.total_seconds())
         reasons.append(
             f"{s.startup_samples} samples fall within {window} of a "
-            f"container start ({len(c.starts)} starts): their memory (up to "
+            f"container start ({_starts(c)} starts): their memory (up to "
             f"{_mib(s.startup_memory_peak)}) counts towards the peak, their CPU (up to "
             f"{s.startup_cpu_peak:.0f}m) is left out of the p{policy.cpu_percentile:g}."
         )
@@ -391,6 +456,20 @@ def _risk(new: Resources, cpu: np.ndarray, mem: np.ndarray) -> Risk:
         cpu_limit=None if limit is None else _share(cpu > limit),
         above_cpu_request=_share(cpu > new.cpu_request_millis),
     )
+
+
+def _risk_rolled(new: Resources, cpu: np.ndarray, memory: np.ndarray) -> Risk:
+    """As _risk, from merged histograms: a bucket straddling a limit counts as above it."""
+    limit, floor = new.cpu_limit_millis, histogram.CPU_FLOOR
+    return Risk(
+        memory=histogram.share_above(memory, new.memory_limit_bytes, histogram.MEMORY_FLOOR),
+        cpu_limit=None if limit is None else histogram.share_above(cpu, limit, floor),
+        above_cpu_request=histogram.share_above(cpu, new.cpu_request_millis, floor),
+    )
+
+
+def _starts(c: ContainerUsage) -> int:
+    return len(c.starts) + (c.history.starts if c.history else 0)
 
 
 def _risk_words(risk: Risk) -> str:

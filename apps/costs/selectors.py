@@ -104,13 +104,14 @@ def node_price_rows(cluster: Cluster) -> tuple[prices.PriceSheet, dict[str, pric
 # --- Waste and the capacity forecast (issue 7) -----------------------------------------------
 # Appended: the inputs of the pure `waste.find_waste` and `forecast.forecast`, read from the
 # stored samples (and, for claims, live from the cluster).
+import numpy as np  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 
 from apps.clusters.connect import gateway_for  # noqa: E402
 from apps.clusters.gateway import errors as gw_errors  # noqa: E402
 from apps.clusters.models import Pod, Workload  # noqa: E402
 
-from . import forecast, waste  # noqa: E402
+from . import forecast, histogram, rollups, waste  # noqa: E402
 
 # A week: an idle workload is judged on at least a day of samples (waste.MIN_WINDOW_HOURS),
 # which a one-day window could never hold (its samples span a collection interval less).
@@ -144,8 +145,8 @@ def waste_report(cluster: Cluster, *, window: timedelta = WASTE_WINDOW) -> Waste
     if until is None:
         notes.append(f"cluster {cluster.name} has not been collected yet: nothing to judge")
         return WasteReport([], 0.0, 0.0, window, notes, price)
-    samples = _waste_samples(cluster, until - window, until)
-    covered = _covered_hours(samples)
+    samples, rolled = _waste_read(cluster, until - window, until)
+    covered = _covered_hours(samples, rolled)
     if covered < waste.MIN_WINDOW_HOURS:
         notes.append(
             f"idle workloads need {waste.MIN_WINDOW_HOURS:g} h of samples; "
@@ -153,7 +154,7 @@ def waste_report(cluster: Cluster, *, window: timedelta = WASTE_WINDOW) -> Waste
         )
     pvcs, pvc_notes = _waste_pvcs(cluster)
     findings = waste.find_waste(
-        workloads=_waste_workloads(cluster, samples, node_prices),
+        workloads=_waste_workloads(cluster, samples, node_prices, rolled),
         pvcs=pvcs,
         nodes=_waste_nodes(cluster, samples, node_prices),
         prices=price,
@@ -171,9 +172,9 @@ def idle_for(
     if until is None:
         return []
     sheet = prices_for_cluster(cluster)
-    samples = _waste_samples(cluster, until - window, until, namespace=namespace)
+    samples, rolled = _waste_read(cluster, until - window, until, namespace=namespace)
     out = []
-    for w in _waste_workloads(cluster, samples, _node_prices(cluster, sheet)):
+    for w in _waste_workloads(cluster, samples, _node_prices(cluster, sheet), rolled):
         if namespace and w.namespace != namespace:
             continue
         for finding in waste.idle_workloads([w], sheet.default.prices):
@@ -186,10 +187,28 @@ def _node_prices(cluster: Cluster, sheet) -> dict:
     return {name: prices.price_for_node(lbl or {}, sheet) for name, lbl in labels}
 
 
-def _waste_samples(
+def _waste_read(
     cluster: Cluster, since: datetime, until: datetime, *, namespace: str = ""
+) -> tuple[pd.DataFrame, dict]:
+    """Raw samples of the window, or, when hours of it are rolled up, their whole-pod rollups
+    (per workload) and the raw samples after them."""
+    cut = rollups.boundary(cluster, since)
+    if cut is None:
+        return _waste_samples(cluster, since, until, namespace=namespace), {}
+    rolled = rollups.read(cluster, since, cut, pods=True, namespace=namespace)
+    return _waste_samples(cluster, cut, until, namespace=namespace, from_incl=True), rolled
+
+
+def _waste_samples(
+    cluster: Cluster,
+    since: datetime,
+    until: datetime,
+    *,
+    namespace: str = "",
+    from_incl: bool = False,
 ) -> pd.DataFrame:
-    qs = ContainerSample.objects.filter(cluster_id=cluster.pk, ts__gt=since, ts__lte=until)
+    after = {"ts__gte" if from_incl else "ts__gt": since}
+    qs = ContainerSample.objects.filter(cluster_id=cluster.pk, ts__lte=until, **after)
     if namespace:
         qs = qs.filter(namespace=namespace)
     df = pd.DataFrame.from_records(list(qs.values_list(*WASTE_FIELDS)), columns=WASTE_FIELDS)
@@ -198,8 +217,13 @@ def _waste_samples(
     return df
 
 
-def _covered_hours(df: pd.DataFrame) -> float:
-    return 0.0 if df.empty else (df["ts"].max() - df["ts"].min()).total_seconds() / 3600
+def _covered_hours(df: pd.DataFrame, rolled: dict) -> float:
+    firsts = [r.history.first for r in rolled.values()]
+    lasts = [r.history.last for r in rolled.values()]
+    if not df.empty:
+        firsts.append(df["ts"].min().timestamp())
+        lasts.append(df["ts"].max().timestamp())
+    return (max(lasts) - min(firsts)) / 3600 if firsts else 0.0
 
 
 def _per_pod(df: pd.DataFrame) -> pd.DataFrame:
@@ -209,15 +233,22 @@ def _per_pod(df: pd.DataFrame) -> pd.DataFrame:
     return df.groupby(keys, sort=False)[cols].sum(min_count=1).reset_index()
 
 
-def _waste_workloads(cluster: Cluster, df: pd.DataFrame, node_prices: dict) -> list:
+def _waste_workloads(
+    cluster: Cluster, df: pd.DataFrame, node_prices: dict, rolled: dict | None = None
+) -> list:
     """Every stored workload, usage per replica over the window; those at 0 replicas too
     (their claims), those with replicas but no samples are left out (nothing to judge). Each
-    is priced at the node most of its samples ran on (spot or on-demand by its labels)."""
+    is priced at the node most of its samples ran on (spot or on-demand by its labels).
+    `rolled`: whole-pod rollups before the raw samples, per (namespace, workload)."""
+    rolled = rolled or {}
     pods = _per_pod(df[df["workload"] != ""]) if not df.empty else df
     groups = dict(list(pods.groupby(["namespace", "workload"]))) if not pods.empty else {}
     out = []
     for w in Workload.objects.filter(cluster_id=cluster.pk).order_by("namespace", "name"):
         g = groups.get((w.namespace, w.name))
+        if (r := rolled.get((w.namespace, w.name))) is not None:
+            out.append(_rolled_usage(w, g, r, node_prices))
+            continue
         if g is None:
             if w.replicas == 0:
                 out.append(waste.WorkloadUsage(w.namespace, w.name, 0, 0, 0, 0, 0, 0, 0, 0, w.kind))
@@ -238,6 +269,43 @@ def _waste_workloads(cluster: Cluster, df: pd.DataFrame, node_prices: dict) -> l
             )
         )  # fmt: skip
     return out
+
+
+def _rolled_usage(w: Workload, g: pd.DataFrame | None, r, node_prices: dict):
+    """A workload's usage from its whole-pod rollups and the raw samples after them (`g`):
+    p95s from the merged histograms (at most 1% generous), means and the window exact."""
+    h = r.history
+    cpu = g["cpu_m"].dropna().to_numpy() if g is not None else np.zeros(0)
+    mem = g["memory"].dropna().to_numpy() if g is not None else np.zeros(0)
+    cpu_hist = histogram.add(h.cpu_steady, histogram.counts(cpu, histogram.CPU_FLOOR))
+    mem_hist = histogram.add(h.memory, histogram.counts(mem, histogram.MEMORY_FLOOR))
+    cpu_max = max(h.cpu_max, float(cpu.max()) if cpu.size else 0.0)
+    mem_max = max(h.memory_max, float(mem.max()) if mem.size else 0.0)
+    first, last = h.first, h.last
+    nodes = dict(r.nodes)
+    if g is not None:
+        latest = g[g["ts"] == g["ts"].max()]
+        req_cpu = float(latest["request_cpu_m"].fillna(0).mean())
+        req_mem = int(latest["request_memory"].fillna(0).mean())
+        first = min(first, g["ts"].min().timestamp())
+        last = max(last, g["ts"].max().timestamp())
+        for node, count in g["node"].value_counts().items():
+            if node:
+                nodes[node] = nodes.get(node, 0) + int(count)
+    else:
+        req_cpu = float(r.latest["request_cpu_m"] or 0)
+        req_mem = int(r.latest["request_memory"] or 0)
+    # The node most samples ran on; on a tie the first by name, as pandas' mode() gives.
+    usual = min(nodes.items(), key=lambda kv: (-kv[1], kv[0]))[0] if nodes else None
+    return waste.WorkloadUsage(
+        w.namespace, w.name, w.replicas, request_cpu_m=req_cpu, request_memory=req_mem,
+        cpu_p95_m=histogram.quantile(cpu_hist, 0.95, histogram.CPU_FLOOR, cpu_max),
+        cpu_mean_m=(h.cpu_sum + float(cpu.sum())) / max(1, h.samples + cpu.size),
+        memory_p95=int(histogram.quantile(mem_hist, 0.95, histogram.MEMORY_FLOOR, mem_max)),
+        memory_mean=int((h.memory_sum + float(mem.sum())) / max(1, h.samples + mem.size)),
+        window_hours=(last - first) / 3600, kind=w.kind,
+        prices=node_prices.get(usual) if usual else None,
+    )  # fmt: skip
 
 
 def _usual_node_prices(samples: pd.DataFrame, node_prices: dict):

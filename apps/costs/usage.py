@@ -18,6 +18,7 @@ from apps.clusters.connect import gateway_for
 from apps.clusters.gateway import errors as gw_errors
 from apps.clusters.models import Cluster, ContainerSample, Workload
 
+from . import rollups
 from .rightsizing import ContainerUsage, Hpa, OomKill, Resources
 
 HISTORY = timedelta(days=14)
@@ -59,15 +60,31 @@ def usage_read(cluster: Cluster, *, since: datetime | None = None, namespace: st
     if until is None:
         return Usage([], notes=[f"cluster {cluster.name} has not been collected yet"])
     since = since or until - HISTORY
-    df = _frame(cluster, since, until, namespace)
-    if df.empty:
+    cut = rollups.boundary(cluster, since)  # rollups before it, raw samples from it
+    known = _deployments(cluster, namespace)
+    start = max(since, cut - rollups.LOOKBACK) if cut else since
+    df = _frame(cluster, start, until, known, namespace)
+    rolled = {}
+    if cut is not None:
+        rolled = rollups.read(cluster, since, cut, pods=False, namespace=namespace)
+        rolled = {k: r for k, r in rolled.items() if k[:2] in known}
+    if df.empty and not rolled:
         return Usage([], since, until)
     hpas, notes = _hpas(cluster)
-    containers = _containers(df, {k: h.hpa for k, h in hpas.items()})
+    containers = _containers(df, {k: h.hpa for k, h in hpas.items()}, rolled, cut)
     return Usage(containers, since, until, hpas, notes)
 
 
-def _frame(cluster: Cluster, since: datetime, until: datetime, namespace: str) -> pd.DataFrame:
+def _deployments(cluster: Cluster, namespace: str) -> set[tuple[str, str]]:
+    deployments = Workload.objects.filter(cluster=cluster, kind="Deployment")
+    if namespace:
+        deployments = deployments.filter(namespace=namespace)
+    return set(deployments.values_list("namespace", "name"))
+
+
+def _frame(
+    cluster: Cluster, since: datetime, until: datetime, known: set, namespace: str
+) -> pd.DataFrame:
     qs = ContainerSample.objects.filter(cluster=cluster, ts__gt=since, ts__lte=until).exclude(
         workload=""
     )
@@ -76,13 +93,8 @@ def _frame(cluster: Cluster, since: datetime, until: datetime, namespace: str) -
     df = pd.DataFrame.from_records(list(qs.values_list(*FIELDS)), columns=list(FIELDS))
     if df.empty:
         return df
-    deployments = Workload.objects.filter(cluster=cluster, kind="Deployment")
-    if namespace:
-        deployments = deployments.filter(namespace=namespace)
-    known = pd.MultiIndex.from_tuples(
-        list(deployments.values_list("namespace", "name")) or [("", "")]
-    )
-    df = df[pd.MultiIndex.from_frame(df[["namespace", "workload"]]).isin(known)]
+    index = pd.MultiIndex.from_tuples(sorted(known) or [("", "")])
+    df = df[pd.MultiIndex.from_frame(df[["namespace", "workload"]]).isin(index)]
     df = df.sort_values(["ts", "pod"], kind="stable").reset_index(drop=True)
     df["ts_s"] = (df["ts"] - EPOCH).dt.total_seconds()
     for col in ("cpu_m", "memory"):
@@ -90,30 +102,57 @@ def _frame(cluster: Cluster, since: datetime, until: datetime, namespace: str) -
     return df
 
 
-def _containers(df: pd.DataFrame, hpas: dict[tuple[str, str], Hpa]) -> list[ContainerUsage]:
-    ooms, starts = _events(df)
-    latest = df.drop_duplicates(KEY, keep="last").set_index(KEY)
-    last_ts = df.groupby(["namespace", "workload"])["ts"].transform("max")
-    replicas = df[df["ts"] == last_ts].groupby(KEY)["pod"].nunique()
-    ts, cpu, mem = (df[c].to_numpy() for c in ("ts_s", "cpu_m", "memory"))
+def _containers(
+    df: pd.DataFrame, hpas: dict[tuple[str, str], Hpa], rolled: dict, cut: datetime | None
+) -> list[ContainerUsage]:
+    """Raw samples as arrays, joined by each key's rollups (before `cut`) when there are any:
+    the newest samples say what the container requests now and how many replicas run."""
+    ooms, starts = _events(df) if not df.empty else ({}, {})
+    if cut is not None and not df.empty:  # the look-back before the cut only showed events
+        cut_s = (pd.Timestamp(cut) - EPOCH).total_seconds()
+        ooms = {k: [o for o in v if o.at >= cut_s] for k, v in ooms.items()}
+        starts = {k: [s for s in v if s >= cut_s] for k, v in starts.items()}
+        df = df[df["ts_s"] >= cut_s].reset_index(drop=True)
     out = []
-    for key, idx in df.groupby(KEY, sort=True).indices.items():
-        ns, workload, container = key
-        now = latest.loc[key]
+    if not df.empty:
+        latest = df.drop_duplicates(KEY, keep="last").set_index(KEY)
+        last_ts = df.groupby(["namespace", "workload"])["ts"].transform("max")
+        replicas = df[df["ts"] == last_ts].groupby(KEY)["pod"].nunique()
+        ts, cpu, mem = (df[c].to_numpy() for c in ("ts_s", "cpu_m", "memory"))
+        for key, idx in df.groupby(KEY, sort=True).indices.items():
+            ns, workload, container = key
+            now, r = latest.loc[key], rolled.get(key)
+            out.append(
+                ContainerUsage(
+                    namespace=ns, workload=workload, container=container,
+                    timestamps=ts[idx], cpu_millis=cpu[idx], memory_bytes=mem[idx],
+                    current=_resources(now),
+                    replicas=int(replicas.get(key, 1)),
+                    oom_kills=[*(r.ooms if r else ()), *ooms.get(key, ())],
+                    starts=starts.get(key, ()), hpa=hpas.get((ns, workload)),
+                    history=r.history if r else None,
+                )
+            )  # fmt: skip
+    seen = {(c.namespace, c.workload, c.container) for c in out}
+    empty = np.zeros(0)
+    for key in sorted(set(rolled) - seen):  # no samples since the cut: as last rolled up
+        r = rolled[key]
         out.append(
             ContainerUsage(
-                namespace=ns, workload=workload, container=container,
-                timestamps=ts[idx], cpu_millis=cpu[idx], memory_bytes=mem[idx],
-                current=Resources(
-                    _int(now["request_cpu_m"]), _int(now["limit_cpu_m"]),
-                    _int(now["request_memory"]), _int(now["limit_memory"]),
-                ),
-                replicas=int(replicas.get(key, 1)),
-                oom_kills=ooms.get(key, ()), starts=starts.get(key, ()),
-                hpa=hpas.get((ns, workload)),
+                namespace=key[0], workload=key[1], container=key[2],
+                timestamps=empty, cpu_millis=empty, memory_bytes=empty,
+                current=_resources(r.latest), replicas=max(1, r.latest["pods_at_last"]),
+                oom_kills=r.ooms, hpa=hpas.get(key[:2]), history=r.history,
             )
         )  # fmt: skip
-    return out
+    return sorted(out, key=lambda c: (c.namespace, c.workload, c.container))
+
+
+def _resources(now) -> Resources:
+    return Resources(
+        _int(now["request_cpu_m"]), _int(now["limit_cpu_m"]),
+        _int(now["request_memory"]), _int(now["limit_memory"]),
+    )  # fmt: skip
 
 
 def _events(df: pd.DataFrame) -> tuple[dict, dict]:

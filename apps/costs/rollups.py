@@ -1,0 +1,341 @@
+"""Hourly rollups of container samples, and their reads.
+
+A cost plan over 14 days of 30-s samples is 40,320 rows per container: 80 million for 2,000
+pods, more than a plan can read in seconds. So once an hour is complete (no more samples can
+arrive for it) `rollup_cluster` keeps per Deployment container, and per workload for whole pods,
+its counts, sums, peaks and log-bucket histograms (histogram.py), the starts and OOM kills seen
+and the requests at its end. The plan and the idle rule then read the rollups before
+`RollupMark.rolled_until` and the raw samples after it (a few minutes of look-back before it, so
+a restart across the boundary is still seen). Quantiles from rollups are at most 1% generous
+(one bucket); counts, means and peaks are exact. Without rollups every read is raw and exact.
+
+The window of a read with rollups starts at the first whole hour after its `since`.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+
+from apps.clusters.models import Cluster, ContainerSample
+
+from . import histogram
+from .models import RollupMark, UsageRollup
+from .rightsizing import DEFAULT_POLICY, History, OomKill, _startup_mask
+
+log = logging.getLogger(__name__)
+
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+# Samples read before an hour to see the restarts and OOM kills at its start: the start-up
+# window plus two collection intervals of the slowest usual setting.
+LOOKBACK = DEFAULT_POLICY.startup_window + timedelta(minutes=2)
+FIELDS = (
+    "ts", "namespace", "workload", "pod", "container", "node", "cpu_m", "memory",
+    "request_cpu_m", "limit_cpu_m", "request_memory", "limit_memory", "restarts", "oom_killed",
+)  # fmt: skip
+KEY = ["namespace", "workload", "container"]
+EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def _ceil_day(t: datetime) -> datetime:
+    f = t.replace(hour=0, minute=0, second=0, microsecond=0)
+    return f if f == t else f + DAY
+
+
+def floor_hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(t: datetime) -> datetime:
+    f = floor_hour(t)
+    return f if f == t else f + HOUR
+
+
+def complete_until(cluster: Cluster) -> datetime | None:
+    """Samples before this are all stored: a Prometheus backfill writes history up to
+    history_until; the metrics API writes each collection at the cluster's clock."""
+    if cluster.prometheus_url:
+        return cluster.history_until
+    return cluster.last_cluster_time
+
+
+# --- Writing --------------------------------------------------------------------------------
+
+
+def rollup_cluster(cluster: Cluster, *, max_hours: int = 24) -> int:
+    """Roll up the cluster's complete hours not rolled yet, oldest first, at most `max_hours`
+    of them (a catch-up over 14 days goes on at the next run). Each hour is one transaction
+    with the mark; two runs at once roll an hour once. Returns the hours rolled."""
+    end = complete_until(cluster)
+    if end is None:
+        return 0
+    end = floor_hour(end)
+    mark = RollupMark.objects.filter(cluster=cluster).first()
+    start = mark.rolled_until if mark else None
+    oldest = (
+        ContainerSample.objects.filter(cluster=cluster, ts__lt=end)
+        .order_by("ts")
+        .values_list("ts", flat=True)
+        .first()
+    )
+    if oldest is None:
+        return 0
+    if start is None or start < floor_hour(oldest):  # first run, or samples pruned since
+        start = floor_hour(oldest)
+    done = 0
+    hour = start
+    while hour < end and done < max_hours:
+        rows = hour_rows(cluster, hour)
+        with transaction.atomic():
+            locked = RollupMark.objects.select_for_update().filter(cluster=cluster).first()
+            if locked is not None and locked.rolled_until > hour:
+                return done  # another run got here first
+            UsageRollup.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+            if (hour + HOUR).hour == 0:  # a UTC day is complete: merge its hours
+                _compact_day(cluster, hour + HOUR - DAY)
+            RollupMark.objects.update_or_create(
+                cluster=cluster, defaults={"rolled_until": hour + HOUR}
+            )
+        done += 1
+        hour += HOUR
+    return done
+
+
+def _compact_day(cluster: Cluster, day: datetime) -> None:
+    """One row per key for the whole day, merged from its hourly rows (which stay, for reads
+    whose window starts within the day)."""
+    qs = UsageRollup.objects.filter(cluster=cluster, hours=1, hour__gte=day, hour__lt=day + DAY)
+    groups: dict[tuple, list] = {}
+    for row in qs.order_by("hour").values_list(*READ_FIELDS).iterator(chunk_size=20000):
+        groups.setdefault(row[:3], []).append(row)
+    days = [
+        UsageRollup(cluster=cluster, hours=24, hour=day, **_fields(key, _merge(rows)))
+        for key, rows in groups.items()
+    ]
+    UsageRollup.objects.bulk_create(days, batch_size=2000, ignore_conflicts=True)
+
+
+def _fields(key: tuple, r: "Rolled") -> dict:
+    h = r.history
+    return {
+        "namespace": key[0], "workload": key[1], "container": key[2],
+        "samples": h.samples,
+        "first_ts": datetime.fromtimestamp(h.first, UTC),
+        "last_ts": datetime.fromtimestamp(h.last, UTC),
+        "cpu_sum": h.cpu_sum, "cpu_max": h.cpu_max,
+        "memory_sum": h.memory_sum, "memory_max": h.memory_max,
+        "cpu_hist": histogram.encode(h.cpu_steady),
+        "cpu_startup_hist": histogram.encode(h.cpu_startup),
+        "memory_hist": histogram.encode(h.memory),
+        "startup_samples": h.startup_samples, "startup_cpu_max": h.startup_cpu_max,
+        "startup_memory_max": h.startup_memory_max, "starts": h.starts,
+        "ooms": [[k.at, k.memory_limit_bytes] for k in r.ooms], "nodes": r.nodes,
+        **r.latest,
+    }  # fmt: skip
+
+
+def prune(*, now: datetime) -> int:
+    """Rollups go with the samples they summarise: older than SAMPLE_RETENTION_DAYS."""
+    cutoff = floor_hour(now - timedelta(days=settings.SAMPLE_RETENTION_DAYS)) - HOUR
+    old = UsageRollup.objects.filter(hours=1, hour__lt=cutoff)
+    return (old | UsageRollup.objects.filter(hours=24, hour__lt=cutoff - DAY)).delete()[0]
+
+
+def hour_rows(cluster: Cluster, hour: datetime) -> list[UsageRollup]:
+    qs = ContainerSample.objects.filter(
+        cluster=cluster, ts__gte=hour - LOOKBACK, ts__lt=hour + HOUR
+    ).exclude(workload="")
+    df = pd.DataFrame.from_records(list(qs.values_list(*FIELDS)), columns=list(FIELDS))
+    return [UsageRollup(cluster=cluster, **r) for r in aggregate(df, hour)]
+
+
+def aggregate(df: pd.DataFrame, hour: datetime) -> list[dict]:
+    """The rollup rows (as field dicts) of the samples of [hour, hour + 1 h); `df` may also
+    hold earlier samples (the look-back), used only to see starts and OOM kills."""
+    from .usage import _events
+
+    if df.empty:
+        return []
+    df = df[df["workload"] != ""].sort_values(["ts", "pod"], kind="stable").reset_index(drop=True)
+    df["ts_s"] = (df["ts"] - EPOCH).dt.total_seconds()
+    for col in ("cpu_m", "memory"):
+        df[col] = df[col].astype(float)
+    ooms, starts = _events(df)
+    hour_s = (pd.Timestamp(hour) - EPOCH).total_seconds()
+    df = df[df["ts_s"] >= hour_s].reset_index(drop=True)
+    if df.empty:
+        return []
+    last_ts = df.groupby(["namespace", "workload"])["ts"].transform("max")
+    at_last = df[df["ts"] == last_ts]
+    pods_at_last = at_last.groupby(KEY)["pod"].nunique()
+    latest = df.drop_duplicates(KEY, keep="last").set_index(KEY)
+    ok = df[np.isfinite(df["cpu_m"]) & np.isfinite(df["memory"])]
+    window = DEFAULT_POLICY.startup_window.total_seconds()
+    out = []
+    for key, idx in ok.groupby(KEY, sort=True).indices.items():
+        rows = ok.iloc[idx]
+        ts, cpu, mem = (rows[c].to_numpy() for c in ("ts_s", "cpu_m", "memory"))
+        key_starts = starts.get(key, ())
+        startup = _startup_mask(ts, key_starts, window)
+        now = latest.loc[key]
+        out.append(
+            _row(key, rows, cpu, mem, startup)
+            | {
+                "starts": sum(1 for s in key_starts if s >= hour_s),
+                "ooms": [[k.at, k.memory_limit_bytes] for k in ooms.get(key, ()) if k.at >= hour_s],
+                "request_cpu_m": _num(now["request_cpu_m"]),
+                "limit_cpu_m": _num(now["limit_cpu_m"]),
+                "request_memory": _int(now["request_memory"]),
+                "limit_memory": _int(now["limit_memory"]),
+                "pods_at_last": int(pods_at_last.get(key, 0)),
+            }
+        )
+    out += _pod_rows(ok)
+    for r in out:
+        r["hour"] = hour
+    return out
+
+
+def _pod_rows(ok: pd.DataFrame) -> list[dict]:
+    """Per workload, its pods' samples summed over their containers (the idle rule's view)."""
+    cols = ["cpu_m", "memory", "request_cpu_m", "request_memory"]
+    pods = (
+        ok.astype({"request_cpu_m": float, "request_memory": float})
+        .groupby(["ts", "namespace", "workload", "pod", "node"], sort=False)[cols]
+        .sum(min_count=1)
+        .reset_index()
+        .sort_values(["ts", "pod"], kind="stable")
+    )
+    out = []
+    for (ns, wl), g in pods.groupby(["namespace", "workload"], sort=True):
+        cpu, mem = g["cpu_m"].to_numpy(), g["memory"].to_numpy()
+        at_last = g[g["ts"] == g["ts"].max()]
+        out.append(
+            _row((ns, wl, ""), g, cpu, mem, np.zeros(cpu.shape, dtype=bool))
+            | {
+                "nodes": {n: int(c) for n, c in g["node"].value_counts().items() if n},
+                "request_cpu_m": float(at_last["request_cpu_m"].fillna(0).mean()),
+                "request_memory": int(at_last["request_memory"].fillna(0).mean()),
+                "pods_at_last": int(at_last["pod"].nunique()),
+            }
+        )
+    return out
+
+
+def _row(key, rows: pd.DataFrame, cpu, mem, startup) -> dict:
+    steady = cpu[~startup]
+    return {
+        "namespace": key[0], "workload": key[1], "container": key[2],
+        "samples": int(cpu.size),
+        "first_ts": rows["ts"].iloc[0].to_pydatetime(),
+        "last_ts": rows["ts"].iloc[-1].to_pydatetime(),
+        "cpu_sum": float(cpu.sum()), "cpu_max": float(cpu.max()),
+        "memory_sum": float(mem.sum()), "memory_max": int(np.ceil(mem.max())),
+        "cpu_hist": histogram.encode(histogram.counts(steady, histogram.CPU_FLOOR)),
+        "cpu_startup_hist": histogram.encode(
+            histogram.counts(cpu[startup], histogram.CPU_FLOOR)
+        ),
+        "memory_hist": histogram.encode(histogram.counts(mem, histogram.MEMORY_FLOOR)),
+        "startup_samples": int(np.count_nonzero(startup)),
+        "startup_cpu_max": float(cpu[startup].max()) if startup.any() else 0.0,
+        "startup_memory_max": int(np.ceil(mem[startup].max())) if startup.any() else 0,
+    }  # fmt: skip
+
+
+def _num(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _int(value) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+# --- Reading --------------------------------------------------------------------------------
+
+
+def boundary(cluster: Cluster, since: datetime) -> datetime | None:
+    """Where rollups end and raw samples take over for a read from `since`; None when no whole
+    hour after `since` is rolled up (the read is all raw)."""
+    mark = RollupMark.objects.filter(cluster=cluster).values_list("rolled_until", flat=True)
+    rolled = mark.first()
+    return rolled if rolled is not None and rolled > ceil_hour(since) else None
+
+
+@dataclass
+class Rolled:
+    """One key's rollups over a window, merged."""
+
+    history: History
+    latest: dict  # the requests and limits of its newest row, and pods_at_last
+    last_ts: datetime
+    ooms: list[OomKill] = field(default_factory=list)
+    nodes: dict[str, int] = field(default_factory=dict)
+
+
+READ_FIELDS = (
+    "namespace", "workload", "container", "hour", "samples", "first_ts", "last_ts", "cpu_sum",
+    "cpu_max", "memory_sum", "memory_max", "cpu_hist", "cpu_startup_hist", "memory_hist",
+    "startup_samples", "startup_cpu_max", "startup_memory_max", "starts", "ooms", "nodes",
+    "request_cpu_m", "limit_cpu_m", "request_memory", "limit_memory", "pods_at_last",
+)  # fmt: skip
+
+
+def read(
+    cluster: Cluster, since: datetime, until: datetime, *, pods: bool, namespace: str = ""
+) -> dict[tuple, Rolled]:
+    """The rollups of the whole hours in [since, until), merged per (namespace, workload,
+    container) — or, with `pods`, per (namespace, workload) from the whole-pod rows. Whole
+    UTC days are read as their day rows, the hours around them as hour rows."""
+    start = ceil_hour(since)
+    first_day, last_day = _ceil_day(start), until.replace(hour=0, minute=0, second=0, microsecond=0)
+    spans = Q(hours=1, hour__gte=start, hour__lt=until)
+    if first_day < last_day:
+        spans = (
+            Q(hours=24, hour__gte=first_day, hour__lt=last_day)
+            | Q(hours=1, hour__gte=start, hour__lt=first_day)
+            | Q(hours=1, hour__gte=last_day, hour__lt=until)
+        )
+    qs = UsageRollup.objects.filter(spans, cluster=cluster)
+    qs = qs.filter(container="") if pods else qs.exclude(container="")
+    if namespace:
+        qs = qs.filter(namespace=namespace)
+    groups: dict[tuple, list] = {}
+    for row in qs.order_by("hour").values_list(*READ_FIELDS).iterator(chunk_size=20000):
+        key = row[:2] if pods else row[:3]
+        groups.setdefault(key, []).append(row)
+    return {key: _merge(rows) for key, rows in groups.items()}
+
+
+def _merge(rows: list) -> Rolled:
+    cols = list(zip(*rows, strict=True))
+    f = dict(zip(READ_FIELDS, cols, strict=True))
+    nodes: dict[str, int] = {}
+    for n in f["nodes"]:
+        for name, count in (n or {}).items():
+            nodes[name] = nodes.get(name, 0) + count
+    newest = rows[-1]
+    latest = dict(zip(READ_FIELDS[20:], newest[20:], strict=True))
+    return Rolled(
+        history=History(
+            first=min(f["first_ts"]).timestamp(), last=max(f["last_ts"]).timestamp(),
+            samples=sum(f["samples"]),
+            cpu_steady=histogram.decode(list(f["cpu_hist"])),
+            cpu_startup=histogram.decode(list(f["cpu_startup_hist"])),
+            memory=histogram.decode(list(f["memory_hist"])),
+            cpu_sum=sum(f["cpu_sum"]), cpu_max=max(f["cpu_max"]),
+            memory_sum=sum(f["memory_sum"]), memory_max=max(f["memory_max"]),
+            startup_samples=sum(f["startup_samples"]),
+            startup_cpu_max=max(f["startup_cpu_max"]),
+            startup_memory_max=max(f["startup_memory_max"]),
+            starts=sum(f["starts"]),
+        ),
+        latest=latest,
+        last_ts=newest[6],
+        ooms=[OomKill(at, int(limit)) for o in f["ooms"] for at, limit in (o or [])],
+        nodes=nodes,
+    )  # fmt: skip
