@@ -23,6 +23,9 @@ Rules, with the defaults of `Policy`:
   savings = now - after, in dollars rounded to cents; negative means under-provisioned.
 - HPA: new CPU target = old target x old request / new request, so pods scale at the same
   absolute CPU; clamped to 10-95%. Savings use the current replica count.
+- Older samples may come rolled up (`ContainerUsage.history`, log-bucket histograms with exact
+  counts, sums and peaks): the arrays join them; the p95 and the risk shares are then read
+  from the buckets, at most 1% generous, and everything else stays exact.
 """
 
 import math

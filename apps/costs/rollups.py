@@ -26,7 +26,7 @@ from apps.clusters.models import Cluster, ContainerSample
 
 from . import histogram
 from .models import RollupMark, UsageRollup
-from .rightsizing import DEFAULT_POLICY, History, OomKill, _startup_mask
+from .rightsizing import DEFAULT_POLICY, History, OomKill
 
 log = logging.getLogger(__name__)
 
@@ -156,14 +156,15 @@ def hour_rows(cluster: Cluster, hour: datetime) -> list[UsageRollup]:
 
 def aggregate(df: pd.DataFrame, hour: datetime) -> list[dict]:
     """The rollup rows (as field dicts) of the samples of [hour, hour + 1 h); `df` may also
-    hold earlier samples (the look-back), used only to see starts and OOM kills."""
+    hold earlier samples (the look-back), used only to see starts and OOM kills. Whole-frame
+    pandas/numpy passes: an hour of 2,000 pods at 30 s (240,000 samples) takes about a second."""
     from .usage import _events
 
     if df.empty:
         return []
     df = df[df["workload"] != ""].sort_values(["ts", "pod"], kind="stable").reset_index(drop=True)
     df["ts_s"] = (df["ts"] - EPOCH).dt.total_seconds()
-    for col in ("cpu_m", "memory"):
+    for col in ("cpu_m", "memory", "request_cpu_m", "request_memory"):
         df[col] = df[col].astype(float)
     ooms, starts = _events(df)
     hour_s = (pd.Timestamp(hour) - EPOCH).total_seconds()
@@ -171,22 +172,19 @@ def aggregate(df: pd.DataFrame, hour: datetime) -> list[dict]:
     if df.empty:
         return []
     last_ts = df.groupby(["namespace", "workload"])["ts"].transform("max")
-    at_last = df[df["ts"] == last_ts]
-    pods_at_last = at_last.groupby(KEY)["pod"].nunique()
-    latest = df.drop_duplicates(KEY, keep="last").set_index(KEY)
-    ok = df[np.isfinite(df["cpu_m"]) & np.isfinite(df["memory"])]
-    window = DEFAULT_POLICY.startup_window.total_seconds()
+    pods_at_last = df[df["ts"] == last_ts].groupby(KEY)["pod"].nunique().to_dict()
+    latest = df.drop_duplicates(KEY, keep="last").set_index(KEY)[RESOURCES].to_dict("index")
+    ok = df[np.isfinite(df["cpu_m"]) & np.isfinite(df["memory"])].reset_index(drop=True)
+    if ok.empty:
+        return []
+    startup = _startup(ok, starts)
     out = []
-    for key, idx in ok.groupby(KEY, sort=True).indices.items():
-        rows = ok.iloc[idx]
-        ts, cpu, mem = (rows[c].to_numpy() for c in ("ts_s", "cpu_m", "memory"))
-        key_starts = starts.get(key, ())
-        startup = _startup_mask(ts, key_starts, window)
-        now = latest.loc[key]
+    for key, row in _stats(ok, KEY, startup).items():
+        now = latest[key]
         out.append(
-            _row(key, rows, cpu, mem, startup)
+            row
             | {
-                "starts": sum(1 for s in key_starts if s >= hour_s),
+                "starts": sum(1 for s in starts.get(key, ()) if s >= hour_s),
                 "ooms": [[k.at, k.memory_limit_bytes] for k in ooms.get(key, ()) if k.at >= hour_s],
                 "request_cpu_m": _num(now["request_cpu_m"]),
                 "limit_cpu_m": _num(now["limit_cpu_m"]),
@@ -201,50 +199,110 @@ def aggregate(df: pd.DataFrame, hour: datetime) -> list[dict]:
     return out
 
 
+RESOURCES = ["request_cpu_m", "limit_cpu_m", "request_memory", "limit_memory"]
+
+
+def _startup(ok: pd.DataFrame, starts: dict) -> np.ndarray:
+    """Samples at most the start-up window after a start of their container key (as
+    rightsizing's own mask: any pod's start counts for the key)."""
+    if not starts:
+        return np.zeros(len(ok), dtype=bool)
+    table = pd.DataFrame(
+        [(*key, at) for key, ats in starts.items() for at in ats], columns=[*KEY, "at"]
+    ).sort_values("at")
+    left = ok[[*KEY, "ts_s"]].assign(row=np.arange(len(ok))).sort_values("ts_s")
+    merged = pd.merge_asof(left, table, left_on="ts_s", right_on="at", by=KEY)
+    window = DEFAULT_POLICY.startup_window.total_seconds()
+    mask = np.zeros(len(ok), dtype=bool)
+    mask[merged["row"].to_numpy()] = (merged["ts_s"] - merged["at"] <= window).to_numpy()
+    return mask
+
+
+def _stats(frame: pd.DataFrame, by: list[str], startup: np.ndarray) -> dict[tuple, dict]:
+    """Per group of `by`: counts, first and last, sums, peaks, start-up figures and the
+    encoded histograms (steady CPU, start-up CPU, memory)."""
+    frame = frame.assign(startup=startup)
+    g = frame.groupby(by, sort=True)
+    ids = g.ngroup().to_numpy()
+    agg = g.agg(
+        samples=("cpu_m", "size"), first_ts=("ts", "min"), last_ts=("ts", "max"),
+        cpu_sum=("cpu_m", "sum"), cpu_max=("cpu_m", "max"),
+        memory_sum=("memory", "sum"), memory_max=("memory", "max"),
+    )  # fmt: skip
+    up = frame[startup].groupby(by).agg(
+        startup_samples=("cpu_m", "size"), startup_cpu_max=("cpu_m", "max"),
+        startup_memory_max=("memory", "max"),
+    )  # fmt: skip
+    up = up.to_dict("index")
+    n = len(agg)
+    cpu_b = histogram.buckets(frame["cpu_m"].to_numpy(), histogram.CPU_FLOOR)
+    mem_b = histogram.buckets(frame["memory"].to_numpy(), histogram.MEMORY_FLOOR)
+    steady = _encoded(ids[~startup], cpu_b[~startup], n)
+    started = _encoded(ids[startup], cpu_b[startup], n)
+    memory = _encoded(ids, mem_b, n)
+    out = {}
+    for i, (key, a) in enumerate(agg.to_dict("index").items()):
+        key = key if isinstance(key, tuple) else (key,)
+        u = up.get(key, {})
+        out[key if len(by) == 3 else (*key, "")] = {
+            "namespace": key[0], "workload": key[1], "container": key[2] if len(by) == 3 else "",
+            "samples": int(a["samples"]),
+            "first_ts": pd.Timestamp(a["first_ts"]).to_pydatetime(),
+            "last_ts": pd.Timestamp(a["last_ts"]).to_pydatetime(),
+            "cpu_sum": float(a["cpu_sum"]), "cpu_max": float(a["cpu_max"]),
+            "memory_sum": float(a["memory_sum"]), "memory_max": int(np.ceil(a["memory_max"])),
+            "cpu_hist": steady[i], "cpu_startup_hist": started[i], "memory_hist": memory[i],
+            "startup_samples": int(u.get("startup_samples", 0)),
+            "startup_cpu_max": float(u.get("startup_cpu_max", 0.0)),
+            "startup_memory_max": int(np.ceil(u.get("startup_memory_max", 0))),
+        }  # fmt: skip
+    return out
+
+
+def _encoded(ids: np.ndarray, buckets: np.ndarray, groups: int) -> list[bytes]:
+    """Per group id 0..groups-1, the histogram of its buckets, encoded: one numpy pass."""
+    codes, counts = np.unique(ids.astype(np.int64) << 32 | buckets, return_counts=True)
+    owner, bucket = codes >> 32, codes & 0xFFFFFFFF
+    pairs = np.column_stack([bucket, counts]).astype("<i4")
+    edges = np.searchsorted(owner, np.arange(groups + 1))
+    return [pairs[edges[i] : edges[i + 1]].tobytes() for i in range(groups)]
+
+
 def _pod_rows(ok: pd.DataFrame) -> list[dict]:
     """Per workload, its pods' samples summed over their containers (the idle rule's view)."""
     cols = ["cpu_m", "memory", "request_cpu_m", "request_memory"]
     pods = (
-        ok.astype({"request_cpu_m": float, "request_memory": float})
-        .groupby(["ts", "namespace", "workload", "pod", "node"], sort=False)[cols]
+        ok.groupby(["ts", "namespace", "workload", "pod", "node"], sort=False)[cols]
         .sum(min_count=1)
         .reset_index()
         .sort_values(["ts", "pod"], kind="stable")
+        .reset_index(drop=True)
     )
+    by = ["namespace", "workload"]
+    stats = _stats(pods, by, np.zeros(len(pods), dtype=bool))
+    last = pods[pods["ts"] == pods.groupby(by)["ts"].transform("max")]
+    at_last = (
+        last.fillna({"request_cpu_m": 0, "request_memory": 0})
+        .groupby(by)
+        .agg(cpu=("request_cpu_m", "mean"), memory=("request_memory", "mean"), n=("pod", "nunique"))
+        .to_dict("index")
+    )
+    nodes: dict[tuple, dict] = {}
+    for (ns, wl, node), count in pods[pods["node"] != ""].groupby([*by, "node"]).size().items():
+        nodes.setdefault((ns, wl), {})[node] = int(count)
     out = []
-    for (ns, wl), g in pods.groupby(["namespace", "workload"], sort=True):
-        cpu, mem = g["cpu_m"].to_numpy(), g["memory"].to_numpy()
-        at_last = g[g["ts"] == g["ts"].max()]
+    for (ns, wl, _), row in stats.items():
+        a = at_last[(ns, wl)]
         out.append(
-            _row((ns, wl, ""), g, cpu, mem, np.zeros(cpu.shape, dtype=bool))
+            row
             | {
-                "nodes": {n: int(c) for n, c in g["node"].value_counts().items() if n},
-                "request_cpu_m": float(at_last["request_cpu_m"].fillna(0).mean()),
-                "request_memory": int(at_last["request_memory"].fillna(0).mean()),
-                "pods_at_last": int(at_last["pod"].nunique()),
+                "nodes": nodes.get((ns, wl), {}),
+                "request_cpu_m": float(a["cpu"]),
+                "request_memory": int(a["memory"]),
+                "pods_at_last": int(a["n"]),
             }
         )
     return out
-
-
-def _row(key, rows: pd.DataFrame, cpu, mem, startup) -> dict:
-    steady = cpu[~startup]
-    return {
-        "namespace": key[0], "workload": key[1], "container": key[2],
-        "samples": int(cpu.size),
-        "first_ts": rows["ts"].iloc[0].to_pydatetime(),
-        "last_ts": rows["ts"].iloc[-1].to_pydatetime(),
-        "cpu_sum": float(cpu.sum()), "cpu_max": float(cpu.max()),
-        "memory_sum": float(mem.sum()), "memory_max": int(np.ceil(mem.max())),
-        "cpu_hist": histogram.encode(histogram.counts(steady, histogram.CPU_FLOOR)),
-        "cpu_startup_hist": histogram.encode(
-            histogram.counts(cpu[startup], histogram.CPU_FLOOR)
-        ),
-        "memory_hist": histogram.encode(histogram.counts(mem, histogram.MEMORY_FLOOR)),
-        "startup_samples": int(np.count_nonzero(startup)),
-        "startup_cpu_max": float(cpu[startup].max()) if startup.any() else 0.0,
-        "startup_memory_max": int(np.ceil(mem[startup].max())) if startup.any() else 0,
-    }  # fmt: skip
 
 
 def _num(value) -> float | None:
