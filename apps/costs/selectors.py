@@ -211,7 +211,7 @@ def _waste_samples(
     qs = ContainerSample.objects.filter(cluster_id=cluster.pk, ts__lte=until, **after)
     if namespace:
         qs = qs.filter(namespace=namespace)
-    df = pd.DataFrame.from_records(list(qs.values_list(*WASTE_FIELDS)), columns=WASTE_FIELDS)
+    df = rollups.frame(qs, WASTE_FIELDS)
     for col in ("cpu_m", "memory", "request_cpu_m", "request_memory"):
         df[col] = df[col].astype(float)
     return df

@@ -90,13 +90,12 @@ def _frame(
     )
     if namespace:
         qs = qs.filter(namespace=namespace)
-    df = pd.DataFrame.from_records(list(qs.values_list(*FIELDS)), columns=list(FIELDS))
+    df = rollups.frame(qs, FIELDS)
     if df.empty:
         return df
     index = pd.MultiIndex.from_tuples(sorted(known) or [("", "")])
     df = df[pd.MultiIndex.from_frame(df[["namespace", "workload"]]).isin(index)]
     df = df.sort_values(["ts", "pod"], kind="stable").reset_index(drop=True)
-    df["ts_s"] = (df["ts"] - EPOCH).dt.total_seconds()
     for col in ("cpu_m", "memory"):
         df[col] = df[col].astype(float)  # None -> NaN: a gap rightsizing drops
     return df
