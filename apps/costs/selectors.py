@@ -94,6 +94,16 @@ def allocation_for(
     )
 
 
+def allocation_samples_estimate(cluster: Cluster, since: datetime, until: datetime) -> int:
+    """About how many container samples [since, until] holds: the containers of the latest
+    collection times the collections in the range (one indexed count)."""
+    if cluster.last_cluster_time is None:
+        return 0
+    per = ContainerSample.objects.filter(cluster_id=cluster.pk, ts=cluster.last_cluster_time)
+    collections = (until - since).total_seconds() / max(1, cluster.collect_interval_seconds)
+    return int(per.count() * collections)
+
+
 def node_price_rows(cluster: Cluster) -> tuple[prices.PriceSheet, dict[str, prices.PriceRow]]:
     """The cluster's sheet and the row each of its current nodes is priced by."""
     sheet = prices_for_cluster(cluster)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -231,11 +232,22 @@ def _window(cluster: Cluster, d: dict) -> tuple[datetime, datetime]:
     return d.get("since") or until - span, until
 
 
-def _window_problem(since: datetime, until: datetime) -> str | None:
+def _window_problem(cluster: Cluster, since: datetime, until: datetime) -> str | None:
     if since >= until:
         return "since: must be before until"
     if until - since > MAX_RANGE:
         return "since: the range may be at most 14 days"
+    # Allocation reads every sample of its range: a range too big for one read is refused
+    # with the range that fits, instead of taking the web worker's memory.
+    budget = settings.COSTS_ALLOCATION_MAX_SAMPLES
+    n = selectors.allocation_samples_estimate(cluster, since, until)
+    if n > budget:
+        hours = max(1, int((until - since).total_seconds() / 3600 * budget / n))
+        return (
+            f"since: this range holds about {n:,} container samples, more than the {budget:,} "
+            f"the allocation reads at once (COSTS_ALLOCATION_MAX_SAMPLES); choose at most "
+            f"{hours} hour{'s' * (hours != 1)}"
+        )
     return None
 
 
@@ -305,7 +317,7 @@ def index(request):
     context = {"form": form, "cluster": cluster}
     if status == 200 and cluster is not None:
         since, until = _window(cluster, d)
-        if problem := _window_problem(since, until):
+        if problem := _window_problem(cluster, since, until):
             status = 400
             messages.error(request, problem)
         else:

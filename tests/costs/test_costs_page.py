@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from apps.clusters.models import ContainerSample
 from apps.clusters.services import cluster_create
 from apps.costs.selectors import allocation_for
 from tests.conftest import login, sandbox_cluster
@@ -112,3 +113,22 @@ def test_every_role_sees_it_and_anonymous_is_sent_to_log_in(client, olivia, alic
     assert client.get(URL).status_code == 302
     for user in (olivia, alice, adam):
         assert login(client, user).get(URL).status_code == 200
+
+
+def test_a_range_with_more_samples_than_one_read_takes_is_refused_with_one_that_fits(
+    client, vic, collected, settings
+):
+    """Allocation reads every sample of its range: past COSTS_ALLOCATION_MAX_SAMPLES it says
+    so, with the hours that fit, instead of taking the web worker's memory."""
+    settings.COSTS_ALLOCATION_MAX_SAMPLES = 100_000
+    per = ContainerSample.objects.filter(cluster=collected, ts=collected.last_cluster_time).count()
+    assert 3 <= per < 800  # so an hour fits and 14 days do not
+    page = login(client, vic)
+    ok = page.get(URL, {"cluster": collected.name, "range": "1h"})
+    assert ok.status_code == 200
+    refused = page.get(URL, {"cluster": collected.name, "range": "14d"})
+    assert refused.status_code == 400
+    body = _body(refused)
+    assert f"about {per * 14 * 2880:,} container samples, more than the 100,000" in body
+    hours = int(14 * 24 * 100_000 / (per * 14 * 2880))
+    assert f"choose at most {hours} hours" in body
