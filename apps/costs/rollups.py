@@ -78,6 +78,14 @@ def rollup_cluster(cluster: Cluster, *, max_hours: int = 24) -> int:
         return 0
     end = floor_hour(end)
     mark = RollupMark.objects.filter(cluster=cluster).first()
+    if mark is not None and mark.rolled_until > end + HOUR:
+        # The cluster's clock went back (a sandbox restarted on the same database): samples
+        # now arrive for hours already rolled. Rebuild from the raw samples, the truth.
+        log.warning("clock of %s went back before its rollups: rebuilding them", cluster.name)
+        with transaction.atomic():
+            UsageRollup.objects.filter(cluster=cluster).delete()
+            RollupMark.objects.filter(cluster=cluster).delete()
+        mark = None
     start = mark.rolled_until if mark else None
     oldest = (
         ContainerSample.objects.filter(cluster=cluster, ts__lt=end)
@@ -318,12 +326,15 @@ def _int(value) -> int | None:
 # --- Reading --------------------------------------------------------------------------------
 
 
-def boundary(cluster: Cluster, since: datetime) -> datetime | None:
-    """Where rollups end and raw samples take over for a read from `since`; None when no whole
-    hour after `since` is rolled up (the read is all raw)."""
+def boundary(cluster: Cluster, since: datetime, until: datetime) -> datetime | None:
+    """Where rollups end and raw samples take over for a read of [since, until]; None when no
+    whole hour after `since` is rolled up, or the rollups reach past `until` (a clock that went
+    back, until the next rollup run rebuilds them): the read is all raw."""
     mark = RollupMark.objects.filter(cluster=cluster).values_list("rolled_until", flat=True)
     rolled = mark.first()
-    return rolled if rolled is not None and rolled > ceil_hour(since) else None
+    if rolled is None or rolled > until:
+        return None
+    return rolled if rolled > ceil_hour(since) else None
 
 
 @dataclass

@@ -202,7 +202,7 @@ def _waste_read(
 ) -> tuple[pd.DataFrame, dict]:
     """Raw samples of the window, or, when hours of it are rolled up, their whole-pod rollups
     (per workload) and the raw samples after them."""
-    cut = rollups.boundary(cluster, since)
+    cut = rollups.boundary(cluster, since, until)
     if cut is None:
         return _waste_samples(cluster, since, until, namespace=namespace), {}
     rolled = rollups.read(cluster, since, cut, pods=True, namespace=namespace)

@@ -60,7 +60,7 @@ def usage_read(cluster: Cluster, *, since: datetime | None = None, namespace: st
     if until is None:
         return Usage([], notes=[f"cluster {cluster.name} has not been collected yet"])
     since = since or until - HISTORY
-    cut = rollups.boundary(cluster, since)  # rollups before it, raw samples from it
+    cut = rollups.boundary(cluster, since, until)  # rollups before it, raw samples from it
     known = _deployments(cluster, namespace)
     start = max(since, cut - rollups.LOOKBACK) if cut else since
     df = _frame(cluster, start, until, known, namespace)

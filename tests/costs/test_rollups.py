@@ -216,3 +216,23 @@ def test_the_worker_rolls_up_and_the_plan_reads_it(
         assert plan.items and all(r.samples for i in plan.items for r in i.recommendations)
     finally:
         server.stop()
+
+
+def test_a_clock_that_goes_back_makes_reads_raw_and_the_rollups_rebuild(overprovisioned):
+    """A sandbox restarted on the same database starts its clock again: hours already rolled
+    get new samples. Reads stop using rollups past the clock, and the next run rebuilds them."""
+    server, cluster = overprovisioned
+    collect_through(server, cluster, 250, step=600)
+    assert rollups.rollup_cluster(cluster) >= 3
+    mark = RollupMark.objects.get(cluster=cluster).rolled_until
+    earlier = cluster.last_cluster_time - timedelta(hours=3)
+    assert rollups.boundary(cluster, earlier - timedelta(days=1), earlier) is None
+    assert rollups.boundary(cluster, earlier - timedelta(days=1), cluster.last_cluster_time) == mark
+    rows = UsageRollup.objects.filter(cluster=cluster).count()
+    type(cluster).objects.filter(pk=cluster.pk).update(last_cluster_time=earlier)
+    cluster.refresh_from_db()
+    rebuilt = rollups.rollup_cluster(cluster)
+    assert RollupMark.objects.get(cluster=cluster).rolled_until == rollups.floor_hour(earlier)
+    assert rebuilt >= 1 and UsageRollup.objects.filter(cluster=cluster).count() < rows
+    later = UsageRollup.objects.filter(cluster=cluster, hour__gte=rollups.floor_hour(earlier))
+    assert not later.exists()
