@@ -244,7 +244,7 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
     RollupMark.objects.create(cluster=cluster, rolled_until=cut)
     tail = pd.concat([_synthetic_hour(cut - rollups.HOUR, workloads, step, rng),
                       _synthetic_hour(cut, workloads, step, rng)])  # fmt: skip
-    tail = tail[(tail["ts"] >= cut - rollups.LOOKBACK) & (tail["ts"] <= until)]
+    tail = tail[(tail["ts"] > cut - rollups.lookback(cluster)) & (tail["ts"] <= until)]
     ContainerSample.objects.bulk_create(
         (ContainerSample(cluster=cluster, **{k: v for k, v in r.items() if k != "oom_killed"},
                          oom_killed=False, ready=True, state="running")

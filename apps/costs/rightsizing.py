@@ -472,7 +472,17 @@ def _risk_rolled(new: Resources, cpu: np.ndarray, memory: np.ndarray) -> Risk:
 
 
 def _starts(c: ContainerUsage) -> int:
-    return len(c.starts) + (c.history.starts if c.history else 0)
+    """Starts seen: with rolled-up history, its count plus those within the arrays (a start
+    just before them only masks their first samples; the history counted it)."""
+    if c.history is None:
+        return len(c.starts)
+    ts = _seconds(c.timestamps)
+    first = ts.min() if ts.size else math.inf
+    return c.history.starts + sum(1 for s in c.starts if _at(s) >= first)
+
+
+def _at(start: float | datetime) -> float:
+    return start.timestamp() if isinstance(start, datetime) else float(start)
 
 
 def _risk_words(risk: Risk) -> str:

@@ -34,8 +34,18 @@ log = logging.getLogger(__name__)
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 # Samples read before an hour to see the restarts and OOM kills at its start: the start-up
-# window plus two collection intervals of the slowest usual setting.
+# window plus two collection intervals of the slowest usual setting (see lookback()).
 LOOKBACK = DEFAULT_POLICY.startup_window + timedelta(minutes=2)
+# A clock that goes back by more than this before the mark rebuilds the rollups; less is jitter.
+CLOCK_SLACK = timedelta(minutes=5)
+
+
+def lookback(cluster: Cluster) -> timedelta:
+    """At least two of the cluster's collection intervals, so each pod's previous sample is
+    seen (else an OOM-killed container still marked oom_killed would count as killed again)."""
+    return max(LOOKBACK, timedelta(seconds=2 * cluster.collect_interval_seconds + 60))
+
+
 FIELDS = (
     "ts", "namespace", "workload", "pod", "container", "node", "cpu_m", "memory",
     "request_cpu_m", "limit_cpu_m", "request_memory", "limit_memory", "restarts", "oom_killed",
@@ -73,20 +83,24 @@ def rollup_cluster(cluster: Cluster, *, max_hours: int = 24) -> int:
     """Roll up the cluster's complete hours not rolled yet, oldest first, at most `max_hours`
     of them (a catch-up over 14 days goes on at the next run). Each hour is one transaction
     with the mark; two runs at once roll an hour once. Returns the hours rolled."""
-    end = complete_until(cluster)
-    if end is None:
+    raw_end = complete_until(cluster)
+    if raw_end is None:
         return 0
-    end = floor_hour(end)
+    end = floor_hour(raw_end)
     mark = RollupMark.objects.filter(cluster=cluster).first()
-    if mark is not None and mark.rolled_until > end + HOUR:
+    if mark is not None and mark.rolled_until > floor_hour(raw_end + CLOCK_SLACK):
         # The cluster's clock went back (a sandbox restarted on the same database): samples
         # now arrive for hours already rolled. Rebuild from the raw samples, the truth.
         log.warning("clock of %s went back before its rollups: rebuilding them", cluster.name)
         with transaction.atomic():
+            locked = RollupMark.objects.select_for_update().filter(cluster=cluster).first()
+            if locked is None or locked.rolled_until != mark.rolled_until:
+                return 0  # another run changed them meanwhile
             UsageRollup.objects.filter(cluster=cluster).delete()
-            RollupMark.objects.filter(cluster=cluster).delete()
+            locked.delete()
         mark = None
-    start = mark.rolled_until if mark else None
+    expected = mark.rolled_until if mark else None  # the mark as this run found it
+    start = expected
     oldest = (
         ContainerSample.objects.filter(cluster=cluster, ts__lt=end)
         .order_by("ts")
@@ -103,8 +117,8 @@ def rollup_cluster(cluster: Cluster, *, max_hours: int = 24) -> int:
         rows = hour_rows(cluster, hour)
         with transaction.atomic():
             locked = RollupMark.objects.select_for_update().filter(cluster=cluster).first()
-            if locked is not None and locked.rolled_until > hour:
-                return done  # another run got here first
+            if (locked.rolled_until if locked else None) != expected:
+                return done  # another run moved (or rebuilt) the mark meanwhile
             UsageRollup.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
             if (hour + HOUR).hour == 0:  # a UTC day is complete: merge its hours
                 _compact_day(cluster, hour + HOUR - DAY)
@@ -113,6 +127,7 @@ def rollup_cluster(cluster: Cluster, *, max_hours: int = 24) -> int:
             )
         done += 1
         hour += HOUR
+        expected = hour
     return done
 
 
@@ -159,7 +174,7 @@ def prune(*, now: datetime) -> int:
 
 def hour_rows(cluster: Cluster, hour: datetime) -> list[UsageRollup]:
     qs = ContainerSample.objects.filter(
-        cluster=cluster, ts__gte=hour - LOOKBACK, ts__lt=hour + HOUR
+        cluster=cluster, ts__gt=hour - lookback(cluster), ts__lt=hour + HOUR
     ).exclude(workload="")
     return [UsageRollup(cluster=cluster, **r) for r in aggregate(frame(qs, FIELDS), hour)]
 
@@ -203,7 +218,7 @@ def aggregate(df: pd.DataFrame, hour: datetime) -> list[dict]:
                 "pods_at_last": int(pods_at_last.get(key, 0)),
             }
         )
-    out += _pod_rows(ok)
+    out += _pod_rows(df)
     for r in out:
         r["hour"] = hour
     return out
@@ -278,16 +293,19 @@ def _encoded(ids: np.ndarray, buckets: np.ndarray, groups: int) -> list[bytes]:
     return [pairs[edges[i] : edges[i + 1]].tobytes() for i in range(groups)]
 
 
-def _pod_rows(ok: pd.DataFrame) -> list[dict]:
-    """Per workload, its pods' samples summed over their containers (the idle rule's view)."""
+def _pod_rows(df: pd.DataFrame) -> list[dict]:
+    """Per workload, its pods' samples summed over their containers (the idle rule's view, as
+    the raw read sums them: a container that reports no memory still adds its CPU)."""
     cols = ["cpu_m", "memory", "request_cpu_m", "request_memory"]
     pods = (
-        ok.groupby(["ts", "namespace", "workload", "pod", "node"], sort=False)[cols]
+        df.groupby(["ts", "namespace", "workload", "pod", "node"], sort=False)[cols]
         .sum(min_count=1)
         .reset_index()
         .sort_values(["ts", "pod"], kind="stable")
-        .reset_index(drop=True)
     )
+    pods = pods[np.isfinite(pods["cpu_m"]) & np.isfinite(pods["memory"])].reset_index(drop=True)
+    if pods.empty:
+        return []
     by = ["namespace", "workload"]
     stats = _stats(pods, by, np.zeros(len(pods), dtype=bool))
     last = pods[pods["ts"] == pods.groupby(by)["ts"].transform("max")]

@@ -99,9 +99,16 @@ def allocation_samples_estimate(cluster: Cluster, since: datetime, until: dateti
     collection times the collections in the range (one indexed count)."""
     if cluster.last_cluster_time is None:
         return 0
-    per = ContainerSample.objects.filter(cluster_id=cluster.pk, ts=cluster.last_cluster_time)
-    collections = (until - since).total_seconds() / max(1, cluster.collect_interval_seconds)
-    return int(per.count() * collections)
+    # The last interval's samples (not those stamped at the cluster's clock: Prometheus
+    # samples sit on its step times, and a collection without metrics stores none).
+    interval = timedelta(seconds=max(1, cluster.collect_interval_seconds))
+    newest = ContainerSample.objects.filter(cluster_id=cluster.pk).order_by("-ts").first()
+    if newest is None:
+        return 0
+    per = ContainerSample.objects.filter(
+        cluster_id=cluster.pk, ts__gt=newest.ts - interval, ts__lte=newest.ts
+    ).count()
+    return int(per * (until - since) / interval)
 
 
 def node_price_rows(cluster: Cluster) -> tuple[prices.PriceSheet, dict[str, prices.PriceRow]]:

@@ -62,7 +62,7 @@ def usage_read(cluster: Cluster, *, since: datetime | None = None, namespace: st
     since = since or until - HISTORY
     cut = rollups.boundary(cluster, since, until)  # rollups before it, raw samples from it
     known = _deployments(cluster, namespace)
-    start = max(since, cut - rollups.LOOKBACK) if cut else since
+    start = max(since, cut - rollups.lookback(cluster)) if cut else since
     df = _frame(cluster, start, until, known, namespace)
     rolled = {}
     if cut is not None:
@@ -109,8 +109,9 @@ def _containers(
     ooms, starts = _events(df) if not df.empty else ({}, {})
     if cut is not None and not df.empty:  # the look-back before the cut only showed events
         cut_s = (pd.Timestamp(cut) - EPOCH).total_seconds()
+        # Starts in the look-back stay: they still mask start-up samples after the cut (they
+        # are counted in the rollups, and rightsizing counts only those within the arrays).
         ooms = {k: [o for o in v if o.at >= cut_s] for k, v in ooms.items()}
-        starts = {k: [s for s in v if s >= cut_s] for k, v in starts.items()}
         df = df[df["ts_s"] >= cut_s].reset_index(drop=True)
     out = []
     if not df.empty:
