@@ -33,13 +33,20 @@ def _drop(url: str) -> None:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run() -> None:
+def use_scratch_database(sqlite_name: str) -> str:
+    """Point DATABASE_URL at a new scratch PostgreSQL database (its URL returned, for _drop),
+    or at SQLite /tmp/<sqlite_name>.sqlite3 when PostgreSQL is unavailable ("" returned)."""
     url = _scratch_database()
     if url:
         os.environ["DATABASE_URL"] = url
     else:
-        os.environ["DATABASE_URL"] = "sqlite:////tmp/zt_bench.sqlite3"
+        os.environ["DATABASE_URL"] = f"sqlite:////tmp/{sqlite_name}.sqlite3"
         print("PostgreSQL unavailable: using SQLite")
+    return url
+
+
+def run() -> None:
+    url = use_scratch_database("zt_bench")
     os.environ.setdefault("HTTPS", "0")
     import django
 

@@ -270,14 +270,9 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
 
 
 if __name__ == "__main__":
-    from benchmarks.audit_chain import _drop, _scratch_database
+    from benchmarks.audit_chain import _drop, use_scratch_database
 
-    url = _scratch_database()
-    if url:
-        os.environ["DATABASE_URL"] = url
-    else:
-        os.environ["DATABASE_URL"] = "sqlite:////tmp/zt_bench_costs.sqlite3"
-        print("PostgreSQL unavailable: using SQLite")
+    url = use_scratch_database("zt_bench_costs")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiops_site.settings")
     import django
 
