@@ -258,8 +258,9 @@ PREDICTION_AUTO_TRAIN = env.bool("PREDICTION_AUTO_TRAIN", default=True)
 PREDICTION_TRAIN_DAYS = env.int("PREDICTION_TRAIN_DAYS", default=7)
 # Where trained models are written (atomically; refused on a scikit-learn version mismatch).
 MODEL_DIR = Path(env.str("MODEL_DIR", default=str(VAR_DIR / "models")))
-# Cost allocation reads every sample of its range: at most this many (about 1.8 GB and 6 s at
-# 175 bytes each); a larger range is refused with the range that fits.
+# Cost allocation reads the raw samples of a range outside the cost rollups (its partial first
+# hour, the time after the rollups' mark; all of it before they catch up): at most this many
+# (about 1.8 GB at 175 bytes each); a larger range is refused with the range that fits.
 COSTS_ALLOCATION_MAX_SAMPLES = env.int("COSTS_ALLOCATION_MAX_SAMPLES", default=10_000_000)
 # Mode of a fresh install; supervised = humans approve everything (fail closed).
 ZEROTOUCH_INITIAL_MODE = env.str("ZEROTOUCH_INITIAL_MODE", default="supervised")

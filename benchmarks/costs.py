@@ -20,7 +20,9 @@ error, and planning time at scale.
    UTC days (each day aggregated at once, which gives what merging its 24 hours gives, in a
    fraction of the time) and hour rows around them; the last hour (plus the look-back) kept as
    raw samples; then `plan_build`, which also runs the 7-day idle check. Target: < 10 s. Also:
-   the time to roll up one hour of 2,000 pods.
+   the time to roll up one hour of 2,000 pods, and cost allocation over the same 14 days
+   (`allocation_for`: the cost rollups, billed by the product's own `allocation.bill` per
+   hour, day rows summed as `billing.compact_day` sums them, and the raw last hour).
 
 Run: .venv/bin/python -m benchmarks.costs
 """
@@ -199,15 +201,39 @@ def _synthetic_hour(hour, workloads: int, step: int, rng) -> pd.DataFrame:
     })  # fmt: skip
 
 
+NODES = 50
+
+
+def _synthetic_nodes(hour, step: int) -> pd.DataFrame:
+    """An hour of samples of the NODES nodes the synthetic pods run on (48 vCPU, 192 GiB)."""
+    ts = pd.date_range(hour, periods=3600 // step, freq=f"{step}s")
+    return pd.DataFrame({
+        "ts": np.repeat(ts, NODES), "node": np.tile([f"node-{i}" for i in range(NODES)], len(ts)),
+        "allocatable_cpu_m": 48_000, "allocatable_memory": 192 * 2**30,
+    })  # fmt: skip
+
+
+def _bill_hour(hour, frame: pd.DataFrame, step: int):
+    """The product's own hourly bill (allocation.bill), as rollup_cluster makes it; the next
+    collection is the next hour's first, at its start."""
+    from apps.costs import allocation, rollups
+
+    return allocation.bill(
+        frame, _synthetic_nodes(hour, step), slot=rollups.HOUR, end=hour + rollups.HOUR,
+        after=hour + rollups.HOUR, interval=pd.Timedelta(seconds=step).to_pytimedelta(),
+    )  # fmt: skip
+
+
 def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int = 30) -> None:
     from datetime import UTC, datetime, timedelta
 
     from django.db import connection
 
-    from apps.clusters.models import Cluster, ContainerSample, Workload
-    from apps.costs import rollups
-    from apps.costs.models import RollupMark, UsageRollup
+    from apps.clusters.models import Cluster, ContainerSample, NodeSample, Workload
+    from apps.costs import billing, rollups
+    from apps.costs.models import CostRollup, RollupMark, UsageRollup
     from apps.costs.plans import plan_build
+    from apps.costs.selectors import allocation_for, allocation_samples_estimate
 
     until = datetime(2026, 11, 20, 12, 59, 30, tzinfo=UTC)  # last collection: a full raw hour
     cut = rollups.floor_hour(until)
@@ -221,25 +247,38 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
     )
     rng = np.random.default_rng(11)
     start = rollups.ceil_hour(until - timedelta(days=days))
-    first_day, last_day = rollups._ceil_day(start), cut.replace(hour=0)
+    first_day, last_day = rollups.ceil_day(start), cut.replace(hour=0)
     edges = [start + rollups.HOUR * i for i in range(int((first_day - start) / rollups.HOUR))]
     edges += [last_day + rollups.HOUR * i for i in range(int((cut - last_day) / rollups.HOUR))]
-    rolled, took = 0, []
+    rolled, took, took_bill = 0, [], []
     for hour in edges:  # the hour rows a 14-day read takes around its whole days
+        frame = _synthetic_hour(hour, workloads, step, rng)
         t0 = time.perf_counter()
-        rows = rollups.aggregate(_synthetic_hour(hour, workloads, step, rng), hour)
+        rows = rollups.aggregate(frame, hour)
         took.append(time.perf_counter() - t0)
         UsageRollup.objects.bulk_create((UsageRollup(cluster=cluster, **r) for r in rows), 2000)
-        rolled += len(rows)
+        t0 = time.perf_counter()
+        costs = billing.rows(cluster, hour, _bill_hour(hour, frame, step))
+        took_bill.append(time.perf_counter() - t0)
+        billing.save(*costs)
+        rolled += len(rows) + len(costs[0])
     day = first_day
     while day < last_day:  # whole days, aggregated a day at a time (what merging 24 gives)
-        frame = pd.concat([_synthetic_hour(day + rollups.HOUR * h, workloads, step, rng)
-                           for h in range(24)], ignore_index=True)  # fmt: skip
-        rows = rollups.aggregate(frame, day)
+        hours = [_synthetic_hour(day + rollups.HOUR * h, workloads, step, rng) for h in range(24)]
+        rows = rollups.aggregate(pd.concat(hours, ignore_index=True), day)
         UsageRollup.objects.bulk_create(
             (UsageRollup(cluster=cluster, hours=24, **r) for r in rows), 2000
         )
-        rolled += len(rows)
+        bills = [_bill_hour(day + rollups.HOUR * h, f, step) for h, f in enumerate(hours)]
+        for h, b in enumerate(bills):  # each hour's summary, and the day's containers summed
+            billing.save([], billing.rows(cluster, day + rollups.HOUR * h, b)[1])
+        sums = pd.concat([b.containers for b in bills]).groupby(billing.KEYS, as_index=False).sum()
+        CostRollup.objects.bulk_create(
+            (CostRollup(cluster=cluster, hour=day, hours=24, billed_hours=r.pop("hours"), **r)
+             for r in sums.to_dict("records")),
+            batch_size=2000,
+        )  # fmt: skip
+        rolled += len(rows) + len(sums)
         day += rollups.DAY
     RollupMark.objects.create(cluster=cluster, rolled_until=cut)
     tail = pd.concat([_synthetic_hour(cut - rollups.HOUR, workloads, step, rng),
@@ -251,10 +290,17 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
          for r in tail.to_dict("records")),
         batch_size=5000,
     )  # fmt: skip
+    nodes = _synthetic_nodes(cut - rollups.HOUR, step)
+    nodes = pd.concat([nodes, _synthetic_nodes(cut, step)])
+    nodes = nodes[(nodes["ts"] > cut - rollups.lookback(cluster)) & (nodes["ts"] <= until)]
+    NodeSample.objects.bulk_create(
+        (NodeSample(cluster=cluster, **r) for r in nodes.to_dict("records")), batch_size=5000
+    )
     with connection.cursor() as c:
         c.execute("ANALYZE")
     print(f"rolling up one hour of {workloads:,} pods ({3600 // step * workloads:,} samples): "
-          f"median {np.median(took):.2f} s (beat runs it once per hour and cluster); "
+          f"median {np.median(took):.2f} s usage + {np.median(took_bill):.2f} s cost "
+          "(beat runs it once per hour and cluster); "
           f"{rolled:,} rollup rows for {days} days, {len(tail):,} raw samples after "
           "the mark")  # fmt: skip
     for attempt in (1, 2):
@@ -265,6 +311,17 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
               f"(target < 10 s) for {len(plan.items):,} workloads, "
               f"{plan.containers:,} containers; saves ${plan.total_savings:,.2f} "
               "a month")  # fmt: skip
+    since = until - timedelta(days=days)
+    print(f"allocation over {days} days reads about "
+          f"{allocation_samples_estimate(cluster, since, until):,} raw samples "
+          "(the rest from cost rollups)")  # fmt: skip
+    for attempt in (1, 2):
+        t0 = time.perf_counter()
+        a = allocation_for(cluster, since=since, until=until, idle="weighted")
+        took_alloc = time.perf_counter() - t0
+        print(f"allocation_for {days} days from {connection.vendor} ({attempt}): "
+              f"{took_alloc:.1f} s for {len(a.workloads):,} workloads on {len(a.nodes)} nodes; "
+              f"${a.total:,.2f}, idle {a.idle_share:.1%}")  # fmt: skip
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process {peak:,.0f} MB")
 

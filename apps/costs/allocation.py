@@ -22,9 +22,10 @@ containers (ts, namespace, workload, pod, container, node, cpu_m, memory, reques
 request_memory) and nodes (ts, node, allocatable_cpu_m, allocatable_memory).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -159,38 +160,280 @@ def allocate(
     """Allocate node cost to containers over the samples given. `prices` maps node names to
     their prices; nodes missing from it take `default` (an error without one). `interval` is
     the collection interval assumed when there is only one collection."""
+    _check(idle, bucket)
+    got = bill(containers, nodes, slot=bucket, interval=interval, until=until)
+    return combine(
+        [got], prices, default=default, idle=idle, bucket=bucket, since=since, until=until
+    )
+
+
+def _check(idle: str, bucket: timedelta) -> None:
     if idle not in IDLE_MODES:
         raise ValueError(f"idle must be one of {', '.join(IDLE_MODES)}, not {idle!r}")
     if bucket <= timedelta(0):
         raise ValueError("bucket must be positive")
+
+
+# --- Bills: usage in resource units, before prices ----------------------------------------------
+
+SUMS = ["cpu", "memory", "cpu_use", "cpu_req", "mem_use", "mem_req", "hours"]
+NODE_SUMS = [
+    "cpu", "memory", "alloc_cpu", "alloc_memory", "idle_cpu", "idle_memory", "over_cpu",
+    "over_memory", "over_full", "over_absent",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Bill:
+    """Collections billed in resource units, before prices: millicore-hours and byte-hours.
+    A node's price is the same for the whole range, so pricing a bill later gives what
+    pricing each sample gives; bills of consecutive spans add up (`combine`), which is how
+    hourly rollups stand in for their samples.
+
+    containers: namespace, workload, pod, container, node and SUMS (max(request, usage) x
+    time; usage x time and request x time over samples with a request; hours billed).
+    namespaces: per slot, namespace and node, cpu and memory billed. nodes: per slot and node,
+    NODE_SUMS (allocatable x time; allocated; idle and over-allocated per collection, never
+    netted within a slot; collections over capacity with and without a node sample). slots:
+    slot start (ns) and hours billed."""
+
+    containers: pd.DataFrame
+    namespaces: pd.DataFrame
+    nodes: pd.DataFrame
+    slots: pd.DataFrame
+    first: int  # first collection, ns
+    last: int  # last collection, ns
+    end: int  # last collection + the time it billed, ns
+    nominal: float  # median collection interval, ns
+    after: int | None = None  # the next collection after `last`, when it was seen
+    gaps: tuple[tuple[int, int], ...] = ()  # (from, to) ns: longer than twice the interval
+    unscheduled: int = 0  # container samples without a node, not billed
+
+    @property
+    def cap(self) -> float:
+        return 2 * self.nominal
+
+
+def bill(
+    containers: pd.DataFrame,
+    nodes: pd.DataFrame,
+    *,
+    slot: timedelta,
+    interval: timedelta = timedelta(seconds=30),
+    until: datetime | None = None,
+    end: datetime | None = None,
+    after: datetime | None = None,
+) -> Bill | None:
+    """Bill the collections of the samples given, per `slot` of time (UTC-aligned). With `end`,
+    only collections before it are billed, and `after` is the next collection (else the first
+    one given at or after `end`, if any): the last one bills up to it, so an hour billed alone
+    bills as it does within a longer range. `until` stops billing there. None without
+    collections."""
+    next_ns = None
+    if end is not None:
+        end_ns = int(_as_ns([end])[0])
+        c_ns, n_ns = _as_ns(containers["ts"]), _as_ns(nodes["ts"])
+        later = np.concatenate([c_ns[c_ns >= end_ns], n_ns[n_ns >= end_ns]])
+        if after is not None:
+            next_ns = int(_as_ns([after])[0])
+        elif len(later):
+            next_ns = int(later.min())
+        containers = containers[c_ns < end_ns].reset_index(drop=True)
+        nodes = nodes[n_ns < end_ns].reset_index(drop=True)
     if len(containers) == 0 and len(nodes) == 0:
-        return _nothing(idle, bucket, since, until)
-    t = _Times.of(containers["ts"], nodes["ts"], interval, until)
+        return None
+    t = _Times.of(containers["ts"], nodes["ts"], interval, until, next_ns)
     names, c_node, n_node, unscheduled = _nodes(containers["node"], nodes["node"])
-    cpu_price, mem_price, by_default = _prices(names, prices, default)
-    c = _container_costs(containers, t, c_node, unscheduled, cpu_price, mem_price)
-    cells = _node_cells(nodes, t, n_node, len(names), cpu_price, mem_price)
+    ones = np.ones(len(names))
+    c = _container_costs(containers, t, c_node, unscheduled, ones, ones, names)
+    cells = _node_cells(nodes, t, n_node, len(names), ones, ones)
     cells.add_allocated(c, t.n)
-    ns_names, ns_matrix = _namespace_matrix(c, t.n)
-    series, shares = _series(t, bucket, ns_names, ns_matrix, cells.idle_per_collection(t.n), idle)
-    levels = _levels(c, ns_names, shares)
-    node_costs = _node_costs(names, cells, cpu_price, mem_price, prices, default, by_default)
+    width = int(slot.total_seconds() * 1e9)
+    starts, of_col = np.unique(t.uniq // width * width, return_inverse=True)
+    gaps = [(int(t.uniq[i]), int(t.uniq[i + 1])) for i in t.gaps]
+    if next_ns is not None and next_ns - t.uniq[-1] > t.cap:
+        gaps.append((int(t.uniq[-1]), next_ns))
+    return Bill(
+        containers=c.frame,
+        namespaces=_namespace_slots(c, of_col, len(starts), names, starts),
+        nodes=_node_slots(cells, of_col, len(starts), names, starts),
+        slots=pd.DataFrame(
+            {"slot": starts, "hours": np.bincount(of_col, weights=t.hours, minlength=len(starts))}
+        ),
+        first=int(t.uniq[0]),
+        last=int(t.uniq[-1]),
+        end=int(t.uniq[-1] + t.dt[-1]),
+        nominal=t.nominal,
+        after=next_ns,
+        gaps=tuple(gaps),
+        unscheduled=c.unscheduled,
+    )
+
+
+def _namespace_slots(c: "_Containers", of_col, n_slots, names, starts) -> pd.DataFrame:
+    n_ns, n_nodes = len(c.ns_names), max(len(names), 1)
+    cell = (of_col[c.col] * n_ns + c.ns) * n_nodes + c.node
+    size = n_slots * n_ns * n_nodes
+    cpu = np.bincount(cell, weights=c.cpu_alloc, minlength=size)
+    mem = np.bincount(cell, weights=c.mem_alloc, minlength=size)
+    used = np.flatnonzero(np.bincount(cell, minlength=size))
+    s, rest = np.divmod(used, n_ns * n_nodes)
+    ns, node = np.divmod(rest, n_nodes)
+    return pd.DataFrame(
+        {
+            "slot": starts[s],
+            "namespace": np.array(c.ns_names, dtype=object)[ns] if len(used) else [],
+            "node": np.array(names, dtype=object)[node] if len(used) else [],
+            "cpu": cpu[used],
+            "memory": mem[used],
+        }
+    )
+
+
+def _node_slots(cells: "_Cells", of_col, n_slots, names, starts) -> pd.DataFrame:
+    """Per slot and node, NODE_SUMS, for every node named (zeros included)."""
+    n = cells.n_nodes
+    if n == 0:  # no node at all: every container sample was unscheduled
+        return pd.DataFrame(columns=["slot", "node", *NODE_SUMS])
+    over = (cells.alloc_cpu - cells.cpu > _TOL * np.maximum(cells.cpu, 1)) | (
+        cells.alloc_mem - cells.mem > _TOL * np.maximum(cells.mem, 1)
+    )
+    columns = {
+        "cpu": cells.cpu, "memory": cells.mem,
+        "alloc_cpu": cells.alloc_cpu, "alloc_memory": cells.alloc_mem,
+        "idle_cpu": np.maximum(cells.cpu - cells.alloc_cpu, 0),
+        "idle_memory": np.maximum(cells.mem - cells.alloc_mem, 0),
+        "over_cpu": np.maximum(cells.alloc_cpu - cells.cpu, 0),
+        "over_memory": np.maximum(cells.alloc_mem - cells.mem, 0),
+        "over_full": (over & cells.present).astype(float),
+        "over_absent": (over & ~cells.present).astype(float),
+    }  # fmt: skip
+    out = {"slot": np.repeat(starts, n), "node": np.tile(np.array(names, dtype=object), n_slots)}
+    first_of_slot = np.flatnonzero(np.r_[True, np.diff(of_col) != 0])  # collections are sorted
+    for name, values in columns.items():
+        out[name] = np.add.reduceat(values.reshape(-1, n), first_of_slot, axis=0).ravel()
+    return pd.DataFrame(out)
+
+
+_TOL = 1e-9  # relative: allocated above capacity by more than this is over-allocated
+
+
+# --- Combining bills at prices ------------------------------------------------------------------
+
+
+def chain(bills: Sequence[Bill | None]) -> Bill | None:
+    """Bills of consecutive spans as one (None for none): gaps between them included where the
+    earlier one did not see the next collection (one that did says so itself)."""
+    bills = sorted((b for b in bills if b is not None), key=lambda b: b.first)
+    if not bills:
+        return None
+    if len(bills) == 1:
+        return bills[0]
+    nominal = float(np.median([b.nominal for b in bills]))
+    gaps = [g for b in bills for g in b.gaps]
+    gaps += [
+        (prev.last, nxt.first)
+        for prev, nxt in pairwise(bills)
+        if prev.after is None and nxt.first - prev.last > 2 * nominal
+    ]
+    last = max(bills, key=lambda b: b.end)
+
+    def joined(part: str) -> pd.DataFrame:
+        return pd.concat([getattr(b, part) for b in bills], ignore_index=True)
+
+    return Bill(
+        containers=joined("containers"), namespaces=joined("namespaces"), nodes=joined("nodes"),
+        slots=joined("slots"), first=bills[0].first, last=last.last, end=last.end,
+        nominal=nominal, after=last.after, gaps=tuple(sorted(gaps)),
+        unscheduled=sum(b.unscheduled for b in bills),
+    )  # fmt: skip
+
+
+def combine(
+    bills: Sequence[Bill | None],
+    prices: Mapping[str, Prices],
+    *,
+    default: Prices | None = None,
+    idle: str = "none",
+    bucket: timedelta = timedelta(hours=1),
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Allocation:
+    """Price bills of consecutive spans and allocate them as one range. A bill's slots must not
+    straddle two buckets (hourly slots for hourly or daily buckets)."""
+    _check(idle, bucket)
+    b = chain(bills)
+    if b is None:
+        return _nothing(idle, bucket, since, until)
+    names = list(dict.fromkeys([*b.nodes["node"], *b.containers["node"]]))
+    cpu_price, mem_price, by_default = _prices(names, prices, default)
+    cpu_p = pd.Series(cpu_price, index=names, dtype=float)
+    mem_p = pd.Series(mem_price, index=names, dtype=float)
+
+    def priced(frame: pd.DataFrame, cpu: str, mem: str) -> np.ndarray:
+        return (
+            frame[cpu].to_numpy(dtype=float) * cpu_p.reindex(frame["node"]).to_numpy()
+            + frame[mem].to_numpy(dtype=float) * mem_p.reindex(frame["node"]).to_numpy()
+        )
+
+    ctrs = b.containers.assign(
+        cpu_cost=b.containers["cpu"].to_numpy() * cpu_p.reindex(b.containers["node"]).to_numpy(),
+        mem_cost=b.containers["memory"].to_numpy() * mem_p.reindex(b.containers["node"]).to_numpy(),
+    )
+    ns = b.namespaces.assign(cost=priced(b.namespaces, "cpu", "memory"))
+    nd = b.nodes.assign(
+        cost=priced(b.nodes, "cpu", "memory"),
+        allocated=priced(b.nodes, "alloc_cpu", "alloc_memory"),
+        idle=priced(b.nodes, "idle_cpu", "idle_memory"),
+        over=priced(b.nodes, "over_cpu", "over_memory"),
+    )
+    slots = b.slots.groupby("slot")["hours"].sum()
+    ns_names = list(dict.fromkeys(ctrs["namespace"]))
+    matrix = (
+        ns.groupby(["slot", "namespace"])["cost"].sum().unstack("namespace")
+        .reindex(index=slots.index, columns=ns_names).fillna(0.0)
+    )  # fmt: skip
+    idle_slot = nd.groupby("slot")["idle"].sum().reindex(slots.index).fillna(0.0)
+    series, shares = _series(
+        slots.index.to_numpy(dtype=np.int64), slots.to_numpy(dtype=float), bucket, ns_names,
+        matrix.to_numpy(), idle_slot.to_numpy(), idle,
+    )  # fmt: skip
+    per_node = (
+        nd.groupby("node")[["cost", "allocated", "idle", "over", "over_full", "over_absent"]]
+        .sum()
+        .reindex(names)
+        .fillna(0.0)
+    )
     return Allocation(
         idle_mode=idle,
-        **levels,
-        nodes=node_costs,
+        **_levels(ctrs, ns_names, shares),
+        nodes=_node_costs(per_node, prices, default, by_default),
         series=series,
-        node_cost=float(cells.cost.sum()),
-        allocated=float(c.cpu_cost.sum() + c.mem_cost.sum()),
-        idle=float(cells.idle.sum()),
+        node_cost=float(nd["cost"].sum()),
+        allocated=float(ctrs["cpu_cost"].sum() + ctrs["mem_cost"].sum()),
+        idle=float(nd["idle"].sum()),
         idle_unshared=float(sum(series.idle)),
-        over_allocated=float(cells.over.sum()),
-        covered_from=t.stamp(0),
-        covered_until=_utc(int(t.uniq[-1] + t.dt[-1])),
-        interval=timedelta(microseconds=t.nominal / 1000),
-        missing=tuple(t.missing(since, until)),
-        notes=tuple(_notes(names, cells, c, unscheduled, by_default)),
+        over_allocated=float(nd["over"].sum()),
+        covered_from=_utc(b.first),
+        covered_until=_utc(b.end),
+        interval=timedelta(microseconds=b.nominal / 1000),
+        missing=tuple(_missing(b, since, until)),
+        notes=tuple(_notes(per_node, b.unscheduled, by_default)),
     )
+
+
+def _missing(b: Bill, since, until) -> list[str]:
+    out = []
+    if since is not None and b.first - _as_ns([since])[0] > b.cap:
+        out.append(f"no samples before {_when(_utc(b.first))}")
+    for start, stop in b.gaps:
+        out.append(
+            f"no samples from {_when(_utc(start))} to {_when(_utc(stop))} "
+            f"({_duration((stop - start) / 1e9)}; billed as {_duration(b.cap / 1e9)})"
+        )
+    if until is not None and _as_ns([until])[0] - b.end > b.cap:
+        out.append(f"no samples after {_when(_utc(b.last))}")
+    return out
 
 
 # --- Times -----------------------------------------------------------------------------------
@@ -228,34 +471,34 @@ class _Times:
         return _utc(int(self.uniq[i]))
 
     @classmethod
-    def of(cls, c_ts, n_ts, interval: timedelta, until: datetime | None) -> "_Times":
+    def of(
+        cls,
+        c_ts,
+        n_ts,
+        interval: timedelta,
+        until: datetime | None,
+        after: int | None = None,
+    ) -> "_Times":
+        """`after`: the next collection after these, if known (it counts for the median)."""
         both = np.concatenate([_as_ns(c_ts), _as_ns(n_ts)])
         codes, uniq = pd.factorize(both, sort=True)
         uniq = np.asarray(uniq, dtype=np.int64)
         diffs = np.diff(uniq)
-        nominal = float(np.median(diffs)) if len(diffs) else interval.total_seconds() * 1e9
+        known = diffs if after is None else np.append(diffs, after - uniq[-1])
+        nominal = float(np.median(known)) if len(known) else interval.total_seconds() * 1e9
         cap = 2 * nominal
-        dt = np.append(np.minimum(diffs, cap), nominal).astype(float)
+        last = nominal if after is None else min(after - uniq[-1], cap)
+        dt = np.append(np.minimum(diffs, cap), last).astype(float)
         if until is not None:
             dt = np.clip(np.minimum(dt, _as_ns([until])[0] - uniq), 0, None)
         split = len(c_ts)
         gaps = np.flatnonzero(diffs > cap)
         return cls(uniq, codes[:split], codes[split:], dt, nominal, cap, gaps)
 
-    def missing(self, since: datetime | None, until: datetime | None) -> list[str]:
-        out = []
-        first, last = self.uniq[0], self.uniq[-1] + self.dt[-1]
-        if since is not None and first - _as_ns([since])[0] > self.cap:
-            out.append(f"no samples before {_when(self.stamp(0))}")
-        for i in self.gaps:
-            length = (self.uniq[i + 1] - self.uniq[i]) / 1e9
-            out.append(
-                f"no samples from {_when(self.stamp(i))} to {_when(self.stamp(i + 1))} "
-                f"({_duration(length)}; billed as {_duration(self.cap / 1e9)})"
-            )
-        if until is not None and _as_ns([until])[0] - last > self.cap:
-            out.append(f"no samples after {_when(self.stamp(self.n - 1))}")
-        return out
+
+def when_ns(ns: int) -> str:
+    """Unix nanoseconds (a bill's times) as the notes write times."""
+    return _when(_utc(ns))
 
 
 def _when(at: datetime) -> str:
@@ -325,14 +568,7 @@ class _Containers:
     ns: np.ndarray  # namespace code of each billed sample
     cpu_alloc: np.ndarray  # $ per billed sample
     mem_alloc: np.ndarray
-    keys: pd.DataFrame  # one row per container: namespace, workload, pod, container
-    cpu_cost: np.ndarray  # per container
-    mem_cost: np.ndarray
-    cpu_use: np.ndarray  # usage x hours, over samples with a request
-    cpu_req: np.ndarray
-    mem_use: np.ndarray
-    mem_req: np.ndarray
-    hours: np.ndarray
+    frame: pd.DataFrame  # per container and node: its keys and SUMS
     ns_names: list[str]
     unscheduled: int  # samples not billed
 
@@ -353,7 +589,9 @@ def _dense(combined: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
     return remap[combined], uniq
 
 
-def _container_costs(frame, t: _Times, node, unscheduled, cpu_price, mem_price) -> _Containers:
+def _container_costs(
+    frame, t: _Times, node, unscheduled, cpu_price, mem_price, names
+) -> _Containers:
     keep = ~unscheduled
 
     def take(values: np.ndarray) -> np.ndarray:
@@ -371,32 +609,39 @@ def _container_costs(frame, t: _Times, node, unscheduled, cpu_price, mem_price) 
             _codes, (frame[c] for c in ("namespace", "pod", "container", "workload"))
         )
     )
-    n_pod, n_ctr = max(len(pods), 1), max(len(ctrs), 1)
-    key, uniq = _dense((ns * n_pod + pod) * n_ctr + ctr, len(ns_names) * n_pod * n_ctr)
+    n_pod, n_ctr, n_node = max(len(pods), 1), max(len(ctrs), 1), max(len(names), 1)
+    key, uniq = _dense(
+        ((ns * n_pod + pod) * n_ctr + ctr) * n_node + node,
+        len(ns_names) * n_pod * n_ctr * n_node,
+    )
     n = len(uniq)
     workload_of = np.zeros(n, dtype=np.int64)
     workload_of[key] = wl
-    pod_of = uniq // n_ctr
+    ctr_of, node_of = np.divmod(uniq, n_node)
+    pod_of = ctr_of // n_ctr
     keys = pd.DataFrame(
         {
             "namespace": np.array(ns_names, dtype=object)[pod_of // n_pod],
-            "pod": np.array(pods, dtype=object)[pod_of % n_pod],
-            "container": np.array(ctrs, dtype=object)[uniq % n_ctr],
             "workload": np.array(wls, dtype=object)[workload_of],
+            "pod": np.array(pods, dtype=object)[pod_of % n_pod],
+            "container": np.array(ctrs, dtype=object)[ctr_of % n_ctr],
+            "node": np.array(names or [""], dtype=object)[node_of],
         }
     )
-    keys["workload"] = keys["workload"].where(keys["workload"] != "", keys["pod"])
 
     def total(weights):
         return np.bincount(key, weights=weights, minlength=n)
 
     has_c, has_m = req_c > 0, req_m > 0
-    return _Containers(
-        col=col, node=node, ns=ns, cpu_alloc=cpu_alloc, mem_alloc=mem_alloc, keys=keys,
-        cpu_cost=total(cpu_alloc), mem_cost=total(mem_alloc),
+    sums = keys.assign(
+        cpu=total(cpu_alloc), memory=total(mem_alloc),
         cpu_use=total(np.where(has_c, use_c * hours, 0)), cpu_req=total(req_c * hours),
         mem_use=total(np.where(has_m, use_m * hours, 0)), mem_req=total(req_m * hours),
-        hours=total(hours), ns_names=ns_names, unscheduled=int(unscheduled.sum()),
+        hours=total(hours),
+    )  # fmt: skip
+    return _Containers(
+        col=col, node=node, ns=ns, cpu_alloc=cpu_alloc, mem_alloc=mem_alloc, frame=sums,
+        ns_names=ns_names, unscheduled=int(unscheduled.sum()),
     )  # fmt: skip
 
 
@@ -422,20 +667,6 @@ class _Cells:
         self.alloc_cpu = np.bincount(cell, weights=c.cpu_alloc, minlength=size)
         self.alloc_mem = np.bincount(cell, weights=c.mem_alloc, minlength=size)
 
-    @property
-    def idle(self) -> np.ndarray:
-        return np.maximum(self.cpu - self.alloc_cpu, 0) + np.maximum(self.mem - self.alloc_mem, 0)
-
-    @property
-    def over(self) -> np.ndarray:
-        return np.maximum(self.alloc_cpu - self.cpu, 0) + np.maximum(self.alloc_mem - self.mem, 0)
-
-    def idle_per_collection(self, n_collections: int) -> np.ndarray:
-        return self.idle.reshape(n_collections, self.n_nodes).sum(axis=1)
-
-    def per_node(self, values: np.ndarray) -> np.ndarray:
-        return values.reshape(-1, self.n_nodes).sum(axis=0)
-
 
 def _node_cells(frame, t: _Times, node, n_nodes, cpu_price, mem_price) -> _Cells:
     hours = t.hours[t.n_col]
@@ -455,30 +686,24 @@ def _node_cells(frame, t: _Times, node, n_nodes, cpu_price, mem_price) -> _Cells
 # --- Namespaces over time, idle sharing ----------------------------------------------------------
 
 
-def _namespace_matrix(c: _Containers, n_collections: int) -> tuple[list[str], np.ndarray]:
-    n_ns = len(c.ns_names)
-    cell = c.col * n_ns + c.ns
-    flat = np.bincount(cell, weights=c.cpu_alloc + c.mem_alloc, minlength=n_collections * n_ns)
-    return c.ns_names, flat.reshape(n_collections, n_ns)
-
-
-def _series(t: _Times, bucket, ns_names, matrix, idle_col, mode) -> tuple[Series, np.ndarray]:
+def _series(starts, hours, bucket, ns_names, matrix, idle_slot, mode) -> tuple[Series, np.ndarray]:
+    """Slots (start ns, hours billed, cost per namespace, idle) summed into buckets."""
     width = int(bucket.total_seconds() * 1e9)
-    starts, b = np.unique(t.uniq // width * width, return_inverse=True)
-    n_b = len(starts)
+    bucket_starts, b = np.unique(starts // width * width, return_inverse=True)
+    n_b = len(bucket_starts)
 
     def per_bucket(values: np.ndarray) -> np.ndarray:
         out = np.zeros((n_b, *values.shape[1:]))
         np.add.at(out, b, values)
         return out
 
-    alloc, idle_b, hours = per_bucket(matrix), per_bucket(idle_col), per_bucket(t.hours)
+    alloc, idle_b, hours = per_bucket(matrix), per_bucket(idle_slot), per_bucket(hours)
     shares = _shares(alloc, idle_b, mode)
     left = idle_b - shares.sum(axis=1)
     with_idle = alloc + shares
     series = Series(
         bucket=bucket,
-        starts=tuple(_utc(int(s)) for s in starts),
+        starts=tuple(_utc(int(s)) for s in bucket_starts),
         hours=tuple(hours.tolist()),
         namespaces={
             ns: tuple(with_idle[:, i].tolist())
@@ -534,11 +759,10 @@ def _items(frame: pd.DataFrame, level: str, by: list[str], idle: Mapping[str, fl
     return tuple(sorted(out, key=lambda x: (-x.total, x.name)))
 
 
-def _levels(c: _Containers, ns_names: list[str], shares: np.ndarray) -> dict:
-    frame = c.keys.assign(
-        cpu_cost=c.cpu_cost, mem_cost=c.mem_cost, cpu_use=c.cpu_use, cpu_req=c.cpu_req,
-        mem_use=c.mem_use, mem_req=c.mem_req, hours=c.hours,
-    )  # fmt: skip
+def _levels(frame: pd.DataFrame, ns_names: list[str], shares: np.ndarray) -> dict:
+    """Containers (priced: cpu_cost, mem_cost) summed per container, pod, workload and
+    namespace; `shares` is each namespace's part of idle."""
+    frame = frame.assign(workload=frame["workload"].where(frame["workload"] != "", frame["pod"]))
     idle = dict(zip(ns_names, shares.tolist(), strict=True))
     return {
         "containers": _items(frame, "container", ["namespace", "pod", "container", "workload"], {}),
@@ -548,45 +772,37 @@ def _levels(c: _Containers, ns_names: list[str], shares: np.ndarray) -> dict:
     }
 
 
-def _node_costs(names, cells: _Cells, cpu_price, mem_price, prices, default, by_default) -> tuple:
-    cost = cells.per_node(cells.cost)
-    alloc = cells.per_node(cells.alloc_cpu + cells.alloc_mem)
-    idle, over = cells.per_node(cells.idle), cells.per_node(cells.over)
+def _node_costs(per_node: pd.DataFrame, prices, default, by_default) -> tuple:
     out = [
         NodeCost(
             node=name,
             prices=prices.get(name, default),
-            cost=float(cost[i]),
-            allocated=float(alloc[i]),
-            idle=float(idle[i]),
-            over_allocated=float(over[i]),
+            cost=float(r.cost),
+            allocated=float(r.allocated),
+            idle=float(r.idle),
+            over_allocated=float(r.over),
             priced_by_default=name in by_default,
         )
-        for i, name in enumerate(names)
+        for name, r in zip(per_node.index, per_node.itertuples(index=False), strict=True)
     ]
     return tuple(sorted(out, key=lambda n: (-n.cost, n.node)))
 
 
-def _notes(names, cells: _Cells, c: _Containers, unscheduled, by_default) -> list[str]:
+def _notes(per_node: pd.DataFrame, unscheduled: int, by_default) -> list[str]:
     notes = []
-    over = (cells.alloc_cpu > cells.cpu + 1e-12) | (cells.alloc_mem > cells.mem + 1e-12)
-    over = over.reshape(-1, cells.n_nodes)
-    absent = ~cells.present.reshape(-1, cells.n_nodes)
-    for i, name in enumerate(names):
-        gone = int((over[:, i] & absent[:, i]).sum())
-        full = int((over[:, i] & ~absent[:, i]).sum())
-        if full:
+    for name, r in zip(per_node.index, per_node.itertuples(index=False), strict=True):
+        if full := round(r.over_full):
             notes.append(
                 f"node {name}: requests and usage exceeded its allocatable capacity at {full} "
                 "collection(s); the excess is billed to the containers but is not node cost"
             )
-        if gone:
+        if gone := round(r.over_absent):
             notes.append(
                 f"node {name}: pods ran on it at {gone} collection(s) without a sample of the "
                 "node; their cost counts, the node's does not"
             )
-    if c.unscheduled:
-        notes.append(f"{c.unscheduled} sample(s) of containers without a node are not billed")
+    if unscheduled:
+        notes.append(f"{unscheduled} sample(s) of containers without a node are not billed")
     if by_default:
         notes.append(f"priced at the default row (labels unknown): {', '.join(by_default)}")
     return notes

@@ -145,3 +145,68 @@ class RollupMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cluster} rolled until {self.rolled_until:%Y-%m-%d %H:%M}"
+
+
+# --- Cost rollups: allocation's bills, an hour at a time ---------------------------------------
+
+
+class CostRollup(models.Model):
+    """One hour (or one UTC day) of one container's billing on one node, in resource units
+    before prices (allocation.Bill.containers), so allocation over 14 days reads a row per
+    container and day instead of every sample. Written with the usage rollups, in the same
+    transaction as the mark; derived data (not audited)."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    hours = models.PositiveSmallIntegerField(default=1)  # 1, or 24: a whole UTC day merged
+    namespace = models.CharField(max_length=253)
+    workload = models.CharField(max_length=253, blank=True)  # "": a bare pod
+    pod = models.CharField(max_length=253)
+    container = models.CharField(max_length=253)
+    node = models.CharField(max_length=253)
+    cpu = models.FloatField()  # millicore-hours billed: max(request, usage) x time
+    memory = models.FloatField()  # byte-hours billed
+    cpu_use = models.FloatField()  # millicore-hours used, over samples with a CPU request
+    cpu_req = models.FloatField()  # millicore-hours requested
+    mem_use = models.FloatField()  # byte-hours used, over samples with a memory request
+    mem_req = models.FloatField()
+    billed_hours = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "hours", "hour", "namespace", "pod", "container", "node"],
+                name="costs_cost_rollup_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["cluster", "hours", "hour"])]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.namespace}/{self.pod}/{self.container}"
+
+
+class CostHour(models.Model):
+    """One hour of a cluster's billing apart from its containers (allocation.Bill): when its
+    collections were, the gaps, and per namespace and per node what was billed, allocatable,
+    idle and over-allocated, in resource units. Times are Unix nanoseconds, as the bills'."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    first_ns = models.BigIntegerField()  # first collection
+    last_ns = models.BigIntegerField()  # last collection
+    end_ns = models.BigIntegerField()  # last collection + the time it billed
+    after_ns = models.BigIntegerField(null=True)  # the next collection, when it was seen
+    nominal_ns = models.FloatField()  # the median collection interval
+    billed_hours = models.FloatField()
+    unscheduled = models.IntegerField(default=0)
+    gaps = models.JSONField(default=list)  # [[from_ns, to_ns], ...]
+    namespaces = models.JSONField(default=list)  # [[namespace, node, cpu, memory], ...]
+    nodes = models.JSONField(default=list)  # [[node, *allocation.NODE_SUMS], ...]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "hour"], name="costs_cost_hour_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} {self.hour:%Y-%m-%d %H}h"

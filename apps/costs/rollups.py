@@ -54,7 +54,7 @@ KEY = ["namespace", "workload", "container"]
 EPOCH = pd.Timestamp(0, tz="UTC")
 
 
-def _ceil_day(t: datetime) -> datetime:
+def ceil_day(t: datetime) -> datetime:
     f = t.replace(hour=0, minute=0, second=0, microsecond=0)
     return f if f == t else f + DAY
 
@@ -81,8 +81,11 @@ def complete_until(cluster: Cluster) -> datetime | None:
 
 def rollup_cluster(cluster: Cluster, *, max_hours: int = 24) -> int:
     """Roll up the cluster's complete hours not rolled yet, oldest first, at most `max_hours`
-    of them (a catch-up over 14 days goes on at the next run). Each hour is one transaction
-    with the mark; two runs at once roll an hour once. Returns the hours rolled."""
+    of them (a catch-up over 14 days goes on at the next run). Each hour, usage and cost
+    rollups (billing.py) alike, is one transaction with the mark; two runs at once roll an
+    hour once. Returns the hours rolled."""
+    from . import billing  # it reads with this module's helpers
+
     raw_end = complete_until(cluster)
     if raw_end is None:
         return 0
@@ -97,6 +100,7 @@ def rollup_cluster(cluster: Cluster, *, max_hours: int = 24) -> int:
             if locked is None or locked.rolled_until != mark.rolled_until:
                 return 0  # another run changed them meanwhile
             UsageRollup.objects.filter(cluster=cluster).delete()
+            billing.forget(cluster)
             locked.delete()
         mark = None
     expected = mark.rolled_until if mark else None  # the mark as this run found it
@@ -114,14 +118,23 @@ def rollup_cluster(cluster: Cluster, *, max_hours: int = 24) -> int:
     done = 0
     hour = start
     while hour < end and done < max_hours:
-        rows = hour_rows(cluster, hour)
+        samples = frame(
+            ContainerSample.objects.filter(
+                cluster=cluster, ts__gt=hour - lookback(cluster), ts__lt=hour + HOUR
+            ),
+            FIELDS,
+        )
+        rows = hour_rows(cluster, hour, samples)
+        costs = billing.rows(cluster, hour, billing.hour_bill(cluster, hour, samples, raw_end))
         with transaction.atomic():
             locked = RollupMark.objects.select_for_update().filter(cluster=cluster).first()
             if (locked.rolled_until if locked else None) != expected:
                 return done  # another run moved (or rebuilt) the mark meanwhile
             UsageRollup.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+            billing.save(*costs)
             if (hour + HOUR).hour == 0:  # a UTC day is complete: merge its hours
                 _compact_day(cluster, hour + HOUR - DAY)
+                billing.compact_day(cluster, hour + HOUR - DAY)
             RollupMark.objects.update_or_create(
                 cluster=cluster, defaults={"rolled_until": hour + HOUR}
             )
@@ -167,16 +180,18 @@ def _fields(key: tuple, r: "Rolled") -> dict:
 
 def prune(*, now: datetime) -> int:
     """Rollups go with the samples they summarise: older than SAMPLE_RETENTION_DAYS."""
+    from . import billing
+
     cutoff = floor_hour(now - timedelta(days=settings.SAMPLE_RETENTION_DAYS)) - HOUR
     old = UsageRollup.objects.filter(hours=1, hour__lt=cutoff)
-    return (old | UsageRollup.objects.filter(hours=24, hour__lt=cutoff - DAY)).delete()[0]
+    n = (old | UsageRollup.objects.filter(hours=24, hour__lt=cutoff - DAY)).delete()[0]
+    return n + billing.prune(cutoff)
 
 
-def hour_rows(cluster: Cluster, hour: datetime) -> list[UsageRollup]:
-    qs = ContainerSample.objects.filter(
-        cluster=cluster, ts__gt=hour - lookback(cluster), ts__lt=hour + HOUR
-    ).exclude(workload="")
-    return [UsageRollup(cluster=cluster, **r) for r in aggregate(frame(qs, FIELDS), hour)]
+def hour_rows(cluster: Cluster, hour: datetime, samples: pd.DataFrame) -> list[UsageRollup]:
+    """The usage rollups of [hour, hour + 1 h) from `samples`: the cluster's container samples
+    of the hour and of a look-back before it."""
+    return [UsageRollup(cluster=cluster, **r) for r in aggregate(samples, hour)]
 
 
 def aggregate(df: pd.DataFrame, hour: datetime) -> list[dict]:
@@ -424,16 +439,7 @@ def read(
     """The rollups of the whole hours in [since, until), merged per (namespace, workload,
     container) — or, with `pods`, per (namespace, workload) from the whole-pod rows. Whole
     UTC days are read as their day rows, the hours around them as hour rows."""
-    start = ceil_hour(since)
-    first_day, last_day = _ceil_day(start), until.replace(hour=0, minute=0, second=0, microsecond=0)
-    spans = Q(hours=1, hour__gte=start, hour__lt=until)
-    if first_day < last_day:
-        spans = (
-            Q(hours=24, hour__gte=first_day, hour__lt=last_day)
-            | Q(hours=1, hour__gte=start, hour__lt=first_day)
-            | Q(hours=1, hour__gte=last_day, hour__lt=until)
-        )
-    qs = UsageRollup.objects.filter(spans, cluster=cluster)
+    qs = UsageRollup.objects.filter(spans(ceil_hour(since), until), cluster=cluster)
     qs = qs.filter(container="") if pods else qs.exclude(container="")
     if namespace:
         qs = qs.filter(namespace=namespace)
@@ -443,6 +449,19 @@ def read(
         key = row[:2] if pods else row[:3]
         groups.setdefault(key, []).append(row)
     return {key: _merge(rows) for key, rows in groups.items()}
+
+
+def spans(start: datetime, until: datetime) -> Q:
+    """The rollup rows of the hours [start, until), `start` a whole hour: whole UTC days as
+    their day rows, the hours around them as hour rows."""
+    first_day, last_day = ceil_day(start), until.replace(hour=0, minute=0, second=0, microsecond=0)
+    if first_day >= last_day:
+        return Q(hours=1, hour__gte=start, hour__lt=until)
+    return (
+        Q(hours=24, hour__gte=first_day, hour__lt=last_day)
+        | Q(hours=1, hour__gte=start, hour__lt=first_day)
+        | Q(hours=1, hour__gte=last_day, hour__lt=until)
+    )
 
 
 def _json(value):

@@ -1,7 +1,7 @@
 """Reads: the price sheet of each cluster, as the pure sheets that cost math takes, and the
 cost allocation of a cluster over a time range."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -9,8 +9,9 @@ from django.db.models import Prefetch
 
 from apps.clusters.models import Cluster, ContainerSample, Node, NodeSample
 
-from . import allocation, prices
+from . import allocation, billing, prices
 from .models import PriceRow, PriceSheet
+from .rollups import HOUR
 
 
 def _pure(sheet: PriceSheet) -> prices.PriceSheet:
@@ -69,36 +70,43 @@ def allocation_for(
     bucket: timedelta = timedelta(hours=1),
 ) -> allocation.Allocation:
     """Cost by container, pod, workload and namespace from `since` to `until` (inclusive), at
-    the cluster's prices per node (spot or on-demand by its labels). One query per model."""
-    scope = {"cluster_id": cluster.pk, "ts__gte": since, "ts__lte": until}
-    containers = pd.DataFrame.from_records(
-        list(ContainerSample.objects.filter(**scope).values_list(*CONTAINER_FIELDS)),
-        columns=list(CONTAINER_FIELDS),
-    )
-    nodes = pd.DataFrame.from_records(
-        list(NodeSample.objects.filter(**scope).values_list(*NODE_FIELDS)),
-        columns=list(NODE_FIELDS),
-    )
+    the cluster's prices per node (spot or on-demand by its labels). Whole hours already
+    rolled up are read from the cost rollups when the buckets are whole hours; the rest, and
+    every range without rollups, from the samples."""
     sheet = prices_for_cluster(cluster)
     labels = dict(Node.objects.filter(cluster_id=cluster.pk).values_list("name", "labels"))
-    return allocation.allocate(
-        containers,
-        nodes,
-        {name: prices.price_for_node(lbl or {}, sheet) for name, lbl in labels.items()},
-        default=sheet.default.prices,
-        idle=idle,
-        bucket=bucket,
-        since=since,
-        until=until,
-        interval=timedelta(seconds=cluster.collect_interval_seconds),
+    node_prices = {name: prices.price_for_node(lbl or {}, sheet) for name, lbl in labels.items()}
+    bills = (
+        billing.allocation_read(cluster, since, until) if bucket % HOUR == timedelta(0) else None
     )
+    note = ()
+    if bills is not None and bills[1] is not None:  # say which part came from the rollups
+        first, end = (allocation.when_ns(t) for t in (bills[1].first, bills[1].end))
+        note = (f"{first} to {end} read from the hourly cost rollups",)
+    if bills is None:
+        containers, nodes = billing.raw_frames(cluster, since, until)
+        bills = [
+            allocation.bill(
+                containers, nodes, slot=bucket, until=until,
+                interval=timedelta(seconds=cluster.collect_interval_seconds),
+            )
+        ]  # fmt: skip
+    a = allocation.combine(
+        bills, node_prices, default=sheet.default.prices, idle=idle, bucket=bucket,
+        since=since, until=until,
+    )  # fmt: skip
+    return replace(a, notes=a.notes + note) if note else a
 
 
 def allocation_samples_estimate(cluster: Cluster, since: datetime, until: datetime) -> int:
-    """About how many container samples [since, until] holds: the containers of the latest
-    collection times the collections in the range (one indexed count)."""
+    """About how many container samples a read of [since, until] takes: the containers of the
+    latest collection times the collections in the part of the range that is not rolled up
+    (one indexed count)."""
     if cluster.last_cluster_time is None:
         return 0
+    raw = until - since
+    if span := billing.rolled_span(cluster, since, until):
+        raw = (span[0] - since) + (until - span[1])
     # The last interval's samples (not those stamped at the cluster's clock: Prometheus
     # samples sit on its step times, and a collection without metrics stores none).
     interval = timedelta(seconds=max(1, cluster.collect_interval_seconds))
@@ -108,7 +116,7 @@ def allocation_samples_estimate(cluster: Cluster, since: datetime, until: dateti
     per = ContainerSample.objects.filter(
         cluster_id=cluster.pk, ts__gt=newest.ts - interval, ts__lte=newest.ts
     ).count()
-    return int(per * (until - since) / interval)
+    return int(per * raw / interval)
 
 
 def node_price_rows(cluster: Cluster) -> tuple[prices.PriceSheet, dict[str, prices.PriceRow]]:

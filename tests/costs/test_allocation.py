@@ -14,11 +14,13 @@ is billed as 2 h and the last collection as 1 h: 6 hours in all.
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from apps.costs.allocation import allocate
+from apps.costs.allocation import allocate, bill, combine
 from apps.costs.prices import GiB, Prices
+from tests.costs.conftest import allocation_summary
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 HOURS = [0, 1, 2, 6, 7]
@@ -188,6 +190,13 @@ def test_unscheduled_containers_are_not_billed_and_unknown_nodes_take_the_defaul
         allocate(_containers(rows), _nodes(), {"spot": SPOT})
 
 
+def test_only_unscheduled_samples_bill_nothing_and_say_so():
+    rows = [("shop", "web", "web-3", "app", "", None, None, 500, GiB)]
+    a = allocate(_containers(rows), _nodes().iloc[:0], {})
+    assert a.total == 0 and a.nodes == () and a.workloads == ()
+    assert a.notes == ("5 sample(s) of containers without a node are not billed",)
+
+
 def test_no_samples_says_so():
     empty_c = _containers().iloc[:0]
     a = allocate(empty_c, _nodes().iloc[:0], PRICES, since=_at(0), until=_at(1))
@@ -203,3 +212,70 @@ def test_categorical_columns_give_the_same_answer():
     assert [(x.name, round(x.total, 9)) for x in a.pods] == [
         (x.name, round(x.total, 9)) for x in b.pods
     ]
+
+
+# --- Bills of consecutive hours add up to the bill of the whole range ---------------------------
+
+
+def _busy_range(seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seven hours of 5-minute collections: pods that come and go, a node that is over-allocated
+    at times and missing for a while, a 105-minute gap, unscheduled samples."""
+    rng = np.random.default_rng(seed)
+    times = [T0 + timedelta(minutes=5 * i + 2) for i in range(84) if not 30 <= i < 50]
+    c_rows, n_rows = [], []
+    for i, ts in enumerate(times):
+        for n, cpu, mem in (("od", 2000, 4 * GiB), ("spot", 1000, 2 * GiB)):
+            if n == "spot" and 10 <= i < 14:
+                continue  # pods ran on it without a sample of the node
+            n_rows.append((ts, n, cpu, mem))
+        for p in range(6):
+            if (p + i) % 9 == 0:
+                continue  # churn: each pod misses some collections
+            node = ("od", "spot", "")[p % 3] if p != 5 else "spot"
+            use = rng.uniform(0, 900), rng.uniform(0.1, 1.5) * GiB
+            req = (500, GiB) if p % 2 else (None, None)
+            c_rows.append(
+                (
+                    ts,
+                    ("shop", "batch")[p % 2],
+                    f"w{p // 2}",
+                    f"w{p // 2}-{p}",
+                    "app",
+                    node,
+                    *use,
+                    *req,
+                )
+            )
+    containers = pd.DataFrame(
+        c_rows,
+        columns=["ts", "namespace", "workload", "pod", "container", "node", "cpu_m", "memory",
+                 "request_cpu_m", "request_memory"],
+    )  # fmt: skip
+    nodes = pd.DataFrame(n_rows, columns=["ts", "node", "allocatable_cpu_m", "allocatable_memory"])
+    return containers, nodes
+
+
+@pytest.mark.parametrize("idle", ["none", "even", "weighted"])
+def test_hourly_bills_combined_give_the_allocation_of_the_whole_range(idle):
+    containers, nodes = _busy_range()
+    since, until = T0, T0 + timedelta(hours=7)
+    whole = allocate(containers, nodes, PRICES, idle=idle, since=since, until=until,
+                     interval=timedelta(minutes=5))  # fmt: skip
+    bills = []
+    for h in range(7):
+        start, end = T0 + timedelta(hours=h), T0 + timedelta(hours=h + 1)
+        later = containers["ts"][containers["ts"] >= end]
+        bills.append(
+            bill(
+                containers[(containers["ts"] >= start) & (containers["ts"] < end)],
+                nodes[(nodes["ts"] >= start) & (nodes["ts"] < end)],
+                slot=timedelta(hours=1), interval=timedelta(minutes=5), until=until, end=end,
+                after=later.min() if len(later) else None,
+            )
+        )  # fmt: skip
+    assert sum(b is None for b in bills) == 1  # the hour inside the gap has no collection
+    parts = combine(bills, PRICES, idle=idle, since=since, until=until)
+    assert allocation_summary(parts) == allocation_summary(whole)
+    assert len(whole.missing) == 1 and "(105 min; billed as 10 min)" in whole.missing[0]
+    assert any("without a sample of the node" in n for n in whole.notes)
+    assert whole.over_allocated > 0 and whole.idle > 0

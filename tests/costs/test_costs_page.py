@@ -9,6 +9,7 @@ import pytest
 
 from apps.clusters.models import ContainerSample
 from apps.clusters.services import cluster_create
+from apps.costs import rollups
 from apps.costs.selectors import allocation_for
 from tests.conftest import login, sandbox_cluster
 from tests.predictions.conftest import collect_through
@@ -20,15 +21,20 @@ CENT = 0.01
 
 
 @pytest.fixture
-def collected(db, tmp_path):
-    """The healthy sandbox collected every 30 s for 20 simulated minutes."""
+def served(db, tmp_path):
+    """The healthy sandbox collected every 30 s for 20 simulated minutes, and its server."""
     server = start_sandbox(tmp_path)
     cluster = sandbox_cluster(server)
     try:
         collect_through(server, cluster, 20)
-        yield cluster
+        yield server, cluster
     finally:
         server.stop()
+
+
+@pytest.fixture
+def collected(served):
+    return served[1]
 
 
 @pytest.fixture
@@ -116,10 +122,12 @@ def test_every_role_sees_it_and_anonymous_is_sent_to_log_in(client, olivia, alic
 
 
 def test_a_range_with_more_samples_than_one_read_takes_is_refused_with_one_that_fits(
-    client, vic, collected, settings
+    client, vic, served, settings
 ):
-    """Allocation reads every sample of its range: past COSTS_ALLOCATION_MAX_SAMPLES it says
-    so, with the hours that fit, instead of taking the web worker's memory."""
+    """Allocation reads the raw samples of its range outside the cost rollups: past
+    COSTS_ALLOCATION_MAX_SAMPLES it says so, with the hours that fit, instead of taking the
+    web worker's memory."""
+    server, collected = served
     settings.COSTS_ALLOCATION_MAX_SAMPLES = 100_000
     per = ContainerSample.objects.filter(cluster=collected, ts=collected.last_cluster_time).count()
     assert 3 <= per < 800  # so an hour fits and 14 days do not
@@ -132,3 +140,9 @@ def test_a_range_with_more_samples_than_one_read_takes_is_refused_with_one_that_
     assert f"about {per * 14 * 2880:,} container samples, more than the 100,000" in body
     hours = int(14 * 24 * 100_000 / (per * 14 * 2880))
     assert f"choose at most {hours} hours" in body
+    # Once the hours are rolled up, the read takes only the raw samples outside them.
+    collect_through(server, collected, 60, step=600)  # past a whole hour
+    assert rollups.rollup_cluster(collected) >= 1
+    served = page.get(URL, {"cluster": collected.name, "range": "14d"})
+    assert served.status_code == 200
+    assert "read from the hourly cost rollups" in _body(served)

@@ -3,21 +3,23 @@ them agree with the same reads over every raw sample. The raw samples before the
 mark are deleted before the second read, so a read that ignored the rollups would fail."""
 
 import math
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
 import pytest
-from django.db.models import Max
+from django.db.models import Max, Min
 
-from apps.clusters.models import ContainerSample
-from apps.costs import histogram, rollups
-from apps.costs.models import RollupMark, UsageRollup
+from apps.clusters.models import ContainerSample, NodeSample
+from apps.costs import billing, histogram, rollups, selectors
+from apps.costs.models import CostHour, CostRollup, RollupMark, UsageRollup
 from apps.costs.plans import plan_build
-from apps.costs.selectors import waste_report
+from apps.costs.selectors import allocation_for, waste_report
 from apps.costs.usage import usage_read
 from apps.costs.waste import Kind as WasteKind
 from tests.clusters.conftest import start_sandbox
 from tests.conftest import sandbox_cluster, wait_for
+from tests.costs.conftest import allocation_summary
 from tests.predictions.conftest import collect_through
 
 # --- The histograms (pure) --------------------------------------------------------------------
@@ -148,6 +150,9 @@ def test_idle_verdicts_and_waste_read_from_rollups_match_the_raw_ones(tmp_path):
         cluster = sandbox_cluster(server)
         collect_through(server, cluster, 25 * 60, step=3600)
         raw = waste_report(cluster)
+        first = ContainerSample.objects.filter(cluster=cluster).aggregate(t=Min("ts"))["t"]
+        span = {"since": rollups.ceil_hour(first), "until": cluster.last_cluster_time}
+        raw_cost = allocation_for(cluster, **span, idle="even")
         assert rollups.rollup_cluster(cluster) >= 20
         # 25 hours cross a UTC midnight: the day before it is merged into day rows, and a read
         # from that day's start takes the day rows plus the hours after them.
@@ -165,6 +170,10 @@ def test_idle_verdicts_and_waste_read_from_rollups_match_the_raw_ones(tmp_path):
             expected[(ns, wl)] = expected.get((ns, wl), 0) + 1
         _drop_raw_before_mark(cluster)
         via_days = rollups.read(cluster, day.hour, mark, pods=True)
+        # Cost rollups too: the day's rows sum its hours, and allocation reads them.
+        assert CostRollup.objects.filter(cluster=cluster, hours=24, hour=day.hour).exists()
+        rolled_cost = _said_rolled(allocation_for(cluster, **span, idle="even"))
+        assert allocation_summary(rolled_cost) == allocation_summary(raw_cost)
         assert {k: r.history.samples for k, r in via_days.items()} == expected
         rolled = waste_report(cluster)
         assert rolled.covered_hours == raw.covered_hours >= 24
@@ -193,6 +202,8 @@ def test_rollups_go_with_the_samples_retention(overprovisioned, settings):
     assert rollups.prune(now=newest + timedelta(hours=2)) == 0  # within the day: all kept
     assert rollups.prune(now=newest + timedelta(days=2, hours=2)) > 0  # day rows too
     assert not UsageRollup.objects.filter(cluster=cluster).exists()
+    assert not CostRollup.objects.filter(cluster=cluster).exists()
+    assert not CostHour.objects.filter(cluster=cluster).exists()
 
 
 def test_the_worker_rolls_up_and_the_plan_reads_it(
@@ -237,3 +248,65 @@ def test_a_clock_that_goes_back_makes_reads_raw_and_the_rollups_rebuild(overprov
     assert rebuilt >= 1 and UsageRollup.objects.filter(cluster=cluster).count() < rows
     later = UsageRollup.objects.filter(cluster=cluster, hour__gte=rollups.floor_hour(earlier))
     assert not later.exists()
+    assert not CostHour.objects.filter(
+        cluster=cluster, hour__gte=rollups.floor_hour(earlier)
+    ).exists()
+    assert CostHour.objects.filter(cluster=cluster).exists()
+
+
+def _said_rolled(a):
+    """The allocation without its note of the part read from the cost rollups (there is one)."""
+    said = [n for n in a.notes if n.endswith("read from the hourly cost rollups")]
+    assert len(said) == 1, a.notes
+    return replace(a, notes=tuple(n for n in a.notes if n not in said))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("idle", ["none", "weighted"])
+def test_allocation_read_from_cost_rollups_matches_the_read_of_every_sample(overprovisioned, idle):
+    """Ranges that start within an hour and end after the mark or within a rolled hour: the
+    raw partial hour, the rolled hours and the raw tail add up to the raw read's figures."""
+    server, cluster = overprovisioned
+    collect_through(server, cluster, 250, step=600)
+    first = ContainerSample.objects.filter(cluster=cluster).aggregate(t=Min("ts"))["t"]
+    since = first + timedelta(minutes=7)
+    inside = rollups.floor_hour(cluster.last_cluster_time) - timedelta(minutes=50)
+    ranges = {
+        "to the clock": (since, cluster.last_cluster_time),
+        "within the rollups": (since, inside),
+    }
+    # (ending 9 minutes after the last rolled hour's first collection, the tail has one: it
+    # bills the rolled hours' interval, not the cluster's configured one)
+    raw = {
+        name: allocation_for(cluster, since=a, until=b, idle=idle)
+        for name, (a, b) in ranges.items()
+    }
+    assert rollups.rollup_cluster(cluster) >= 3
+    start = rollups.ceil_hour(since)
+    assert CostHour.objects.filter(cluster=cluster, hour__gte=start).count() >= 2
+    assert billing.rolled_span(cluster, *ranges["to the clock"])[0] == start
+    # Leave the rolled hours without samples (but their first collections, which the partial
+    # hour before them bills up to): a read that ignored the rollups would come out short.
+    gone = {"cluster": cluster, "ts__gt": start + timedelta(minutes=15)}
+    gone["ts__lt"] = rollups.floor_hour(ranges["within the rollups"][1])
+    assert ContainerSample.objects.filter(**gone).delete()[0] > 0
+    assert NodeSample.objects.filter(**gone).delete()[0] > 0
+    for name, (a, b) in ranges.items():
+        rolled = _said_rolled(allocation_for(cluster, since=a, until=b, idle=idle))
+        assert allocation_summary(rolled) == allocation_summary(raw[name]), name
+        assert rolled.total > 0 and rolled.workloads
+    # Five-minute buckets (ranges up to 3 hours) are read raw: what is left of them.
+    short = allocation_for(
+        cluster, since=since, until=since + timedelta(hours=2), bucket=timedelta(minutes=5)
+    )
+    assert short.total < raw["to the clock"].total
+    # The allocation guard counts only the samples it reads: those outside the rollups.
+    a, b = ranges["to the clock"]
+    stop = RollupMark.objects.get(cluster=cluster).rolled_until
+    with_rollups = selectors.allocation_samples_estimate(cluster, a, b)
+    RollupMark.objects.filter(cluster=cluster).delete()  # reads are raw again: now short
+    raw_share = ((start - a) + (b - stop)) / (b - a)
+    assert with_rollups == pytest.approx(
+        selectors.allocation_samples_estimate(cluster, a, b) * raw_share, rel=0.01
+    )
+    assert allocation_for(cluster, since=a, until=b).total < raw["to the clock"].total
