@@ -226,9 +226,11 @@ def bill(
 ) -> Bill | None:
     """Bill the collections of the samples given, per `slot` of time (UTC-aligned). With `end`,
     only collections before it are billed, and `after` is the next collection (else the first
-    one given at or after `end`, if any): the last one bills up to it, so an hour billed alone
-    bills as it does within a longer range. `until` stops billing there. None without
-    collections."""
+    one given at or after `end`, if any): the last one bills up to it, capped, so an hour
+    billed alone bills as it does within a longer range collected at a steady interval. The
+    cap is twice the median interval between the collections given; with only one, twice
+    `interval` (pass the one the cluster collects at). `until` stops billing there. None
+    without collections."""
     next_ns = None
     if end is not None:
         end_ns = int(_as_ns([end])[0])
@@ -479,13 +481,14 @@ class _Times:
         until: datetime | None,
         after: int | None = None,
     ) -> "_Times":
-        """`after`: the next collection after these, if known (it counts for the median)."""
+        """`after`: the next collection after these, if known: the last one bills up to it,
+        capped. The median interval is taken between these collections only (with none, it
+        is `interval`): a gap to `after` must not make the cap as long as the gap."""
         both = np.concatenate([_as_ns(c_ts), _as_ns(n_ts)])
         codes, uniq = pd.factorize(both, sort=True)
         uniq = np.asarray(uniq, dtype=np.int64)
         diffs = np.diff(uniq)
-        known = diffs if after is None else np.append(diffs, after - uniq[-1])
-        nominal = float(np.median(known)) if len(known) else interval.total_seconds() * 1e9
+        nominal = float(np.median(diffs)) if len(diffs) else interval.total_seconds() * 1e9
         cap = 2 * nominal
         last = nominal if after is None else min(after - uniq[-1], cap)
         dt = np.append(np.minimum(diffs, cap), last).astype(float)

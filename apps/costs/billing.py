@@ -28,6 +28,7 @@ from .rollups import (
     fetch,
     floor_hour,
     frame,
+    lookback,
     spans,
 )
 
@@ -182,12 +183,22 @@ def _summed(qs) -> list[tuple]:
 
 def rolled_span(cluster: Cluster, since: datetime, until: datetime) -> tuple | None:
     """The whole hours of [since, until] that are rolled up, as (from, to); None when none are,
-    or the rollups reach past the cluster's clock (it went back; they are being rebuilt)."""
+    or the rollups reach past the cluster's clock (it went back; they are being rebuilt).
+    It starts at the oldest hour kept (pruning leaves a day row whose first hours are gone)
+    and ends an hour early when `until` falls within a look-back of its end: that hour's last
+    collection billed up to the next one, which may be past `until`."""
     mark = RollupMark.objects.filter(cluster=cluster).values_list("rolled_until", flat=True)
     rolled, clock = mark.first(), complete_until(cluster)
     if rolled is None or clock is None or rolled > floor_hour(clock + CLOCK_SLACK):
         return None
-    start, stop = ceil_hour(since), min(rolled, floor_hour(until))
+    oldest = (
+        CostHour.objects.filter(cluster=cluster).order_by("hour").values_list("hour", flat=True)
+    )
+    if (kept := oldest.first()) is None:
+        return None
+    start, stop = max(ceil_hour(since), kept), min(rolled, floor_hour(until))
+    if until - stop < lookback(cluster):
+        stop -= HOUR
     return (start, stop) if start < stop else None
 
 

@@ -175,7 +175,16 @@ class CostRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["cluster", "hours", "hour", "namespace", "pod", "container", "node"],
+                fields=[
+                    "cluster",
+                    "hours",
+                    "hour",
+                    "namespace",
+                    "workload",
+                    "pod",
+                    "container",
+                    "node",
+                ],
                 name="costs_cost_rollup_unique",
             )
         ]

@@ -427,7 +427,8 @@ def frame(qs, fields: tuple[str, ...]) -> pd.DataFrame:
     rows = fetch(qs.annotate(_ts_s=Epoch("ts")), names)
     df = pd.DataFrame.from_records(rows, columns=list(fields))
     if not df.empty:
-        millis = np.round(df["ts"].to_numpy(dtype=float) * 1000).astype(np.int64)
+        # Truncated (a sample at 10:59:59.9996 stays in hour 10), past float error (1 µs).
+        millis = np.floor(df["ts"].to_numpy(dtype=float) * 1000 + 1e-3).astype(np.int64)
         df["ts"] = pd.to_datetime(millis, unit="ms", utc=True)
         df["ts_s"] = millis / 1000
     return df

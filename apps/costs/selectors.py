@@ -61,6 +61,11 @@ CONTAINER_FIELDS = allocation.CONTAINER_COLUMNS
 NODE_FIELDS = allocation.NODE_COLUMNS
 
 
+def allocation_bucket(since: datetime, until: datetime) -> timedelta:
+    """The series' bucket for a range: 5 minutes up to 3 hours (read raw), else an hour."""
+    return timedelta(minutes=5) if until - since <= timedelta(hours=3) else HOUR
+
+
 def allocation_for(
     cluster: Cluster,
     *,
@@ -99,14 +104,18 @@ def allocation_for(
 
 
 def allocation_samples_estimate(cluster: Cluster, since: datetime, until: datetime) -> int:
-    """About how many container samples a read of [since, until] takes: the containers of the
-    latest collection times the collections in the part of the range that is not rolled up
-    (one indexed count)."""
+    """About how many container samples a read of [since, until] (in `allocation_bucket`s)
+    takes: the containers of the latest collection times the collections in the part of the
+    range that is not rolled up (one indexed count)."""
     if cluster.last_cluster_time is None:
         return 0
     raw = until - since
-    if span := billing.rolled_span(cluster, since, until):
-        raw = (span[0] - since) + (until - span[1])
+    hourly = allocation_bucket(since, until) == HOUR
+    if hourly and (span := billing.rolled_span(cluster, since, until)):
+        # The part before the rollups counts from the oldest sample (pruned hours hold none).
+        oldest = ContainerSample.objects.filter(cluster_id=cluster.pk).order_by("ts").first()
+        head = span[0] - max(since, oldest.ts) if oldest else timedelta(0)
+        raw = max(head, timedelta(0)) + (until - span[1])
     # The last interval's samples (not those stamped at the cluster's clock: Prometheus
     # samples sit on its step times, and a collection without metrics stores none).
     interval = timedelta(seconds=max(1, cluster.collect_interval_seconds))

@@ -280,7 +280,7 @@ def _node_row(n: allocation.NodeCost, rows: dict) -> dict:
 
 
 def _allocation_context(cluster: Cluster, since: datetime, until: datetime, idle: str) -> dict:
-    bucket = timedelta(minutes=5) if until - since <= timedelta(hours=3) else timedelta(hours=1)
+    bucket = selectors.allocation_bucket(since, until)
     a = selectors.allocation_for(cluster, since=since, until=until, idle=idle, bucket=bucket)
     sheet, rows = selectors.node_price_rows(cluster)
     context = {

@@ -279,3 +279,32 @@ def test_hourly_bills_combined_give_the_allocation_of_the_whole_range(idle):
     assert len(whole.missing) == 1 and "(105 min; billed as 10 min)" in whole.missing[0]
     assert any("without a sample of the node" in n for n in whole.notes)
     assert whole.over_allocated > 0 and whole.idle > 0
+
+
+@pytest.mark.parametrize("before_outage", [1, 2])
+def test_an_hour_cut_short_by_an_outage_bills_the_cap_not_the_outage(before_outage):
+    """One or two collections, then nothing for 4 hours: the hour's bill caps its last
+    collection at twice the interval and reports the gap, as the read of every sample does."""
+    times = [T0 + timedelta(seconds=30 * i) for i in range(120)]  # 00:00 to 00:59:30
+    times += [T0 + timedelta(hours=1, seconds=30 * i) for i in range(before_outage)]
+    times += [T0 + timedelta(hours=5, seconds=30 * i) for i in range(120)]
+    rows = [("shop", "web", "web-1", "app", "od", 250, 0.5 * GiB, 500, GiB)]
+    containers = _containers(rows, hours=[(t - T0).total_seconds() / 3600 for t in times])
+    nodes = _nodes(hours=[(t - T0).total_seconds() / 3600 for t in times])
+    whole = allocate(containers, nodes, PRICES, interval=timedelta(seconds=30))
+    bills = []
+    for h in range(6):
+        start, end = T0 + timedelta(hours=h), T0 + timedelta(hours=h + 1)
+        later = containers["ts"][containers["ts"] >= end]
+        bills.append(
+            bill(
+                containers[(containers["ts"] >= start) & (containers["ts"] < end)],
+                nodes[(nodes["ts"] >= start) & (nodes["ts"] < end)],
+                slot=timedelta(hours=1), interval=timedelta(seconds=30), end=end,
+                after=later.min() if len(later) else None,
+            )
+        )  # fmt: skip
+    parts = combine(bills, PRICES)
+    assert allocation_summary(parts) == allocation_summary(whole)
+    assert len(whole.missing) == 1 and "billed as 60 s" in whole.missing[0]
+    assert whole.node_cost == pytest.approx(0.108 * (241 + before_outage) / 120, abs=CENT)

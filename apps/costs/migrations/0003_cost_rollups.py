@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'indexes': [models.Index(fields=['cluster', 'hours', 'hour'], name='costs_costr_cluster_4ae044_idx')],
-                'constraints': [models.UniqueConstraint(fields=('cluster', 'hours', 'hour', 'namespace', 'pod', 'container', 'node'), name='costs_cost_rollup_unique')],
+                'constraints': [models.UniqueConstraint(fields=('cluster', 'hours', 'hour', 'namespace', 'workload', 'pod', 'container', 'node'), name='costs_cost_rollup_unique')],
             },
         ),
         migrations.RunPython(rebuild_rollups, migrations.RunPython.noop),
