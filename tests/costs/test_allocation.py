@@ -255,24 +255,31 @@ def _busy_range(seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
     return containers, nodes
 
 
-@pytest.mark.parametrize("idle", ["none", "even", "weighted"])
-def test_hourly_bills_combined_give_the_allocation_of_the_whole_range(idle):
-    containers, nodes = _busy_range()
-    since, until = T0, T0 + timedelta(hours=7)
-    whole = allocate(containers, nodes, PRICES, idle=idle, since=since, until=until,
-                     interval=timedelta(minutes=5))  # fmt: skip
+def _hourly_bills(containers, nodes, hours: int, interval: timedelta, until=None) -> list:
+    """Each hour from T0 billed on its own, as rollup_cluster bills it: its samples, and the
+    time of the next collection after it."""
     bills = []
-    for h in range(7):
+    for h in range(hours):
         start, end = T0 + timedelta(hours=h), T0 + timedelta(hours=h + 1)
         later = containers["ts"][containers["ts"] >= end]
         bills.append(
             bill(
                 containers[(containers["ts"] >= start) & (containers["ts"] < end)],
                 nodes[(nodes["ts"] >= start) & (nodes["ts"] < end)],
-                slot=timedelta(hours=1), interval=timedelta(minutes=5), until=until, end=end,
+                slot=timedelta(hours=1), interval=interval, until=until, end=end,
                 after=later.min() if len(later) else None,
             )
         )  # fmt: skip
+    return bills
+
+
+@pytest.mark.parametrize("idle", ["none", "even", "weighted"])
+def test_hourly_bills_combined_give_the_allocation_of_the_whole_range(idle):
+    containers, nodes = _busy_range()
+    since, until = T0, T0 + timedelta(hours=7)
+    whole = allocate(containers, nodes, PRICES, idle=idle, since=since, until=until,
+                     interval=timedelta(minutes=5))  # fmt: skip
+    bills = _hourly_bills(containers, nodes, 7, timedelta(minutes=5), until=until)
     assert sum(b is None for b in bills) == 1  # the hour inside the gap has no collection
     parts = combine(bills, PRICES, idle=idle, since=since, until=until)
     assert allocation_summary(parts) == allocation_summary(whole)
@@ -292,18 +299,7 @@ def test_an_hour_cut_short_by_an_outage_bills_the_cap_not_the_outage(before_outa
     containers = _containers(rows, hours=[(t - T0).total_seconds() / 3600 for t in times])
     nodes = _nodes(hours=[(t - T0).total_seconds() / 3600 for t in times])
     whole = allocate(containers, nodes, PRICES, interval=timedelta(seconds=30))
-    bills = []
-    for h in range(6):
-        start, end = T0 + timedelta(hours=h), T0 + timedelta(hours=h + 1)
-        later = containers["ts"][containers["ts"] >= end]
-        bills.append(
-            bill(
-                containers[(containers["ts"] >= start) & (containers["ts"] < end)],
-                nodes[(nodes["ts"] >= start) & (nodes["ts"] < end)],
-                slot=timedelta(hours=1), interval=timedelta(seconds=30), end=end,
-                after=later.min() if len(later) else None,
-            )
-        )  # fmt: skip
+    bills = _hourly_bills(containers, nodes, 6, timedelta(seconds=30))
     parts = combine(bills, PRICES)
     assert allocation_summary(parts) == allocation_summary(whole)
     assert len(whole.missing) == 1 and "billed as 60 s" in whole.missing[0]
