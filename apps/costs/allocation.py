@@ -231,14 +231,12 @@ def bill(
     cap is twice the median interval between the collections given; with only one, twice
     `interval` (pass the one the cluster collects at). `until` stops billing there. None
     without collections."""
-    next_ns = None
+    next_ns = None if after is None else int(_as_ns([after])[0])
     if end is not None:
         end_ns = int(_as_ns([end])[0])
         c_ns, n_ns = _as_ns(containers["ts"]), _as_ns(nodes["ts"])
         later = np.concatenate([c_ns[c_ns >= end_ns], n_ns[n_ns >= end_ns]])
-        if after is not None:
-            next_ns = int(_as_ns([after])[0])
-        elif len(later):
+        if next_ns is None and len(later):
             next_ns = int(later.min())
         containers = containers[c_ns < end_ns].reset_index(drop=True)
         nodes = nodes[n_ns < end_ns].reset_index(drop=True)
@@ -246,9 +244,8 @@ def bill(
         return None
     t = _Times.of(containers["ts"], nodes["ts"], interval, until, next_ns)
     names, c_node, n_node, unscheduled = _nodes(containers["node"], nodes["node"])
-    ones = np.ones(len(names))
-    c = _container_costs(containers, t, c_node, unscheduled, ones, ones, names)
-    cells = _node_cells(nodes, t, n_node, len(names), ones, ones)
+    c = _container_usage(containers, t, c_node, unscheduled, names)
+    cells = _node_cells(nodes, t, n_node, len(names))
     cells.add_allocated(c, t.n)
     width = int(slot.total_seconds() * 1e9)
     starts, of_col = np.unique(t.uniq // width * width, return_inverse=True)
@@ -372,15 +369,14 @@ def combine(
     cpu_p = pd.Series(cpu_price, index=names, dtype=float)
     mem_p = pd.Series(mem_price, index=names, dtype=float)
 
+    def at(frame: pd.DataFrame, column: str, price: pd.Series) -> np.ndarray:
+        return frame[column].to_numpy(dtype=float) * price.reindex(frame["node"]).to_numpy()
+
     def priced(frame: pd.DataFrame, cpu: str, mem: str) -> np.ndarray:
-        return (
-            frame[cpu].to_numpy(dtype=float) * cpu_p.reindex(frame["node"]).to_numpy()
-            + frame[mem].to_numpy(dtype=float) * mem_p.reindex(frame["node"]).to_numpy()
-        )
+        return at(frame, cpu, cpu_p) + at(frame, mem, mem_p)
 
     ctrs = b.containers.assign(
-        cpu_cost=b.containers["cpu"].to_numpy() * cpu_p.reindex(b.containers["node"]).to_numpy(),
-        mem_cost=b.containers["memory"].to_numpy() * mem_p.reindex(b.containers["node"]).to_numpy(),
+        cpu_cost=at(b.containers, "cpu", cpu_p), mem_cost=at(b.containers, "memory", mem_p)
     )
     ns = b.namespaces.assign(cost=priced(b.namespaces, "cpu", "memory"))
     nd = b.nodes.assign(
@@ -468,9 +464,6 @@ class _Times:
     @property
     def hours(self) -> np.ndarray:
         return self.dt / HOUR_NS
-
-    def stamp(self, i: int) -> datetime:
-        return _utc(int(self.uniq[i]))
 
     @classmethod
     def of(
@@ -569,8 +562,8 @@ class _Containers:
     col: np.ndarray  # collection of each billed sample
     node: np.ndarray  # node of each billed sample
     ns: np.ndarray  # namespace code of each billed sample
-    cpu_alloc: np.ndarray  # $ per billed sample
-    mem_alloc: np.ndarray
+    cpu_alloc: np.ndarray  # millicore-hours billed per sample: max(request, usage) x time
+    mem_alloc: np.ndarray  # byte-hours
     frame: pd.DataFrame  # per container and node: its keys and SUMS
     ns_names: list[str]
     unscheduled: int  # samples not billed
@@ -592,9 +585,7 @@ def _dense(combined: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
     return remap[combined], uniq
 
 
-def _container_costs(
-    frame, t: _Times, node, unscheduled, cpu_price, mem_price, names
-) -> _Containers:
+def _container_usage(frame, t: _Times, node, unscheduled, names) -> _Containers:
     keep = ~unscheduled
 
     def take(values: np.ndarray) -> np.ndarray:
@@ -604,8 +595,8 @@ def _container_costs(
     hours = t.hours[col]
     use_c, use_m = take(_num(frame, "cpu_m")), take(_num(frame, "memory"))
     req_c, req_m = take(_num(frame, "request_cpu_m")), take(_num(frame, "request_memory"))
-    cpu_alloc = np.maximum(use_c, req_c) * cpu_price[node] * hours
-    mem_alloc = np.maximum(use_m, req_m) * mem_price[node] * hours
+    cpu_alloc = np.maximum(use_c, req_c) * hours
+    mem_alloc = np.maximum(use_m, req_m) * hours
     (ns, ns_names), (pod, pods), (ctr, ctrs), (wl, wls) = (
         (take(codes), names)
         for codes, names in map(
@@ -654,15 +645,11 @@ def _container_costs(
 @dataclass
 class _Cells:
     n_nodes: int
-    cpu: np.ndarray  # node cost, per cell
-    mem: np.ndarray
+    cpu: np.ndarray  # allocatable x time per cell: millicore-hours
+    mem: np.ndarray  # byte-hours
     present: np.ndarray  # the node had a sample at that collection
     alloc_cpu: np.ndarray | None = None
     alloc_mem: np.ndarray | None = None
-
-    @property
-    def cost(self) -> np.ndarray:
-        return self.cpu + self.mem
 
     def add_allocated(self, c: _Containers, n_collections: int) -> None:
         cell = c.col * self.n_nodes + c.node
@@ -671,12 +658,12 @@ class _Cells:
         self.alloc_mem = np.bincount(cell, weights=c.mem_alloc, minlength=size)
 
 
-def _node_cells(frame, t: _Times, node, n_nodes, cpu_price, mem_price) -> _Cells:
+def _node_cells(frame, t: _Times, node, n_nodes) -> _Cells:
     hours = t.hours[t.n_col]
     cell = t.n_col * n_nodes + node
     size = t.n * n_nodes
-    cpu = _num(frame, "allocatable_cpu_m") * cpu_price[node] * hours
-    mem = _num(frame, "allocatable_memory") * mem_price[node] * hours
+    cpu = _num(frame, "allocatable_cpu_m") * hours
+    mem = _num(frame, "allocatable_memory") * hours
     present = np.bincount(cell, minlength=size) > 0
     return _Cells(
         n_nodes,

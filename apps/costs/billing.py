@@ -34,7 +34,6 @@ from .rollups import (
 
 KEYS = ["namespace", "workload", "pod", "container", "node"]
 SUMS = ["cpu", "memory", "cpu_use", "cpu_req", "mem_use", "mem_req"]
-NODE_FIELDS = allocation.NODE_COLUMNS
 
 
 def _interval(cluster: Cluster) -> timedelta:
@@ -63,7 +62,10 @@ def hour_bill(
     """The bill of [hour, hour + 1 h); `containers` holds the cluster's container samples of
     the hour (earlier ones are ignored). The next collection is looked up before `complete`."""
     end = hour + HOUR
-    nodes = frame(NodeSample.objects.filter(cluster=cluster, ts__gte=hour, ts__lt=end), NODE_FIELDS)
+    nodes = frame(
+        NodeSample.objects.filter(cluster=cluster, ts__gte=hour, ts__lt=end),
+        allocation.NODE_COLUMNS,
+    )
     if not containers.empty:
         containers = containers[containers["ts"] >= pd.Timestamp(hour)]
     return allocation.bill(
@@ -168,17 +170,12 @@ def prune(cutoff: datetime) -> int:
 
 # --- Reading --------------------------------------------------------------------------------
 
-SUMMED = tuple(f"sum_{f}" for f in [*SUMS, "billed_hours"])
+SUMMED = {f"sum_{f}": Sum(f) for f in [*SUMS, "billed_hours"]}
 
 
 def _summed(qs) -> list[tuple]:
     """Per container and node, the sums of the rows of `qs`, added up by the database."""
-    qs = (
-        qs.order_by()
-        .values(*KEYS)
-        .annotate(**{f"sum_{f}": Sum(f) for f in [*SUMS, "billed_hours"]})
-    )
-    return fetch(qs, (*KEYS, *SUMMED))
+    return fetch(qs.order_by().values(*KEYS).annotate(**SUMMED), (*KEYS, *SUMMED))
 
 
 def rolled_span(cluster: Cluster, since: datetime, until: datetime) -> tuple | None:
@@ -238,17 +235,20 @@ def raw_frames(cluster: Cluster, since: datetime, until: datetime) -> tuple:
     scope = {"cluster": cluster, "ts__gte": since, "ts__lte": until}
     return (
         frame(ContainerSample.objects.filter(**scope), allocation.CONTAINER_COLUMNS),
-        frame(NodeSample.objects.filter(**scope), NODE_FIELDS),
+        frame(NodeSample.objects.filter(**scope), allocation.NODE_COLUMNS),
     )
 
 
-def allocation_read(cluster: Cluster, since: datetime, until: datetime) -> list | None:
-    """The bills of [since, until] with rollups: the raw partial hour before them, the rolled
-    whole hours, the raw samples after the mark. None when no whole hour is rolled up (the
-    caller reads every sample)."""
-    span = rolled_span(cluster, since, until)
+def allocation_read(
+    cluster: Cluster, since: datetime, until: datetime, bucket: timedelta
+) -> tuple[list, allocation.Bill | None]:
+    """The bills of [since, until] and the part of them read from rollups. With hourly (or
+    longer) buckets and hours rolled up: the raw partial hour before them, the rolled whole
+    hours, the raw samples after them. Else one bill of every sample, in `bucket` slots."""
+    span = rolled_span(cluster, since, until) if bucket % HOUR == timedelta(0) else None
     if span is None:
-        return None
+        c, n = raw_frames(cluster, since, until)
+        return [allocation.bill(c, n, slot=bucket, interval=_interval(cluster), until=until)], None
     start, stop = span
     rolled = read(cluster, start, stop)
     # A partial hour or tail of one collection bills the rolled hours' usual interval.
@@ -264,4 +264,4 @@ def allocation_read(cluster: Cluster, since: datetime, until: datetime) -> list 
         )
     c, n = raw_frames(cluster, stop, until)
     tail = allocation.bill(c, n, slot=HOUR, interval=interval, until=until)
-    return [head, rolled, tail]
+    return [head, rolled, tail], rolled

@@ -57,9 +57,6 @@ def price_sheet_list() -> list[ClusterPrices]:
 
 # --- Allocation -------------------------------------------------------------------------------
 
-CONTAINER_FIELDS = allocation.CONTAINER_COLUMNS
-NODE_FIELDS = allocation.NODE_COLUMNS
-
 
 def allocation_bucket(since: datetime, until: datetime) -> timedelta:
     """The series' bucket for a range: 5 minutes up to 3 hours (read raw), else an hour."""
@@ -81,26 +78,15 @@ def allocation_for(
     sheet = prices_for_cluster(cluster)
     labels = dict(Node.objects.filter(cluster_id=cluster.pk).values_list("name", "labels"))
     node_prices = {name: prices.price_for_node(lbl or {}, sheet) for name, lbl in labels.items()}
-    bills = (
-        billing.allocation_read(cluster, since, until) if bucket % HOUR == timedelta(0) else None
-    )
-    note = ()
-    if bills is not None and bills[1] is not None:  # say which part came from the rollups
-        first, end = (allocation.when_ns(t) for t in (bills[1].first, bills[1].end))
-        note = (f"{first} to {end} read from the hourly cost rollups",)
-    if bills is None:
-        containers, nodes = billing.raw_frames(cluster, since, until)
-        bills = [
-            allocation.bill(
-                containers, nodes, slot=bucket, until=until,
-                interval=timedelta(seconds=cluster.collect_interval_seconds),
-            )
-        ]  # fmt: skip
+    bills, rolled = billing.allocation_read(cluster, since, until, bucket)
     a = allocation.combine(
         bills, node_prices, default=sheet.default.prices, idle=idle, bucket=bucket,
         since=since, until=until,
     )  # fmt: skip
-    return replace(a, notes=a.notes + note) if note else a
+    if rolled is None:
+        return a
+    first, end = allocation.when_ns(rolled.first), allocation.when_ns(rolled.end)
+    return replace(a, notes=(*a.notes, f"{first} to {end} read from the hourly cost rollups"))
 
 
 def allocation_samples_estimate(cluster: Cluster, since: datetime, until: datetime) -> int:

@@ -237,8 +237,9 @@ def _window_problem(cluster: Cluster, since: datetime, until: datetime) -> str |
         return "since: must be before until"
     if until - since > MAX_RANGE:
         return "since: the range may be at most 14 days"
-    # Allocation reads every sample of its range: a range too big for one read is refused
-    # with the range that fits, instead of taking the web worker's memory.
+    # Allocation reads the raw samples of its range outside the cost rollups: a range with too
+    # many for one read is refused with the range that fits, instead of taking the web
+    # worker's memory.
     budget = settings.COSTS_ALLOCATION_MAX_SAMPLES
     n = selectors.allocation_samples_estimate(cluster, since, until)
     if n > budget:
