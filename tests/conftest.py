@@ -148,3 +148,14 @@ def sandbox_cluster(server, *, name: str = "sandbox"):
         actor="system:test", name=name, connection="sandbox",
         kubeconfig_path=str(server.kubeconfig), context="sandbox",
     )  # fmt: skip
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hasher(django_test_environment):
+    """Tests create hundreds of users; the production hasher costs ~0.27 s each. Passwords in
+    tests protect nothing, so a fast hasher (through override_settings, which clears Django's
+    cached hasher list) is safe here and only here."""
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
