@@ -7,6 +7,7 @@ and leaves DEBUG off.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -26,12 +27,16 @@ DEBUG = env.bool("DEBUG", default=False)
 HTTPS = env.bool("HTTPS", default=not DEBUG)
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment; otherwise one generated once and kept in var/."""
-    key = env.str("SECRET_KEY", default="")
+def _key(var: str, filename: str) -> str:
+    """A key from the environment (`VAR`, or the file named by `VAR_FILE`: a mounted secret);
+    otherwise one generated once and kept in var/<filename>."""
+    key = env.str(var, default="")
     if key:
         return key
-    path = VAR_DIR / "secret_key"
+    secret_file = env.str(f"{var}_FILE", default="")
+    if secret_file:
+        return Path(secret_file).read_text().strip()
+    path = VAR_DIR / filename
     try:  # created owner-only from the first byte; O_EXCL: two processes never both write
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -41,7 +46,7 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY = _key("SECRET_KEY", "secret_key")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -56,6 +61,7 @@ INSTALLED_APPS = [
     "template_partials",
     "ninja",
     "csp",
+    "axes",
     "apps.governance",
     "apps.clusters",
     "apps.predictions",
@@ -77,6 +83,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.governance.middleware.HtmxLoginRedirectMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the 429 page
 ]
 
 ROOT_URLCONF = "aiops_site.urls"
@@ -120,6 +127,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login protection (django-axes): after LOGIN_FAILURE_LIMIT failed sign-ins for one username,
+# or from one client address, that account or address is locked for LOGIN_LOCKOUT_MINUTES.
+# Failures and lock-outs are audited (governance/receivers.py). Unlock early with
+# `manage.py axes_reset_username <name>` or `axes_reset_ip <address>`. The client address is
+# the audit log's (TRUSTED_PROXY_COUNT decides how much of X-Forwarded-For to believe).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lock ends on time, so does its audit
+AXES_LOCKOUT_CALLABLE = "apps.governance.views.locked_out"
+AXES_CLIENT_IP_CALLABLE = "apps.governance.middleware.client_ip"
+AXES_VERBOSE = False  # the audit log records failures and lock-outs
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
 LOGOUT_REDIRECT_URL = "login"
@@ -216,6 +240,14 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Audit checkpoints (governance/anchor.py): the chain's head signed with AUDIT_KEY (or the file
+# AUDIT_KEY_FILE names: keep it where the database's writers cannot read it) and written to
+# AUDIT_CHECKPOINT_SINKS outside the database; audit_verify checks the chain against them.
+AUDIT_KEY = _key("AUDIT_KEY", "audit_key")
+AUDIT_CHECKPOINT_SINKS = env.str("AUDIT_CHECKPOINT_SINKS", default="") or (
+    f"file://{VAR_DIR / 'audit-checkpoints.jsonl'}"
+)
+AUDIT_CHECKPOINT_SECONDS = env.int("AUDIT_CHECKPOINT_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
     # Expired safety modes and override switches fall back by themselves (also checked on read).
     "safety-expire": {"task": "governance.safety_expire_due", "schedule": 15.0},
@@ -232,11 +264,19 @@ CELERY_BEAT_SCHEDULE = {
     "predictions-prune": {"task": "predictions.prune", "schedule": 3600.0},
     # Hourly usage rollups for the cost plan and waste report, once each hour is complete.
     "costs-rollup-usage": {"task": "costs.rollup_usage", "schedule": 60.0},
+    # Sign the audit chain's head and write it outside the database (when it moved).
+    "audit-checkpoint": {
+        "task": "governance.audit_checkpoint",
+        "schedule": float(AUDIT_CHECKPOINT_SECONDS),
+    },
 }
 # Workers write a heartbeat row this often; /ai/status counts workers seen in the last minute.
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=15)
 
 # --- ZeroTouch ------------------------------------------------------------------------------
+# Directories a cluster's kubeconfig may be read from (an admin cannot point ZeroTouch at any
+# other file on the host). Mount kubeconfigs under var/kubeconfigs/ or list your own.
+KUBECONFIG_DIRS = [Path(d).resolve() for d in env.list("KUBECONFIG_DIRS", default=[str(VAR_DIR)])]
 # Days of samples and events kept for learning and charts.
 SAMPLE_RETENTION_DAYS = env.int("SAMPLE_RETENTION_DAYS", default=14)
 # With a cluster's Prometheus URL set, its first collection reads this much history.
@@ -273,7 +313,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Every sign-in is INFO there; failures and lock-outs are in the audit log instead.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # Number of reverse proxies in front of the web server whose X-Forwarded-For is trusted for the

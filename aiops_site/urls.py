@@ -1,6 +1,7 @@
 from django.urls import include, path
+from django.views import defaults
 
-from .api import api
+from .api import api, json_not_found
 from .assets import plotly_stylesheet
 
 urlpatterns = [
@@ -13,3 +14,11 @@ urlpatterns = [
     path("costs/", include("apps.costs.urls")),
     path("", api.urls),
 ]
+
+API_PREFIXES = ("/api/", "/ai/")
+
+
+def handler404(request, exception):
+    if request.path.startswith(API_PREFIXES):
+        return json_not_found(request, exception)
+    return defaults.page_not_found(request, exception)

@@ -3,6 +3,7 @@ points the suite at them. Without them (a laptop) it falls back to SQLite and an
 broker and says so; with REQUIRE_SERVICES=1 a missing service fails the run instead."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,8 @@ def _configure() -> tuple[bool, list[str]]:
         # A queue of this run's own: overlapping runs on one Redis never take each other's
         # tasks (the worker processes inherit it).
         "CELERY_QUEUE": f"zt-test-{os.getpid()}",
+        # Tests write sandbox kubeconfigs into pytest's temporary directories.
+        "KUBECONFIG_DIRS": f"{var},{tempfile.gettempdir()}",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)

@@ -102,7 +102,30 @@ def _stop_demo(proc: subprocess.Popen) -> str:
     return out
 
 
-def _run_demo_once(var_dir: Path) -> None:
+def _worker_pids(var_dir: Path, demo_pid: int) -> list[int]:
+    """The demo's Celery worker main process (a direct child of the demo)."""
+    out = []
+    for pid in _processes_of(var_dir):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if ppid == demo_pid and b"worker" in cmd and b"celery" in cmd:
+            out.append(pid)
+    return out
+
+
+def _heartbeat_pid(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as conn:
+            row = conn.execute("SELECT pid FROM governance_workerheartbeat").fetchone()
+            return row[0] if row else 0
+    except sqlite3.Error:
+        return 0
+
+
+def _run_demo_once(var_dir: Path, *, kill_worker: bool = False) -> None:
     port = _free_port()
     proc = _start_demo(var_dir, port)
     try:
@@ -117,6 +140,25 @@ def _run_demo_once(var_dir: Path) -> None:
             what="the demo worker's heartbeat",
         )
         assert len(_processes_of(var_dir)) >= 4  # demo, web, worker (+ its children), beat
+        if kill_worker:  # a worker that dies is restarted, and says so
+            (worker,) = wait_for(
+                lambda: _worker_pids(var_dir, proc.pid), timeout=30, what="the worker's pid"
+            )
+            os.kill(worker, signal.SIGKILL)
+            wait_for(
+                lambda: "worker exited (code -9); restarting it" in proc.out_path.read_text(),
+                timeout=30,
+                what="the demo to say it restarts the worker",
+            )
+            wait_for(
+                lambda: (
+                    _heartbeat_pid(var_dir / "zerotouch.sqlite3") not in (0, worker)
+                    and _worker_pids(var_dir, proc.pid)
+                ),
+                timeout=90,
+                what="the restarted worker's heartbeat",
+            )
+            assert proc.poll() is None  # the demo itself kept running
     finally:
         out = _stop_demo(proc)
     assert "adam" in out and "admin" in out and "adam-demo" in out  # credentials printed
@@ -130,7 +172,7 @@ def _run_demo_once(var_dir: Path) -> None:
 
 @pytest.mark.demo
 def test_make_demo_runs_stops_and_runs_again(tmp_path):
-    _run_demo_once(tmp_path)
+    _run_demo_once(tmp_path, kill_worker=True)
     _run_demo_once(tmp_path)
     with sqlite3.connect(tmp_path / "zerotouch.sqlite3") as conn:
         groups = {r[0] for r in conn.execute("SELECT name FROM auth_group")}

@@ -4,6 +4,7 @@
 them in bulk in one transaction. Every gateway failure is typed and handled by the caller.
 """
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from .gateway import Gateway, errors
 from .gateway.types import ContainerUsage, Pod
+from .limits import MAX_COUNT, MAX_CPU_M, MAX_MEMORY, out_of_range
 from .models import Cluster, ClusterEvent, ContainerSample, NodeSample
 from .models import Node as NodeRow
 from .models import Pod as PodRow
@@ -28,7 +30,28 @@ class Collection:
     node_samples: list[NodeSample] = field(default_factory=list)
     events: list[ClusterEvent] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # partial failures (e.g. no metrics)
+    # Objects the cluster reported that could not be stored as they were: skipped, or with a
+    # value stored as unknown (or a count clamped). Shown on the cluster page.
+    skipped: list[str] = field(default_factory=list)
     history_until: datetime | None = None  # set when samples came from Prometheus
+
+
+MAX_SKIPPED = 50  # named on the cluster page; the rest are counted
+
+
+def _fit(out: Collection, where: str, name: str, value, hi: float):
+    """The value, or None (unknown) with a note when no machine could report it."""
+    if out_of_range(value, hi):
+        out.skipped.append(f"{where}: {name} {value!r} is out of range; stored as unknown")
+        return None
+    return value
+
+
+def _count(out: Collection, where: str, name: str, value: int) -> int:
+    if out_of_range(value, MAX_COUNT):
+        out.skipped.append(f"{where}: {name} {value!r} is out of range; stored clamped")
+        return min(max(int(value), 0), MAX_COUNT) if math.isfinite(value) else 0
+    return value
 
 
 def _workload_of(pod: Pod, rs_owner: dict[tuple[str, str], str]) -> str:
@@ -87,7 +110,7 @@ def collect(cluster: Cluster, gw: Gateway, *, events_since: datetime | None) -> 
                 type=e.type,
                 reason=e.reason[:120],
                 message=e.message,
-                count=e.count,
+                count=_count(out, f"event {e.namespace}/{e.name}", "count", e.count),
                 object_kind=e.object_kind,
                 object_name=e.object_name,
                 object_namespace=e.object_namespace,
@@ -95,12 +118,42 @@ def collect(cluster: Cluster, gw: Gateway, *, events_since: datetime | None) -> 
                 last_seen=e.last_seen,
             )
         )
+    out.skipped[:0] = gw.skipped_drain()
+    _fit_text(out)
     return out
+
+
+def _fit_text(out: Collection) -> None:
+    """Strings longer than their column (a reason, an image, a name past Kubernetes' own
+    limits) are cut to fit, with a note, instead of failing the cycle's insert."""
+    for rows in (out.nodes, out.workloads, out.pods, out.container_samples, out.events):
+        if not rows:
+            continue
+        fields = [
+            (f.attname, f.max_length)
+            for f in rows[0]._meta.concrete_fields
+            if f.max_length and f.get_internal_type() == "CharField"
+        ]
+        for row in rows:
+            for name, limit in fields:
+                value = getattr(row, name)
+                if isinstance(value, str) and len(value) > limit:
+                    setattr(row, name, value[:limit])
+                    out.skipped.append(
+                        f"{type(row).__name__} {value[:60]!r}…: {name} longer than "
+                        f"{limit} characters; stored cut"
+                    )
 
 
 def _nodes(cluster, out: Collection, nodes, node_usage) -> None:
     for n in nodes:
         pressure = n.pressure()
+        where = f"node {n.name}"
+        cpu = _fit(out, where, "allocatable cpu (millicores)", n.allocatable_cpu_m, MAX_CPU_M)
+        mem = _fit(out, where, "allocatable memory (bytes)", n.allocatable_memory, MAX_MEMORY)
+        u = node_usage.get(n.name)
+        used_cpu = _fit(out, where, "cpu usage (millicores)", u.cpu_m, MAX_CPU_M) if u else None
+        used_mem = _fit(out, where, "memory usage (bytes)", u.memory, MAX_MEMORY) if u else None
         out.nodes.append(
             NodeRow(
                 cluster=cluster,
@@ -110,22 +163,21 @@ def _nodes(cluster, out: Collection, nodes, node_usage) -> None:
                 pressure=pressure,
                 taints=[{"key": t.key, "effect": t.effect} for t in n.taints],
                 labels=n.labels,
-                allocatable_cpu_m=n.allocatable_cpu_m,
-                allocatable_memory=n.allocatable_memory,
+                allocatable_cpu_m=cpu or 0,
+                allocatable_memory=mem or 0,
                 kubelet_version=n.kubelet_version,
                 updated_at=out.ts,
             )
         )
-        u = node_usage.get(n.name)
         out.node_samples.append(
             NodeSample(
                 cluster=cluster,
                 ts=out.ts,
                 node=n.name,
-                cpu_m=u.cpu_m if u else None,
-                memory=u.memory if u else None,
-                allocatable_cpu_m=n.allocatable_cpu_m,
-                allocatable_memory=n.allocatable_memory,
+                cpu_m=used_cpu,
+                memory=used_mem,
+                allocatable_cpu_m=cpu or 0,
+                allocatable_memory=mem or 0,
                 ready=n.ready,
                 memory_pressure="MemoryPressure" in pressure,
                 disk_pressure="DiskPressure" in pressure,
@@ -144,17 +196,24 @@ def _user_facing(annotations: dict) -> bool:
 
 def _workloads(cluster, out: Collection, deployments, rollout_at) -> None:
     for d in deployments:
+        where = f"deployment {d.namespace}/{d.name}"
+        counts = {
+            name: _count(out, where, name, getattr(d, name))
+            for name in (
+                "replicas",
+                "ready_replicas",
+                "available_replicas",
+                "updated_replicas",
+                "revision",
+            )
+        }
         out.workloads.append(
             WorkloadRow(
                 cluster=cluster,
                 namespace=d.namespace,
                 kind="Deployment",
                 name=d.name,
-                replicas=d.replicas,
-                ready_replicas=d.ready_replicas,
-                available_replicas=d.available_replicas,
-                updated_replicas=d.updated_replicas,
-                revision=d.revision,
+                **counts,
                 conditions=[
                     {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
                     for c in d.conditions
@@ -169,6 +228,7 @@ def _workloads(cluster, out: Collection, deployments, rollout_at) -> None:
 def _pods(cluster, out: Collection, pods, rs_owner, by_container) -> None:
     for p in pods:
         workload = _workload_of(p, rs_owner)
+        where = f"pod {p.namespace}/{p.name}"
         reason = (
             "Terminating"
             if p.terminating
@@ -195,7 +255,7 @@ def _pods(cluster, out: Collection, pods, rs_owner, by_container) -> None:
                 node=p.node,
                 phase=p.phase,
                 ready=p.ready,
-                restarts=p.restarts,
+                restarts=_count(out, where, "restarts", p.restarts),
                 reason=reason,
                 containers=[
                     {
@@ -217,6 +277,7 @@ def _pods(cluster, out: Collection, pods, rs_owner, by_container) -> None:
         # costs and predictions count neither twice nor a lost node's stranded pod as down.
         for c in () if p.terminating else p.containers:
             u = by_container.get((p.namespace, p.name, c.name))
+            at = f"{where} container {c.name}"
             out.container_samples.append(
                 ContainerSample(
                     cluster=cluster,
@@ -226,13 +287,13 @@ def _pods(cluster, out: Collection, pods, rs_owner, by_container) -> None:
                     pod=p.name,
                     container=c.name,
                     node=p.node,
-                    cpu_m=u.cpu_m if u else None,
-                    memory=u.memory if u else None,
-                    request_cpu_m=c.request_cpu_m,
-                    limit_cpu_m=c.limit_cpu_m,
-                    request_memory=c.request_memory,
-                    limit_memory=c.limit_memory,
-                    restarts=c.restarts,
+                    cpu_m=_fit(out, at, "cpu usage", u.cpu_m, MAX_CPU_M) if u else None,
+                    memory=_fit(out, at, "memory usage", u.memory, MAX_MEMORY) if u else None,
+                    request_cpu_m=_fit(out, at, "requests.cpu", c.request_cpu_m, MAX_CPU_M),
+                    limit_cpu_m=_fit(out, at, "limits.cpu", c.limit_cpu_m, MAX_CPU_M),
+                    request_memory=_fit(out, at, "requests.memory", c.request_memory, MAX_MEMORY),
+                    limit_memory=_fit(out, at, "limits.memory", c.limit_memory, MAX_MEMORY),
+                    restarts=_count(out, at, "restarts", c.restarts),
                     ready=c.ready,
                     state=c.state,
                     waiting_reason=c.waiting_reason,

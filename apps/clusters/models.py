@@ -44,6 +44,9 @@ class Cluster(models.Model):
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     metrics_available = models.BooleanField(null=True)
+    # The last collection's objects stored clamped or skipped (collector.Collection.skipped):
+    # {"count": n, "first": ["pod shop/x container y: limits.memory ... stored as unknown"]}
+    collect_warnings = models.JSONField(default=dict, blank=True)
     history_until = models.DateTimeField(null=True, blank=True)  # Prometheus read up to here
     collecting_until = models.DateTimeField(null=True, blank=True)  # a collection's lease
 

@@ -28,9 +28,12 @@ def query_range(
             "step": f"{step:g}",
         }  # float seconds
     )
+    if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+        raise PrometheusError(f"Prometheus URL {base_url!r} is not http(s)://")
     url = f"{base_url.rstrip('/')}/api/v1/query_range?{params}"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 (admin-set http(s) URL)
+        # The scheme is checked just above (http or https only), as registration checks it.
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310  # nosec B310
             body = json.loads(r.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")[:300]

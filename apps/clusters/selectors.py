@@ -13,14 +13,15 @@ def cluster_list() -> QuerySet[Cluster]:
 
 
 def cluster_named(name: str) -> Cluster | None:
-    """For API filters: "" is every cluster (None); an unknown name is a 400 naming the field."""
-    from apps.governance.errors import ValidationFailed
+    """For API filters: "" is every cluster (None); an unknown name is a 404 naming the field
+    (as it is wherever a request names a cluster)."""
+    from apps.governance.errors import NotFound
 
     if not name:
         return None
     cluster = Cluster.objects.filter(name=name).first()
     if cluster is None:
-        raise ValidationFailed(f"no cluster named {name!r}", field="cluster")
+        raise NotFound(f"no cluster named {name!r}", field="cluster")
     return cluster
 
 

@@ -16,7 +16,7 @@ from apps.governance.roles import Cap, require
 from apps.governance.services import audit_record
 
 from . import collector, promql
-from .connect import gateway_for
+from .connect import gateway_for, kubeconfig_refusal
 from .gateway import errors
 from .models import Cluster, ClusterEvent, ContainerSample, Node, NodeSample, Pod, Workload
 from .promql import PrometheusError
@@ -49,6 +49,8 @@ def _validate(data: dict) -> dict:
         raise ValidationFailed(
             "a kubeconfig path is required for this connection", field="kubeconfig_path"
         )
+    if clean.get("kubeconfig_path") and (refused := kubeconfig_refusal(clean["kubeconfig_path"])):
+        raise ValidationFailed(refused, field="kubeconfig_path")
     if clean.get("environment", "development") not in Cluster.Environment.values:
         raise ValidationFailed("unknown environment", field="environment")
     namespaces = clean.get("protected_namespaces", [])
@@ -306,6 +308,7 @@ def _store(cluster: Cluster, c: collector.Collection, now) -> None:
         last_collected_at=now,
         last_cluster_time=c.ts,
         metrics_available=not c.warnings,
+        collect_warnings={"count": len(c.skipped), "first": c.skipped[: collector.MAX_SKIPPED]},
         last_error="; ".join(c.warnings),
         last_error_at=now if c.warnings else None,
         **({"history_until": c.history_until} if c.history_until else {}),

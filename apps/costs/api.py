@@ -5,12 +5,11 @@ findings and the prices used."""
 from datetime import datetime
 
 from django.utils import timezone
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from apps.clusters.models import Cluster
 from apps.clusters.selectors import cluster_named
-from apps.governance.api import AUTH
-from apps.governance.errors import ValidationFailed
+from apps.governance.api import AUTH, NameFilter
 from apps.governance.roles import Cap, require
 
 from .plans import Plan, PlanItem, plan_build
@@ -21,9 +20,10 @@ router = Router(auth=AUTH, tags=["costs"])
 
 
 class OptimizeFilter(Schema):
-    cluster: str = ""  # "" plans every enabled cluster
-    namespace: str = ""
-    min_savings: float = 0.0  # USD a month per workload; 0 keeps under-provisioned ones too
+    cluster: NameFilter = ""  # "" plans every enabled cluster
+    namespace: NameFilter = ""
+    # USD a month per workload; 0 keeps under-provisioned ones too.
+    min_savings: float = Field(0.0, ge=0, le=1e9)
 
 
 class OptimizeOut(Schema):
@@ -41,8 +41,6 @@ class OptimizeOut(Schema):
 @router.get("/optimize", response=OptimizeOut, summary="The cost plan: rightsizing, ranked")
 def optimize(request, filters: Query[OptimizeFilter]):
     require(request.auth, Cap.VIEW)
-    if filters.min_savings < 0:
-        raise ValidationFailed("min_savings must be 0 or more (USD a month)", field="min_savings")
     cluster = cluster_named(filters.cluster)
     clusters = [cluster] if cluster else list(Cluster.objects.filter(enabled=True))
     plans = [

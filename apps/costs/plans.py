@@ -268,7 +268,7 @@ def _propose_zero(actor, cluster: Cluster, item: PlanItem, plan: Plan, reason: s
     return action_propose(
         actor=actor, cluster=cluster, kind=Kind.SCALE, target_name=item.workload,
         namespace=item.namespace, parameters={"replicas": 0}, reason=f"{reason} — {summary}",
-        severity=Severity.P4, risk=Risk.HIGH, source=Source.COSTS, evidence=evidence,
+        judged=(Severity.P4, Risk.HIGH), source=Source.COSTS, evidence=evidence,
     )  # fmt: skip
 
 
@@ -283,6 +283,6 @@ def _propose(actor, cluster: Cluster, item: PlanItem, r: Recommendation, plan: P
     return action_propose(
         actor=actor, cluster=cluster, kind=Kind.PATCH_RESOURCES, target_name=item.workload,
         namespace=item.namespace, parameters=p, reason=f"{reason} — {summary}",
-        severity=Severity.P4, risk=_risk(r), source=Source.COSTS,
+        judged=(Severity.P4, _risk(r)), source=Source.COSTS,
         evidence=_evidence(item, r, plan),
     )  # fmt: skip

@@ -71,6 +71,10 @@ class Source(models.TextChoices):
     API = "api", "API"
 
 
+# ZeroTouch's own proposers: only their proposals may be auto-approved, never a person's.
+POLICY_SOURCES = {Source.HEALING, Source.COSTS, Source.CHAOS}
+
+
 class Action(models.Model):
     cluster = models.ForeignKey(
         "clusters.Cluster", on_delete=models.PROTECT, related_name="actions"
@@ -86,6 +90,9 @@ class Action(models.Model):
     reason = models.TextField()
     severity = models.CharField(max_length=2, choices=Severity.choices, default=Severity.P3)
     risk = models.CharField(max_length=6, choices=Risk.choices, default=Risk.MEDIUM)
+    # How severity and risk were derived (governance/rating.py): {"severity", "risk", "why":
+    # [...], "requested": what the proposer asked for, "judged": a runbook's or plan's rating}
+    rating = models.JSONField(default=dict)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
     requester = models.CharField(max_length=150)  # username or policy:<name>@<version>
     requester_user = models.ForeignKey(
@@ -106,6 +113,8 @@ class Action(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)  # the executor's claim
+    lease_holder = models.CharField(max_length=200, blank=True)  # the worker that holds it
+    claimed_at = models.DateTimeField(null=True, blank=True)  # when it took the lease
     attempts = models.PositiveSmallIntegerField(default=0)
     snapshot = models.JSONField(null=True, blank=True)  # the target before the change
     result = models.JSONField(null=True, blank=True)

@@ -28,8 +28,17 @@ class ProposeForm(forms.Form):
     target_name = forms.CharField(max_length=253, label="Target (pod, deployment or node)")
     replicas = forms.IntegerField(required=False, help_text="scale only")
     revision = forms.IntegerField(required=False, help_text="rollout undo only")
-    severity = forms.ChoiceField(choices=Severity.choices, initial=Severity.P3)
-    risk = forms.ChoiceField(choices=Risk.choices, initial=Risk.MEDIUM)
+    # ZeroTouch rates the action itself; a proposer may only raise the rating.
+    severity = forms.ChoiceField(
+        choices=[("", "As ZeroTouch rates it"), *Severity.choices],
+        required=False,
+        help_text="raise only: never below ZeroTouch's own rating",
+    )
+    risk = forms.ChoiceField(
+        choices=[("", "As ZeroTouch rates it"), *Risk.choices],
+        required=False,
+        help_text="raise only: never below ZeroTouch's own rating",
+    )
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
     def parameters(self) -> dict:
@@ -64,8 +73,10 @@ def _with_costs(actions: Iterable[Action]) -> list[Action]:
 
 def _inbox_context() -> dict:
     pending = _with_costs(selectors.action_list(status=Status.PROPOSED))
-    recent = selectors.action_list().exclude(status=Status.PROPOSED)[:20]
-    return {"pending": pending, "recent": recent}
+    recent = list(selectors.action_list().exclude(status=Status.PROPOSED)[:20])
+    for a in recent:
+        a.worker = selectors.action_worker_state(a)
+    return {"pending": pending, "recent": recent, "workers": selectors.worker_list_recent()}
 
 
 @require_GET
@@ -94,9 +105,12 @@ def detail(request, action_id: int):
     template = "governance/action_detail.html"
     if request.htmx:
         template += "#action-status"
-    return render(
-        request, template, {"action": action, "timeline": selectors.action_timeline(action)}
-    )
+    context = {
+        "action": action,
+        "timeline": selectors.action_timeline(action),
+        "worker": selectors.action_worker_state(action),
+    }
+    return render(request, template, context)
 
 
 @require_POST
@@ -140,8 +154,8 @@ def propose(request):
                 target_name=d["target_name"],
                 parameters=form.parameters(),
                 reason=d["reason"],
-                severity=d["severity"],
-                risk=d["risk"],
+                severity=d["severity"] or None,
+                risk=d["risk"] or None,
             )
         except ApplicationError as exc:
             field = exc.field if exc.field in form.fields else None

@@ -1,7 +1,7 @@
 """JSON API for actions: /api/actions (list, propose), /api/actions/{id}, approve, reject."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from ninja import Field, Router, Schema, Status
 from pydantic import StringConstraints
@@ -9,9 +9,11 @@ from pydantic import StringConstraints
 from apps.clusters.models import Cluster
 
 from . import actions, selectors
+from . import policy as rules_schema
 from .action_models import Action, Kind, Risk, Severity
+from .action_models import Status as ActionStatus
 from .api import AUTH
-from .errors import NotFound, ValidationFailed
+from .errors import NotFound
 from .roles import Cap, require
 
 router = Router(auth=AUTH, tags=["actions"])
@@ -48,18 +50,22 @@ class ActionOut(Schema):
     expires_at: datetime
     finished_at: datetime | None
     result: dict | None
+    # While running: {"holder", "last_seen", "lost", "retry_by"} (the worker that holds it).
+    worker: dict | None = None
 
 
 class ProposeIn(Schema):
     model_config = {"extra": "forbid"}
     cluster: Name
-    kind: Annotated[str, StringConstraints(max_length=40)]
+    kind: Literal[tuple(Kind.values)]  # type: ignore[valid-type]
     namespace: Annotated[str, StringConstraints(max_length=253)] = ""
     target_name: Name
     parameters: dict = Field(default_factory=dict)
     reason: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")]
-    severity: Severity = Severity.P3
-    risk: Risk = Risk.MEDIUM
+    # ZeroTouch rates every action itself (severity from impact and environment, risk from the
+    # kind and the target); what is sent here can raise that rating, never lower it.
+    severity: Severity | None = None
+    risk: Risk | None = None
 
 
 class DecisionIn(Schema):
@@ -98,6 +104,7 @@ def _out(a: Action) -> dict:
         "expires_at": a.expires_at,
         "finished_at": a.finished_at,
         "result": a.result,
+        "worker": selectors.action_worker_state(a),
     }
 
 
@@ -109,19 +116,18 @@ def _get(action_id: int) -> Action:
 
 
 @router.get("/actions", response=list[ActionOut], summary="Actions, newest first")
-def list_actions(request, status: str = "", limit: int = 100):
+def list_actions(
+    request,
+    status: Literal[("", *ActionStatus.values)] = "",  # type: ignore[valid-type]
+    limit: Annotated[int, Field(ge=1, le=500)] = 100,
+):
     require(request.auth, Cap.VIEW)
-    limit = max(1, min(limit, 500))
     return [_out(a) for a in selectors.action_list(status=status)[:limit]]
 
 
 @router.post("/actions", response={201: ActionOut}, summary="Propose an action")
 def propose(request, payload: ProposeIn):
     require(request.auth, Cap.PROPOSE)
-    if payload.kind not in Kind.values:
-        raise ValidationFailed(
-            f"unknown kind {payload.kind!r}; expected one of {', '.join(Kind.values)}", field="kind"
-        )
     cluster = Cluster.objects.filter(name=payload.cluster).first()
     if cluster is None:
         raise NotFound(f"no cluster {payload.cluster!r}", field="cluster")
@@ -170,7 +176,7 @@ class PolicyOut(Schema):
 
 class PolicyIn(Schema):
     model_config = {"extra": "forbid"}
-    rules: dict
+    rules: rules_schema.Rules  # the one schema of rules: a wrong shape is a 400 naming it
     reason: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")]
     base_version: int | None = None  # the version you edited; 409 if it is no longer active
 
@@ -179,7 +185,7 @@ def _policy_out(p) -> dict:
     return {
         "name": p.name,
         "version": p.version,
-        "rules": actions.rules_mod.validate(p.rules),
+        "rules": actions.rules_mod.validate_or_safe(p.rules)[0],
         "created_by": p.created_by,
         "created_at": p.created_at,
     }
@@ -197,7 +203,7 @@ def set_policy(request, payload: PolicyIn):
     return _policy_out(
         actions.policy_update(
             actor=request.auth,
-            rules=payload.rules,
+            rules=payload.rules.model_dump(),
             reason=payload.reason,
             base_version=payload.base_version,
         )

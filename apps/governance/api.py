@@ -1,5 +1,6 @@
 """JSON API: /ai/status and the safety switches. Session auth (with CSRF) or bearer tokens."""
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
@@ -7,13 +8,13 @@ from typing import Annotated, Literal
 from django.utils import timezone
 from ninja import Field, Router, Schema
 from ninja.security import HttpBearer, django_auth
-from pydantic import StringConstraints
+from pydantic import BeforeValidator, StringConstraints, WithJsonSchema
 
 from apps.clusters.selectors import cluster_summaries
 
 from . import selectors, services
 from .errors import ValidationFailed
-from .models import Mode
+from .models import Mode, Switch
 from .roles import Cap, require, user_roles
 
 
@@ -90,11 +91,29 @@ STATUS_PARTS: dict[str, Callable[[], dict]] = {}
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")]
 
 
+# Names in filters and bodies (cluster, namespace): no NUL, as long as Kubernetes allows.
+NameFilter = Annotated[str, StringConstraints(max_length=253, pattern=r"^[^\x00]*$")]
+
+
+def _iso_only(value):
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and re.fullmatch(r"[-+]?[\d.]+([eE][-+]?\d+)?", value.strip())
+    ):
+        raise ValueError("a time in ISO 8601 (2026-12-06T10:00:00Z), not a number")
+    return value
+
+
+# Times in requests: ISO 8601 only (pydantic alone reads "0.5" as a Unix timestamp).
+IsoTime = Annotated[
+    datetime, BeforeValidator(_iso_only), WithJsonSchema({"type": "string", "format": "date-time"})
+]
+
+
 class EnableIn(Schema):
     model_config = {"extra": "forbid"}
     mode: Literal["supervised", "dry_run", "halted"] = "supervised"
     reason: Reason
-    expires_at: datetime | None = None
+    expires_at: IsoTime | None = None
     expires_in_minutes: int | None = Field(None, ge=1, le=129600)
 
 
@@ -105,10 +124,10 @@ class DisableIn(Schema):
 
 class SwitchIn(Schema):
     model_config = {"extra": "forbid"}
-    name: Annotated[str, StringConstraints(max_length=40)]
+    name: Literal[tuple(Switch.values)]  # type: ignore[valid-type]
     enabled: bool
     reason: Reason
-    expires_at: datetime | None = None
+    expires_at: IsoTime | None = None
     expires_in_minutes: int | None = Field(None, ge=1, le=129600)
 
 

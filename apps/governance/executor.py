@@ -23,7 +23,7 @@ from . import guards
 from .action_models import Action, Kind, Status
 from .actions import _effective_mode, approver_still_entitled, rules, transition
 from .models import Mode
-from .podwatch import RESOURCES_WATCH_SECONDS, PodWatch, watch_pods
+from .podwatch import PodWatch, watch_pods
 from .services import audit_record
 
 MAX_ATTEMPTS = 6
@@ -55,7 +55,7 @@ def _finish(action: Action, to: str, verb: str, reason: str, **fields) -> Action
         )
 
 
-def claim(action_id: int, lease_seconds: int) -> Action | None:
+def claim(action_id: int, lease_seconds: int, holder: str = "") -> Action | None:
     now = timezone.now()
     n = (
         Action.objects.filter(pk=action_id)
@@ -63,6 +63,8 @@ def claim(action_id: int, lease_seconds: int) -> Action | None:
         .update(
             status=Status.RUNNING,
             lease_until=now + timedelta(seconds=lease_seconds),
+            lease_holder=holder,
+            claimed_at=now,
             attempts=F("attempts") + 1,
             started_at=Coalesce("started_at", now),
             version=F("version") + 1,
@@ -77,15 +79,17 @@ def claim(action_id: int, lease_seconds: int) -> Action | None:
         target_type="action",
         target_id=str(action.pk),
         target_repr=f"action #{action.pk} {action}",
-        after={"attempt": action.attempts},
+        after={"attempt": action.attempts, "worker": holder},
         reason="resumed after an interrupted attempt" if action.attempts > 1 else "",
     )
     return action
 
 
-def execute(action_id: int) -> str:
+def execute(action_id: int, *, worker: str = "") -> str:
+    """Run one approved action; `worker` is the Celery node that holds its lease (its
+    heartbeat tells the sweep whether it is still alive)."""
     r = rules()
-    action = claim(action_id, r["execution_timeout_seconds"])
+    action = claim(action_id, r["execution_timeout_seconds"], worker)
     if action is None:
         return "skipped"  # taken by another delivery, or already final
     now = timezone.now()
@@ -182,7 +186,7 @@ def _run(action: Action, gw, r: dict) -> str:
             "action.cancelled",
             "halted after the change was made: no verification or follow-up",
         ).status
-    watch = r.get("resources_watch_seconds", RESOURCES_WATCH_SECONDS)
+    watch = r["resources_watch_seconds"]
     ok, detail, healthy_at = verify(gw, action, r["verify_timeout_seconds"], watch_seconds=watch)
     if ok:
         # When, on the cluster's clock, the target was first seen healthy (the API server's

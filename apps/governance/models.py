@@ -88,6 +88,25 @@ class AuditChainHead(models.Model):
         return f"head seq={self.seq}"
 
 
+class AuditCheckpoint(models.Model):
+    """A signed checkpoint of the chain's head, as written to the sinks outside the database
+    (services/checkpoints.py). This copy is for the Audit page; verification reads the sinks,
+    never this table (whoever can rewrite the audit rows could rewrite these too)."""
+
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64, blank=True)
+    at = models.DateTimeField()
+    key_id = models.CharField(max_length=8)
+    signature = models.CharField(max_length=64)
+    failed = models.JSONField(default=list, blank=True)  # sinks that refused it, and why
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"checkpoint seq={self.seq} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
 class Mode(models.TextChoices):
     AUTONOMOUS = "autonomous", "Autonomous"
     SUPERVISED = "supervised", "Supervised"

@@ -1,11 +1,11 @@
 """The watch after a resource patch: the pods of the deployment's new revision, looked at for a
 while after its rollout, because a limit that is too small shows only once the new pods work.
 
-A resource patch is watched RESOURCES_WATCH_SECONDS after its rollout, on the cluster's clock
-(the API server's Date: wall time on a real cluster; a fast-forwarded sandbox gets there
-sooner), and at most as long in wall time. A policy may set `resources_watch_seconds` (not on
-the policy form yet). A pod of the new revision that is OOM-killed or restarts, or is not Ready
-READY_GRACE_SECONDS after it started, fails verification: the executor rolls the patch back.
+A resource patch is watched for the policy's `resources_watch_seconds` (default 120) after its
+rollout, on the cluster's clock (the API server's Date: wall time on a real cluster; a
+fast-forwarded sandbox gets there sooner), and at most as long in wall time. A pod of the new
+revision that is OOM-killed or restarts, or is not Ready READY_GRACE_SECONDS after it started,
+fails verification: the executor rolls the patch back.
 """
 
 import time
@@ -14,7 +14,6 @@ from apps.clusters.gateway import errors as gw_errors
 
 from .action_models import Action
 
-RESOURCES_WATCH_SECONDS = 120
 READY_GRACE_SECONDS = 60
 
 

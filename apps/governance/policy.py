@@ -1,13 +1,25 @@
 """The approval policy and guard budgets: plain data and pure functions (no Django).
 
-Rules live in the Policy table (editable by admins, audited); DEFAULT_RULES seeds it.
+Rules live in the Policy table (editable by admins, audited); DEFAULT_RULES seeds it. One
+schema (`Rules`, pydantic, strict) says what a rule may be: the API, the Policy page's form
+and the loader all check with it, so a stored policy can never break a page.
 """
 
 import math
 from dataclasses import dataclass
 from datetime import datetime, time
 from fractions import Fraction
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 DEFAULT_RULES: dict = {
     # Auto-approval, when the mode is autonomous and auto_approve_low_severity is on.
@@ -28,35 +40,170 @@ DEFAULT_RULES: dict = {
     "execution_timeout_seconds": 300,
     "verify_timeout_seconds": 120,
     "pdb_retry_seconds": 300,  # how long an eviction waits for a PodDisruptionBudget
+    # How long a resource patch's new pods are watched for OOM kills after its rollout.
+    "resources_watch_seconds": 120,
 }
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class RulesError(ValueError):
-    pass
+    """A rule that does not fit the schema; `field` is its dotted path ("budgets.storm")."""
+
+    def __init__(self, message: str, field: str = "rules"):
+        super().__init__(message)
+        self.field = field
+
+
+# --- the one schema for rules: the API, the Policy page's form and the loader all use it ----
+
+_STRICT = ConfigDict(strict=True, extra="forbid")
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"  # 09:00 or 09:00:30
+ZONES = sorted(available_timezones())
+
+
+def _whole(value):
+    """JSON has one number type: 5.0 is the whole number 5 (as JSON Schema says), but true,
+    "5" and 5.5 are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
+
+
+def _count(path: str, lo: int, hi: int):
+    """A whole number in [lo, hi] whose default is DEFAULT_RULES' at that dotted path."""
+    default = DEFAULT_RULES
+    for part in path.split("."):
+        default = default[part]
+    return Field(default, ge=lo, le=hi)
+
+
+class AutoApprove(BaseModel):
+    model_config = _STRICT
+    severities: list[Literal["P1", "P2", "P3", "P4"]] = Field(
+        default_factory=lambda: list(DEFAULT_RULES["auto_approve"]["severities"]), max_length=4
+    )
+    risks: list[Literal["low", "medium", "high"]] = Field(
+        default_factory=lambda: list(DEFAULT_RULES["auto_approve"]["risks"]), max_length=3
+    )
+
+
+class ApprovalsRequired(BaseModel):
+    model_config = _STRICT
+    P1: Whole = _count("approvals_required.P1", 1, 5)
+    P2: Whole = _count("approvals_required.P2", 1, 5)
+    P3: Whole = _count("approvals_required.P3", 1, 5)
+    P4: Whole = _count("approvals_required.P4", 1, 5)
+
+
+class Budgets(BaseModel):
+    model_config = _STRICT
+    actions_per_namespace_per_hour: Whole = _count(
+        "budgets.actions_per_namespace_per_hour", 1, 10_000
+    )
+    concurrent_per_cluster: Whole = _count("budgets.concurrent_per_cluster", 1, 10_000)
+    max_disruption_share: float = Field(
+        DEFAULT_RULES["budgets"]["max_disruption_share"], ge=0.01, le=1
+    )
+
+
+class Storm(BaseModel):
+    model_config = _STRICT
+    failures: Whole = _count("storm.failures", 1, 1000)
+    window_minutes: Whole = _count("storm.window_minutes", 1, 1440)
+
+
+class Window(BaseModel):
+    model_config = _STRICT
+    days: list[Day] = Field(default_factory=lambda: list(DAYS), min_length=1, max_length=7)
+    start: str = Field(pattern=CLOCK)
+    end: str = Field(pattern=CLOCK)
+    # The schema lists the zones this server knows, so a client sees them before it asks.
+    tz: str = Field("UTC", max_length=64, json_schema_extra={"enum": ZONES})
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, v: str) -> str:
+        try:
+            time.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not a time of day like 09:00") from None
+        return v
+
+    @field_validator("tz")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a time zone like Europe/Berlin") from None
+        return v
+
+
+class Windows(BaseModel):
+    model_config = _STRICT
+    allow: list[Window] = Field(default_factory=list, max_length=50)
+    deny: list[Window] = Field(default_factory=list, max_length=50)
+
+
+class Rules(BaseModel):
+    """Every key a policy may hold, its type and its range. Missing keys take the default."""
+
+    model_config = _STRICT
+    auto_approve: AutoApprove = Field(default_factory=AutoApprove)
+    approvals_required: ApprovalsRequired = Field(default_factory=ApprovalsRequired)
+    approval_ttl_minutes: Whole = _count("approval_ttl_minutes", 1, 1440)
+    budgets: Budgets = Field(default_factory=Budgets)
+    storm: Storm = Field(default_factory=Storm)
+    windows: Windows = Field(default_factory=Windows)
+    execution_timeout_seconds: Whole = _count("execution_timeout_seconds", 1, 86_400)
+    verify_timeout_seconds: Whole = _count("verify_timeout_seconds", 1, 3600)
+    pdb_retry_seconds: Whole = _count("pdb_retry_seconds", 0, 86_400)
+    resources_watch_seconds: Whole = _count("resources_watch_seconds", 0, 3600)
+
+
+def bounds(path: str) -> tuple[float | None, float | None]:
+    """(min, max) of a numeric rule, e.g. bounds("budgets.concurrent_per_cluster"), so a form
+    offers exactly what the schema accepts."""
+    model, name = Rules, path
+    while "." in name:
+        head, name = name.split(".", 1)
+        model = model.model_fields[head].annotation
+    lo = hi = None
+    for m in model.model_fields[name].metadata:
+        lo = getattr(m, "ge", lo)
+        hi = getattr(m, "le", hi)
+    return lo, hi
 
 
 def validate(rules: dict) -> dict:
-    """Fill defaults and check types; raises RulesError naming the bad key."""
-    out = {**DEFAULT_RULES, **rules}
-    for sev in ("P1", "P2", "P3", "P4"):
-        n = out["approvals_required"].get(sev)
-        if not isinstance(n, int) or not 1 <= n <= 5:
-            raise RulesError(f"approvals_required.{sev} must be 1 to 5")
-    if not isinstance(out["approval_ttl_minutes"], int) or out["approval_ttl_minutes"] < 1:
-        raise RulesError("approval_ttl_minutes must be a positive whole number")
-    out["budgets"] = {**DEFAULT_RULES["budgets"], **out["budgets"]}
-    share = out["budgets"]["max_disruption_share"]
-    if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share <= 1:
-        raise RulesError("budgets.max_disruption_share must be in (0, 1]")
-    for key in ("actions_per_namespace_per_hour", "concurrent_per_cluster"):
-        n = out["budgets"][key]
-        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10_000:
-            raise RulesError(f"budgets.{key} must be a whole number from 1 to 10000")
-    for kind in ("allow", "deny"):
-        for i, w in enumerate(out["windows"].get(kind, [])):
-            _window(w, f"windows.{kind}[{i}]")
-    return out
+    """The rules checked against the schema, with defaults filled in; raises RulesError naming
+    the first bad key by its dotted path."""
+    if not isinstance(rules, dict):
+        raise RulesError("rules must be an object")
+    try:
+        return Rules.model_validate(rules).model_dump()
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"])
+        path = path.lstrip(".") or "rules"
+        value = "" if e["type"] == "missing" else f" (got {e['input']!r:.60})"
+        raise RulesError(f"{path}: {e['msg']}{value}", field=f"rules.{path}") from None
+
+
+def validate_or_safe(rules) -> tuple[dict, str]:
+    """(rules, "") for a valid stored policy; for one that is not (written before this schema,
+    or edited in the database), the defaults with auto-approval off and why: fail closed, and
+    never a broken page."""
+    try:
+        return validate(rules), ""
+    except RulesError as exc:
+        safe = validate({})
+        safe["auto_approve"] = {"severities": [], "risks": []}
+        return safe, str(exc)
 
 
 def required_approvals(rules: dict, severity: str) -> int:

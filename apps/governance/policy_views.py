@@ -19,16 +19,17 @@ SEVERITIES = [("P1", "P1"), ("P2", "P2"), ("P3", "P3"), ("P4", "P4")]
 RISKS = [("low", "low"), ("medium", "medium"), ("high", "high")]
 
 
-def _count(label: str, lo: int, hi: int) -> forms.IntegerField:
+def _count(label: str, rule: str) -> forms.IntegerField:
+    lo, hi = rules_mod.bounds(rule)  # the schema's range: the form offers what it accepts
     return forms.IntegerField(label=label, min_value=lo, max_value=hi)
 
 
 class PolicyForm(forms.Form):
     base_version = forms.IntegerField(widget=forms.HiddenInput)
-    p1 = _count("Approvers for P1", 1, 5)
-    p2 = _count("Approvers for P2", 1, 5)
-    p3 = _count("Approvers for P3", 1, 5)
-    p4 = _count("Approvers for P4", 1, 5)
+    p1 = _count("Approvers for P1", "approvals_required.P1")
+    p2 = _count("Approvers for P2", "approvals_required.P2")
+    p3 = _count("Approvers for P3", "approvals_required.P3")
+    p4 = _count("Approvers for P4", "approvals_required.P4")
     auto_severities = forms.MultipleChoiceField(
         choices=SEVERITIES,
         required=False,
@@ -41,17 +42,21 @@ class PolicyForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         label="Auto-approve risks",
     )
-    approval_ttl_minutes = _count("Approvals expire after (minutes)", 1, 1440)
-    per_namespace_hour = _count("Actions per namespace per hour", 1, 10_000)
-    concurrent = _count("Concurrent actions per cluster", 1, 10_000)
-    disruption_share = forms.FloatField(
-        label="Share of a workload disrupted at once", min_value=0.01, max_value=1
+    approval_ttl_minutes = _count("Approvals expire after (minutes)", "approval_ttl_minutes")
+    per_namespace_hour = _count(
+        "Actions per namespace per hour", "budgets.actions_per_namespace_per_hour"
     )
-    storm_failures = _count("Storm brake: failures", 1, 1000)
-    storm_minutes = _count("Storm brake: within (minutes)", 1, 1440)
-    execution_timeout_seconds = _count("Execution timeout (s)", 10, 86_400)
-    verify_timeout_seconds = _count("Verification timeout (s)", 5, 3600)
-    pdb_retry_seconds = _count("Wait for a PDB (s)", 0, 86_400)
+    concurrent = _count("Concurrent actions per cluster", "budgets.concurrent_per_cluster")
+    disruption_share = forms.FloatField(
+        label="Share of a workload disrupted at once",
+        min_value=rules_mod.bounds("budgets.max_disruption_share")[0],
+        max_value=rules_mod.bounds("budgets.max_disruption_share")[1],
+    )
+    storm_failures = _count("Storm brake: failures", "storm.failures")
+    storm_minutes = _count("Storm brake: within (minutes)", "storm.window_minutes")
+    execution_timeout_seconds = _count("Execution timeout (s)", "execution_timeout_seconds")
+    verify_timeout_seconds = _count("Verification timeout (s)", "verify_timeout_seconds")
+    pdb_retry_seconds = _count("Wait for a PDB (s)", "pdb_retry_seconds")
     windows = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
         label="Change and freeze windows (JSON)",
@@ -62,7 +67,7 @@ class PolicyForm(forms.Form):
 
     @classmethod
     def from_policy(cls, p: Policy) -> "PolicyForm":
-        r = rules_mod.validate(p.rules)
+        r = rules_mod.validate_or_safe(p.rules)[0]
         b, storm, need = r["budgets"], r["storm"], r["approvals_required"]
         return cls(
             initial={
@@ -128,7 +133,7 @@ def policy_page(request):
             try:
                 new = actions.policy_update(
                     actor=request.user,
-                    rules=form.rules(rules_mod.validate(current.rules)),
+                    rules=form.rules(rules_mod.validate_or_safe(current.rules)[0]),
                     reason=form.cleaned_data["reason"],
                     base_version=form.cleaned_data["base_version"],
                 )
@@ -141,9 +146,11 @@ def policy_page(request):
         else:
             status = 400
             messages.error(request, "The policy was not changed: " + _errors(form))
+    rules, broken = rules_mod.validate_or_safe(current.rules)
     context = {
         "policy": current,
-        "rules": rules_mod.validate(current.rules),
+        "rules": rules,
+        "broken": broken,
         "history": Policy.objects.order_by("-version")[:20],
         "form": form,
     }

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -16,6 +17,7 @@ from .models import (
     SWITCH_HELP,
     ApiToken,
     AuditChainHead,
+    AuditCheckpoint,
     AuditEvent,
     Mode,
     SafetyMode,
@@ -148,6 +150,10 @@ def audit_chain_problems(*, first_only: bool = False) -> list[chain.ChainProblem
         return problems
 
 
+def audit_checkpoint_latest() -> AuditCheckpoint | None:
+    return AuditCheckpoint.objects.order_by("-pk").first()
+
+
 # --- Tokens and workers ---------------------------------------------------------------------
 
 
@@ -164,6 +170,55 @@ def api_token_authenticate(raw: str):
         return None
     api_token_touch(token=token)
     return token.user
+
+
+SWEEP_SECONDS = 30  # the actions sweep's beat interval (settings.CELERY_BEAT_SCHEDULE)
+
+
+def worker_lost_after() -> timedelta:
+    """A worker silent this long has stopped: three missed heartbeats, and at least 10 s."""
+    return max(timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS), timedelta(seconds=10))
+
+
+def holder_lost(action, beats: dict, now: datetime) -> tuple[bool, datetime | None]:
+    """(lost, last seen) for a running action's lease holder. `beats`: hostname -> (last_seen,
+    started_at). Lost when the worker was never seen, has been silent past
+    worker_lost_after(), or restarted since it claimed the action (the process that held it
+    is gone though its name is alive again)."""
+    last, started = beats.get(action.lease_holder, (None, None))
+    if last is None:
+        return True, None
+    restarted = action.claimed_at is not None and started > action.claimed_at
+    return (last < now - worker_lost_after()) or restarted, last
+
+
+def worker_beats(holders: set[str]) -> dict:
+    rows = WorkerHeartbeat.objects.filter(hostname__in=holders)
+    return {
+        h: (last, started)
+        for h, last, started in rows.values_list("hostname", "last_seen", "started_at")
+    }
+
+
+def action_worker_state(action, *, now: datetime | None = None) -> dict | None:
+    """For a running action: which worker holds it and whether that worker is alive; when it
+    is lost, by when the sweep queues the action again."""
+    if action.status != "running" or not action.lease_holder:
+        return None
+    now = now or timezone.now()
+    lost, last = holder_lost(action, worker_beats({action.lease_holder}), now)
+    state = {"holder": action.lease_holder, "last_seen": last, "lost": lost}
+    if lost:  # the sweep's next pass (every SWEEP_SECONDS) queues it again
+        state["retry_by"] = now + timedelta(seconds=SWEEP_SECONDS)
+    return state
+
+
+def worker_last_seen(*, now: datetime | None = None) -> dict:
+    """For the banner: whether any worker was seen lately, and when one was last seen."""
+    now = now or timezone.now()
+    last = WorkerHeartbeat.objects.order_by("-last_seen").values_list("last_seen", flat=True)
+    last = last.first()
+    return {"ok": bool(last and last >= now - WORKER_FRESH), "last": last}
 
 
 def worker_list_recent(*, now: datetime | None = None) -> list[WorkerHeartbeat]:

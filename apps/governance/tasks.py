@@ -1,9 +1,10 @@
 from celery import shared_task
 
 from . import context
-from .actions import actions_expire_due
+from .actions import actions_expire_due, actions_reclaim_from_lost_workers
 from .executor import RetryLater, execute
 from .selectors import lost_action_ids
+from .services import audit_checkpoint_write
 from .services import safety_expire_due as _expire
 
 
@@ -29,7 +30,7 @@ def safety_expire_due(self) -> int:
 def action_execute(self, action_id: int) -> str:
     """Execute one approved action (claimed with a lease: at most one effective change)."""
     with context.bound(request_id=f"task:{self.request.id or 'local'}"):
-        return execute(action_id)
+        return execute(action_id, worker=self.request.hostname or "")
 
 
 @shared_task(name="governance.actions_sweep", ignore_result=True)
@@ -38,4 +39,13 @@ def actions_sweep() -> int:
     was lost or whose worker died (their lease ran out). Nothing is silently dropped."""
     with context.bound(request_id="task:sweep"):
         actions_expire_due()
+        actions_reclaim_from_lost_workers()
         return len([action_execute.delay(pk) for pk in lost_action_ids()])
+
+
+@shared_task(name="governance.audit_checkpoint", ignore_result=True, expires=120)
+def audit_checkpoint() -> int | None:
+    """Beat, every AUDIT_CHECKPOINT_SECONDS: sign the audit chain's head and write it to the
+    sinks outside the database (only when it moved)."""
+    cp = audit_checkpoint_write()
+    return cp.seq if cp else None

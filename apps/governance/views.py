@@ -1,6 +1,7 @@
 import csv
 from collections.abc import Callable, Iterator
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
@@ -34,6 +35,14 @@ class LoginView(auth_views.LoginView):
             response = super().form_valid(form)
             services.auth_login_record(user=form.get_user())
         return response
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a sign-in while locked out: the same words whichever of the
+    account or the address is locked, so it tells an attacker nothing about either."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    context = {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes}
+    return render(request, "governance/locked_out.html", context, status=429)
 
 
 class LogoutView(auth_views.LogoutView):
@@ -148,7 +157,13 @@ def audit(request):
     template = "governance/audit.html"
     if request.htmx:
         template += "#audit-results"
-    ctx = {"form": form, "page": page, "query": query.urlencode(), "verbs": selectors.audit_verbs()}
+    ctx = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "verbs": selectors.audit_verbs(),
+        "checkpoint": selectors.audit_checkpoint_latest(),
+    }
     return render(request, template, ctx, status=status)
 
 

@@ -8,7 +8,7 @@ from ninja import Query, Router, Schema
 
 from apps.clusters.models import Cluster
 from apps.clusters.selectors import cluster_named
-from apps.governance.api import AUTH
+from apps.governance.api import AUTH, NameFilter
 from apps.governance.errors import NotFound
 from apps.governance.roles import Cap, require
 
@@ -61,15 +61,15 @@ class IncidentsOut(Schema):
 
 
 class IncidentQuery(Schema):
-    cluster: str = ""
+    cluster: NameFilter = ""
     status: StatusFilter | None = None
     severity: Literal["P1", "P2", "P3", "P4"] | None = None
-    namespace: str = ""
+    namespace: NameFilter = ""
 
 
 class HealIn(Schema):
     model_config = {"extra": "forbid"}
-    cluster: str = ""  # empty: every enabled cluster
+    cluster: NameFilter = ""  # empty: every enabled cluster
 
 
 class HealOut(Schema):

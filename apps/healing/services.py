@@ -383,7 +383,7 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
                 actor=ACTOR, cluster=cluster, kind=plan.kind, target_name=plan.target,
                 namespace=plan.namespace, parameters=plan.parameters,
                 reason=f"incident #{incident.pk}: {incident.title} — {plan.runbook.title}",
-                severity=incident.severity, risk=plan.runbook.risk, source=Source.HEALING,
+                judged=(incident.severity, plan.runbook.risk), source=Source.HEALING,
                 evidence=_evidence(incident, plan), allow_auto_approve=_may_auto(incident, cluster),
             )  # fmt: skip
         except ApplicationError as exc:

@@ -3,13 +3,13 @@ inline."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.utils import timezone
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from apps.clusters.selectors import cluster_named
-from apps.governance.api import AUTH
+from apps.governance.api import AUTH, IsoTime, NameFilter
 from apps.governance.errors import ValidationFailed
 from apps.governance.roles import Cap, require
 
@@ -51,8 +51,8 @@ class PredictOut(Schema):
 
 
 class PredictFilter(Schema):
-    cluster: str = ""
-    namespace: str = ""
+    cluster: NameFilter = ""
+    namespace: NameFilter = ""
     kind: Kind | None = None
     min_level: Level | None = None
 
@@ -118,13 +118,13 @@ class AnomalyOut(Schema):
 class AnomalyFilter(Schema):
     """Default range: the day up to the newest sample of the clusters asked about."""
 
-    cluster: str = ""
-    namespace: str = ""
-    name: str = ""
+    cluster: NameFilter = ""
+    namespace: NameFilter = ""
+    name: NameFilter = ""
     kind: Kind | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    limit: int = 500
+    since: IsoTime | None = None
+    until: IsoTime | None = None
+    limit: int = Field(500, ge=1, le=5000)
 
 
 def _aware(when: datetime | None) -> datetime | None:
@@ -142,8 +142,6 @@ def anomalies(request, filters: Query[AnomalyFilter]):
     since = _aware(filters.since) or until - timedelta(days=1)
     if since > until:
         raise ValidationFailed("since must be before until", field="since")
-    if not 1 <= filters.limit <= 5000:
-        raise ValidationFailed("limit must be 1 to 5000", field="limit")
     qs = selectors.anomaly_list(
         cluster=cluster,
         namespace=filters.namespace,
@@ -219,10 +217,12 @@ def version_out(v: ModelVersion) -> dict:
 
 
 @router.get("/metrics", response=MetricsOut, summary="Model figures and learning history")
-def metrics(request, kind: Literal["failure", "anomaly"] = "failure", limit: int = 50):
+def metrics(
+    request,
+    kind: Literal["failure", "anomaly"] = "failure",
+    limit: Annotated[int, Field(ge=1, le=500)] = 50,
+):
     require(request.auth, Cap.VIEW)
-    if not 1 <= limit <= 500:
-        raise ValidationFailed("limit must be 1 to 500", field="limit")
     use = services.served(ModelVersion.Kind.FAILURE) if kind == "failure" else None
     versions = selectors.model_versions(kind=kind)[:limit]
     return {

@@ -69,7 +69,8 @@ def simulate(
 ) -> Simulation:
     """Run `scenario` for `hours` of simulated time; sample every `step_seconds`."""
     sc = scenarios.load(scenario) if isinstance(scenario, str) else scenario
-    rng = Random(seed * 7919 + 17)  # noqa: S311 - variation for determinism, not secrets
+    # Variation for determinism, not secrets.
+    rng = Random(seed * 7919 + 17)  # noqa: S311  # nosec B311
     begin = start or START
     rollouts: list[tuple[datetime, str]] = []
     warmup = WARMUP if vary else timedelta(0)

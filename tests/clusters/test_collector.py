@@ -160,15 +160,19 @@ def test_retention_drops_old_samples_only(sandbox, settings):
         ({"connection": "carrier-pigeon"}, "connection"),
         ({"connection": "kubeconfig", "kubeconfig_path": ""}, "kubeconfig_path"),
         (
-            {"connection": "sandbox", "kubeconfig_path": "/x", "protected_namespaces": ["Bad_NS"]},
+            {
+                "connection": "sandbox",
+                "kubeconfig_path": "/tmp/x",
+                "protected_namespaces": ["Bad_NS"],
+            },
             "protected_namespaces",
         ),
         (
-            {"connection": "sandbox", "kubeconfig_path": "/x", "collect_interval_seconds": 1},
+            {"connection": "sandbox", "kubeconfig_path": "/tmp/x", "collect_interval_seconds": 1},
             "collect_interval_seconds",
         ),
         (
-            {"connection": "sandbox", "kubeconfig_path": "/x", "prometheus_url": "ftp://x"},
+            {"connection": "sandbox", "kubeconfig_path": "/tmp/x", "prometheus_url": "ftp://x"},
             "prometheus_url",
         ),
     ],

@@ -40,7 +40,7 @@ def collected(served):
 @pytest.fixture
 def empty(db):
     return cluster_create(
-        actor="system:test", name="prod", connection="kubeconfig", kubeconfig_path="/x"
+        actor="system:test", name="prod", connection="kubeconfig", kubeconfig_path="/tmp/x"
     )
 
 

@@ -34,7 +34,7 @@ def test_it_returns_the_plan_with_prices_and_filters(client, vic, collected):
 def test_it_refuses_unknown_clusters_and_negative_savings(client, vic, db):
     login(client, vic)
     response = client.get(URL, {"cluster": "nope"})
-    assert response.status_code == 400 and response.json()["field"] == "cluster"
+    assert response.status_code == 404 and response.json()["field"] == "cluster"
     response = client.get(URL, {"min_savings": "-1"})
     assert response.status_code == 400 and response.json()["field"] == "min_savings"
     response = client.get(URL, {"min_savings": "lots"})

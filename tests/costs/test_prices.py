@@ -32,7 +32,7 @@ node_label,pool=batch,spot,0.011,0.0015,0.08
 @pytest.fixture
 def cluster(db):
     return cluster_create(
-        actor="system:test", name="prod", connection="kubeconfig", kubeconfig_path="/x"
+        actor="system:test", name="prod", connection="kubeconfig", kubeconfig_path="/tmp/x"
     )
 
 

@@ -24,7 +24,7 @@ URL = "/costs/prices/"
 @pytest.fixture
 def cluster(db):
     return cluster_create(
-        actor="system:test", name="prod", connection="kubeconfig", kubeconfig_path="/x"
+        actor="system:test", name="prod", connection="kubeconfig", kubeconfig_path="/tmp/x"
     )
 
 

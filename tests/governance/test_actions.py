@@ -554,3 +554,53 @@ def test_a_drain_leaves_daemonset_pods_and_is_not_refused_for_them(
     left = [p.metadata.name for p in core.list_namespaced_pod(
         "kube-system", field_selector=f"spec.nodeName={node}").items]  # fmt: skip
     assert left == ["kube-proxy-x1"]
+
+
+def test_zerotouchs_own_proposals_still_auto_approve_but_never_past_a_floor(
+    cluster, live, adam, fast_policy
+):
+    """A runbook's low-risk judgement is auto-approved in autonomous mode; the same source
+    judging a scale to zero low is not: removing every replica is high whoever proposes it."""
+    safety_mode_set(actor=adam, mode="autonomous", reason="test")
+    safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="t")
+    ok = _scale(cluster, "system:healing", judged=("P4", "low"), source="healing")
+    assert ok.status == Status.QUEUED and ok.rating["judged"] == ["P4", "low"]
+    zero = _scale(cluster, "system:costs", replicas=0, judged=("P4", "low"), source="costs")
+    assert (zero.status, zero.risk) == (Status.PROPOSED, "high")
+    assert "removes every replica" in zero.rating["why"]
+
+
+def test_a_system_proposal_from_a_person_facing_source_is_never_auto_approved(
+    cluster, adam, fast_policy
+):
+    safety_mode_set(actor=adam, mode="autonomous", reason="test")
+    safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="t")
+    for source in ("manual", "api"):
+        action = _scale(cluster, "system:script", judged=("P4", "low"), source=source)
+        assert action.status == Status.PROPOSED
+
+
+def test_changed_parameters_are_rated_again(cluster, olivia):
+    action = _scale(cluster, olivia, replicas=4)
+    assert action.risk == "low" and action.required_approvals == 1
+    action = action_update_parameters(
+        actor=olivia, action=action, parameters={"replicas": 0}, reason="idle"
+    )
+    assert (action.severity, action.risk) == ("P3", "high")
+    changed = AuditEvent.objects.filter(verb="action.parameters_changed").get()
+    assert changed.before["risk"] == "low" and changed.after["risk"] == "high"
+
+
+def test_a_patch_for_a_container_the_deployment_lacks_is_refused(cluster, olivia):
+    with pytest.raises(ValidationFailed) as exc:
+        action_propose(
+            actor=olivia,
+            cluster=cluster,
+            kind="patch_resources",
+            namespace="shop",
+            target_name="web",
+            parameters={"container": "nope", "limits": {"memory": "1Gi"}},
+            reason="x",
+        )
+    assert exc.value.field == "parameters.container" and "web" in exc.value.message
+    assert not Action.objects.exists()

@@ -150,8 +150,139 @@ def test_admins_change_the_policy_as_data_and_it_is_audited(adam, olivia):
     r = _post(
         c, "/api/policy", {"rules": {**new_rules, "approval_ttl_minutes": 0}, "reason": "tighter"}
     )
-    assert r.status_code == 400 and r.json()["field"] == "rules"
+    assert r.status_code == 400 and r.json()["field"] == "rules.approval_ttl_minutes"
     r = _post(c, "/api/policy", {"rules": new_rules, "reason": "tighter"})
     assert r.status_code == 200 and r.json()["version"] == 2
     ev = AuditEvent.objects.get(verb="policy.changed")
     assert ev.before["version"] == 1 and ev.after["rules"]["approval_ttl_minutes"] == 15
+
+
+# --- Severity and risk are ZeroTouch's, not the proposer's (issue 18, defect 1) -------------
+
+LOWBALLED = [  # what an operator sent to get a dangerous change auto-approved
+    {**PROPOSAL, "target_name": "worker", "parameters": {"replicas": 0}},
+    {"cluster": "sandbox", "kind": "cordon", "target_name": "node-1", "reason": "maintenance"},
+]
+
+
+@pytest.fixture
+def autonomy(adam):
+    """The most permissive setting there is: auto-approval on, in the mode given."""
+    from apps.governance.services import safety_mode_set, safety_switch_set
+
+    safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="t")
+
+    def set_mode(mode):
+        safety_mode_set(actor=adam, mode=mode, reason="t")
+
+    return set_mode
+
+
+@pytest.mark.parametrize("mode", ["autonomous", "supervised", "dry_run", "halted"])
+@pytest.mark.parametrize("body", LOWBALLED, ids=["scale-to-zero", "cordon"])
+def test_an_operators_p4_low_proposal_waits_for_an_approver_in_every_mode(
+    cluster, olivia, autonomy, mode, body
+):
+    autonomy(mode)
+    c = Client()
+    c.force_login(olivia)
+    r = _post(c, "/api/actions", {**body, "severity": "P4", "risk": "low"})
+    assert r.status_code == 201, r.content
+    out = r.json()
+    assert out["status"] == "proposed" and out["approvals"] == []
+    action = Action.objects.get(pk=out["id"])
+    assert not action.approvals.exists()
+    # The server's rating, not the one sent: scaling to zero is high, a cordon medium.
+    assert (out["severity"], out["risk"]) == (
+        ("P3", "high") if body["kind"] == "scale" else ("P4", "medium")
+    )
+    assert action.rating["requested"] == {"severity": "P4", "risk": "low"}
+    proposed = AuditEvent.objects.get(verb="action.proposed", target_id=str(action.pk))
+    assert proposed.after["risk"] == out["risk"] and proposed.after["rating"]["why"]
+
+
+def test_a_proposer_may_raise_the_rating_and_a_p1_then_needs_two_approvers(cluster, olivia):
+    c = Client()
+    c.force_login(olivia)
+    out = _post(c, "/api/actions", {**PROPOSAL, "severity": "P1", "risk": "high"}).json()
+    assert (out["severity"], out["risk"], out["required_approvals"]) == ("P1", "high", 2)
+    assert out["status"] == "proposed"
+
+
+def test_the_action_page_says_why_it_is_rated_as_it_is(cluster, olivia):
+    c = Client()
+    c.force_login(olivia)
+    out = _post(c, "/api/actions", {**LOWBALLED[0], "severity": "P4", "risk": "low"}).json()
+    page = c.get(f"/actions/{out['id']}/").content.decode()
+    assert 'data-testid="action-rating"' in page
+    assert "removes every replica" in page and "development cluster" in page
+
+
+# --- Bounds at the edge (issue 18, defects 2 and 7) -----------------------------------------
+
+PATCH = {
+    "cluster": "sandbox",
+    "kind": "patch_resources",
+    "namespace": "shop",
+    "target_name": "worker",
+    "reason": "memory",
+}
+CHAOS = {
+    "cluster": "sandbox",
+    "kind": "chaos_network_delay",
+    "namespace": "shop",
+    "target_name": "web",
+    "reason": "game day",
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        (
+            {**PATCH, "parameters": {"container": "worker", "limits": {"memory": "1e30"}}},
+            "parameters.limits.memory",
+            "at most 1Pi",
+        ),
+        (
+            {**PATCH, "parameters": {"container": "worker", "limits": {"memory": "64Gi"}}},
+            "parameters.limits.memory",
+            "largest node of this cluster has (32Gi)",
+        ),
+        (
+            {**PATCH, "parameters": {"container": "worker", "requests": {"cpu": "9"}}},
+            "parameters.requests.cpu",
+            "largest node of this cluster can allocate",
+        ),
+        (
+            {**PATCH, "parameters": {"container": "worker", "limits": {"cpu": 10**12}}},
+            "parameters.limits.cpu",
+            "at most 10000 cores",
+        ),
+        ({**PROPOSAL, "parameters": {"replicas": 2, "note": "x\u0000y"}}, "parameters", "NUL"),
+        (
+            {**PROPOSAL, "parameters": {"replicas": 2, "pad": "x" * 20_000}},
+            "parameters",
+            "at most 16,384",
+        ),
+        (
+            {**PROPOSAL, "parameters": {"replicas": 2, "pad": 1}},
+            "parameters.pad",
+            "takes no parameter 'pad'",
+        ),
+        (
+            {**PROPOSAL, "kind": "rollout_undo", "parameters": {"revision": 10**30}},
+            "parameters.revision",
+            "whole number from 1",
+        ),
+        ({**CHAOS, "parameters": {"duration": "99h"}}, "parameters.duration", "1:00:00"),
+        ({**CHAOS, "parameters": {"latency": "banana"}}, "parameters.latency", "not a duration"),
+    ],
+)
+def test_out_of_bounds_parameters_are_a_400_naming_the_field(cluster, olivia, body, field, words):
+    c = Client()
+    c.force_login(olivia)
+    r = _post(c, "/api/actions", body)
+    assert r.status_code == 400, r.content
+    assert r.json()["field"] == field and words in r.json()["detail"]
+    assert not Action.objects.exists()

@@ -232,7 +232,8 @@ def test_it_refuses_session_posts_without_csrf(alice):
 
 
 def test_it_serves_the_openapi_schema_to_users_only(client, vic):
-    assert client.get("/api/schema").status_code == 302
+    assert client.get("/api/schema").status_code == 401  # JSON: tools read it with a token
+    assert client.get("/api/docs").status_code == 302  # a page: sign in first
     client.force_login(vic)
     schema = client.get("/api/schema").json()
     for path in ("/ai/status", "/ai/safety/enable", "/ai/safety/disable", "/ai/safety/switch"):

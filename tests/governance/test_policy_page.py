@@ -5,9 +5,11 @@ import json
 
 import pytest
 
+from apps.governance import policy as rules_mod
 from apps.governance.action_models import Policy
-from apps.governance.actions import policy_active, policy_update
+from apps.governance.actions import policy_active, policy_update, rules
 from apps.governance.models import AuditEvent
+from apps.governance.policy_views import PolicyForm
 
 pytestmark = pytest.mark.django_db
 
@@ -123,3 +125,68 @@ def test_the_api_refuses_a_stale_base_version(client, adam):
     )
     assert response.status_code == 409
     assert "changed while you edited" in response.json()["detail"]
+
+
+# --- One schema for the API, the form and the loader (issue 18, defect 4) -------------------
+
+WRONG_SHAPES = [
+    ({"auto_approve": 5}, "rules.auto_approve"),
+    ({"approval_ttl_minutes": 10**12}, "rules.approval_ttl_minutes"),
+    ({"storm": "x"}, "rules.storm"),
+    ({"approvals_required": {"P1": True}}, "rules.approvals_required.P1"),
+    ({"approvals_required": "two"}, "rules.approvals_required"),
+    ({"auto_approve": {"severities": "P4"}}, "rules.auto_approve.severities"),
+    ({"auto_approve": {"risks": ["none"]}}, "rules.auto_approve.risks[0]"),
+    ({"budgets": {"concurrent_per_cluster": "3"}}, "rules.budgets.concurrent_per_cluster"),
+    ({"budgets": {"max_disruption_share": None}}, "rules.budgets.max_disruption_share"),
+    ({"windows": {"allow": "always"}}, "rules.windows.allow"),
+    ({"windows": {"deny": [{"start": "09:00"}]}}, "rules.windows.deny[0].end"),
+    ({"windows": {"deny": [{"start": "9", "end": "10:00"}]}}, "rules.windows.deny[0].start"),
+    ({"verify_timeout_seconds": 1.5}, "rules.verify_timeout_seconds"),
+    ({"pdb_retry_seconds": -1}, "rules.pdb_retry_seconds"),
+    ({"approvals_needed": {"P1": 2}}, "rules.approvals_needed"),
+]
+
+
+@pytest.mark.parametrize(("rules", "field"), WRONG_SHAPES)
+def test_every_wrong_shape_is_a_400_naming_the_field_and_nothing_is_stored(
+    client, adam, olivia, rules, field
+):
+    client.force_login(adam)
+    before = policy_active().version
+    r = client.post(
+        "/api/policy",
+        json.dumps({"rules": rules, "reason": "probe"}),
+        content_type="application/json",
+    )
+    assert r.status_code == 400, r.content
+    assert r.json()["field"] == field
+    assert policy_active().version == before
+    assert not AuditEvent.objects.filter(verb="policy.changed").exists()
+    # ... and every page and proposal still works.
+    assert client.get("/policy/").status_code == 200
+    assert client.get("/api/policy").status_code == 200
+
+
+def test_a_stored_policy_that_breaks_the_schema_fails_closed_and_breaks_no_page(client, vic):
+    """A policy row written before the schema (or edited in the database) runs as the safe
+    defaults with auto-approval off, and the page says so."""
+    Policy.objects.filter(pk=policy_active().pk).update(rules={"auto_approve": 5, "storm": "x"})
+    r = rules()
+    assert r["auto_approve"] == {"severities": [], "risks": []}
+    assert r["storm"] == {"failures": 3, "window_minutes": 10}
+    client.force_login(vic)
+    page = client.get("/policy/")
+    assert page.status_code == 200 and 'data-testid="policy-broken"' in page.content.decode()
+    assert client.get("/api/policy").json()["rules"]["auto_approve"]["severities"] == []
+
+
+def test_the_form_offers_exactly_the_schemas_ranges():
+    form = PolicyForm()
+    assert (
+        form.fields["approval_ttl_minutes"].min_value,
+        form.fields["approval_ttl_minutes"].max_value,
+    ) == rules_mod.bounds("approval_ttl_minutes")
+    assert (
+        form.fields["concurrent"].max_value == rules_mod.bounds("budgets.concurrent_per_cluster")[1]
+    )

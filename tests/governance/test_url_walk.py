@@ -18,7 +18,8 @@ from apps.healing.models import Incident
 pytestmark = pytest.mark.django_db
 MARKER = "SECRET-MARKER-7731"
 ACTION_ID = 4242
-DOCS = {"api/schema", "api/docs"}  # pages for people: login redirect
+# The docs are a page for people (login redirect); the schema is for tools too (401 JSON).
+DOCS = {"api/docs"}
 
 # Plausible bodies, so that only authentication or the role check can stop the request.
 FORM_BODIES = {
@@ -41,7 +42,7 @@ FORM_BODIES = {
     "clusters/new": {
         "name": "walk",
         "connection": "kubeconfig",
-        "kubeconfig_path": "/x",
+        "kubeconfig_path": "/tmp/x",
         "environment": "staging",
         "protected_namespaces": "kube-system",
         "collect_interval_seconds": "30",
@@ -49,7 +50,7 @@ FORM_BODIES = {
     "clusters/<slug:name>/edit": {
         "name": "sandbox",
         "connection": "kubeconfig",
-        "kubeconfig_path": "/y",
+        "kubeconfig_path": "/tmp/y",
         "environment": "production",
         "protected_namespaces": "",
         "collect_interval_seconds": "30",
@@ -124,7 +125,7 @@ def secrets(adam):
         actor=adam,
         name="sandbox",
         connection="kubeconfig",
-        kubeconfig_path="/secret/" + MARKER,
+        kubeconfig_path="/tmp/secret/" + MARKER,
         reason=MARKER,
     )
     Action.objects.create(

@@ -18,11 +18,13 @@ def test_it_logs_in_and_audits_the_login(client, adam):
     assert ev.client_ip == "127.0.0.1" and ev.request_id
 
 
-def test_it_refuses_a_wrong_password_and_records_nothing(client, adam):
+def test_it_refuses_a_wrong_password_and_audits_the_failure(client, adam):
     response = client.post("/login/", {"username": "adam", "password": "nope"})
     assert response.status_code == 200
     assert b"didn't match" in response.content
-    assert not AuditEvent.objects.exists()
+    ev = AuditEvent.objects.get()
+    assert (ev.verb, ev.actor, ev.after) == ("auth.login_failed", "anonymous", {"username": "adam"})
+    assert "nope" not in str(ev.__dict__)
 
 
 def test_it_shows_the_mode_banner_on_every_page(client, vic, adam):

@@ -77,7 +77,7 @@ def test_the_api_lists_incidents_with_figures_and_runs_a_cycle(leak_incident, vi
     assert [t["kind"] for t in detail["timeline"]] == ["started", "detected", "proposed"]
     assert client.get("/ai/incidents/999999").status_code == 404
     bad = client.get("/ai/incidents", {"cluster": "nope"})
-    assert bad.status_code == 400 and bad.json()["field"] == "cluster"
+    assert bad.status_code == 404 and bad.json()["field"] == "cluster"
     assert client.post("/ai/heal", {}, content_type="application/json").status_code == 403
     status = client.get("/ai/status").json()
     assert status["healing"]["open"] == 1 and "by_cause" in status["healing"]

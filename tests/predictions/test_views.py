@@ -76,7 +76,7 @@ def test_the_api_filters_and_names_bad_input(client, vic, scored):
     nodes = client.get("/ai/predict", {"cluster": "leak", "kind": "node"}).json()["items"]
     assert len(nodes) == 3 and all(i["kind"] == "node" for i in nodes)
     bad = client.get("/ai/predict", {"cluster": "nope"})
-    assert bad.status_code == 400 and bad.json()["field"] == "cluster"
+    assert bad.status_code == 404 and bad.json()["field"] == "cluster"
     bad = client.get("/ai/predict", {"min_level": "severe"})
     assert bad.status_code == 400 and bad.json()["field"] == "min_level"
     found = client.get("/ai/anomalies", {"cluster": "leak", "namespace": "shop"}).json()

@@ -84,6 +84,9 @@ class Gateway:
         self.custom = client.CustomObjectsApi(api_client)
         self.version_api = client.VersionApi(api_client)
         self.last_server_time: datetime | None = None
+        # Objects a list read could not parse ("Pod shop/x: ..."): skipped, never a failed
+        # read. The collector shows them on the cluster page; `skipped_drain()` empties it.
+        self.skipped: list[str] = []
 
     # --- construction -------------------------------------------------------------------
     @classmethod
@@ -131,9 +134,30 @@ class Gateway:
         self._note_time(response.headers.get("Date"))
         try:
             with _gc_paused():
-                return json.loads(response.data)
+                body = json.loads(response.data)
         except ValueError as exc:
             raise errors.Unreachable(f"{what}: the server's answer is not JSON") from exc
+        if b"\\u0000" in response.data:  # no database column holds NUL: replace them
+            clean = _without_nul(body)
+            if clean != body:
+                self.skipped.append(f"{what}: NUL characters in the answer were replaced")
+            body = clean
+        return body
+
+    def _parse_items(self, body: dict, parse: Callable, kind: str) -> list:
+        """Each item of a list answer parsed on its own: one malformed object is skipped and
+        named, the rest are read."""
+        out = []
+        for o in body.get("items") or []:
+            try:
+                out.append(parse(o))
+            except PARSE_ERRORS as exc:
+                self.skipped.append(f"{kind} {_object_name(o)} skipped: {_why(exc)}")
+        return out
+
+    def skipped_drain(self) -> list[str]:
+        out, self.skipped = self.skipped, []
+        return out
 
     def _note_time(self, header: str | None) -> None:
         if header:
@@ -151,7 +175,7 @@ class Gateway:
 
     def nodes(self) -> list[Node]:
         body = self._call("list nodes", self.core.list_node)
-        return [Node.parse(o) for o in body["items"]]
+        return self._parse_items(body, Node.parse, "Node")
 
     def pods(
         self, namespace: str | None = None, *, label_selector: str = "", field_selector: str = ""
@@ -164,45 +188,38 @@ class Gateway:
         else:
             body = self._call("list pods", self.core.list_pod_for_all_namespaces, **kw)
         with _gc_paused():  # thousands of small objects: collect once afterwards
-            return [Pod.parse(o) for o in body["items"]]
+            return self._parse_items(body, Pod.parse, "Pod")
 
     def pod(self, namespace: str, name: str) -> Pod:
-        return Pod.parse(
-            self._call(
-                f"get pod {namespace}/{name}", self.core.read_namespaced_pod, name, namespace
-            )
-        )
+        what = f"get pod {namespace}/{name}"
+        body = self._call(what, self.core.read_namespaced_pod, name, namespace)
+        return _parse_one(what, body, Pod.parse)
 
     def deployments(self, namespace: str | None = None) -> list[Deployment]:
         if namespace:
             body = self._call("list deployments", self.apps.list_namespaced_deployment, namespace)
         else:
             body = self._call("list deployments", self.apps.list_deployment_for_all_namespaces)
-        return [Deployment.parse(o) for o in body["items"]]
+        return self._parse_items(body, Deployment.parse, "Deployment")
 
     def deployment(self, namespace: str, name: str) -> Deployment:
-        return Deployment.parse(
-            self._call(
-                f"get deployment {namespace}/{name}",
-                self.apps.read_namespaced_deployment,
-                name,
-                namespace,
-            )
-        )
+        what = f"get deployment {namespace}/{name}"
+        body = self._call(what, self.apps.read_namespaced_deployment, name, namespace)
+        return _parse_one(what, body, Deployment.parse)
 
     def replica_sets(self, namespace: str | None = None) -> list[ReplicaSet]:
         if namespace:
             body = self._call("list replica sets", self.apps.list_namespaced_replica_set, namespace)
         else:
             body = self._call("list replica sets", self.apps.list_replica_set_for_all_namespaces)
-        return [ReplicaSet.parse(o) for o in body["items"]]
+        return self._parse_items(body, ReplicaSet.parse, "ReplicaSet")
 
     def events(self, since: datetime | None = None, namespace: str | None = None) -> list[Event]:
         if namespace:
             body = self._call("list events", self.core.list_namespaced_event, namespace)
         else:
             body = self._call("list events", self.core.list_event_for_all_namespaces)
-        events = [Event.parse(o) for o in body["items"]]
+        events = self._parse_items(body, Event.parse, "Event")
         if since is not None:
             events = [e for e in events if e.last_seen is None or e.last_seen >= since]
         return sorted(events, key=lambda e: e.last_seen or datetime.min.replace(tzinfo=UTC))
@@ -216,7 +233,7 @@ class Gateway:
             body = self._call(
                 "list PDBs", self.policy.list_pod_disruption_budget_for_all_namespaces
             )
-        return [PodDisruptionBudget.parse(o) for o in body["items"]]
+        return self._parse_items(body, PodDisruptionBudget.parse, "PodDisruptionBudget")
 
     def pvcs(self, pods: list[Pod] | None = None) -> list[PersistentVolumeClaim]:
         body = self._call("list PVCs", self.core.list_persistent_volume_claim_for_all_namespaces)
@@ -225,34 +242,17 @@ class Gateway:
         for p in pods:
             for claim in p.pvc_names:
                 mounts.setdefault((p.namespace, claim), []).append(p.name)
-        out = []
-        for o in body["items"]:
-            meta, spec = o["metadata"], o.get("spec", {})
-            try:
-                size = memory_bytes(spec["resources"]["requests"]["storage"])
-            except (KeyError, QuantityError):
-                size = None
-            out.append(
-                PersistentVolumeClaim(
-                    meta["namespace"],
-                    meta["name"],
-                    o.get("status", {}).get("phase", ""),
-                    spec.get("storageClassName") or "",
-                    size,
-                    tuple(mounts.get((meta["namespace"], meta["name"]), [])),
-                )
-            )
-        return out
+        return self._parse_items(body, lambda o: _pvc(o, mounts), "PersistentVolumeClaim")
 
     def hpas(self) -> list[HorizontalPodAutoscaler]:
         body = self._call(
             "list HPAs", self.autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces
         )
-        return [HorizontalPodAutoscaler.parse(o) for o in body["items"]]
+        return self._parse_items(body, HorizontalPodAutoscaler.parse, "HorizontalPodAutoscaler")
 
     def jobs(self) -> list[Job]:
         body = self._call("list jobs", self.batch.list_job_for_all_namespaces)
-        return [Job.parse(o) for o in body["items"]]
+        return self._parse_items(body, Job.parse, "Job")
 
     def node_usage(self) -> list[NodeUsage]:
         body = self._call(
@@ -262,15 +262,7 @@ class Gateway:
             "v1beta1",
             "nodes",
         )
-        return [
-            NodeUsage(
-                o["metadata"]["name"],
-                _cpu(o["usage"]["cpu"]),
-                memory_bytes(o["usage"]["memory"]),
-                parse_time(o.get("timestamp")),
-            )
-            for o in body["items"]
-        ]
+        return self._parse_items(body, _node_usage, "NodeMetrics")
 
     def pod_usage(self, namespace: str | None = None) -> list[ContainerUsage]:
         if namespace:
@@ -290,21 +282,7 @@ class Gateway:
                 "v1beta1",
                 "pods",
             )
-        out = []
-        for o in body["items"]:
-            ts = parse_time(o.get("timestamp"))
-            for c in o.get("containers", []):
-                out.append(
-                    ContainerUsage(
-                        o["metadata"]["namespace"],
-                        o["metadata"]["name"],
-                        c["name"],
-                        _cpu(c["usage"]["cpu"]),
-                        memory_bytes(c["usage"]["memory"]),
-                        ts,
-                    )
-                )
-        return out
+        return [u for pod in self._parse_items(body, _pod_usage, "PodMetrics") for u in pod]
 
     # --- mutating verbs: governance only ------------------------------------------------
     def delete_pod(self, namespace: str, name: str, *, uid: str) -> None:
@@ -512,6 +490,41 @@ class Gateway:
         return CHAOS[kind]
 
 
+# What a malformed object raises while it is parsed: a missing key, a wrong type, a bad
+# quantity or time.
+PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def _object_name(o) -> str:
+    meta = o.get("metadata") if isinstance(o, dict) else None
+    if not isinstance(meta, dict):
+        return "(no metadata)"
+    ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "(no name)")
+    return f"{ns}/{name}"[:300] if ns else name[:300]
+
+
+def _why(exc: Exception) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text[:200]
+
+
+def _without_nul(o):
+    if isinstance(o, str):
+        return o.replace("\x00", "\ufffd")
+    if isinstance(o, list):
+        return [_without_nul(v) for v in o]
+    if isinstance(o, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in o.items()}
+    return o
+
+
+def _parse_one(what: str, body: dict, parse: Callable):
+    try:
+        return parse(body)
+    except PARSE_ERRORS as exc:
+        raise errors.Invalid(f"{what}: the object is malformed ({_why(exc)})") from exc
+
+
 @contextlib.contextmanager
 def _gc_paused():
     """Building thousands of objects triggers many needless collections; run one after."""
@@ -538,6 +551,46 @@ def _same_template(a: dict, b: dict) -> bool:
         return t
 
     return strip(a) == strip(b)
+
+
+def _pvc(o: dict, mounts: dict[tuple[str, str], list[str]]) -> PersistentVolumeClaim:
+    meta, spec = o["metadata"], o.get("spec", {})
+    try:
+        size = memory_bytes(spec["resources"]["requests"]["storage"])
+    except (KeyError, QuantityError):
+        size = None
+    return PersistentVolumeClaim(
+        meta["namespace"],
+        meta["name"],
+        o.get("status", {}).get("phase", ""),
+        spec.get("storageClassName") or "",
+        size,
+        tuple(mounts.get((meta["namespace"], meta["name"]), [])),
+    )
+
+
+def _node_usage(o: dict) -> NodeUsage:
+    return NodeUsage(
+        o["metadata"]["name"],
+        _cpu(o["usage"]["cpu"]),
+        memory_bytes(o["usage"]["memory"]),
+        parse_time(o.get("timestamp")),
+    )
+
+
+def _pod_usage(o: dict) -> list[ContainerUsage]:
+    meta, ts = o["metadata"], parse_time(o.get("timestamp"))
+    return [
+        ContainerUsage(
+            meta["namespace"],
+            meta["name"],
+            c["name"],
+            _cpu(c["usage"]["cpu"]),
+            memory_bytes(c["usage"]["memory"]),
+            ts,
+        )
+        for c in o.get("containers") or []
+    ]
 
 
 def _cpu(value: str) -> float:

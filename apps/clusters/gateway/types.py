@@ -234,6 +234,9 @@ class Deployment:
     generation: int
     observed_generation: int
     created: datetime | None
+    # The pod template's resources per container, in millicores and bytes:
+    # {"web": {"requests": {"cpu": 250, "memory": 268435456}, "limits": {"memory": ...}}}
+    resources: dict = field(default_factory=dict)
 
     @classmethod
     def parse(cls, o: dict) -> "Deployment":
@@ -255,7 +258,20 @@ class Deployment:
             generation=int(meta.get("generation", 0)),
             observed_generation=int(st.get("observedGeneration", 0)),
             created=parse_time(meta.get("creationTimestamp")),
+            resources=_template_resources(spec.get("template") or {}),
         )
+
+
+def _template_resources(template: dict) -> dict:
+    out = {}
+    for c in (template.get("spec") or {}).get("containers") or []:
+        res = c.get("resources") or {}
+        parts = {}
+        for part in ("requests", "limits"):
+            cpu, mem = _resources(res.get(part))
+            parts[part] = {k: v for k, v in (("cpu", cpu), ("memory", mem)) if v is not None}
+        out[c.get("name", "")] = parts
+    return out
 
 
 @dataclass(frozen=True)

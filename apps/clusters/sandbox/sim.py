@@ -27,7 +27,8 @@ class Sandbox:
     def __init__(self, scenario: Scenario, *, seed: int = 1, start: datetime | None = None):
         self.scenario = scenario
         self.seed = seed
-        self.rng = Random(seed)
+        # The simulation's own dice: deterministic under a seed, not for secrets.
+        self.rng = Random(seed)  # nosec B311
         self.started = (start or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         self.now = self.started
         self.store = Store(lambda: self.now, self.rng)

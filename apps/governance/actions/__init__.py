@@ -20,8 +20,10 @@ from .policies import policy_update as policy_update
 from .policies import rules as rules
 from .policies import rules_mod as rules_mod
 from .propose import _maybe_auto_approve as _maybe_auto_approve
-from .propose import _resolve_target as _resolve_target
 from .propose import action_propose as action_propose
+from .target import action_rating as action_rating
+from .target import resolve_target as resolve_target
 from .transitions import _effective_mode as _effective_mode
 from .transitions import _snapshot as _snapshot
 from .transitions import transition as transition
+from .workers import actions_reclaim_from_lost_workers as actions_reclaim_from_lost_workers

@@ -10,6 +10,8 @@ from ..errors import ApplicationError, Conflict, ValidationFailed
 from ..roles import Cap, require, user_can
 from ..services import audit_record
 from .params import _clean_parameters, fingerprint
+from .policies import rules, rules_mod
+from .target import action_rating, resolve_target
 from .transitions import transition
 
 
@@ -130,18 +132,35 @@ def _decidable(action: Action, approver: AbstractBaseUser) -> None:
         raise Conflict(f"{approver.get_username()} already decided on action #{action.pk}")
 
 
-@transaction.atomic
 def action_update_parameters(
     *, actor: AbstractBaseUser, action: Action, parameters: dict, reason: str
 ) -> Action:
-    """Change what a proposed action will do: earlier approvals no longer count."""
+    """Change what a proposed action will do: earlier approvals no longer count, and the
+    action is rated again for what it now does (what its proposer asked for still raises)."""
     require(actor, Cap.PROPOSE)
-    action = Action.objects.select_for_update().get(pk=action.pk)
     if action.status != Status.PROPOSED:
         raise Conflict(f"action #{action.pk} is {action.status}; its parameters are fixed")
     params = _clean_parameters(action.kind, parameters)
     if action.kind == Kind.ROLLOUT_UNDO:
         params["template_hash"] = action.parameters.get("template_hash", "")
+    target = resolve_target(
+        action.cluster, action.kind, action.namespace, action.target_name, params
+    )  # outside the transaction: it asks the cluster
+    asked = action.rating.get("requested") or {}
+    rated = action_rating(
+        cluster=action.cluster,
+        kind=action.kind,
+        parameters=params,
+        target=target,
+        judged=tuple(action.rating["judged"]) if action.rating.get("judged") else None,
+        severity=asked.get("severity"),
+        risk=asked.get("risk"),
+    )
+    with transaction.atomic():
+        return _update_parameters(action, actor, params, rated, reason)
+
+
+def _update_parameters(action: Action, actor, params: dict, rated, reason: str) -> Action:
     fp = fingerprint(
         kind=action.kind,
         cluster_id=action.cluster_id,
@@ -151,9 +170,19 @@ def action_update_parameters(
         target_uid=action.target_uid,
         parameters=params,
     )
-    before = dict(action.parameters)
-    n = Action.objects.filter(pk=action.pk, version=action.version).update(
-        parameters=params, fingerprint=fp, version=F("version") + 1
+    before = {
+        "parameters": dict(action.parameters),
+        "severity": action.severity,
+        "risk": action.risk,
+    }
+    n = Action.objects.filter(pk=action.pk, version=action.version, status=Status.PROPOSED).update(
+        parameters=params,
+        fingerprint=fp,
+        severity=rated.severity,
+        risk=rated.risk,
+        rating={**action.rating, **rated.as_dict()},
+        required_approvals=rules_mod.required_approvals(rules(), rated.severity),
+        version=F("version") + 1,
     )
     if n != 1:
         raise Conflict("the action changed meanwhile; reload and try again")
@@ -164,8 +193,14 @@ def action_update_parameters(
         target_type="action",
         target_id=str(action.pk),
         target_repr=f"action #{action.pk} {action}",
-        before={"parameters": before},
-        after={"parameters": params, "approvals_voided": True},
+        before=before,
+        after={
+            "parameters": params,
+            "severity": rated.severity,
+            "risk": rated.risk,
+            "why": list(rated.why),
+            "approvals_voided": True,
+        },
         reason=reason,
     )
     return action

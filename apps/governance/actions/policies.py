@@ -22,7 +22,9 @@ def policy_active() -> Policy:
 
 
 def rules() -> dict:
-    return rules_mod.validate(policy_active().rules)
+    """The active rules; a stored policy that no longer fits the schema runs as the safe
+    defaults with auto-approval off (the Policy page says so) instead of breaking anything."""
+    return rules_mod.validate_or_safe(policy_active().rules)[0]
 
 
 @transaction.atomic
@@ -37,7 +39,7 @@ def policy_update(
     try:
         clean = rules_mod.validate(rules)
     except rules_mod.RulesError as exc:
-        raise ValidationFailed(str(exc), field="rules") from exc
+        raise ValidationFailed(str(exc), field=exc.field) from exc
     current = policy_active()
     stale = base_version is not None and base_version != current.version
     if stale or Policy.objects.filter(pk=current.pk, active=True).update(active=False) != 1:

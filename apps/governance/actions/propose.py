@@ -1,4 +1,5 @@
-"""Proposing an action: check it, resolve its target, record it, auto-approve if allowed."""
+"""Proposing an action: check it, resolve its target (outside any transaction), rate it, then
+record and audit it in one short transaction, and auto-approve it if allowed."""
 
 from datetime import timedelta
 
@@ -6,15 +7,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from apps.clusters.connect import gateway_for
-from apps.clusters.gateway import errors as gw_errors
 from apps.clusters.models import Cluster
 
 from .. import policy as rules_mod
 from ..action_models import (
     CHAOS_KINDS,
     NODE_KINDS,
-    POD_KINDS,
+    POLICY_SOURCES,
     Action,
     Approval,
     Kind,
@@ -23,7 +22,7 @@ from ..action_models import (
     Severity,
     Source,
 )
-from ..errors import NotFound, Unavailable, ValidationFailed
+from ..errors import ValidationFailed
 from ..models import Mode
 from ..roles import Cap, require
 from ..selectors import safety_state_get
@@ -31,45 +30,10 @@ from ..services import audit_record
 from .decide import _approve
 from .params import _clean_parameters, fingerprint
 from .policies import policy_active
+from .target import action_rating, resolve_target
 from .transitions import _effective_mode
 
 
-def _resolve_target(
-    cluster: Cluster, kind: str, namespace: str, name: str, parameters: dict
-) -> tuple[str, str, str, dict]:
-    """(target_kind, uid, workload, extra parameters) — and the target must exist."""
-    try:
-        gw = gateway_for(cluster)
-    except gw_errors.GatewayError as exc:
-        raise Unavailable(f"cluster {cluster.name}: {exc.message}") from exc
-    try:
-        if kind in NODE_KINDS:
-            node = next((n for n in gw.nodes() if n.name == name), None)
-            if node is None:
-                raise NotFound(f"node {name} does not exist", field="target_name")
-            return "Node", node.uid, "", {}
-        if kind in POD_KINDS:
-            pod = gw.pod(namespace, name)
-            workload = ""
-            if pod.owner and pod.owner.kind == "ReplicaSet":
-                rs = next((r for r in gw.replica_sets(namespace) if r.name == pod.owner.name), None)
-                workload = rs.owner.name if rs and rs.owner else ""
-            return "Pod", pod.uid, workload, {}
-        dep = gw.deployment(namespace, name)
-        extra = {}
-        if kind == Kind.ROLLOUT_UNDO:
-            # Undo binds to the template, not the number: Kubernetes renumbers on undo.
-            extra["template_hash"] = gw.replica_set_hash(namespace, name, parameters["revision"])
-        return "Deployment", dep.uid, name, extra
-    except gw_errors.NotFound as exc:
-        raise NotFound(f"target does not exist: {exc.message}", field="target_name") from exc
-    except gw_errors.GatewayError as exc:
-        raise Unavailable(f"cluster {cluster.name}: {exc.message}") from exc
-    finally:
-        gw.close()
-
-
-@transaction.atomic
 def action_propose(
     *,
     actor: AbstractBaseUser | str,
@@ -79,69 +43,131 @@ def action_propose(
     namespace: str = "",
     parameters: dict | None = None,
     reason: str,
-    severity: str = Severity.P3,
-    risk: str = Risk.MEDIUM,
+    severity: str | None = None,
+    risk: str | None = None,
+    judged: tuple[str, str] | None = None,
     source: str = Source.MANUAL,
     evidence: dict | None = None,
     allow_auto_approve: bool = True,
 ) -> Action:
-    """Propose a change. People need `propose`; `system:<name>` actors are ZeroTouch's own
-    runbooks. Auto-approval happens here when policy and mode allow it — and the proposer
-    has not asked for people (`allow_auto_approve=False`)."""
+    """Propose a change. People need `propose`; `system:<name>` actors are ZeroTouch's own.
+
+    Severity and risk are ZeroTouch's: derived on the server from the kind, the target and the
+    cluster's environment (`rating.py`). `judged` is the (severity, risk) of ZeroTouch's own
+    runbook or plan, which stands in for the per-kind table; `severity` and `risk` are what
+    the proposer asks for, and only ever raise the rating.
+
+    Auto-approval happens here only for ZeroTouch's own proposals from a policy source
+    (healing, costs, chaos), when the rating, the policy and the mode allow it, and the
+    proposer has not asked for people (`allow_auto_approve=False`). A person's proposal always
+    waits for another person."""
     if not isinstance(actor, str):
         require(actor, Cap.PROPOSE if kind not in CHAOS_KINDS else Cap.RUN_CHAOS)
+    _check_proposal(kind, namespace, reason, severity, risk, judged, source)
+    params = _clean_parameters(kind, parameters or {})
+    ns = "" if kind in NODE_KINDS else namespace
+    target = resolve_target(cluster, kind, ns, target_name, params)  # outside the transaction
+    params.update(target.extra)
+    rated = action_rating(
+        cluster=cluster,
+        kind=kind,
+        parameters=params,
+        target=target,
+        judged=judged,
+        severity=severity,
+        risk=risk,
+    )
+    with transaction.atomic():
+        action, policy, r = _record(
+            actor=actor,
+            cluster=cluster,
+            kind=kind,
+            namespace=ns,
+            target_name=target_name,
+            target=target,
+            parameters=params,
+            reason=reason,
+            rated=rated,
+            source=source,
+            evidence=evidence,
+            requested={"severity": severity, "risk": risk},
+            judged=judged,
+        )
+        if allow_auto_approve and isinstance(actor, str) and source in POLICY_SOURCES:
+            _maybe_auto_approve(action, policy, r)
+    return action
+
+
+def _check_proposal(kind, namespace, reason, severity, risk, judged, source) -> None:
     if kind not in Kind.values:
         raise ValidationFailed(
             f"unknown kind {kind!r}; expected one of {', '.join(Kind.values)}", field="kind"
         )
-    for field, value, choices in (
+    j_sev, j_risk = judged or (None, None)
+    for field_name, value, choices in (
         ("severity", severity, Severity),
         ("risk", risk, Risk),
+        ("severity", j_sev, Severity),
+        ("risk", j_risk, Risk),
         ("source", source, Source),
     ):
-        if value not in choices.values:
-            raise ValidationFailed(f"unknown {field} {value!r}", field=field)
+        if value is not None and value not in choices.values:
+            raise ValidationFailed(f"unknown {field_name} {value!r}", field=field_name)
     if not (reason or "").strip():
         raise ValidationFailed("a reason is required", field="reason")
     if kind not in NODE_KINDS and not namespace:
         raise ValidationFailed("a namespace is required for this kind", field="namespace")
-    params = _clean_parameters(kind, parameters or {})
-    target_kind, uid, workload, extra = _resolve_target(
-        cluster, kind, namespace if kind not in NODE_KINDS else "", target_name, params
-    )
-    params.update(extra)
+
+
+def _record(
+    *,
+    actor,
+    cluster,
+    kind,
+    namespace,
+    target_name,
+    target,
+    parameters,
+    reason,
+    rated,
+    source,
+    evidence,
+    requested,
+    judged,
+) -> tuple[Action, Policy, dict]:
     policy = policy_active()
-    r = rules_mod.validate(policy.rules)
+    r = rules_mod.validate_or_safe(policy.rules)[0]
     now = timezone.now()
-    ns = "" if kind in NODE_KINDS else namespace
     fp = fingerprint(
         kind=kind,
         cluster_id=cluster.pk,
-        namespace=ns,
-        target_kind=target_kind,
+        namespace=namespace,
+        target_kind=target.target_kind,
         target_name=target_name,
-        target_uid=uid,
-        parameters=params,
+        target_uid=target.uid,
+        parameters=parameters,
     )
     actor_name = actor if isinstance(actor, str) else actor.get_username()
+    stored_rating = {**rated.as_dict(), "requested": requested, "judged": list(judged or [])}
     action = Action.objects.create(
         cluster=cluster,
         kind=kind,
-        namespace=ns,
-        target_kind=target_kind,
+        namespace=namespace,
+        target_kind=target.target_kind,
         target_name=target_name,
-        target_uid=uid,
-        workload=workload,
-        parameters=params,
+        target_uid=target.uid,
+        workload=target.workload,
+        parameters=parameters,
         evidence=evidence or {},
         reason=reason.strip(),
-        severity=severity,
-        risk=risk,
+        severity=rated.severity,
+        risk=rated.risk,
+        rating=stored_rating,
         source=source,
         requester=actor_name,
         requester_user=None if isinstance(actor, str) else actor,
         fingerprint=fp,
-        required_approvals=rules_mod.required_approvals(r, severity),
+        required_approvals=rules_mod.required_approvals(r, rated.severity),
         policy_version=policy.label,
         created_at=now,
         expires_at=now + timedelta(minutes=r["approval_ttl_minutes"]),
@@ -155,16 +181,15 @@ def action_propose(
         after={
             "kind": kind,
             "target": action.target_label,
-            "parameters": params,
-            "severity": severity,
-            "risk": risk,
+            "parameters": parameters,
+            "severity": rated.severity,
+            "risk": rated.risk,
+            "rating": stored_rating,
             "source": source,
         },
         reason=reason,
     )
-    if allow_auto_approve:
-        _maybe_auto_approve(action, policy, r)
-    return action
+    return action, policy, r
 
 
 def _maybe_auto_approve(action: Action, policy: Policy, r: dict) -> None:

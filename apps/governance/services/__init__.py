@@ -9,6 +9,8 @@ from .audit import AuditWriteError as AuditWriteError
 from .audit import _actor_parts as _actor_parts
 from .audit import _normal_ip as _normal_ip
 from .audit import audit_record as audit_record
+from .checkpoints import audit_anchor_check as audit_anchor_check
+from .checkpoints import audit_checkpoint_write as audit_checkpoint_write
 from .checks import MAX_EXPIRY as MAX_EXPIRY
 from .checks import MAX_REASON as MAX_REASON
 from .checks import _clean_expiry as _clean_expiry
@@ -37,6 +39,8 @@ from .tokens import api_token_revoke as api_token_revoke
 from .tokens import api_token_touch as api_token_touch
 from .tokens import token_digest as token_digest
 from .users import _role_names as _role_names
+from .users import auth_locked_out_record as auth_locked_out_record
+from .users import auth_login_failed_record as auth_login_failed_record
 from .users import auth_login_record as auth_login_record
 from .users import auth_logout_record as auth_logout_record
 from .users import user_create as user_create

@@ -1,9 +1,13 @@
 """Users, roles and logins."""
 
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from ..errors import Conflict, ValidationFailed
 from ..models import AuditEvent
@@ -97,3 +101,41 @@ def auth_logout_record(*, user: AbstractBaseUser) -> AuditEvent:
         target_id=str(user.pk),
         target_repr=f"user {user.get_username()}",
     )
+
+
+def auth_login_failed_record(*, username: str) -> AuditEvent | None:
+    """A failed sign-in, audited with the username tried (it may not exist) and, from the
+    request context, the client address. Never the password."""
+    with transaction.atomic():
+        return audit_record(
+            actor="anonymous",
+            verb="auth.login_failed",
+            target_type="user",
+            target_repr=f"user {username[:150]}",
+            after={"username": username[:150]},
+        )
+
+
+def auth_locked_out_record(
+    *, username: str, client_ip: str | None, window: timedelta
+) -> AuditEvent | None:
+    """A lock-out, audited once per lock of that account or that client: attempts during it
+    are not recorded one by one, so a flood of them cannot flood the audit log."""
+    target = f"user {username[:150]}"
+    same = Q(target_repr=target) | (Q(client_ip=client_ip) if client_ip else Q())
+    with transaction.atomic():
+        recent = AuditEvent.objects.filter(
+            verb="auth.locked_out", created_at__gte=timezone.now() - window
+        )
+        if recent.filter(same).exists():
+            return None
+        return audit_record(
+            actor="anonymous",
+            verb="auth.locked_out",
+            target_type="user",
+            target_repr=target,
+            after={
+                "username": username[:150],
+                "locked_for_minutes": int(window.total_seconds() // 60),
+            },
+        )

@@ -16,6 +16,23 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.governance.services import user_create, user_roles_set
 
+# The worker and beat are restarted when they die (a worker killed by the OOM killer, say); the
+# web server and the sandbox are not: their state would not survive a restart.
+RESTARTED = ("worker", "beat")
+RESTART_LIMIT, RESTART_WINDOW = 5, 60
+
+
+def _start(cmd: list[str]) -> subprocess.Popen:
+    # Fixed argv, our own interpreter, no shell.
+    return subprocess.Popen(  # noqa: S603  # nosec B603
+        cmd,
+        cwd=settings.BASE_DIR,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+        env=os.environ.copy(),
+    )
+
+
 DEMO_USERS = [  # username, role; password is "<username>-demo"
     ("vic", "viewer"),
     ("olivia", "operator"),
@@ -113,23 +130,37 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         for name, cmd in commands.items():
-            procs[name] = subprocess.Popen(  # noqa: S603 (fixed argv, our own interpreter)
-                cmd,
-                cwd=settings.BASE_DIR,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-                env=os.environ.copy(),
-            )
+            procs[name] = _start(cmd)
         self.stdout.write(f"\nZeroTouch demo on http://{addr}/  (Ctrl-C stops everything)\n")
+        restarts: dict[str, list[float]] = {name: [] for name in RESTARTED}
         try:
             while not stopping:
-                dead = [n for n, p in procs.items() if p.poll() is not None]
-                if dead:
-                    self.stderr.write(f"{', '.join(dead)} exited; stopping the demo")
-                    break
+                for name, p in list(procs.items()):
+                    if p.poll() is None:
+                        continue
+                    if name not in RESTARTED or not self._may_restart(restarts[name]):
+                        self.stderr.write(f"{name} exited (code {p.returncode}); stopping the demo")
+                        stopping = True
+                        break
+                    self.stderr.write(
+                        f"{name} exited (code {p.returncode}); restarting it "
+                        f"({len(restarts[name])} restart(s) in the last {RESTART_WINDOW} s)"
+                    )
+                    procs[name] = _start(commands[name])
                 time.sleep(0.5)
         finally:
             self._stop(procs)
+
+    @staticmethod
+    def _may_restart(times: list[float]) -> bool:
+        """At most RESTART_LIMIT restarts a minute: a worker that dies at once every time has
+        a cause a restart will not fix."""
+        now = time.monotonic()
+        times[:] = [t for t in times if now - t < RESTART_WINDOW]
+        if len(times) >= RESTART_LIMIT:
+            return False
+        times.append(now)
+        return True
 
     def _stop(self, procs: dict[str, subprocess.Popen]) -> None:
         self.stdout.write("\nstopping web, worker and beat…")
