@@ -19,8 +19,11 @@ install: $(STAMP)
 demo: install
 	DEBUG=1 $(PY) manage.py demo
 
+# Two xdist workers (each with its own test database and var/test/gwN); worksteal keeps both
+# busy when the long end-to-end tests land on one of them.
+PYTEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 bench: install
 	$(PY) -m benchmarks

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group, User
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_SERVICES = os.environ.get("ZT_TEST_REAL_SERVICES") == "1"
+VAR = Path(os.environ["ZEROTOUCH_VAR_DIR"])  # this run's (and xdist worker's) own, services.py
 
 
 def _persona(username: str, *roles: str) -> User:
@@ -77,7 +78,7 @@ def celery_worker_process(transactional_db, django_db_blocker):
         # Two failure episodes (one each side of the hold-out cut) are enough in tests.
         "PREDICTION_MIN_FAILURES": "2",
     }
-    log = open(ROOT / "var" / "test" / "worker.log", "w")  # noqa: SIM115 (closed below)
+    log = open(VAR / "worker.log", "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -110,7 +111,7 @@ def celery_worker_process(transactional_db, django_db_blocker):
         log.close()
 
 
-WORKER_MODEL_DIR = ROOT / "var" / "test" / "models"
+WORKER_MODEL_DIR = VAR / "models"
 
 
 def _worker_seen() -> bool:
@@ -137,7 +138,9 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     suffix = os.environ.get("TEST_DB_SUFFIX")
     if suffix:
         db = settings.DATABASES["default"]
-        db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{suffix}"
+        xdist = os.environ.get("PYTEST_XDIST_WORKER")  # each xdist worker its own database
+        name = f"test_{db['NAME']}_{suffix}" + (f"_{xdist}" if xdist else "")
+        db.setdefault("TEST", {})["NAME"] = name
 
 
 def sandbox_cluster(server, *, name: str = "sandbox"):

@@ -37,7 +37,8 @@ def _redis_error() -> str | None:
 
 
 def _configure() -> tuple[bool, list[str]]:
-    var = ROOT / "var" / "test"
+    # Each xdist worker gets its own var dir (logs, models, checkpoints) and database.
+    var = ROOT / "var" / "test" / os.environ.get("PYTEST_XDIST_WORKER", "main")
     var.mkdir(parents=True, exist_ok=True)
     defaults = {
         "DEBUG": "0",
@@ -55,6 +56,12 @@ def _configure() -> tuple[bool, list[str]]:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # An xdist worker inherits the controller's environment: its own var dir and queue
+        # must replace the controller's, or two workers would share logs, models and tasks.
+        os.environ["ZEROTOUCH_VAR_DIR"] = str(var)
+        os.environ["CELERY_QUEUE"] = f"zt-test-{os.getpid()}"
+        os.environ["KUBECONFIG_DIRS"] = f"{var},{tempfile.gettempdir()}"
     pg, rd = _postgres_error(), _redis_error()
     notes = []
     if pg is None:

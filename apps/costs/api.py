@@ -36,6 +36,8 @@ class OptimizeOut(Schema):
     items: list[dict]
     not_enough_history: list[dict]
     findings: list[dict]
+    # Workloads left alone now, and why: an incident not over, an action active on them.
+    held: list[dict]
 
 
 @router.get("/optimize", response=OptimizeOut, summary="The cost plan: rightsizing, ranked")
@@ -60,6 +62,16 @@ def optimize(request, filters: Query[OptimizeFilter]):
         "items": [_item(i) for i in items],
         "not_enough_history": [_short(p, n) for p in plans for n in p.not_enough_history],
         "findings": [_finding(p, f) for p in plans for f in p.findings],
+        "held": [
+            {
+                "cluster": p.cluster.name,
+                "namespace": h.namespace,
+                "workload": h.workload,
+                "why": h.why,
+            }
+            for p in plans
+            for h in p.held
+        ],
     }
 
 

@@ -7,8 +7,8 @@ one `scale` to 0 replicas for an idle workload, through `action_propose`: approv
 execution and verification are governance's. Exports live in `exports.py`.
 """
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -16,15 +16,17 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.clusters.models import Cluster
+from apps.clusters.quantity import memory_bytes
 from apps.governance.action_models import Action, Kind, Risk, Severity, Source, Status
 from apps.governance.actions import action_propose
 from apps.governance.errors import Conflict, ValidationFailed
+from apps.governance.registry import WORKLOAD_HOLDS
 from apps.governance.roles import Cap, require
 
 from . import rightsizing
 from .exports import plan_csv, plan_yaml  # noqa: F401 (the plan's exports, re-exported)
 from .prices import Prices
-from .rightsizing import NotEnoughHistory, Recommendation
+from .rightsizing import MemoryFloor, NotEnoughHistory, Recommendation
 from .selectors import idle_for, prices_for_cluster
 from .usage import usage_read
 
@@ -76,6 +78,20 @@ class Finding:
     text: str
 
 
+@dataclass(frozen=True)
+class Held:
+    """A workload the plan leaves alone now, and why, as a phrase after its name ("has
+    incident #4 (memory leak, verifying) not over", "already has an active action #7 ...")."""
+
+    namespace: str
+    workload: str
+    why: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.workload}"
+
+
 @dataclass
 class Plan:
     cluster: Cluster
@@ -90,6 +106,7 @@ class Plan:
     not_enough_history: list[NotEnoughHistory] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # missing requests and limits
     notes: list[str] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)  # left alone now, and why
 
     @property
     def total_savings(self) -> float:
@@ -112,7 +129,12 @@ def plan_build(*, cluster: Cluster, namespace: str = "", min_savings: float = 0.
     usage = usage_read(cluster, namespace=namespace)
     sheet = prices_for_cluster(cluster)
     prices = sheet.default.prices
-    results = rightsizing.recommend_many(usage.containers, prices=prices)
+    floors = memory_floors(cluster)
+    containers = [
+        replace(c, memory_floor=floors.get((c.namespace, c.workload, c.container)))
+        for c in usage.containers
+    ]
+    results = rightsizing.recommend_many(containers, prices=prices)
     plan = Plan(
         cluster=cluster, namespace=namespace, min_savings=min_savings, prices=prices,
         price_source=sheet.source or "the cluster's own price sheet",
@@ -134,10 +156,57 @@ def plan_build(*, cluster: Cluster, namespace: str = "", min_savings: float = 0.
         for key, recs in per_workload.items()
         if key not in idle  # scaled to zero, its rightsizing would save nothing more
     ] + list(idle.values())
+    holds = workload_holds(cluster)
+    plan.held = sorted(
+        (
+            Held(i.namespace, i.workload, holds[(i.namespace, i.workload)])
+            for i in items
+            if (i.namespace, i.workload) in holds
+        ),
+        key=lambda h: h.key,
+    )
+    items = [i for i in items if (i.namespace, i.workload) not in holds]
     if min_savings > 0:
         items = [i for i in items if i.savings_per_month >= min_savings]
     plan.items = sorted(items, key=lambda i: (-i.savings_per_month, i.namespace, i.workload))
     return plan
+
+
+RAISED_FLOOR_DAYS = 7  # a memory limit a fix set is not cut below for this long
+
+
+def memory_floors(cluster: Cluster, *, now=None) -> dict[tuple[str, str, str], MemoryFloor]:
+    """The memory limits that fixes set on each container in the last RAISED_FLOOR_DAYS (the
+    highest), as floors: the plan never cuts a limit healing or a person just raised. The cost
+    plan's own cuts do not count."""
+    since = (now or timezone.now()) - timedelta(days=RAISED_FLOOR_DAYS)
+    done = Action.objects.filter(
+        cluster=cluster, kind=Kind.PATCH_RESOURCES, status=Status.SUCCEEDED, finished_at__gte=since
+    ).exclude(source=Source.COSTS)
+    out: dict[tuple[str, str, str], MemoryFloor] = {}
+    for a in done.order_by("finished_at"):
+        memory = ((a.parameters or {}).get("limits") or {}).get("memory")
+        if not memory:
+            continue
+        key = (a.namespace, a.workload or a.target_name, a.parameters.get("container", ""))
+        value = memory_bytes(memory)
+        if key not in out or value >= out[key].bytes:
+            why = (
+                f"action #{a.pk} ({a.get_source_display().lower()}) set it on "
+                f"{a.finished_at:%Y-%m-%d %H:%M} UTC, within {RAISED_FLOOR_DAYS} days"
+            )
+            out[key] = MemoryFloor(value, why)
+    return out
+
+
+def workload_holds(cluster: Cluster) -> dict[tuple[str, str], str]:
+    """Why each workload should be left alone now, from every app that says (governance's
+    WORKLOAD_HOLDS): healing's incidents not over, active actions. The first reason wins."""
+    out: dict[tuple[str, str], str] = {}
+    for holds in WORKLOAD_HOLDS:
+        for key, why in holds(cluster).items():
+            out.setdefault(key, why)
+    return out
 
 
 def _item(cluster: Cluster, recs: list[Recommendation], hpa) -> PlanItem:
@@ -229,6 +298,13 @@ def plan_apply(
     if not chosen:
         raise ValidationFailed("choose at least one workload", field="items")
     plan = plan_build(cluster=cluster)
+    held = {(h.namespace, h.workload): h.why for h in plan.held}
+    for ns, wl in chosen:
+        if (ns, wl) in held:
+            raise Conflict(
+                f"{ns}/{wl} {held[(ns, wl)]}; one change at a time — nothing was proposed",
+                field="items",
+            )
     missing = [f"{ns}/{wl}" for ns, wl in chosen if plan.item(ns, wl) is None]
     if missing:
         raise Conflict(

@@ -111,6 +111,14 @@ class History:
 
 
 @dataclass(frozen=True)
+class MemoryFloor:
+    """A memory limit the plan must not go below, and why (a fix that raised it lately)."""
+
+    bytes: int
+    why: str
+
+
+@dataclass(frozen=True)
 class ContainerUsage:
     namespace: str
     workload: str
@@ -124,6 +132,7 @@ class ContainerUsage:
     starts: Sequence[float | datetime] = ()  # container (re)starts
     hpa: Hpa | None = None
     history: History | None = None  # rolled-up samples before the arrays
+    memory_floor: MemoryFloor | None = None
 
 
 @dataclass(frozen=True)
@@ -359,7 +368,7 @@ def _stats_rolled(
 
 def _resources(c: ContainerUsage, s: _Stats, policy: Policy) -> tuple[Resources, list[str]]:
     cpu, cpu_reason = _cpu_request(s, policy)
-    memory, memory_reasons = _memory(c, s, policy)
+    memory, memory_limit, memory_reasons = _memory(c, s, policy)
     cpu_limit, limit_reason = _cpu_limit(c.current.cpu_limit_millis, cpu)
     reasons = [cpu_reason, limit_reason, *memory_reasons]
     if s.startup_samples:
@@ -370,7 +379,7 @@ def _resources(c: ContainerUsage, s: _Stats, policy: Policy) -> tuple[Resources,
             f"{_mib(s.startup_memory_peak)}) counts towards the peak, their CPU (up to "
             f"{s.startup_cpu_peak:.0f}m) is left out of the p{policy.cpu_percentile:g}."
         )
-    return Resources(cpu, cpu_limit, memory, memory), reasons
+    return Resources(cpu, cpu_limit, memory, memory_limit), reasons
 
 
 def _cpu_request(s: _Stats, policy: Policy) -> tuple[int, str]:
@@ -388,12 +397,17 @@ def _cpu_request(s: _Stats, policy: Policy) -> tuple[int, str]:
     return value, f"{why}, rounded up to a {policy.cpu_step_millis}m step."
 
 
-def _memory(c: ContainerUsage, s: _Stats, policy: Policy) -> tuple[int, list[str]]:
+def _memory(c: ContainerUsage, s: _Stats, policy: Policy) -> tuple[int, int, list[str]]:
+    """(request, limit, reasons). Both are the peak plus the buffer, at least the OOM floor;
+    the limit is never below a limit a fix set lately (c.memory_floor), so the plan never
+    undoes healing."""
     step = policy.memory_step_bytes
     buffered = _ceil_step(s.memory_peak * (1 + Fraction(str(policy.memory_buffer))), step)
     oom_limit = max((k.memory_limit_bytes for k in c.oom_kills), default=0)
     oom_floor = _ceil_step(oom_limit * Fraction(str(policy.oom_factor)), step)
     value = max(policy.memory_floor_bytes, buffered, oom_floor)
+    raised = c.memory_floor.bytes if c.memory_floor else 0
+    limit = max(value, raised)
     spike = (
         " (a start-up spike)"
         if s.startup_samples and s.startup_memory_peak == s.memory_peak
@@ -412,7 +426,12 @@ def _memory(c: ContainerUsage, s: _Stats, policy: Policy) -> tuple[int, list[str
         )
     if value == policy.memory_floor_bytes > max(buffered, oom_floor):
         reasons.append(f"Raised to the {format_memory(value)} memory floor.")
-    return value, reasons
+    if limit > value:
+        reasons.append(
+            f"Memory limit kept at {format_memory(limit)}, not cut to {format_memory(value)}: "
+            f"{c.memory_floor.why}."
+        )
+    return value, limit, reasons
 
 
 def _cpu_limit(current: int | None, request: int) -> tuple[int | None, str]:

@@ -119,6 +119,10 @@ class Action(models.Model):
     snapshot = models.JSONField(null=True, blank=True)  # the target before the change
     result = models.JSONField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # A proposal its proposer replaced by a fresh one before anyone decided (it is cancelled).
+    replaced_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces"
+    )
 
     class Meta:
         ordering = ["-created_at"]

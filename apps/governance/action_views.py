@@ -8,6 +8,8 @@ from django import forms
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -15,7 +17,7 @@ from apps.clusters.models import Cluster
 
 from . import actions, selectors
 from .action_models import Action, Kind, Risk, Severity, Status
-from .errors import ApplicationError
+from .errors import ApplicationError, Replaced
 from .roles import Cap, role_required
 
 
@@ -73,10 +75,20 @@ def _with_costs(actions: Iterable[Action]) -> list[Action]:
 
 def _inbox_context() -> dict:
     pending = _with_costs(selectors.action_list(status=Status.PROPOSED))
+    # A proposal replaced a moment ago stays in view, marked, so no row vanishes under an
+    # approver's cursor between two refreshes.
+    replaced = list(selectors.actions_recently_replaced())
+    waiting = len(pending)
+    pending = sorted(pending + replaced, key=lambda a: a.created_at, reverse=True)
     recent = list(selectors.action_list().exclude(status=Status.PROPOSED)[:20])
     for a in recent:
         a.worker = selectors.action_worker_state(a)
-    return {"pending": pending, "recent": recent, "workers": selectors.worker_list_recent()}
+    return {
+        "pending": pending,
+        "waiting": waiting,
+        "recent": recent,
+        "workers": selectors.worker_list_recent(),
+    }
 
 
 @require_GET
@@ -125,6 +137,20 @@ def decide(request, action_id: int, decision: str):
             action = actions.action_approve(approver=request.user, action=action, reason=reason)
         else:
             action = actions.action_reject(approver=request.user, action=action, reason=reason)
+    except Replaced as exc:  # not an error: the fix moved on; point at what to review now
+        url = reverse("action-detail", args=[exc.successor])
+        messages.warning(
+            request,
+            format_html(
+                'Action #{} was replaced by <a href="{}">#{}</a> before anyone decided; '
+                "nothing was approved or rejected — review #{} instead.",
+                action.pk,
+                url,
+                exc.successor,
+                exc.successor,
+            ),
+        )
+        status = 200
     except ApplicationError as exc:
         messages.error(request, f"Action #{action.pk}: {exc.message}")
         status = exc.status

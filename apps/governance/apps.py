@@ -10,3 +10,7 @@ class GovernanceConfig(AppConfig):
         from . import receivers  # needs the app registry: auth models, axes
 
         receivers.connect()
+        from .registry import WORKLOAD_HOLDS
+        from .selectors import workloads_with_active_actions
+
+        WORKLOAD_HOLDS.register("governance.actions", workloads_with_active_actions)

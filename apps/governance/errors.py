@@ -16,6 +16,24 @@ class ApplicationError(Exception):
         return out
 
 
+class Replaced(ApplicationError):
+    """A proposal that was replaced by a fresh one before anyone decided on it: the answer
+    names the successor to review instead."""
+
+    status = 409
+
+    def __init__(self, message: str, *, successor: int) -> None:
+        super().__init__(message, field="id")
+        self.successor = successor
+
+    def as_dict(self) -> dict:
+        return {
+            **super().as_dict(),
+            "successor": self.successor,
+            "successor_url": f"/api/actions/{self.successor}",
+        }
+
+
 class ValidationFailed(ApplicationError):
     status = 400
 

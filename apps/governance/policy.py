@@ -42,6 +42,9 @@ DEFAULT_RULES: dict = {
     "pdb_retry_seconds": 300,  # how long an eviction waits for a PodDisruptionBudget
     # How long a resource patch's new pods are watched for OOM kills after its rollout.
     "resources_watch_seconds": 120,
+    # After a verified fix, predictions and anomalies alone do not reopen (or reopen as a new
+    # incident) a problem on that target for this long; only an observed failure does.
+    "quiet_period_minutes": 30,
 }
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -163,6 +166,7 @@ class Rules(BaseModel):
     verify_timeout_seconds: Whole = _count("verify_timeout_seconds", 1, 3600)
     pdb_retry_seconds: Whole = _count("pdb_retry_seconds", 0, 86_400)
     resources_watch_seconds: Whole = _count("resources_watch_seconds", 0, 3600)
+    quiet_period_minutes: Whole = _count("quiet_period_minutes", 0, 1440)
 
 
 def bounds(path: str) -> tuple[float | None, float | None]:

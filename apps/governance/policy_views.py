@@ -57,6 +57,9 @@ class PolicyForm(forms.Form):
     execution_timeout_seconds = _count("Execution timeout (s)", "execution_timeout_seconds")
     verify_timeout_seconds = _count("Verification timeout (s)", "verify_timeout_seconds")
     pdb_retry_seconds = _count("Wait for a PDB (s)", "pdb_retry_seconds")
+    quiet_period_minutes = _count(
+        "Quiet period after a verified fix (minutes)", "quiet_period_minutes"
+    )
     windows = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
         label="Change and freeze windows (JSON)",
@@ -84,6 +87,7 @@ class PolicyForm(forms.Form):
                 "execution_timeout_seconds": r["execution_timeout_seconds"],
                 "verify_timeout_seconds": r["verify_timeout_seconds"],
                 "pdb_retry_seconds": r["pdb_retry_seconds"],
+                "quiet_period_minutes": r["quiet_period_minutes"],
                 "windows": json.dumps(r["windows"], indent=2),
             }
         )
@@ -115,6 +119,7 @@ class PolicyForm(forms.Form):
             "execution_timeout_seconds": d["execution_timeout_seconds"],
             "verify_timeout_seconds": d["verify_timeout_seconds"],
             "pdb_retry_seconds": d["pdb_retry_seconds"],
+            "quiet_period_minutes": d["quiet_period_minutes"],
             "windows": d["windows"],
         }
 

@@ -275,6 +275,20 @@ def action_list(*, status: str = "", cluster=None) -> QuerySet:
     return qs.order_by("-created_at")
 
 
+REPLACED_VISIBLE = timedelta(minutes=2)  # a replaced proposal stays in the inbox this long
+
+
+def actions_recently_replaced(*, now: datetime | None = None) -> QuerySet:
+    from .action_models import Action, Status
+
+    since = (now or timezone.now()) - REPLACED_VISIBLE
+    return (
+        Action.objects.select_related("cluster", "replaced_by")
+        .prefetch_related("approvals")
+        .filter(status=Status.CANCELLED, replaced_by__isnull=False, finished_at__gte=since)
+    )
+
+
 def action_timeline(action) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(target_type="action", target_id=str(action.pk)).order_by("seq")
 
@@ -295,4 +309,19 @@ def halted_clusters() -> list[dict]:
         )
         if name:
             out.append({"name": name, "reason": row.reason, "by": row.changed_by})
+    return out
+
+
+def workloads_with_active_actions(cluster) -> dict[tuple[str, str], str]:
+    """Workloads with an action proposed, approved, queued or running: {(namespace,
+    workload): why} (registered in WORKLOAD_HOLDS: one change at a time)."""
+    from .action_models import Action, Status
+
+    active = (Status.PROPOSED, Status.APPROVED, Status.QUEUED, Status.RUNNING)
+    out: dict[tuple[str, str], str] = {}
+    for a in Action.objects.filter(cluster=cluster, status__in=active).exclude(workload=""):
+        out.setdefault(
+            (a.namespace, a.workload),
+            f"already has an active action #{a.pk} ({a.get_kind_display()}, {a.status})",
+        )
     return out

@@ -19,3 +19,8 @@ class HealingConfig(AppConfig):
         from .selectors import overview_panel
 
         OVERVIEW_PANELS.append(("healing/_overview.html", overview_panel))
+        from apps.governance.registry import WORKLOAD_HOLDS
+
+        from .selectors import workloads_in_incident
+
+        WORKLOAD_HOLDS.register("healing.incidents", workloads_in_incident)

@@ -204,6 +204,9 @@ class Plan:
     why_not: str = ""  # why an automatic runbook escalates instead
     wait: timedelta | None = None  # proposed no earlier than this after the problem began
     wait_why: str = ""
+    # Every target the plan would accept (the unready pods, of which it names the first): a
+    # waiting fix for any of them still fits.
+    targets: tuple[str, ...] = ()
 
 
 def plan(d: Diagnosis) -> Plan:
@@ -233,7 +236,7 @@ def plan(d: Diagnosis) -> Plan:
         pods = f.get("pods") or []
         if not pods:
             return _escalate(book, "no pod named in the evidence")
-        return Plan(book, "restart_pod", ns, pods[0], {})
+        return Plan(book, "restart_pod", ns, pods[0], {}, targets=tuple(pods))
     if book.action == "drain_node":
         return Plan(book, "drain_node", "", name, {}, wait=DRAIN_AFTER,
                     wait_why=f"a node is drained once NotReady for {DRAIN_AFTER.seconds} s: a "
@@ -258,24 +261,49 @@ def _memory_limit(f: dict, *, leak: bool = False) -> int | None:
     return int(math.ceil(want / (64 * MiB)) * 64 * MiB)
 
 
+# The parameters a runbook sets, per kind. A waiting proposal is compared on these alone: the
+# cluster fills in others when it is proposed (a rollout undo's template hash), and those are
+# no change of what the fix does.
+OWN_PARAMETERS = {
+    "rollout_undo": ("revision",),
+    "scale": ("replicas",),
+    "patch_resources": ("container", "limits"),
+}
+
+
+def canonical(kind: str, parameters: dict) -> dict:
+    """A plan's parameters as the runbook sets them (see OWN_PARAMETERS)."""
+    keys = OWN_PARAMETERS.get(kind)
+    return dict(parameters) if keys is None else {k: parameters.get(k) for k in keys}
+
+
 def stale(proposed: Plan, fresh: Plan) -> str:
     """Why a fix still waiting for approval no longer fits what the latest cycle sees ("" if it
-    still does): another runbook or target, or parameters that would now do too little (or, for
-    a scale, shrink a workload that grew meanwhile). Small drifts of a memory size do not count,
-    so the Approvals inbox is not churned every cycle: a memory limit is re-sized when the
-    fresh one is at least a step (x1.25) larger."""
+    still does). Only a material change counts, so the Approvals inbox is not churned:
+    another runbook; a target the fresh plan would not accept; a memory limit at least a step
+    (x1.25) too small; a scale to fewer replicas than are needed now; other parameters that
+    differ in what the runbook itself sets (not in what the cluster filled in)."""
     if fresh.kind is None:
         return f"no automatic fix applies any more ({fresh.why_not or fresh.runbook.title})"
     if proposed.runbook.name != fresh.runbook.name or proposed.kind != fresh.kind:
         return f"the runbook is now {fresh.runbook.title.lower()}"
-    if (proposed.namespace, proposed.target) != (fresh.namespace, fresh.target):
+    if proposed.namespace != fresh.namespace or proposed.target not in (
+        fresh.targets or (fresh.target,)
+    ):
         return f"the target is now {'/'.join(x for x in (fresh.namespace, fresh.target) if x)}"
-    old, new = proposed.parameters, fresh.parameters
+    old, new = canonical(fresh.kind, proposed.parameters), canonical(fresh.kind, fresh.parameters)
     if fresh.kind == "patch_resources":
-        was, now = (memory_bytes(p.get("limits", {}).get("memory") or 0) for p in (old, new))
+        was, now = (memory_bytes((p.get("limits") or {}).get("memory") or 0) for p in (old, new))
         if was and now > was * REFRESH_MEMORY:
-            return (f"the memory limit it sets ({was // MiB} Mi) is now too small; re-sized to "
-                    f"{now // MiB} Mi")  # fmt: skip
+            return (
+                f"the memory limit it sets ({was // MiB} Mi) is now too small; re-sized to "
+                f"{now // MiB} Mi"
+            )
+        return ""
+    if fresh.kind == "scale":
+        was, now = old.get("replicas") or 0, new.get("replicas") or 0
+        if now > was:
+            return f"{now} replicas are needed now, not {was}"
         return ""
     if old != new:
         return f"its parameters are now {new} (were {old})"

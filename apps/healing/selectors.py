@@ -229,21 +229,52 @@ def _nodes(cluster: Cluster, now: datetime) -> list[sg.NodeState]:
     ]
 
 
+# A forecast reaches a person only when it persists: high or critical in at least RISK_K of
+# the last RISK_N scoring runs (one run alone is noise). Once its incident is open, a risk
+# still at medium or more keeps it (hysteresis: raise at high, clear below medium).
+RISK_K, RISK_N = 2, 3
+RISK_HOLD = 30  # the medium level
+
+
 def _risks(cluster: Cluster) -> list[sg.RiskState]:
-    last = (
+    runs = list(
         RiskScore.objects.filter(cluster=cluster)
         .order_by("-scored_at")
         .values_list("scored_at", flat=True)
-        .first()
+        .distinct()[:RISK_N]
     )
-    if last is None:
+    if not runs:
         return []
+    rows = RiskScore.objects.filter(cluster=cluster, scored_at__in=runs, risk__isnull=False)
+    raised: dict[tuple, int] = defaultdict(int)
+    latest = []
+    for r in rows:
+        key = (r.entity_kind, r.namespace, r.name)
+        raised[key] += r.level in ("high", "critical")
+        if r.scored_at == runs[0]:
+            latest.append(r)
+    held = _preventive_open(cluster)
     return [
         sg.RiskState(
-            r.entity_kind, r.namespace, r.name, r.risk, r.level, tuple(r.reasons), r.lead_minutes
+            r.entity_kind,
+            r.namespace,
+            r.name,
+            r.risk,
+            r.level,
+            tuple(r.reasons),
+            r.lead_minutes,
+            r.lead_basis,
+            persistent=raised[(r.entity_kind, r.namespace, r.name)] >= RISK_K
+            or ((r.entity_kind, r.namespace, r.name) in held and r.risk >= RISK_HOLD),
         )
-        for r in RiskScore.objects.filter(cluster=cluster, scored_at=last, risk__isnull=False)
+        for r in latest
     ]
+
+
+def _preventive_open(cluster: Cluster) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of the targets of preventive incidents not over."""
+    rows = Incident.objects.filter(cluster=cluster, status__in=ACTIVE, preventive=True)
+    return {(i.scope, i.namespace, i.name) for i in rows}
 
 
 def _live_objects(cluster: Cluster, state: sg.ClusterState) -> None:
@@ -333,4 +364,14 @@ def overview_panel() -> dict:
         "incidents": list(open_.order_by("severity", "-detected_at")[:8]),
         "healed": list(healed.select_related("action").order_by("-updated_at")[:5]),
         "figures": summary(),
+    }
+
+
+def workloads_in_incident(cluster) -> dict[tuple[str, str], str]:
+    """Workloads with an incident not yet over: {(namespace, workload): why}, for the cost
+    plan (registered in governance's WORKLOAD_HOLDS)."""
+    rows = Incident.objects.filter(cluster=cluster, status__in=ACTIVE, scope="workload")
+    return {
+        (i.namespace, i.name): f"has incident #{i.pk} ({i.cause_label}, {i.status}) not over"
+        for i in rows.order_by("pk")
     }

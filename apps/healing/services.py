@@ -11,19 +11,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.clusters.models import Cluster
 from apps.governance.action_models import FINAL, Action, Source
 from apps.governance.action_models import Status as AStatus
-from apps.governance.actions import action_propose, action_withdraw
+from apps.governance.actions import action_propose, action_replace, action_withdraw, rules
 from apps.governance.errors import ApplicationError
 from apps.governance.models import Switch
 from apps.governance.selectors import safety_state_get
 from apps.governance.services import audit_record
 
 from . import runbooks, selectors
-from .diagnose import Diagnosis, diagnose
+from .diagnose import Cause, Diagnosis, diagnose
 from .models import ACTIVE, Incident, Status, TimelineEntry
 from .signals import detect
 
@@ -109,6 +110,8 @@ def _record(cluster: Cluster, found: list[Diagnosis], now: datetime, result) -> 
         if incident is not None:
             _update(incident, d, now, result)
         else:
+            if _settled(cluster, d, now):
+                continue
             incident = _reopen(cluster, d, now)
             if incident is None:
                 if len(result.opened) >= MAX_NEW_PER_CYCLE:
@@ -138,6 +141,41 @@ def _open(cluster: Cluster, d: Diagnosis, now: datetime) -> Incident:
     return incident
 
 
+def _prediction_only(d: Diagnosis) -> bool:
+    return d.preventive or d.cause == Cause.ANOMALY
+
+
+def _settled(cluster: Cluster, d: Diagnosis, now: datetime) -> bool:
+    """A prediction or an anomaly alone about a target whose problem was just settled is not
+    acted on: during the quiet period after a verified fix (the policy's
+    `quiet_period_minutes`), or within REOPEN_WINDOW after an observed failure there resolved
+    (a cause never goes from observed back to predicted: right after a failure the model's
+    windows still hold it). Only an observed failure reopens such a problem. Noted once on the
+    settled incident."""
+    if not _prediction_only(d):
+        return False
+    quiet = timedelta(minutes=rules()["quiet_period_minutes"])
+    recent = (
+        Incident.objects.filter(cluster=cluster, fingerprint=d.fingerprint, status=Status.RESOLVED)
+        .filter(
+            Q(healed_by_zerotouch=True, resolved_at__gte=now - quiet)
+            | Q(preventive=False, resolved_at__gte=now - REOPEN_WINDOW)
+        )
+        .exclude(cause=Cause.ANOMALY)
+        .order_by("-resolved_at")
+        .first()
+    )
+    if recent is None:
+        return False
+    if not recent.timeline.filter(kind="quiet", at__gte=recent.resolved_at).exists():
+        until = recent.resolved_at + (quiet if recent.healed_by_zerotouch else REOPEN_WINDOW)
+        _note(recent, now, "quiet", f"{d.title} — not acted on: "
+              + ("the quiet period after its verified fix" if recent.healed_by_zerotouch
+                 else "its observed failure resolved moments ago")
+              + f" lasts until {until:%H:%M:%S}; only an observed failure reopens it")  # fmt: skip
+    return True
+
+
 def _reopen(cluster: Cluster, d: Diagnosis, now: datetime) -> Incident | None:
     """The same problem back soon after it was resolved: one incident that flaps, not many."""
     recent = (
@@ -154,7 +192,8 @@ def _reopen(cluster: Cluster, d: Diagnosis, now: datetime) -> Incident | None:
     if recent is None:
         return None
     before = {"status": recent.status, "resolution": recent.resolution}
-    recent.reopened += 1
+    # Flapping counts observed failures only: a prediction that comes and goes is not one.
+    recent.reopened += 0 if _prediction_only(d) else 1
     # recovered_at stays: MTTR is the time to the first restore; recurrences are counted.
     recent.status, recent.resolved_at, recent.verify_until = Status.OPEN, None, None
     recent.action, recent.healed_by_zerotouch = None, False
@@ -169,7 +208,8 @@ def _reopen(cluster: Cluster, d: Diagnosis, now: datetime) -> Incident | None:
                              f"{REOPEN_WINDOW.seconds // 60} min of resolving; a person must "
                              "look at the cause")  # fmt: skip
     recent.save()
-    _note(recent, now, "reopened", f"back after resolving ({recent.reopened}x): {d.hypothesis}")
+    times = f"{recent.reopened}x" if not _prediction_only(d) else "predicted again"
+    _note(recent, now, "reopened", f"back after resolving ({times}): {d.hypothesis}")
     _audit(recent, "incident.reopened", d.hypothesis, before=before)
     return recent
 
@@ -183,7 +223,18 @@ def _update(incident: Incident, d: Diagnosis, now: datetime, result) -> None:
     if d.cause != incident.cause:
         _note(incident, now, "revised", f"likely cause revised: {incident.cause_label} -> "
               f"{d.cause.replace('_', ' ')} ({d.hypothesis})")  # fmt: skip
+        revived = (
+            incident.status == Status.ESCALATED
+            and not d.preventive
+            and runbooks.runbook_for(d.cause).action is not None
+        )
         incident.cause, incident.title, incident.preventive = d.cause, d.title[:300], d.preventive
+        if revived:
+            # Escalated for what it seemed before (a forecast with no safe fix, an anomaly);
+            # an observed cause with a runbook of its own gets its fix offered.
+            before = {"status": incident.status, "resolution": incident.resolution}
+            incident.status, incident.resolution, incident.action = Status.OPEN, "", None
+            _audit(incident, "incident.revised", d.hypothesis, before=before)
     if d.severity < incident.severity:  # "P1" < "P2": more urgent
         _note(incident, now, "severity", f"{incident.severity} -> {d.severity}")
         incident.severity = d.severity
@@ -353,10 +404,15 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
             return
         plan = runbooks.plan(d)
         now = incident.last_seen_at
-        if incident.action_id is not None and not _refresh(incident, plan, now):
-            return
+        stale, why = None, ""
+        if incident.action_id is not None:
+            stale, why = _stale_proposal(incident, plan)
+            if stale is None:
+                return  # its fix is active or still fits
         incident.runbook = plan.runbook.name
         if plan.kind is None:
+            if stale is not None:
+                _withdraw(incident, stale, why, now)
             checks = "; ".join(plan.runbook.checks)
             why = ("no safe automatic fix" + (f" ({plan.why_not})" if plan.why_not else "")
                    + f"; check: {checks}")  # fmt: skip
@@ -371,7 +427,7 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
                       f"{not_before:%H:%M:%S}: {plan.wait_why}")  # fmt: skip
             incident.save()
             return
-        busy = _active_action_on(cluster, plan)
+        busy = _active_action_on(cluster, plan, besides=stale)
         if busy is not None:
             if not incident.timeline.filter(kind="waiting", action=busy).exists():
                 _note(incident, now, "waiting", f"action #{busy.pk} is already active on "
@@ -387,7 +443,11 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
                 evidence=_evidence(incident, plan), allow_auto_approve=_may_auto(incident, cluster),
             )  # fmt: skip
         except ApplicationError as exc:
+            if stale is not None:
+                _withdraw(incident, stale, why, now)
             _escalate(incident, now, f"the runbook could not propose its fix: {exc}", result)
+            return
+        if stale is not None and not _replace(incident, stale, action, why, now):
             return
         incident.action = action
         incident.save()
@@ -397,32 +457,55 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
         result.proposed.append(action.pk)
 
 
-def _refresh(incident: Incident, plan: runbooks.Plan, now: datetime) -> bool:
-    """A fix still waiting for approval that no longer fits what this cycle sees (the cause was
-    revised, a leak outgrew its size, the workload was scaled meanwhile) is withdrawn, so that
-    nobody approves a stale change; True if the caller should propose the fresh plan."""
+def _stale_proposal(incident: Incident, plan: runbooks.Plan) -> tuple[Action | None, str]:
+    """The incident's fix if it still waits for approval but no longer fits what this cycle
+    sees (the cause was revised, a leak outgrew its size, more replicas are needed), and why;
+    (None, "") when it still fits or is no longer a waiting proposal."""
     a = incident.action
     if a.status != AStatus.PROPOSED or a.source != Source.HEALING:
-        return False
+        return None, ""
     proposed = runbooks.Plan(
-        runbooks.runbook_named((a.evidence or {}).get("runbook", "")), a.kind,
-        a.namespace, a.target_name, a.parameters or {},
-    )  # fmt: skip
+        runbooks.runbook_named((a.evidence or {}).get("runbook", "")),
+        a.kind,
+        a.namespace,
+        a.target_name,
+        a.parameters or {},
+    )
     why = runbooks.stale(proposed, plan)
-    if not why:
-        return False
+    return (a, why) if why else (None, "")
+
+
+def _replace(incident: Incident, old: Action, new: Action, why: str, now: datetime) -> bool:
+    """The fresh fix replaces the stale one, linked, so an approver who opens the old one is
+    sent to the new one. If the old one was decided on meanwhile, that decision stands and the
+    fresh proposal is withdrawn."""
+    reason = f"incident #{incident.pk}: stale: {why}"
     try:
-        action_withdraw(actor=ACTOR, action=a, reason=f"incident #{incident.pk}: stale: {why}")
-    except ApplicationError:  # decided on meanwhile: that decision stands
+        action_replace(actor=ACTOR, action=old, successor=new, reason=reason)
+    except ApplicationError:
+        action_withdraw(actor=ACTOR, action=new, reason=f"action #{old.pk} was decided meanwhile")
         return False
-    _note(incident, now, "withdrawn", f"action #{a.pk} withdrawn before approval: {why}", a)
-    incident.action = None
+    _note(incident, now, "replaced", f"action #{old.pk} replaced by #{new.pk} before approval: "
+          f"{why}", old)  # fmt: skip
     return True
 
 
-def _active_action_on(cluster: Cluster, plan: runbooks.Plan) -> Action | None:
-    """Only one fix may be active per workload or node."""
+def _withdraw(incident: Incident, old: Action, why: str, now: datetime) -> None:
+    try:
+        action_withdraw(actor=ACTOR, action=old, reason=f"incident #{incident.pk}: stale: {why}")
+    except ApplicationError:  # decided on meanwhile: that decision stands
+        return
+    _note(incident, now, "withdrawn", f"action #{old.pk} withdrawn before approval: {why}", old)
+    incident.action = None
+
+
+def _active_action_on(
+    cluster: Cluster, plan: runbooks.Plan, *, besides: Action | None = None
+) -> Action | None:
+    """Only one fix may be active per workload or node (`besides`: the one being replaced)."""
     qs = Action.objects.filter(cluster=cluster, status__in=IN_FLIGHT, namespace=plan.namespace)
+    if besides is not None:
+        qs = qs.exclude(pk=besides.pk)
     return (qs.filter(target_name=plan.target) | qs.filter(workload=plan.target)).first()
 
 

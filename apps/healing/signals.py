@@ -10,6 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from apps.predictions.failure import lead_text
+
 from .state import AnomalyState as AnomalyState
 from .state import ClusterState as ClusterState
 from .state import CpuState as CpuState
@@ -333,17 +335,18 @@ def _risk_signals(state: ClusterState) -> list[Signal]:
             r.name,
             state.now,
             f"failure risk {r.risk} ({r.level})"
-            + (f", expected in ~{r.lead_minutes:.0f} min" if r.lead_minutes else "")
+            + (f", {lead_text(r.lead_minutes, r.lead_basis)}" if r.lead_minutes else "")
             + (f": {r.reasons[0]}" if r.reasons else ""),
             evidence={
                 "risk": r.risk,
                 "level": r.level,
                 "reasons": list(r.reasons),
                 "lead_minutes": r.lead_minutes,
+                "lead_basis": r.lead_basis,
             },
         )
         for r in state.risks
-        if r.level in ("high", "critical")
+        if r.persistent and r.risk >= 30  # raised long enough, and not yet below medium
     ]
 
 

@@ -98,6 +98,8 @@ class RiskState:
     level: str
     reasons: tuple[str, ...]
     lead_minutes: float | None
+    lead_basis: str = ""  # trend | history
+    persistent: bool = True  # raised long enough to reach a person (selectors.RISK_K of N)
 
 
 @dataclass(frozen=True)

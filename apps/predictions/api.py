@@ -30,6 +30,7 @@ class RiskOut(Schema):
     risk: int | None
     probability: float | None
     lead_minutes: float | None
+    lead_basis: str  # "trend" (at the current rate) | "history" (the usual lead) | ""
     reasons: list[str]
     missing: str
     low_confidence: bool
@@ -90,6 +91,7 @@ def predict(request, filters: Query[PredictFilter]):
             "risk": r.risk,
             "probability": r.probability,
             "lead_minutes": r.lead_minutes,
+            "lead_basis": r.lead_basis,
             "reasons": r.reasons,
             "missing": r.missing,
             "low_confidence": r.low_confidence,

@@ -143,11 +143,21 @@ class FailureModel:
         return out
 
     def _lead(self, features: pd.DataFrame, level: np.ndarray):
-        f = impute(features[self.feature_names])
-        trend = np.fmin(
-            np.where(features["mem_limit_known"] > 0, f["mem_minutes_to_limit"], np.nan),
-            np.where(features["cpu_limit_known"] > 0, f["cpu_minutes_to_limit"], np.nan),
+        """The expected lead of a raised risk: from the trend when memory or CPU reaches its
+        limit within the horizon at a rate both windows agree on (the reasons say the same),
+        else the usual lead of past failures (within the horizon by construction)."""
+        f = features.fillna({c: 0.0 for c in TREND_COLUMNS})
+        mem = np.where(
+            f["mem_limit_known"] > 0,
+            minutes_to_limit(f["mem_limit_ratio"], f["mem_slope"], f["mem_slope_10m"]),
+            np.nan,
         )
+        cpu = np.where(
+            f["cpu_limit_known"] > 0,
+            minutes_to_limit(f["cpu_limit_ratio"], f["cpu_slope"], f["cpu_slope"]),
+            np.nan,
+        )
+        trend = np.fmin(mem, cpu)
         use_trend = trend <= self.horizon_minutes
         raised = np.isin(level, RAISED)
         lead = np.where(use_trend, trend, self.lead_minutes)
@@ -175,7 +185,11 @@ class FailureModel:
         records = features.iloc[idx][PHRASE_COLUMNS].to_dict("records")
         for k, (i, rec) in enumerate(zip(idx, records, strict=True)):
             floor = NOTABLE * contrib[k, order[k][0]]  # leave out the also-rans
-            words = (_phrase(names[g], rec) for g in order[k] if contrib[k, g] > floor)
+            words = (
+                _phrase(names[g], rec, self.horizon_minutes)
+                for g in order[k]
+                if contrib[k, g] > floor
+            )
             out[i] = [w for w in words if w][:3]
         return out
 
@@ -342,26 +356,26 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def _phrase(group: str, r: dict) -> str:
+def _phrase(group: str, r: dict, horizon: float = 15) -> str:
     if group == "memory":
         return _resource(
             "memory",
             r["mem_limit_ratio"],
-            r["mem_slope"],
-            r["mem_minutes_to_limit"],
+            (r["mem_slope"], r["mem_slope_10m"]),
             r["mem_limit_known"],
             r["mem_request_ratio"],
             r["mem_growth"],
+            horizon,
         )
     if group == "cpu":
         return _resource(
             "CPU",
             r["cpu_limit_ratio"],
-            r["cpu_slope"],
-            r["cpu_minutes_to_limit"],
+            (r["cpu_slope"], r["cpu_slope"]),  # already over 10 minutes
             r["cpu_limit_known"],
             r["cpu_request_ratio"],
             None,
+            horizon,
         )
     if group == "restarts":
         if r["restarts_10m"] >= 1:
@@ -383,15 +397,45 @@ def _phrase(group: str, r: dict) -> str:
     return f"{n:.0f} {FEATURE_INFO[group].description}" if n >= 1 else ""
 
 
-def _resource(what, ratio, slope, to_limit, known, request_ratio, growth) -> str:
+# "Rising" means the 3-minute and the 10-minute windows agree on a rise of over 0.2% of the
+# limit a minute: one window alone is mostly noise (a slope maxed over pods).
+RISING = 0.002
+TREND_COLUMNS = ["mem_limit_ratio", "mem_slope", "mem_slope_10m", "cpu_limit_ratio", "cpu_slope"]
+
+
+def rising_rate(short, long):
+    """The recent (3-minute) rate where the 10-minute window agrees that it rises, else 0: the
+    short window sees a leak that just began, the long one keeps noise from counting."""
+    short, long = np.asarray(short, dtype=float), np.asarray(long, dtype=float)
+    return np.where((short > RISING) & (long > RISING), short, 0.0)
+
+
+def minutes_to_limit(ratio, short, long):
+    """Minutes until the limit at the rising rate (inf when not rising); the one number the
+    reasons and the expected lead both use."""
+    rate = rising_rate(short, long)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(
+            rate > 0, np.clip(1 - np.asarray(ratio, dtype=float), 0, None) / rate, np.inf
+        )
+    return out
+
+
+def _resource(what, ratio, slopes, known, request_ratio, growth, horizon) -> str:
+    """Words about a resource only when they explain a failure within the horizon: usage near
+    its limit, or rising to it within the horizon. A slow rise far from the limit is said
+    nothing about (it contradicted an expected lead of minutes)."""
     if known > 0:
-        if ratio < 0.8 and slope <= 0.002 and to_limit >= 60:
-            return ""  # neither high nor rising: nothing to tell
+        rate = float(rising_rate(*slopes))
+        to_limit = float(minutes_to_limit(ratio, *slopes))
+        soon = to_limit <= horizon
+        if ratio < 0.8 and not soon:
+            return ""
         words = f"{what} at {_pct(ratio)} of limit"
-        if slope > 0.002:
-            words += f", rising {100 * slope:.1f}%/min"
-        if to_limit < 60:
-            words += f" (limit in ~{math.ceil(to_limit)} min)"
+        if rate > 0:
+            words += f", rising {100 * rate:.1f}%/min"
+        if soon:
+            words += f" (limit in ~{max(1, round(to_limit))} min)"
         return words
     words = f"{what} at {_pct(request_ratio)} of request (no limit set)"
     if growth is not None and growth > 0.5:
@@ -425,3 +469,12 @@ def _node(r: dict) -> str:
     if r["node_metrics_missing"] > 0:
         return "node usage not reported"
     return ""
+
+
+def lead_text(minutes: float | None, basis: str) -> str:
+    """The expected lead in words, saying where it comes from — the one phrasing the
+    Predictions page, the API and an incident all use."""
+    if minutes is None or (isinstance(minutes, float) and math.isnan(minutes)):
+        return ""
+    source = "at the current rate" if basis == "trend" else "the usual lead before such failures"
+    return f"expected in ~{max(1, round(minutes))} min ({source})"

@@ -4,6 +4,8 @@ after each collection; pages and the API only read them."""
 from django.db import models
 from django.utils import timezone
 
+from .failure import lead_text
+
 
 class ModelVersion(models.Model):
     """One trained model: what it saw, how it scored on a time-ordered hold-out, and its fate.
@@ -100,6 +102,7 @@ class RiskScore(models.Model):
     risk = models.PositiveSmallIntegerField(null=True)  # 0-100
     level = models.CharField(max_length=10, choices=Level.choices)
     lead_minutes = models.FloatField(null=True)  # expected time to failure
+    lead_basis = models.CharField(max_length=8, blank=True)  # trend | history
     reasons = models.JSONField(default=list)  # in words
     missing = models.CharField(max_length=300, blank=True)  # why there is no score
     low_confidence = models.BooleanField(default=False)
@@ -117,6 +120,10 @@ class RiskScore(models.Model):
     @property
     def label(self) -> str:
         return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    @property
+    def lead_text(self) -> str:
+        return lead_text(self.lead_minutes, self.lead_basis)
 
 
 class Anomaly(models.Model):

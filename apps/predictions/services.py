@@ -158,6 +158,7 @@ def _risk_row(cluster: Cluster, at: datetime, r, version: ModelVersion | None) -
         risk=int(r.risk) if ok else None,
         level=r.level if ok else RiskScore.Level.UNKNOWN,
         lead_minutes=float(lead) if ok and pd.notna(lead) else None,
+        lead_basis=str(getattr(r, "lead_basis", "") or "") if ok and pd.notna(lead) else "",
         reasons=list(r.reasons) if ok else [],
         missing="" if ok else str(r.missing or r.status)[:300],
         low_confidence=bool(version and version.low_confidence),
@@ -209,7 +210,7 @@ def _entity_anomalies(cluster, version, kind, entity, rows, det, trained_until) 
         0, int((first - pd.Timestamp(trained_until)).total_seconds() // step)
     )
     scores = det["detector"].score(x, start=start)
-    flagged = np.flatnonzero(scores >= det["detector"].threshold)
+    flagged = np.flatnonzero(det["detector"].alarms(x, start=start))
     flagged = flagged[flagged >= ANOMALY_WINDOW]  # windows warm up on the first rows
     if not len(flagged):
         return 0
@@ -319,7 +320,8 @@ def _fit_detectors(cluster: Cluster, until: datetime) -> tuple[dict, int]:
             step = float(np.median(np.diff(ts.astype("int64"))) / 1e9) if len(ts) > 1 else 30.0
             x = rows[metrics_for(kind)].to_numpy(float)
             try:
-                det = anomaly.fit(x, window=ANOMALY_WINDOW)
+                rate = anomaly.contamination_for(max(step, 1.0))  # the alarm budget
+                det = anomaly.fit(x, window=ANOMALY_WINDOW, contamination=rate)
             except ValueError:  # e.g. too many empty rows: wait for more history
                 skipped += 1
                 continue

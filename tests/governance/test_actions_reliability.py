@@ -17,7 +17,7 @@ from apps.governance.models import AuditEvent, Policy
 from apps.governance.services import safety_switch_set
 from apps.governance.tasks import actions_sweep
 from tests.clusters.conftest import start_sandbox
-from tests.conftest import REAL_SERVICES, ROOT, sandbox_cluster, wait_for
+from tests.conftest import REAL_SERVICES, ROOT, VAR, sandbox_cluster, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 ROUNDS = int(os.environ.get("RELIABILITY_ROUNDS", "20"))
@@ -33,7 +33,7 @@ def _start_worker() -> subprocess.Popen:
         "WORKER_HEARTBEAT_SECONDS": "1",
         "DATABASE_URL": f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}",
     }
-    log = open(ROOT / "var" / "test" / "reliability-worker.log", "a")  # noqa: SIM115
+    log = open(VAR / "reliability-worker.log", "a")  # noqa: SIM115
     return subprocess.Popen(
         [
             sys.executable,

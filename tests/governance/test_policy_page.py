@@ -32,6 +32,7 @@ def _form(version: int, **change) -> dict:
         "execution_timeout_seconds": 300,
         "verify_timeout_seconds": 120,
         "pdb_retry_seconds": 300,
+        "quiet_period_minutes": 30,
         "windows": json.dumps({"allow": [], "deny": []}),
         "reason": "tighter budgets for the sale",
     }

@@ -361,7 +361,7 @@ def _plan(kind, target="api", ns="shop", book="raise-memory-limit", **parameters
          _plan("patch_resources", limits={"memory": "1088Mi"}), ""),
         # Scaled to 8 meanwhile: "scale to 6" would now take capacity away.
         (_plan("scale", book="scale-up", replicas=6),
-         _plan("scale", book="scale-up", replicas=12), "parameters are now"),
+         _plan("scale", book="scale-up", replicas=12), "replicas are needed now"),
         (_plan("restart_pod", target="api-1", book="restart-pod"),
          _plan("restart_pod", target="api-2", book="restart-pod"), "target is now shop/api-2"),
         (_plan("rollout_restart", book="rollout-restart"),

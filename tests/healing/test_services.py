@@ -225,15 +225,33 @@ def test_a_problem_back_soon_after_resolving_reopens_its_incident(scenario, tmp_
     assert AuditEvent.objects.filter(verb="incident.reopened", target_id=str(incident.pk)).exists()
 
 
-def _predict_oom(cluster) -> None:
-    """What the scorer writes for shop/api about to be OOM-killed."""
+def _predict_oom(cluster, runs: int = 2) -> None:
+    """What the scorer writes for shop/api about to be OOM-killed, in its last `runs` scoring
+    runs (a forecast reaches a person once it persisted over two of the last three)."""
     from apps.predictions.models import RiskScore
 
-    RiskScore.objects.create(
-        cluster=cluster, scored_at=cluster.last_cluster_time, entity_kind="workload",
-        namespace="shop", name="api", probability=0.9, risk=88, level="critical",
-        lead_minutes=4.0, reasons=["memory at 86% of limit, rising 9.1%/min"],
-    )  # fmt: skip
+    for i in range(runs):
+        RiskScore.objects.create(
+            cluster=cluster,
+            scored_at=cluster.last_cluster_time - timedelta(seconds=30 * i),
+            entity_kind="workload",
+            namespace="shop",
+            name="api",
+            probability=0.9,
+            risk=88,
+            level="critical",
+            lead_minutes=4.0,
+            lead_basis="trend",
+            reasons=["memory at 86% of limit, rising 9.1%/min (limit in ~2 min)"],
+        )
+
+
+def test_a_forecast_in_one_scoring_run_alone_reaches_nobody(scenario):
+    server, cluster = scenario("memory-leak")
+    collect_through(server, cluster, 14)
+    _predict_oom(cluster, runs=1)
+    assert _cycle(cluster).opened == []
+    assert not Incident.objects.filter(cluster=cluster).exists()
 
 
 @pytest.mark.parametrize(
@@ -265,8 +283,9 @@ def test_a_predicted_oom_is_fixed_without_people_on_production_only_with_the_swi
 
 def test_a_waiting_fix_sized_for_a_predicted_oom_is_replaced_when_the_leak_shows(scenario):
     """A predicted OOM proposes a limit from the peak so far; once real OOM kills show a leak,
-    that proposal is too small, so it is withdrawn before anybody approves it and a fix sized
-    for the leak takes its place (one fix waiting per workload, all of it audited)."""
+    that proposal is too small, so a fix sized for the leak replaces it before anybody approves
+    it, linked, so an approver who opens the old one is sent to the new one (one fix waiting
+    per workload, all of it audited)."""
     server, cluster = scenario("memory-leak")
     collect_through(server, cluster, 14)  # leaking since minute 10; no OOM kill yet
     _predict_oom(cluster)
@@ -282,14 +301,15 @@ def test_a_waiting_fix_sized_for_a_predicted_oom_is_replaced_when_the_leak_shows
     first.refresh_from_db()
     assert incident.cause == "memory_leak"
     assert first.status == "cancelled" and "stale" in first.status_reason
-    withdrawn = AuditEvent.objects.get(verb="action.withdrawn", target_id=str(first.pk))
-    assert "now too small" in withdrawn.reason
+    replaced = AuditEvent.objects.get(verb="action.replaced", target_id=str(first.pk))
+    assert "now too small" in replaced.reason
     second = Action.objects.get(pk=incident.action_id)
+    assert first.replaced_by_id == second.pk
     assert result.proposed == [second.pk] and second.status == "proposed"
     assert int(second.parameters["limits"]["memory"].removesuffix("Mi")) > was * 1.1
     assert Action.objects.filter(cluster=cluster, status="proposed").count() == 1
     kinds = list(incident.timeline.values_list("kind", flat=True))
-    assert kinds[-3:] == ["revised", "withdrawn", "proposed"], kinds
+    assert kinds[-3:] == ["revised", "replaced", "proposed"], kinds
 
     collect_through(server, cluster, 1)
     assert _cycle(cluster).proposed == []  # a minute more of the same leak: no churn
@@ -409,3 +429,104 @@ def test_a_fix_starts_from_the_limit_the_newest_pods_run_with():
     }  # fmt: skip
     limit = runbooks.plan(d).parameters["limits"]["memory"]
     assert limit == "3840Mi", limit  # 3072 x 1.25: at least a step above the limit set now
+
+
+# --- Stable incidents (issue 17, item 3) -----------------------------------------------------
+
+
+def _observed(cause, now, **facts):
+    from apps.healing.diagnose import Diagnosis
+
+    return Diagnosis(
+        cause=cause,
+        scope="workload",
+        namespace="shop",
+        name="api",
+        title=f"shop/api: {cause}",
+        hypothesis=f"observed {cause}",
+        evidence=[],
+        confidence=0.9,
+        signals=[],
+        since=now,
+        facts=facts,
+    )
+
+
+def _healed(scenario):
+    """The leak incident of shop/api, fixed by ZeroTouch and verified: resolved, healed."""
+    server, cluster = scenario("memory-leak")
+    collect_through(server, cluster, 22)
+    _cycle(cluster)
+    incident = _only(cluster)
+    until = incident.last_seen_at + timedelta(minutes=5)
+    Incident.objects.filter(pk=incident.pk).update(status=Status.VERIFYING, verify_until=until)
+    _cycle_with(cluster, [], until)
+    incident.refresh_from_db()
+    assert incident.status == Status.RESOLVED and incident.healed_by_zerotouch
+    return cluster, incident
+
+
+def test_a_healed_incident_does_not_go_back_to_a_guess_in_its_quiet_period(scenario):
+    """The issue's case: 1.5 cluster-minutes after the approved fix healed the leak, a forecast
+    reopened it as "failure predicted". Now forecasts are not acted on for the policy's quiet
+    period (30 min); the incident stays healed; the timeline says so once."""
+    cluster, incident = _healed(scenario)
+    for minutes in (1.5, 5, 20, 29):
+        at = incident.resolved_at + timedelta(minutes=minutes)
+        result = _cycle_with(cluster, [_forecast_oom(at)], at)
+        assert result.opened == []
+    incident.refresh_from_db()
+    assert incident.status == Status.RESOLVED and incident.healed_by_zerotouch
+    assert incident.cause == "memory_leak" and incident.reopened == 0
+    assert Incident.objects.filter(cluster=cluster).count() == 1
+    assert incident.timeline.filter(kind="quiet").count() == 1
+    assert "quiet period" in incident.timeline.get(kind="quiet").text
+
+
+def test_an_observed_failure_in_the_quiet_period_reopens_it(scenario):
+    from apps.healing.diagnose import Cause
+
+    cluster, incident = _healed(scenario)
+    at = incident.resolved_at + timedelta(minutes=3)
+    _cycle_with(cluster, [_observed(Cause.MEMORY_LEAK, at)], at)
+    incident.refresh_from_db()
+    assert incident.status == Status.OPEN and incident.reopened == 1
+    assert incident.cause == "memory_leak"
+
+
+def test_flapping_is_counted_from_observed_failures_only(scenario):
+    """Predictions that come and go four times never make an incident "flapping"; a real bad
+    rollout after them gets its rollback offered, not an escalation."""
+    from apps.healing.diagnose import Cause
+
+    server, cluster = scenario("healthy")
+    collect_through(server, cluster, 2)
+    at = cluster.last_cluster_time
+    for _ in range(4):
+        _cycle_with(cluster, [_forecast_oom(at)], at)
+        at += timedelta(minutes=4)
+        _cycle_with(cluster, [], at)  # cleared by itself
+        at += timedelta(minutes=1)
+    incident = _only(cluster)
+    assert incident.reopened == 0 and incident.status == Status.RESOLVED
+    _cycle_with(cluster, [_observed(Cause.BAD_ROLLOUT, at, revision=2)], at)
+    incident.refresh_from_db()
+    assert incident.status == Status.OPEN and incident.cause == "bad_rollout"
+    assert "flapping" not in incident.resolution
+
+
+def test_an_escalated_forecast_whose_cause_turns_out_observed_gets_its_fix_offered(scenario):
+    from apps.healing.diagnose import Cause
+
+    server, cluster = scenario("healthy")
+    collect_through(server, cluster, 2)
+    at = cluster.last_cluster_time
+    _cycle_with(cluster, [_forecast_oom(at)], at)
+    incident = _only(cluster)
+    Incident.objects.filter(pk=incident.pk).update(
+        status=Status.ESCALATED, resolution="no safe automatic fix"
+    )
+    _cycle_with(cluster, [_observed(Cause.BAD_ROLLOUT, at, revision=2)], at + timedelta(minutes=1))
+    incident.refresh_from_db()
+    assert incident.status == Status.OPEN and incident.cause == "bad_rollout"
+    assert AuditEvent.objects.filter(verb="incident.revised", target_id=str(incident.pk)).exists()

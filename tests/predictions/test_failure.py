@@ -197,3 +197,36 @@ def test_it_imports_no_django():
         "assert not [m for m in sys.modules if m.split('.')[0] == 'django'], 'django imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=sys.path[0] or ".")
+
+
+# --- Reasons that agree with the score (issue 17, item 2) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ratio", "short", "long", "words"),
+    [
+        (0.36, 0.008, 0.008, ""),  # the issue's case: far from the limit, 80 min away
+        (0.36, 0.05, 0.0001, ""),  # one window alone: noise, not a rise
+        (0.85, 0.0, 0.0, "memory at 85% of limit"),
+        (0.62, 0.092, 0.015, "memory at 62% of limit, rising 9.2%/min (limit in ~4 min)"),
+    ],
+)
+def test_a_resource_is_named_only_when_it_explains_a_failure_within_the_horizon(
+    ratio, short, long, words
+):
+    assert failure._resource("memory", ratio, (short, long), 1, 0.5, None, 15) == words
+
+
+def test_every_raised_risk_has_a_lead_inside_the_horizon_that_its_reasons_agree_with(model, leak):
+    _, features = leak
+    pred = model.predict(features)
+    raised = pred[pred["level"].isin(["high", "critical"])]
+    assert len(raised) and (raised["expected_lead_minutes"] <= model.horizon_minutes).all()
+    for _, row in raised.iterrows():
+        for reason in row["reasons"]:
+            if "limit in ~" in reason:
+                minutes = int(reason.split("limit in ~")[1].split(" ")[0])
+                assert minutes <= model.horizon_minutes and row["lead_basis"] == "trend"
+                assert minutes == max(1, round(row["expected_lead_minutes"]))
+    assert failure.lead_text(4.1, "trend") == "expected in ~4 min (at the current rate)"
+    assert "usual lead" in failure.lead_text(7.5, "history")

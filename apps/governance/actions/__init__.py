@@ -8,6 +8,7 @@ from .decide import _approve as _approve
 from .decide import _decidable as _decidable
 from .decide import action_approve as action_approve
 from .decide import action_reject as action_reject
+from .decide import action_replace as action_replace
 from .decide import action_update_parameters as action_update_parameters
 from .decide import action_withdraw as action_withdraw
 from .decide import actions_expire_due as actions_expire_due

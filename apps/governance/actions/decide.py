@@ -6,7 +6,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..action_models import Action, Approval, Kind, Status
-from ..errors import ApplicationError, Conflict, ValidationFailed
+from ..errors import ApplicationError, Conflict, Replaced, ValidationFailed
 from ..roles import Cap, require, user_can
 from ..services import audit_record
 from .params import _clean_parameters, fingerprint
@@ -120,6 +120,12 @@ def _decide(action: Action, approver: AbstractBaseUser, decision: str, reason: s
 
 
 def _decidable(action: Action, approver: AbstractBaseUser) -> None:
+    if action.replaced_by_id is not None:
+        raise Replaced(
+            f"action #{action.pk} was replaced by #{action.replaced_by_id} before anyone "
+            f"decided ({action.status_reason}); review #{action.replaced_by_id} instead",
+            successor=action.replaced_by_id,
+        )
     if action.status != Status.PROPOSED:
         raise Conflict(f"action #{action.pk} is {action.status}, not waiting for approval")
     if action.expires_at <= timezone.now():
@@ -240,15 +246,31 @@ def approver_still_entitled(action: Action) -> str:
 def action_withdraw(*, actor: str, action: Action, reason: str) -> Action:
     """The proposer takes back a proposal nobody has decided on yet (e.g. healing, when the
     incident cleared by itself): proposed -> cancelled, audited."""
+    return _cancel_own(actor, action, "action.withdrawn", reason, reason)
+
+
+@transaction.atomic
+def action_replace(*, actor: str, action: Action, successor: Action, reason: str) -> Action:
+    """The proposer replaces a proposal nobody has decided on yet with a fresh one (healing,
+    when the fix it waits with no longer fits): proposed -> cancelled, linked to its successor,
+    audited. Approving it afterwards answers with the successor."""
+    if actor != successor.requester:
+        raise ApplicationError("only the proposer may replace its own proposal", field="actor")
+    why = f"replaced by #{successor.pk}: {reason}"
+    return _cancel_own(actor, action, "action.replaced", reason, why, replaced_by=successor)
+
+
+def _cancel_own(actor: str, action: Action, verb: str, reason: str, why: str, **fields) -> Action:
     if actor != action.requester:
-        raise ApplicationError("only the proposer may withdraw a proposal", field="actor")
+        raise ApplicationError("only the proposer may take back its own proposal", field="actor")
     return transition(
         action,
         to=Status.CANCELLED,
         allowed=(Status.PROPOSED,),
         actor=actor,
-        verb="action.withdrawn",
+        verb=verb,
         reason=reason,
-        status_reason=reason,
+        status_reason=why,
         finished_at=timezone.now(),
+        **fields,
     )

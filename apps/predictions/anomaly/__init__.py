@@ -13,7 +13,14 @@ surprises. See detector.py. The detector pickles (it is a model artifact), and `
 same data with the same `random_state` is identical.
 """
 
-from .detector import COMPONENTS, DEFAULT_CONTAMINATION, DEFAULT_WINDOW, Detector, fit
+from .detector import (
+    COMPONENTS,
+    DEFAULT_CONTAMINATION,
+    DEFAULT_WINDOW,
+    Detector,
+    contamination_for,
+    fit,
+)
 from .prep import MIN_TRAIN_ROWS
 
 __all__ = [
@@ -22,5 +29,6 @@ __all__ = [
     "DEFAULT_WINDOW",
     "MIN_TRAIN_ROWS",
     "Detector",
+    "contamination_for",
     "fit",
 ]

@@ -35,6 +35,14 @@ class Calibrator:
         beta = max(float(excess.mean()) if excess.size else 0.0, floor)
         return cls(quantiles=q, threshold=u, beta=beta)
 
+    def value_at(self, surprise: float) -> float:
+        """The raw score with this surprise (the inverse of `surprise`)."""
+        start = -np.log10(1.0 - TAIL_START)
+        if surprise > start:
+            return self.threshold + (surprise - start) * self.beta * np.log(10)
+        level = 1.0 - 10.0 ** (-surprise)
+        return float(np.interp(level, LEVELS, self.quantiles))
+
     def surprise(self, raw: np.ndarray) -> np.ndarray:
         """-log10 of the estimated share of training rows scoring above each value."""
         level = np.interp(raw, self.quantiles, LEVELS)

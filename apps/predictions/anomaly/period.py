@@ -73,10 +73,16 @@ def _refine(acf: np.ndarray, lag: int) -> float:
     """
     reach = max(2, lag // 8)
     period = _peak(acf, lag, reach)
-    repeats = 2
-    while round(repeats * period) + reach < acf.size:
-        period = _peak(acf, round(repeats * period), reach) / repeats
-        repeats += 1
+    # Bounded by construction: at most one look per repeat that fits, and a look that strays
+    # from the first estimate (a hump lost in noise, a period shrinking toward zero) ends it.
+    for repeats in range(2, acf.size // lag + 1):
+        near = round(repeats * period)
+        if near + reach >= acf.size:
+            break
+        estimate = _peak(acf, near, reach) / repeats
+        if not abs(estimate - lag) <= reach:
+            break
+        period = estimate
     return period
 
 

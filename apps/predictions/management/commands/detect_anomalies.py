@@ -48,7 +48,7 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"{csv}: {exc}") from exc
         scores = detector.score(metrics, start=0)
-        flags = scores >= detector.threshold
+        flags = detector.alarms(metrics, start=0)  # with persistence and hysteresis
         self._write(labels, scores, flags)
         self.stderr.write(
             f"fitted on {n_train} rows x {len(names)} metrics ({', '.join(names)}); "
