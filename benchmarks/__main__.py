@@ -6,7 +6,17 @@ Benchmarks print; they never assert wall-clock time. Each uses a scratch Postgre
 import subprocess
 import sys
 
-BENCHMARKS = ["clusters", "audit_chain", "actions", "anomaly", "failure", "healing", "costs"]
+BENCHMARKS = [
+    "clusters",
+    "audit_chain",
+    "actions",
+    "anomaly",
+    "anomaly_real",
+    "alarms",
+    "failure",
+    "healing",
+    "costs",
+]
 
 
 def main() -> int:
