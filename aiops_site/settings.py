@@ -244,6 +244,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # AUDIT_KEY_FILE names: keep it where the database's writers cannot read it) and written to
 # AUDIT_CHECKPOINT_SINKS outside the database; audit_verify checks the chain against them.
 AUDIT_KEY = _key("AUDIT_KEY", "audit_key")
+# Generated into var/ unless set: fine for the demo; `check --deploy` warns in production.
+AUDIT_KEY_CONFIGURED = bool(
+    env.str("AUDIT_KEY", default="") or env.str("AUDIT_KEY_FILE", default="")
+)
 AUDIT_CHECKPOINT_SINKS = env.str("AUDIT_CHECKPOINT_SINKS", default="") or (
     f"file://{VAR_DIR / 'audit-checkpoints.jsonl'}"
 )
@@ -276,7 +280,9 @@ WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=15)
 # --- ZeroTouch ------------------------------------------------------------------------------
 # Directories a cluster's kubeconfig may be read from (an admin cannot point ZeroTouch at any
 # other file on the host). Mount kubeconfigs under var/kubeconfigs/ or list your own.
-KUBECONFIG_DIRS = [Path(d).resolve() for d in env.list("KUBECONFIG_DIRS", default=[str(VAR_DIR)])]
+KUBECONFIG_DIRS = [
+    Path(d).resolve() for d in env.list("KUBECONFIG_DIRS", default=[str(VAR_DIR / "kubeconfigs")])
+]
 # Days of samples and events kept for learning and charts.
 SAMPLE_RETENTION_DAYS = env.int("SAMPLE_RETENTION_DAYS", default=14)
 # With a cluster's Prometheus URL set, its first collection reads this much history.

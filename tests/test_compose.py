@@ -48,3 +48,13 @@ def test_web_and_worker_share_the_model_directory():
     for name in ("web", "worker"):
         assert "models:/app/models" in services[name]["volumes"]
     assert "MODEL_DIR=/app/models" in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_audit_anchor_has_a_key_of_its_own_and_a_sink_every_container_shares():
+    services = _compose()["services"]
+    env = services["web"]["environment"]
+    assert env["AUDIT_KEY"].startswith("${AUDIT_KEY:?")  # required, never generated per container
+    sink = env["AUDIT_CHECKPOINT_SINKS"]
+    assert "file:///app/audit/" in sink
+    for name in ("web", "worker"):  # the worker writes checkpoints, audit_verify reads them
+        assert any(v.startswith("audit:/app/audit") for v in services[name]["volumes"])

@@ -21,6 +21,8 @@ def test_check_deploy_reports_nothing_under_production_settings(tmp_path):
             "WHITENOISE_USE_FINDERS": "0",
             "ZEROTOUCH_VAR_DIR": str(tmp_path),
             "STATIC_ROOT": str(tmp_path / "static"),
+            "AUDIT_KEY": "a" * 20 + "-audit-key-kept-apart-from-the-database",
+            "AUDIT_CHECKPOINT_SINKS": f"file://{tmp_path}/audit/checkpoints.jsonl",
         }
     )
     result = subprocess.run(
@@ -34,6 +36,17 @@ def test_check_deploy_reports_nothing_under_production_settings(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     # Only security.W021 (HSTS preload) is silenced: preloading is the owner's decision.
     assert "System check identified no issues (1 silenced)." in result.stdout
+    # Without an audit key of its own, production is warned (the demo generates one).
+    del env["AUDIT_KEY"]
+    warned = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert warned.returncode != 0 and "zerotouch.W001" in warned.stdout + warned.stderr
 
 
 def test_production_settings_are_secure_by_default(tmp_path):

@@ -42,16 +42,20 @@ MAX_SKIPPED = 50  # named on the cluster page; the rest are counted
 def _fit(out: Collection, where: str, name: str, value, hi: float):
     """The value, or None (unknown) with a note when no machine could report it."""
     if out_of_range(value, hi):
-        out.skipped.append(f"{where}: {name} {value!r} is out of range; stored as unknown")
+        shown = f"{value!r}"[:40]
+        out.skipped.append(f"{where}: {name} {shown} is out of range; stored as unknown")
         return None
     return value
 
 
 def _count(out: Collection, where: str, name: str, value: int) -> int:
-    if out_of_range(value, MAX_COUNT):
-        out.skipped.append(f"{where}: {name} {value!r} is out of range; stored clamped")
-        return min(max(int(value), 0), MAX_COUNT) if math.isfinite(value) else 0
-    return value
+    if not out_of_range(value, MAX_COUNT):
+        return value
+    shown = f"{value!r}"[:40]
+    out.skipped.append(f"{where}: {name} {shown} is out of range; stored clamped")
+    if isinstance(value, float) and not math.isfinite(value):
+        return 0
+    return MAX_COUNT if value > MAX_COUNT else 0  # compared as numbers: no float of a huge int
 
 
 def _workload_of(pod: Pod, rs_owner: dict[tuple[str, str], str]) -> str:
@@ -137,6 +141,9 @@ def _fit_text(out: Collection) -> None:
         for row in rows:
             for name, limit in fields:
                 value = getattr(row, name)
+                if value is not None and not isinstance(value, str):
+                    value = str(value)  # a number where text belongs
+                    setattr(row, name, value)
                 if isinstance(value, str) and len(value) > limit:
                     setattr(row, name, value[:limit])
                     out.skipped.append(

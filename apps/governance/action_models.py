@@ -115,6 +115,9 @@ class Action(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)  # the executor's claim
     lease_holder = models.CharField(max_length=200, blank=True)  # the worker that holds it
     claimed_at = models.DateTimeField(null=True, blank=True)  # when it took the lease
+    # When a sweep first found its lease holder silent: a second sweep that still finds it so
+    # ends the lease (one observation could be a database hiccup, not a dead worker).
+    holder_silent_since = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     snapshot = models.JSONField(null=True, blank=True)  # the target before the change
     result = models.JSONField(null=True, blank=True)

@@ -7,7 +7,10 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self) -> None:
-        from . import receivers  # needs the app registry: auth models, axes
+        from . import (
+            deploy_checks,  # noqa: F401 (registers its checks with Django)
+            receivers,  # needs the app registry: auth models, axes
+        )
 
         receivers.connect()
         from .registry import WORKLOAD_HOLDS

@@ -65,6 +65,7 @@ def claim(action_id: int, lease_seconds: int, holder: str = "") -> Action | None
             lease_until=now + timedelta(seconds=lease_seconds),
             lease_holder=holder,
             claimed_at=now,
+            holder_silent_since=None,
             attempts=F("attempts") + 1,
             started_at=Coalesce("started_at", now),
             version=F("version") + 1,

@@ -209,6 +209,9 @@ class WorkerHeartbeat(models.Model):
 
     hostname = models.CharField(max_length=200, unique=True)
     pid = models.PositiveIntegerField(default=0)
+    # A random id per worker process: a restarted worker (in a container its pid is 1 again)
+    # is a new process even under the same name and pid.
+    boot = models.CharField(max_length=32, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now, db_index=True)
 

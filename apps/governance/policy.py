@@ -85,12 +85,15 @@ def _count(path: str, lo: int, hi: int):
 
 
 class AutoApprove(BaseModel):
+    """What the policy may approve by itself: never P1/P2, never more than low risk (those
+    need a human approver who is not the requester, whatever the policy says)."""
+
     model_config = _STRICT
-    severities: list[Literal["P1", "P2", "P3", "P4"]] = Field(
+    severities: list[Literal["P3", "P4"]] = Field(
         default_factory=lambda: list(DEFAULT_RULES["auto_approve"]["severities"]), max_length=4
     )
-    risks: list[Literal["low", "medium", "high"]] = Field(
-        default_factory=lambda: list(DEFAULT_RULES["auto_approve"]["risks"]), max_length=3
+    risks: list[Literal["low"]] = Field(
+        default_factory=lambda: list(DEFAULT_RULES["auto_approve"]["risks"]), max_length=1
     )
 
 

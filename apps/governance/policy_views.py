@@ -15,8 +15,9 @@ from .action_models import Policy
 from .errors import ApplicationError
 from .roles import Cap, role_required, user_can
 
-SEVERITIES = [("P1", "P1"), ("P2", "P2"), ("P3", "P3"), ("P4", "P4")]
-RISKS = [("low", "low"), ("medium", "medium"), ("high", "high")]
+# The policy may auto-approve only these (policy.AutoApprove): P1/P2 and risky actions never.
+SEVERITIES = [("P3", "P3"), ("P4", "P4")]
+RISKS = [("low", "low")]
 
 
 def _count(label: str, rule: str) -> forms.IntegerField:

@@ -208,8 +208,8 @@ def action_worker_state(action, *, now: datetime | None = None) -> dict | None:
     now = now or timezone.now()
     lost, last = holder_lost(action, worker_beats({action.lease_holder}), now)
     state = {"holder": action.lease_holder, "last_seen": last, "lost": lost}
-    if lost:  # the sweep's next pass (every SWEEP_SECONDS) queues it again
-        state["retry_by"] = now + timedelta(seconds=SWEEP_SECONDS)
+    if lost:  # two sweeps (every SWEEP_SECONDS) that find it so queue it again
+        state["retry_by"] = now + timedelta(seconds=2 * SWEEP_SECONDS)
     return state
 
 

@@ -5,10 +5,12 @@ remote-control channel for `celery inspect`)."""
 import logging
 import os
 import socket
+import uuid
 
 from celery import bootsteps
 
 log = logging.getLogger(__name__)
+BOOT = uuid.uuid4().hex  # this worker process's own id (its pid may be 1 in every container)
 
 
 def beat_once(hostname: str) -> None:
@@ -18,7 +20,7 @@ def beat_once(hostname: str) -> None:
 
     try:
         close_old_connections()
-        worker_heartbeat(hostname=hostname, pid=os.getpid())
+        worker_heartbeat(hostname=hostname, pid=os.getpid(), boot=BOOT)
     except Exception:  # a missed heartbeat must never take the worker down
         log.exception("worker heartbeat failed")
 

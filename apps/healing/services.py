@@ -227,6 +227,16 @@ def _update(incident: Incident, d: Diagnosis, now: datetime, result) -> None:
             incident.status == Status.ESCALATED
             and not d.preventive
             and runbooks.runbook_for(d.cause).action is not None
+            # Only an escalation of what it seemed before: a forecast, an anomaly, a cause
+            # with no automatic fix. Never one a person must look at (flapping, a fix that
+            # was refused, failed or did not hold).
+            and incident.action_id is None
+            and incident.reopened < FLAPPING
+            and (
+                incident.preventive
+                or incident.cause == Cause.ANOMALY
+                or runbooks.runbook_for(incident.cause).action is None
+            )
         )
         incident.cause, incident.title, incident.preventive = d.cause, d.title[:300], d.preventive
         if revived:
@@ -421,6 +431,11 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
         # From the incident's start too: a problem whose first sample fell out of the history
         # read would otherwise seem to begin anew every cycle, and wait for ever.
         not_before = plan.wait and min(d.since, incident.started_at) + plan.wait
+        if stale is not None and (
+            (not_before and now < not_before) or _active_action_on(cluster, plan, besides=stale)
+        ):
+            _withdraw(incident, stale, why, now)  # never leave a stale fix approvable
+            stale = None
         if not_before and now < not_before:
             if not incident.timeline.filter(kind="waiting", action=None).exists():
                 _note(incident, now, "waiting", f"{plan.runbook.title} no earlier than "
@@ -434,6 +449,12 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
                       f"{busy.target_label}; one fix at a time", busy)  # fmt: skip
             incident.save()
             return
+        if stale is not None:  # withdrawn first: two fixes are never open at once
+            try:
+                reason = f"incident #{incident.pk}: stale: {why}"
+                action_withdraw(actor=ACTOR, action=stale, reason=reason)
+            except ApplicationError:  # decided on meanwhile: that decision stands
+                return
         try:
             action = action_propose(
                 actor=ACTOR, cluster=cluster, kind=plan.kind, target_name=plan.target,
@@ -447,8 +468,8 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
                 _withdraw(incident, stale, why, now)
             _escalate(incident, now, f"the runbook could not propose its fix: {exc}", result)
             return
-        if stale is not None and not _replace(incident, stale, action, why, now):
-            return
+        if stale is not None:
+            _replace(incident, stale, action, why, now)
         incident.action = action
         incident.save()
         _note(incident, now, "proposed", f"action #{action.pk}: {plan.runbook.title} "
@@ -475,19 +496,14 @@ def _stale_proposal(incident: Incident, plan: runbooks.Plan) -> tuple[Action | N
     return (a, why) if why else (None, "")
 
 
-def _replace(incident: Incident, old: Action, new: Action, why: str, now: datetime) -> bool:
-    """The fresh fix replaces the stale one, linked, so an approver who opens the old one is
-    sent to the new one. If the old one was decided on meanwhile, that decision stands and the
-    fresh proposal is withdrawn."""
-    reason = f"incident #{incident.pk}: stale: {why}"
-    try:
-        action_replace(actor=ACTOR, action=old, successor=new, reason=reason)
-    except ApplicationError:
-        action_withdraw(actor=ACTOR, action=new, reason=f"action #{old.pk} was decided meanwhile")
-        return False
+def _replace(incident: Incident, old: Action, new: Action, why: str, now: datetime) -> None:
+    """The withdrawn stale fix is linked to the fresh one, so an approver who opens the old one
+    is sent to the new one."""
+    action_replace(
+        actor=ACTOR, action=old, successor=new, reason=f"incident #{incident.pk}: stale: {why}"
+    )
     _note(incident, now, "replaced", f"action #{old.pk} replaced by #{new.pk} before approval: "
           f"{why}", old)  # fmt: skip
-    return True
 
 
 def _withdraw(incident: Incident, old: Action, why: str, now: datetime) -> None:

@@ -122,6 +122,7 @@ EXTREME = st.one_of(
         ["1e30", "1e999999999", "-1", "-5Gi", "abc", "", "9" * 40, "9" * 40 + "Ei", "1Ei", "NaN"]
     ),
     st.integers(min_value=-(2**80), max_value=2**80),
+    st.sampled_from([10**400, -(10**400), float("inf"), float("-inf")]),  # JSON 1e400, huge
     st.floats(allow_nan=False, allow_infinity=False),
     st.none(),
     st.just({}),

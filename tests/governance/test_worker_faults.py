@@ -72,8 +72,10 @@ def test_an_action_whose_worker_went_silent_shows_it_and_is_queued_again_now(run
     assert f'data-testid="worker-lost-{running.pk}"' in c.get("/approvals/").content.decode()
     api = c.get(f"/api/actions/{running.pk}").json()["worker"]
     assert api["lost"] is True and api["holder"] == "w1@host"
-    # The next sweep ends its lease (5 minutes away) now, audited, and queues it again.
+    # The next two sweeps end its lease (5 minutes away) now, audited, and queue it again:
+    # the first notes the silence, the second acts on it.
     assert running.pk not in lost_action_ids()
+    assert actions_reclaim_from_lost_workers() == []
     assert actions_reclaim_from_lost_workers() == [running.pk]
     assert running.pk in lost_action_ids()
     lost = AuditEvent.objects.get(verb="action.worker_lost")
@@ -84,9 +86,24 @@ def test_an_action_whose_worker_went_silent_shows_it_and_is_queued_again_now(run
     assert Action.objects.get(pk=running.pk).lease_holder == "w2@host"
 
 
-def test_a_worker_restarted_under_the_same_name_no_longer_holds_its_old_claim(running):
-    worker_heartbeat(hostname="w1@host", pid=101)  # a new process, heart-beating again
+@pytest.mark.parametrize("restart", [{"pid": 101}, {"pid": 100, "boot": "another"}])
+def test_a_worker_restarted_under_the_same_name_no_longer_holds_its_old_claim(running, restart):
+    """A new process, heart-beating again under the same name: in a container even its pid is
+    the same (1), so the process's own boot id tells."""
+    worker_heartbeat(hostname="w1@host", **restart)
+    assert actions_reclaim_from_lost_workers() == []
     assert actions_reclaim_from_lost_workers() == [running.pk]
+
+
+def test_a_worker_heard_from_again_between_two_sweeps_keeps_its_action(running):
+    """One silent sweep can be a database hiccup: a heartbeat before the next keeps it."""
+    _silence("w1@host", 120)
+    assert actions_reclaim_from_lost_workers() == []
+    worker_heartbeat(hostname="w1@host", pid=100)
+    assert actions_reclaim_from_lost_workers() == []
+    _silence("w1@host", 120)
+    assert actions_reclaim_from_lost_workers() == []  # a fresh first observation
+    assert Action.objects.get(pk=running.pk).status == Status.RUNNING
 
 
 def test_no_worker_shows_in_the_banner_on_every_page_and_in_the_inbox(vic, alice):

@@ -530,3 +530,24 @@ def test_an_escalated_forecast_whose_cause_turns_out_observed_gets_its_fix_offer
     incident.refresh_from_db()
     assert incident.status == Status.OPEN and incident.cause == "bad_rollout"
     assert AuditEvent.objects.filter(verb="incident.revised", target_id=str(incident.pk)).exists()
+
+
+def test_an_escalation_a_person_must_look_at_is_never_revived_by_a_new_cause(scenario):
+    """A fix that was refused (or failed, or flapped) stays with a person even when the cause
+    is refined: otherwise the same kind of fix would be proposed, and maybe auto-approved,
+    again."""
+    from apps.healing.diagnose import Cause
+
+    server, cluster = scenario("memory-leak")
+    collect_through(server, cluster, 22)
+    _cycle(cluster)
+    incident = _only(cluster)
+    Action.objects.filter(pk=incident.action_id).update(status="rejected")
+    Incident.objects.filter(pk=incident.pk).update(
+        status=Status.ESCALATED, resolution="the fix was rejected"
+    )
+    at = incident.last_seen_at + timedelta(minutes=1)
+    _cycle_with(cluster, [_observed(Cause.BAD_ROLLOUT, at, revision=2)], at)
+    incident.refresh_from_db()
+    assert incident.status == Status.ESCALATED and incident.cause == "bad_rollout"
+    assert not AuditEvent.objects.filter(verb="incident.revised").exists()

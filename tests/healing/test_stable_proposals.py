@@ -8,7 +8,12 @@ import pytest
 from django.test import Client
 
 from apps.governance.action_models import Action, Status
-from apps.governance.actions import action_approve, action_propose, action_replace
+from apps.governance.actions import (
+    action_approve,
+    action_propose,
+    action_replace,
+    action_withdraw,
+)
 from apps.governance.errors import Replaced
 from apps.healing import runbooks
 from apps.healing.diagnose import Cause
@@ -77,7 +82,9 @@ def replaced(tmp_path, db):
             source="healing",
         )
 
-    old, new = scale(4), scale(5)
+    old = scale(4)
+    action_withdraw(actor="system:healing", action=old, reason="stale: 5 replicas now")
+    new = scale(5)
     action_replace(actor="system:healing", action=old, successor=new, reason="5 replicas now")
     yield old, new
     server.stop()

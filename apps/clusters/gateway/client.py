@@ -492,7 +492,7 @@ class Gateway:
 
 # What a malformed object raises while it is parsed: a missing key, a wrong type, a bad
 # quantity or time.
-PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
 
 def _object_name(o) -> str:

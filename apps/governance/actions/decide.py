@@ -5,7 +5,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..action_models import Action, Approval, Kind, Status
+from ..action_models import Action, Approval, Status
 from ..errors import ApplicationError, Conflict, Replaced, ValidationFailed
 from ..roles import Cap, require, user_can
 from ..services import audit_record
@@ -141,24 +141,26 @@ def _decidable(action: Action, approver: AbstractBaseUser) -> None:
 def action_update_parameters(
     *, actor: AbstractBaseUser, action: Action, parameters: dict, reason: str
 ) -> Action:
-    """Change what a proposed action will do: earlier approvals no longer count, and the
-    action is rated again for what it now does (what its proposer asked for still raises)."""
+    """The proposer changes what its proposed action will do: earlier approvals no longer
+    count, and the action is rated again for what it now does, by the per-kind table (a
+    person's change, whatever proposed it first); what the proposer asked for still raises."""
     require(actor, Cap.PROPOSE)
+    if action.requester != actor.get_username():
+        raise ApplicationError("only the proposer may change its parameters", field="actor")
     if action.status != Status.PROPOSED:
         raise Conflict(f"action #{action.pk} is {action.status}; its parameters are fixed")
     params = _clean_parameters(action.kind, parameters)
-    if action.kind == Kind.ROLLOUT_UNDO:
-        params["template_hash"] = action.parameters.get("template_hash", "")
     target = resolve_target(
         action.cluster, action.kind, action.namespace, action.target_name, params
     )  # outside the transaction: it asks the cluster
+    params.update(target.extra)  # a rollout undo binds to the new revision's template
     asked = action.rating.get("requested") or {}
     rated = action_rating(
         cluster=action.cluster,
         kind=action.kind,
         parameters=params,
         target=target,
-        judged=tuple(action.rating["judged"]) if action.rating.get("judged") else None,
+        judged=None,
         severity=asked.get("severity"),
         risk=asked.get("risk"),
     )
@@ -246,31 +248,46 @@ def approver_still_entitled(action: Action) -> str:
 def action_withdraw(*, actor: str, action: Action, reason: str) -> Action:
     """The proposer takes back a proposal nobody has decided on yet (e.g. healing, when the
     incident cleared by itself): proposed -> cancelled, audited."""
-    return _cancel_own(actor, action, "action.withdrawn", reason, reason)
-
-
-@transaction.atomic
-def action_replace(*, actor: str, action: Action, successor: Action, reason: str) -> Action:
-    """The proposer replaces a proposal nobody has decided on yet with a fresh one (healing,
-    when the fix it waits with no longer fits): proposed -> cancelled, linked to its successor,
-    audited. Approving it afterwards answers with the successor."""
-    if actor != successor.requester:
-        raise ApplicationError("only the proposer may replace its own proposal", field="actor")
-    why = f"replaced by #{successor.pk}: {reason}"
-    return _cancel_own(actor, action, "action.replaced", reason, why, replaced_by=successor)
-
-
-def _cancel_own(actor: str, action: Action, verb: str, reason: str, why: str, **fields) -> Action:
     if actor != action.requester:
-        raise ApplicationError("only the proposer may take back its own proposal", field="actor")
+        raise ApplicationError("only the proposer may withdraw a proposal", field="actor")
     return transition(
         action,
         to=Status.CANCELLED,
         allowed=(Status.PROPOSED,),
         actor=actor,
-        verb=verb,
+        verb="action.withdrawn",
         reason=reason,
-        status_reason=why,
+        status_reason=reason,
         finished_at=timezone.now(),
-        **fields,
     )
+
+
+@transaction.atomic
+def action_replace(*, actor: str, action: Action, successor: Action, reason: str) -> Action:
+    """Link a proposal its proposer withdrew as stale to the fresh one that replaces it
+    (healing: the fix it waited with no longer fits), audited. Withdrawing first and linking
+    after means an approver never finds two fixes open at once; approving the old one
+    afterwards answers with its successor."""
+    if actor != action.requester or actor != successor.requester:
+        raise ApplicationError("only the proposer may replace its own proposal", field="actor")
+    n = Action.objects.filter(
+        pk=action.pk, status=Status.CANCELLED, replaced_by__isnull=True
+    ).update(
+        replaced_by=successor,
+        status_reason=f"replaced by #{successor.pk}: {reason}",
+        version=F("version") + 1,
+    )
+    if n != 1:
+        raise Conflict(f"action #{action.pk} is not a withdrawn proposal that can be replaced")
+    action.refresh_from_db()
+    audit_record(
+        actor=actor,
+        verb="action.replaced",
+        target_type="action",
+        target_id=str(action.pk),
+        target_repr=f"action #{action.pk} {action}",
+        before={"replaced_by": None},
+        after={"replaced_by": successor.pk},
+        reason=reason,
+    )
+    return action

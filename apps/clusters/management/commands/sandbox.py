@@ -38,7 +38,8 @@ class Command(BaseCommand):
         )
         parser.add_argument("--port", type=int, default=6443)
         parser.add_argument(
-            "--kubeconfig", default=str(Path(settings.VAR_DIR) / "sandbox.kubeconfig")
+            "--kubeconfig",
+            default=str(Path(settings.VAR_DIR) / "kubeconfigs" / "sandbox.kubeconfig"),
         )
         parser.add_argument(
             "--register",
