@@ -4,6 +4,7 @@
 them in bulk in one transaction. Every gateway failure is typed and handled by the caller.
 """
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -124,7 +125,42 @@ def collect(cluster: Cluster, gw: Gateway, *, events_since: datetime | None) -> 
         )
     out.skipped[:0] = gw.skipped_drain()
     _fit_text(out)
+    _fit_json(out)
     return out
+
+
+def _fit_json(out: Collection) -> None:
+    """JSON columns (labels, conditions, containers) hold no Infinity or NaN: a database's JSON
+    refuses them. Such a value is stored as null, with a note."""
+    for rows in (out.nodes, out.workloads, out.pods, out.events):
+        if not rows:
+            continue
+        fields = [
+            f.attname for f in rows[0]._meta.concrete_fields if f.get_internal_type() == "JSONField"
+        ]
+        for row in rows:
+            for name in fields:
+                value = getattr(row, name)
+                try:
+                    json.dumps(value, allow_nan=False)
+                except (ValueError, TypeError):
+                    setattr(row, name, _finite(value))
+                    out.skipped.append(
+                        f"{type(row).__name__} {getattr(row, 'name', '')}: {name} held a value "
+                        "JSON cannot store (Infinity or NaN); stored as null there"
+                    )
+
+
+def _finite(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, list | tuple):
+        return [_finite(v) for v in o]
+    if isinstance(o, dict):
+        return {str(k): _finite(v) for k, v in o.items()}
+    if o is None or isinstance(o, str | int | float | bool):
+        return o
+    return str(o)
 
 
 def _fit_text(out: Collection) -> None:
