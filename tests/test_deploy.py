@@ -9,6 +9,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _check_deploy(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_check_deploy_reports_nothing_under_production_settings(tmp_path):
     test_only = ("DEBUG", "HTTPS", "DJANGO_ALLOW_ASYNC_UNSAFE")
     env = {k: v for k, v in os.environ.items() if k not in test_only}
@@ -25,27 +36,13 @@ def test_check_deploy_reports_nothing_under_production_settings(tmp_path):
             "AUDIT_CHECKPOINT_SINKS": f"file://{tmp_path}/audit/checkpoints.jsonl",
         }
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _check_deploy(env)
     assert result.returncode == 0, result.stdout + result.stderr
     # Only security.W021 (HSTS preload) is silenced: preloading is the owner's decision.
     assert "System check identified no issues (1 silenced)." in result.stdout
     # Without an audit key of its own, production is warned (the demo generates one).
     del env["AUDIT_KEY"]
-    warned = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    warned = _check_deploy(env)
     assert warned.returncode != 0 and "zerotouch.W001" in warned.stdout + warned.stderr
 
 

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from apps.clusters.models import Cluster
@@ -35,7 +34,6 @@ RIGHTSIZE, SCALE_TO_ZERO = "rightsize", "scale_to_zero"
 # Idle over six days of the 7-day waste window: high confidence; one to six days: medium. (The
 # samples of a 7-day window span a collection interval less than 7 days: a week is never seen.)
 IDLE_HIGH_CONFIDENCE_HOURS = 6 * 24
-IN_FLIGHT = (Status.PROPOSED, Status.APPROVED, Status.QUEUED, Status.RUNNING)
 MISSING = ("no CPU request set", "no memory request set", "no memory limit")
 
 
@@ -275,11 +273,6 @@ def _evidence(item: PlanItem, r: Recommendation, plan: Plan) -> dict:
     }  # fmt: skip
 
 
-def _active_on(cluster: Cluster, namespace: str, workload: str) -> Action | None:
-    qs = Action.objects.filter(cluster=cluster, namespace=namespace, status__in=IN_FLIGHT)
-    return qs.filter(Q(target_name=workload) | Q(workload=workload)).order_by("pk").first()
-
-
 @transaction.atomic
 def plan_apply(
     *,
@@ -290,7 +283,7 @@ def plan_apply(
 ) -> list[Action]:
     """Propose the chosen plan items: one patch_resources Action per workload and container,
     all in one transaction. Refused whole (409) when an item is not in the current plan (a
-    stale page) or its workload already has an active Action."""
+    stale page) or its workload is held (an active Action, an incident not over)."""
     require(actor, Cap.PROPOSE)
     if not (reason or "").strip():
         raise ValidationFailed("a reason is required", field="reason")
@@ -312,13 +305,6 @@ def plan_apply(
             "reload the plan and choose again",
             field="items",
         )
-    for ns, wl in chosen:
-        if (busy := _active_on(cluster, ns, wl)) is not None:
-            raise Conflict(
-                f"{ns}/{wl} already has an active action #{busy.pk} ({busy.kind}, "
-                f"{busy.status}); one change at a time — nothing was proposed",
-                field="items",
-            )
     actions = []
     for ns, wl in chosen:
         item = plan.item(ns, wl)

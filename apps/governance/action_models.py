@@ -39,6 +39,9 @@ class Status(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# Waiting or under way: one of these on a workload means a change is already in hand.
+IN_FLIGHT = (Status.PROPOSED, Status.APPROVED, Status.QUEUED, Status.RUNNING)
+
 FINAL = {
     Status.REJECTED,
     Status.EXPIRED,

@@ -315,11 +315,10 @@ def halted_clusters() -> list[dict]:
 def workloads_with_active_actions(cluster) -> dict[tuple[str, str], str]:
     """Workloads with an action proposed, approved, queued or running: {(namespace,
     workload): why} (registered in WORKLOAD_HOLDS: one change at a time)."""
-    from .action_models import Action, Status
+    from .action_models import IN_FLIGHT, Action
 
-    active = (Status.PROPOSED, Status.APPROVED, Status.QUEUED, Status.RUNNING)
     out: dict[tuple[str, str], str] = {}
-    for a in Action.objects.filter(cluster=cluster, status__in=active).exclude(workload=""):
+    for a in Action.objects.filter(cluster=cluster, status__in=IN_FLIGHT).exclude(workload=""):
         out.setdefault(
             (a.namespace, a.workload),
             f"already has an active action #{a.pk} ({a.get_kind_display()}, {a.status})",

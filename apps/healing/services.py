@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.clusters.models import Cluster
-from apps.governance.action_models import FINAL, Action, Source
+from apps.governance.action_models import FINAL, IN_FLIGHT, Action, Source
 from apps.governance.action_models import Status as AStatus
 from apps.governance.actions import action_propose, action_replace, action_withdraw, rules
 from apps.governance.errors import ApplicationError
@@ -35,7 +35,6 @@ REOPEN_WINDOW = timedelta(minutes=15)  # back this soon after resolving: the sam
 FLAPPING = 3  # reopened this often: escalate instead of fixing again
 MAX_NEW_PER_CYCLE = 20  # an incident storm is capped; the rest wait for the next cycle
 ACTING_TIMEOUT = timedelta(minutes=20)  # a fix not finished by then is escalated
-IN_FLIGHT = (AStatus.PROPOSED, AStatus.APPROVED, AStatus.QUEUED, AStatus.RUNNING)
 
 
 @dataclass
@@ -168,11 +167,14 @@ def _settled(cluster: Cluster, d: Diagnosis, now: datetime) -> bool:
     if recent is None:
         return False
     if not recent.timeline.filter(kind="quiet", at__gte=recent.resolved_at).exists():
-        until = recent.resolved_at + (quiet if recent.healed_by_zerotouch else REOPEN_WINDOW)
-        _note(recent, now, "quiet", f"{d.title} — not acted on: "
-              + ("the quiet period after its verified fix" if recent.healed_by_zerotouch
-                 else "its observed failure resolved moments ago")
-              + f" lasts until {until:%H:%M:%S}; only an observed failure reopens it")  # fmt: skip
+        healed = recent.healed_by_zerotouch
+        until = recent.resolved_at + (quiet if healed else REOPEN_WINDOW)
+        since = "the quiet period after its verified fix" if healed else "its observed failure"
+        text = (
+            f"{d.title} — not acted on: {since} settles it until {until:%H:%M:%S}; only an "
+            "observed failure reopens it"
+        )
+        _note(recent, now, "quiet", text)
     return True
 
 
@@ -502,8 +504,8 @@ def _replace(incident: Incident, old: Action, new: Action, why: str, now: dateti
     action_replace(
         actor=ACTOR, action=old, successor=new, reason=f"incident #{incident.pk}: stale: {why}"
     )
-    _note(incident, now, "replaced", f"action #{old.pk} replaced by #{new.pk} before approval: "
-          f"{why}", old)  # fmt: skip
+    text = f"action #{old.pk} replaced by #{new.pk} before approval: {why}"
+    _note(incident, now, "replaced", text, old)
 
 
 def _withdraw(incident: Incident, old: Action, why: str, now: datetime) -> None:
