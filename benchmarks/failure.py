@@ -51,13 +51,13 @@ def _crash_loop():
     return scenario.parse(doc)
 
 
-def _histories(seeds: list[int]) -> list[dict]:
+def simulate_histories(seeds: list[int], scenarios: dict[str, float] = SCENARIOS) -> list[dict]:
     from apps.predictions import labels
     from apps.predictions.features import build_features
     from apps.predictions.simulate import simulate
 
     out = []
-    for name, hours in SCENARIOS.items():
+    for name, hours in scenarios.items():
         sc = _crash_loop() if name == "crash-loop" else name
         for seed in seeds:
             sim = simulate(sc, seed=seed, hours=hours, vary=True)
@@ -70,7 +70,7 @@ def _histories(seeds: list[int]) -> list[dict]:
     return out
 
 
-def _rows(histories: list[dict], *, truth: bool) -> pd.DataFrame:
+def labelled_rows(histories: list[dict], *, truth: bool) -> pd.DataFrame:
     from apps.predictions import labels
 
     parts = []
@@ -82,7 +82,7 @@ def _rows(histories: list[dict], *, truth: bool) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _events(histories: list[dict]) -> pd.DataFrame:
+def event_table(histories: list[dict]) -> pd.DataFrame:
     from apps.predictions import labels
     from apps.predictions.simulate import fault_kind_of
 
@@ -160,7 +160,7 @@ def _operating_points(model, scored: pd.DataFrame, events: pd.DataFrame, days: f
         alarm = (scored["probability"].fillna(0) >= threshold) & scored["status"].eq("ok")
         s = scored.assign(alarm=alarm)
         r = evaluation.evaluate(s, events, horizon_minutes=HORIZON, days=days)
-        pre = evaluation.evaluate(s, _precursor(events), horizon_minutes=HORIZON, days=days)
+        pre = evaluation.evaluate(s, precursor_events(events), horizon_minutes=HORIZON, days=days)
         mark = "*" if threshold == model.threshold else " "
         print(
             f" {mark}budget {100 * budget:3.1f}%: threshold {threshold:.3f}, test FPR "
@@ -201,7 +201,7 @@ def _per_kind(scored: pd.DataFrame, events: pd.DataFrame) -> None:
         f"{'fault kind':20s} {'events':>6s} {'ER>=5m':>7s} {'warned':>7s} {'lead':>6s} "
         f"{'onset':>6s} {'forecastable':>12s} {'ER>=5m of those':>15s}"
     )
-    for kind, g in [*events.groupby("fault"), ("precursor kinds", _precursor(events))]:
+    for kind, g in [*events.groupby("fault"), ("precursor kinds", precursor_events(events))]:
         ok = g["onset_minutes"] >= 6
         er = (g["lead"] >= 5).mean() if len(g) else math.nan
         er_ok = (g.loc[ok, "lead"] >= 5).mean() if ok.any() else math.nan
@@ -213,7 +213,7 @@ def _per_kind(scored: pd.DataFrame, events: pd.DataFrame) -> None:
         )
 
 
-def _precursor(events: pd.DataFrame) -> pd.DataFrame:
+def precursor_events(events: pd.DataFrame) -> pd.DataFrame:
     return events[events["fault"].isin(PRECURSOR)]
 
 
@@ -232,13 +232,13 @@ def _label_check(histories: list[dict]) -> None:
     print(f"observed in the samples (within -1..+5 min) / ground truth: {words}")
 
 
-def _training_set(train: pd.DataFrame) -> pd.DataFrame:
+def training_set(train: pd.DataFrame) -> pd.DataFrame:
     from apps.predictions.features import enough_history
 
     return train[enough_history(train) & ~train["failing"].to_numpy()].reset_index(drop=True)
 
 
-def _train(rows: pd.DataFrame):
+def train_model(rows: pd.DataFrame):
     from apps.predictions import failure
 
     return failure.train(
@@ -341,15 +341,15 @@ def _million(rows: pd.DataFrame, n: int = 1_000_000) -> pd.DataFrame:
 
 def run() -> None:
     t = time.perf_counter()
-    train_h, test_h = _histories(TRAIN_SEEDS), _histories(TEST_SEEDS)
+    train_h, test_h = simulate_histories(TRAIN_SEEDS), simulate_histories(TEST_SEEDS)
     hours = sum(SCENARIOS.values()) * (len(TRAIN_SEEDS) + len(TEST_SEEDS))
     print(
         f"simulated + featurised {hours:.0f} h of sandbox history ({len(SCENARIOS)} scenarios x "
         f"{len(TRAIN_SEEDS)} train + {len(TEST_SEEDS)} test seeds): {time.perf_counter() - t:.1f} s"
     )
-    train = _training_set(_rows(train_h, truth=False))
+    train = training_set(labelled_rows(train_h, truth=False))
     t = time.perf_counter()
-    model = _train(train)
+    model = train_model(train)
     print(
         f"trained on {len(train):,} rows ({int(train['y'].sum()):,} before a failure) in "
         f"{time.perf_counter() - t:.1f} s; threshold {model.threshold:.3f} ({model.calibration} "
@@ -359,7 +359,7 @@ def run() -> None:
     top = sorted(model.importances.items(), key=lambda kv: -kv[1])[:8]
     print("top features: " + ", ".join(f"{k} {v:.3f}" for k, v in top))
     _label_check(test_h)
-    test, events = _rows(test_h, truth=True), _events(test_h)
+    test, events = labelled_rows(test_h, truth=True), event_table(test_h)
     _quality(model, test, events, test_h)
     _example(model, test_h)
     _speed(model, train)

@@ -24,6 +24,7 @@ from apps.predictions.models import Anomaly, RiskScore
 
 from . import signals as sg
 from .models import ACTIVE, Incident, Status
+from .state import FORECAST_DOUBT, RISK_N, risk_persists
 
 log = logging.getLogger(__name__)
 RECENT = timedelta(minutes=10)  # restarts and anomalies this recent count
@@ -229,13 +230,6 @@ def _nodes(cluster: Cluster, now: datetime) -> list[sg.NodeState]:
     ]
 
 
-# A forecast reaches a person only when it persists: high or critical in at least RISK_K of
-# the last RISK_N scoring runs (one run alone is noise). Once its incident is open, a risk
-# still at medium or more keeps it (hysteresis: raise at high, clear below medium).
-RISK_K, RISK_N = 2, 3
-RISK_HOLD = 30  # the medium level
-
-
 def _risks(cluster: Cluster) -> list[sg.RiskState]:
     runs = list(
         RiskScore.objects.filter(cluster=cluster)
@@ -245,15 +239,16 @@ def _risks(cluster: Cluster) -> list[sg.RiskState]:
     )
     if not runs:
         return []
-    rows = RiskScore.objects.filter(cluster=cluster, scored_at__in=runs, risk__isnull=False)
-    raised: dict[tuple, int] = defaultdict(int)
+    rows = RiskScore.objects.filter(
+        cluster=cluster, scored_at__in=runs, risk__isnull=False
+    ).order_by("scored_at")
+    levels: dict[tuple, list[str]] = defaultdict(list)
     latest = []
     for r in rows:
-        key = (r.entity_kind, r.namespace, r.name)
-        raised[key] += r.level in ("high", "critical")
+        levels[(r.entity_kind, r.namespace, r.name)].append(r.level)
         if r.scored_at == runs[0]:
             latest.append(r)
-    held = _preventive_open(cluster)
+    held, doubted = _preventive_open(cluster), _forecasts_doubted(cluster, runs[0])
     return [
         sg.RiskState(
             r.entity_kind,
@@ -264,11 +259,29 @@ def _risks(cluster: Cluster) -> list[sg.RiskState]:
             tuple(r.reasons),
             r.lead_minutes,
             r.lead_basis,
-            persistent=raised[(r.entity_kind, r.namespace, r.name)] >= RISK_K
-            or ((r.entity_kind, r.namespace, r.name) in held and r.risk >= RISK_HOLD),
+            persistent=risk_persists(
+                levels[(r.entity_kind, r.namespace, r.name)],
+                r.risk,
+                held=(r.entity_kind, r.namespace, r.name) in held,
+                doubted=(r.entity_kind, r.namespace, r.name) in doubted,
+            ),
         )
         for r in latest
     ]
+
+
+def _forecasts_doubted(cluster: Cluster, now: datetime) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of targets whose forecast cleared by itself within
+    FORECAST_DOUBT: preventive to the end, resolved with no fix of ours and no person's."""
+    rows = Incident.objects.filter(
+        cluster=cluster,
+        preventive=True,
+        status=Status.RESOLVED,
+        healed_by_zerotouch=False,
+        human_involved=False,
+        resolved_at__gte=now - FORECAST_DOUBT,
+    ).values_list("scope", "namespace", "name")
+    return set(rows)
 
 
 def _preventive_open(cluster: Cluster) -> set[tuple[str, str, str]]:

@@ -27,11 +27,10 @@ from . import runbooks, selectors
 from .diagnose import Cause, Diagnosis, diagnose
 from .models import ACTIVE, Incident, Status, TimelineEntry
 from .signals import detect
+from .state import CLEAR_AFTER, REOPEN_WINDOW
 
 log = logging.getLogger(__name__)
 ACTOR = "system:healing"
-CLEAR_AFTER = timedelta(minutes=3)  # not seen for this long: it cleared
-REOPEN_WINDOW = timedelta(minutes=15)  # back this soon after resolving: the same incident
 FLAPPING = 3  # reopened this often: escalate instead of fixing again
 MAX_NEW_PER_CYCLE = 20  # an incident storm is capped; the rest wait for the next cycle
 ACTING_TIMEOUT = timedelta(minutes=20)  # a fix not finished by then is escalated

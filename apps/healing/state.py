@@ -1,8 +1,35 @@
 """The cluster state the detectors read, as plain values (selectors build it from the
 collector's rows). Pure."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+
+# How an incident lives (healing/services.py; benchmarks/alarms.py replays the same rules).
+CLEAR_AFTER = timedelta(minutes=3)  # not seen for this long: it cleared
+REOPEN_WINDOW = timedelta(minutes=15)  # back this soon after resolving: the same incident
+# A forecast reaches a person only when it persists: high or critical in at least RISK_K of
+# the last RISK_N scoring runs (one run alone is noise). Once its incident is open, a risk
+# still at medium or more keeps it (hysteresis: raise at high, clear below medium).
+RISK_K, RISK_N = 2, 3
+RISK_HOLD = 30  # the medium level
+# A forecast about a target that then cleared by itself (nothing failed, nothing was fixed) makes
+# the next one doubtful for this long: it reaches a person only at critical, or as an observed
+# failure. A workload that runs hot every evening is one heads-up a day, not one an hour
+# (benchmarks/alarms.py: 10 false forecast incidents per healthy cluster-day without it).
+FORECAST_DOUBT = timedelta(hours=24)
+
+
+def risk_persists(
+    levels: Sequence[str], risk: float | None, *, held: bool, doubted: bool = False
+) -> bool:
+    """Whether a forecast reaches a person: `levels` are the entity's levels in the latest
+    scoring runs (newest last; only the last RISK_N count), `risk` the newest score, `held`
+    whether a preventive incident about it is open, `doubted` whether a forecast about it
+    cleared by itself within FORECAST_DOUBT (then only critical raises it)."""
+    alarm = ("critical",) if doubted else ("high", "critical")
+    raised = sum(level in alarm for level in list(levels)[-RISK_N:])
+    return raised >= RISK_K or (held and risk is not None and risk >= RISK_HOLD)
 
 
 @dataclass(frozen=True)
@@ -99,7 +126,7 @@ class RiskState:
     reasons: tuple[str, ...]
     lead_minutes: float | None
     lead_basis: str = ""  # trend | history
-    persistent: bool = True  # raised long enough to reach a person (selectors.RISK_K of N)
+    persistent: bool = True  # raised long enough to reach a person (risk_persists)
 
 
 @dataclass(frozen=True)

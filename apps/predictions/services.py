@@ -20,16 +20,17 @@ from apps.governance.services import audit_record
 from . import anomaly, artifacts, labels, selectors
 from .features import build_features, latest
 from .models import Anomaly, ModelVersion, RiskScore
+from .schedule import (
+    ANOMALY_GAP,
+    ANOMALY_NEW_ENTITY_REFIT,
+    ANOMALY_REFIT_HOURS,
+    ANOMALY_TRAIN_HOURS,
+    ANOMALY_WINDOW,
+)
 from .series import METRIC_LABELS, all_series, metrics_for, split_entity
 
 log = logging.getLogger(__name__)
 
-ANOMALY_TRAIN_HOURS = 6  # history each cluster's detectors learn "normal" from
-ANOMALY_REFIT_HOURS = 6
-ANOMALY_NEW_ENTITY_REFIT = timedelta(minutes=30)  # sooner, for entities with no detector yet
-ANOMALY_WINDOW = 10  # rows (5 minutes at 30 s) for the windowed detectors
-ANOMALY_MIN_HISTORY = timedelta(minutes=15)  # before this, no entity has 30 samples
-ANOMALY_GAP = timedelta(minutes=2)  # flagged samples closer than this are one anomaly
 FAILING_NOW = timedelta(minutes=3)  # a failure seen this recently: "failing", not a risk
 STALE_ENTITY = timedelta(minutes=3)  # entities not sampled lately are gone
 _cache: dict[tuple[str, int | None], tuple[tuple[int, str], object]] = {}
@@ -278,11 +279,17 @@ def anomaly_fit(*, cluster: Cluster, actor: str = "system:beat") -> ModelVersion
     ).first()
     if current and current.data_to and until - current.data_to < ANOMALY_NEW_ENTITY_REFIT / 2:
         return current  # a duplicate of a refit that already ran
+    first, _ = selectors.samples_span(cluster=cluster)
+    since = until - timedelta(hours=ANOMALY_TRAIN_HOURS)
     version = version_create(
-        kind=ModelVersion.Kind.ANOMALY, cluster=cluster, trained_by=actor,
-        trigger=f"refit every {ANOMALY_REFIT_HOURS} h", sklearn_version=sklearn.__version__,
-        data_from=until - timedelta(hours=ANOMALY_TRAIN_HOURS), data_to=until,
-    )  # fmt: skip
+        kind=ModelVersion.Kind.ANOMALY,
+        cluster=cluster,
+        trained_by=actor,
+        trigger=f"refit every {ANOMALY_REFIT_HOURS} h (sooner while history is young)",
+        sklearn_version=sklearn.__version__,
+        data_from=max(first, since) if first else since,  # what it could learn from
+        data_to=until,
+    )
     try:
         detectors, skipped = _fit_detectors(cluster, until)
     except Exception as exc:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.clusters.models import Cluster
 
-from . import selectors, services, training
+from . import schedule, selectors, services, training
 from .models import ModelVersion
 
 log = logging.getLogger(__name__)
@@ -48,14 +48,11 @@ def _follow_ups(cluster: Cluster, *, uncovered: int = 0) -> None:
     busy = selectors.training_now()
     det = selectors.champion(ModelVersion.Kind.ANOMALY, cluster)
     age = cluster.last_cluster_time - det.data_to if det and det.data_to else None
-    if (
-        det is None
-        or (age and age > timedelta(hours=services.ANOMALY_REFIT_HOURS))
-        or (uncovered and age and age > services.ANOMALY_NEW_ENTITY_REFIT)
-    ):
+    learned = det.data_to - det.data_from if det and det.data_from and det.data_to else None
+    if det is None or (age and schedule.refit_due(learned=learned, age=age, uncovered=uncovered)):
         first, last = selectors.samples_span(cluster=cluster)
         fitting = busy.filter(kind=ModelVersion.Kind.ANOMALY, cluster=cluster).exists()
-        if first and last - first >= services.ANOMALY_MIN_HISTORY and not fitting:
+        if first and last - first >= schedule.ANOMALY_MIN_HISTORY and not fitting:
             fit_anomaly.delay(cluster.pk)
     if not settings.PREDICTION_AUTO_TRAIN or busy.filter(kind=ModelVersion.Kind.FAILURE).exists():
         return

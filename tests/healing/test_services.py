@@ -225,7 +225,7 @@ def test_a_problem_back_soon_after_resolving_reopens_its_incident(scenario, tmp_
     assert AuditEvent.objects.filter(verb="incident.reopened", target_id=str(incident.pk)).exists()
 
 
-def _predict_oom(cluster, runs: int = 2) -> None:
+def _predict_oom(cluster, runs: int = 2, *, risk: int = 88, level: str = "critical") -> None:
     """What the scorer writes for shop/api about to be OOM-killed, in its last `runs` scoring
     runs (a forecast reaches a person once it persisted over two of the last three)."""
     from apps.predictions.models import RiskScore
@@ -237,9 +237,9 @@ def _predict_oom(cluster, runs: int = 2) -> None:
             entity_kind="workload",
             namespace="shop",
             name="api",
-            probability=0.9,
-            risk=88,
-            level="critical",
+            probability=risk / 100,
+            risk=risk,
+            level=level,
             lead_minutes=4.0,
             lead_basis="trend",
             reasons=["memory at 86% of limit, rising 9.1%/min (limit in ~2 min)"],
@@ -252,6 +252,36 @@ def test_a_forecast_in_one_scoring_run_alone_reaches_nobody(scenario):
     _predict_oom(cluster, runs=1)
     assert _cycle(cluster).opened == []
     assert not Incident.objects.filter(cluster=cluster).exists()
+
+
+def test_after_a_forecast_cleared_by_itself_only_a_critical_one_reaches_a_person(scenario):
+    """shop/api ran hot and nothing failed: that was one heads-up. For FORECAST_DOUBT after,
+    a forecast at high reaches nobody; at critical it does (and an observed failure would)."""
+    server, cluster = scenario("healthy")
+    collect_through(server, cluster, 2)
+    _predict_oom(cluster)
+    _cycle(cluster)
+    first = _only(cluster)
+    assert first.preventive and first.cause == "predicted_oom"
+    collect_through(server, cluster, 4)
+    _predict_oom(cluster, runs=3, risk=12, level="low")
+    _cycle(cluster)
+    first.refresh_from_db()
+    assert first.status == Status.RESOLVED and first.resolution.startswith("cleared by itself")
+
+    collect_through(server, cluster, 20)  # past the reopen window
+    _predict_oom(cluster, runs=3, risk=62, level="high")
+    assert _cycle(cluster).opened == []
+    first.refresh_from_db()
+    assert first.status == Status.RESOLVED
+    assert Incident.objects.filter(cluster=cluster).count() == 1
+
+    collect_through(server, cluster, 1)
+    _predict_oom(cluster, runs=2)  # critical, twice
+    _cycle(cluster)
+    first.refresh_from_db()
+    again = Incident.objects.filter(cluster=cluster).exclude(status=Status.RESOLVED)
+    assert again.count() == 1 and again.get().cause == "predicted_oom"
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,10 @@ def test_the_api_filters_and_names_bad_input(client, vic, scored):
     v = metrics["versions"][0]
     assert v["status"] == "champion" and {"pr_auc", "fpr", "event_recall"} <= set(v["figures"])
     assert client.get("/ai/metrics", {"kind": "anomaly"}).json()["versions"][0]["cluster"] == "leak"
+    # The detectors learned from the history there was (under an hour), not a 48-hour window.
+    models = client.get("/predictions/models/").content.decode()
+    span = re.search(r'data-testid="learned-span">([^<]+)<', models)
+    assert span and span.group(1).endswith("of history") and "day" not in span.group(1), span
 
 
 def test_the_models_page_and_who_may_retrain(client, vic, adam, base_model):
