@@ -51,6 +51,9 @@ from .features import (
 
 RAISED = ("medium", "high", "critical")  # levels that get a lead time and reasons
 NOTABLE = 0.2  # a reason must weigh at least this share of the top reason
+# What a raised risk says when no single reading is far enough from normal to name: the model
+# rates the combination, and the page must not show a high risk with no reason at all.
+PATTERN_ONLY = "no single reading stands out: the combination resembles the run-up to past failures"
 MIN_ISOTONIC = 30  # held-out failures needed for isotonic calibration (else sigmoid)
 MAX_TREE_ROWS = 100_000  # rows each tree sees (a bootstrap sample): bounds training time
 GROUPS = {
@@ -190,7 +193,7 @@ class FailureModel:
                 for g in order[k]
                 if contrib[k, g] > floor
             )
-            out[i] = [w for w in words if w][:3]
+            out[i] = [w for w in words if w][:3] or [PATTERN_ONLY]
         return out
 
 

@@ -10,7 +10,7 @@ import pytest
 import sklearn
 
 from apps.predictions import evaluation, failure, labels
-from apps.predictions.features import FEATURE_NAMES, build_features, enough_history
+from apps.predictions.features import FEATURE_NAMES, build_features, enough_history, impute
 from apps.predictions.simulate import simulate
 
 
@@ -230,3 +230,14 @@ def test_every_raised_risk_has_a_lead_inside_the_horizon_that_its_reasons_agree_
                 assert minutes == max(1, round(row["expected_lead_minutes"]))
     assert failure.lead_text(4.1, "trend") == "expected in ~4 min (at the current rate)"
     assert "usual lead" in failure.lead_text(7.5, "history")
+
+
+def test_a_raised_risk_always_says_why_even_when_no_reading_stands_out(model):
+    """A healthy row the model were to rate high (its readings all near normal) still gets a
+    reason: that the combination, not one reading, looks like the run-up to past failures."""
+    f = build_features(simulate("healthy", seed=43, hours=0.5).frames)
+    ok = f[enough_history(f)].head(3).reset_index(drop=True)
+    x = impute(ok[model.feature_names]).to_numpy(np.float32)
+    words = model.reasons(ok, x, np.ones(len(ok), dtype=bool))
+    assert all(words), words
+    assert [failure.PATTERN_ONLY] in words, words  # healthy readings name nothing on their own
