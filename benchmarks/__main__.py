@@ -16,6 +16,7 @@ BENCHMARKS = [
     "failure",
     "healing",
     "costs",
+    "soak",
 ]
 
 

@@ -155,6 +155,8 @@ def run() -> None:
         return
     os.environ["DATABASE_URL"] = url
     os.environ["CELERY_BROKER_URL"] = "memory://"
+    tmp = Path(tempfile.mkdtemp())
+    os.environ["KUBECONFIG_DIRS"] = str(tmp)  # the sandboxes' kubeconfigs are written there
     import django
 
     django.setup()
@@ -175,7 +177,6 @@ def run() -> None:
     safety_mode_set(actor=adam, mode="autonomous", reason="benchmark")
     safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True,
                       reason="benchmark")  # fmt: skip
-    tmp = Path(tempfile.mkdtemp())
     rows, figures = [], []
     try:
         for name in [n for n in SCENARIOS if not ONLY or n in ONLY.split(",")]:

@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, User
 
+from apps.predictions import training
+from apps.predictions.training import BaseSpec
+
 ROOT = Path(__file__).resolve().parent.parent
 REAL_SERVICES = os.environ.get("ZT_TEST_REAL_SERVICES") == "1"
 VAR = Path(os.environ["ZEROTOUCH_VAR_DIR"])  # this run's (and xdist worker's) own, services.py
@@ -17,6 +20,59 @@ def _persona(username: str, *roles: str) -> User:
     # get_or_create: transactional tests empty every table, the migration's groups included.
     user.groups.set([Group.objects.get_or_create(name=r)[0] for r in roles])
     return user
+
+
+# The cold-start base model, small: trained once per session on sandbox histories (the same
+# path the product's cold start takes).
+SMALL = BaseSpec(
+    scenarios=("memory-leak", "cpu-saturation", "node-not-ready", "healthy"),
+    train_seeds=(1, 2),
+    holdout_seeds=(101,),
+    hours=1.5,
+)
+
+
+@pytest.fixture
+def model_dir(settings, tmp_path):
+    settings.MODEL_DIR = tmp_path / "models"
+    return settings.MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def small_base_data():
+    """(train, hold-out) datasets from SMALL: simulated once per session."""
+    return (
+        training.simulated(SMALL, SMALL.train_seeds),
+        training.simulated(SMALL, SMALL.holdout_seeds),
+    )
+
+
+@pytest.fixture(scope="session")
+def small_model(small_base_data):
+    """The FailureModel the small base spec trains, fitted once per session."""
+    from apps.predictions import failure
+
+    train, _ = small_base_data
+    return failure.train(
+        train.features, train.y, groups=train.group, times=train.features["ts"],
+        minutes_to_failure=train.minutes_to_failure,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def base_model(db, model_dir, small_model, small_base_data):
+    """That model as the serving champion (the rows and artifact base_model_ensure writes)."""
+    from django.db import transaction
+
+    from apps.predictions import artifacts, dataset, services
+    from apps.predictions.models import ModelVersion
+
+    v = ModelVersion(kind="failure", version=1, source="sandbox-base", low_confidence=True)
+    v.figures = dataset.score(small_model, small_base_data[1])
+    v.artifact, v.artifact_sha256 = artifacts.write(model_dir, "failure-v1.pkl", small_model)
+    with transaction.atomic():
+        services._make_champion(v, "system:test", "test base model")
+    return v
 
 
 # Personas: vic (viewer), olivia (operator), alice and bob (approvers), adam (admin).

@@ -97,7 +97,8 @@ def cluster_state(cluster: Cluster, *, live: bool = True) -> sg.ClusterState:
             a.peak_score,
             tuple(m.get("metric", "") for m in a.metrics),
         )
-        for a in Anomaly.objects.filter(cluster=cluster, start__gte=now - RECENT)
+        # A detector still learning its entity's normal is shown on the pages, never acted on.
+        for a in Anomaly.objects.filter(cluster=cluster, start__gte=now - RECENT, learning=False)
     ]
     state.memory = _memory(samples)
     state.cpu = _cpu(samples, now)

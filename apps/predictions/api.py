@@ -115,6 +115,7 @@ class AnomalyOut(Schema):
     threshold: float
     samples: int
     metrics: list[dict]
+    learning: bool  # its detector had learned from less than a day: shown, never acted on
 
 
 class AnomalyFilter(Schema):
@@ -165,6 +166,7 @@ def anomalies(request, filters: Query[AnomalyFilter]):
             "threshold": a.threshold,
             "samples": a.samples,
             "metrics": a.metrics,
+            "learning": a.learning,
         }
         for a in qs
     ]

@@ -141,6 +141,9 @@ class Anomaly(models.Model):
     samples = models.PositiveIntegerField(default=1)
     metrics = models.JSONField(default=list)  # [{"metric", "contribution"}], largest first
     model = models.ForeignKey(ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+")
+    # Found by a detector that had learned from less than schedule.ANOMALY_TRUSTED: shown, but
+    # it opens no incident (a new entity's idea of normal is still forming).
+    learning = models.BooleanField(default=False)
 
     class Meta:
         indexes = [

@@ -17,7 +17,7 @@ from django.utils import timezone
 from apps.clusters.models import Cluster
 from apps.governance.services import audit_record
 
-from . import anomaly, artifacts, labels, selectors
+from . import anomaly, artifacts, labels, schedule, selectors
 from .features import build_features, latest
 from .models import Anomaly, ModelVersion, RiskScore
 from .schedule import (
@@ -189,6 +189,21 @@ def anomalies_update(*, cluster: Cluster, frames, until: datetime) -> int:
     return opened
 
 
+def anomaly_refit_due(*, cluster: Cluster, uncovered: int = 0) -> bool:
+    """Whether the cluster's detectors should learn again now (schedule.refit_due), given
+    enough history to learn from. The task queues the fit; the soak runs it in place."""
+    det = selectors.champion(ModelVersion.Kind.ANOMALY, cluster)
+    if det is not None:
+        if not (det.data_to and cluster.last_cluster_time):
+            return False
+        age = cluster.last_cluster_time - det.data_to
+        learned = det.data_to - det.data_from if det.data_from else None
+        if not schedule.refit_due(learned=learned, age=age, uncovered=uncovered):
+            return False
+    first, last = selectors.samples_span(cluster=cluster)
+    return bool(first and last - first >= schedule.ANOMALY_MIN_HISTORY)
+
+
 def anomaly_uncovered(*, cluster: Cluster, frames) -> int:
     """Workloads and nodes with enough samples to learn from but no detector of their own
     (they appeared after the last refit)."""
@@ -211,7 +226,7 @@ def _entity_anomalies(cluster, version, kind, entity, rows, det, trained_until) 
         0, int((first - pd.Timestamp(trained_until)).total_seconds() // step)
     )
     scores = det["detector"].score(x, start=start)
-    flagged = np.flatnonzero(det["detector"].alarms(x, start=start))
+    flagged = np.flatnonzero(det["detector"].alarms_of(scores))
     flagged = flagged[flagged >= ANOMALY_WINDOW]  # windows warm up on the first rows
     if not len(flagged):
         return 0
@@ -222,6 +237,8 @@ def _entity_anomalies(cluster, version, kind, entity, rows, det, trained_until) 
         .first()
     )
     opened = 0
+    learned = version.data_to - version.data_from if version.data_from and version.data_to else None
+    learning = learned is None or learned < schedule.ANOMALY_TRUSTED
 
     def involved(i: int) -> list[dict]:  # explain() recomputes evidence: only when needed
         return [
@@ -241,10 +258,18 @@ def _entity_anomalies(cluster, version, kind, entity, rows, det, trained_until) 
             last.save(update_fields=["end", "samples", "peak_score", "metrics"])
         else:
             last = Anomaly.objects.create(
-                cluster=cluster, entity_kind=kind, namespace=ns, name=name, start=ts, end=ts,
-                peak_score=float(scores[i]), threshold=det["detector"].threshold,
-                metrics=involved(int(i)), model=version,
-            )  # fmt: skip
+                cluster=cluster,
+                entity_kind=kind,
+                namespace=ns,
+                name=name,
+                start=ts,
+                end=ts,
+                peak_score=float(scores[i]),
+                threshold=det["detector"].threshold,
+                metrics=involved(int(i)),
+                model=version,
+                learning=learning,
+            )
             opened += 1
     return opened
 

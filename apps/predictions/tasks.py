@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.clusters.models import Cluster
 
-from . import schedule, selectors, services, training
+from . import selectors, services, training
 from .models import ModelVersion
 
 log = logging.getLogger(__name__)
@@ -46,14 +46,9 @@ def _follow_ups(cluster: Cluster, *, uncovered: int = 0) -> None:
         finished_at=now,
     )
     busy = selectors.training_now()
-    det = selectors.champion(ModelVersion.Kind.ANOMALY, cluster)
-    age = cluster.last_cluster_time - det.data_to if det and det.data_to else None
-    learned = det.data_to - det.data_from if det and det.data_from and det.data_to else None
-    if det is None or (age and schedule.refit_due(learned=learned, age=age, uncovered=uncovered)):
-        first, last = selectors.samples_span(cluster=cluster)
-        fitting = busy.filter(kind=ModelVersion.Kind.ANOMALY, cluster=cluster).exists()
-        if first and last - first >= schedule.ANOMALY_MIN_HISTORY and not fitting:
-            fit_anomaly.delay(cluster.pk)
+    fitting = busy.filter(kind=ModelVersion.Kind.ANOMALY, cluster=cluster).exists()
+    if not fitting and services.anomaly_refit_due(cluster=cluster, uncovered=uncovered):
+        fit_anomaly.delay(cluster.pk)
     if not settings.PREDICTION_AUTO_TRAIN or busy.filter(kind=ModelVersion.Kind.FAILURE).exists():
         return
     if services.served(ModelVersion.Kind.FAILURE).model is None:  # none, or none loads

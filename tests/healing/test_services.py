@@ -284,6 +284,40 @@ def test_after_a_forecast_cleared_by_itself_only_a_critical_one_reaches_a_person
     assert again.count() == 1 and again.get().cause == "predicted_oom"
 
 
+def _anomalies(cluster, *, learning: bool) -> None:
+    """A burst of anomalies on shop/api, as the scorer writes them."""
+    from apps.healing.signals import ANOMALY_BURST
+    from apps.predictions.models import Anomaly
+
+    now = cluster.last_cluster_time
+    for i in range(ANOMALY_BURST):
+        at = now - timedelta(minutes=2 * i)
+        Anomaly.objects.create(
+            cluster=cluster,
+            entity_kind="workload",
+            namespace="shop",
+            name="api",
+            start=at,
+            end=at,
+            peak_score=9.0,
+            threshold=4.0,
+            learning=learning,
+            metrics=[{"metric": "memory (MiB)", "key": "memory_mib", "share": 0.9}],
+        )
+
+
+def test_anomalies_from_a_detector_still_learning_open_no_incident(scenario):
+    """A new cluster's detectors have seen minutes of history: what they flag is shown as
+    "learning" on the pages, never acted on. Once they have learned from a day it counts."""
+    server, cluster = scenario("healthy")
+    collect_through(server, cluster, 2)
+    _anomalies(cluster, learning=True)
+    assert _cycle(cluster).opened == []
+    _anomalies(cluster, learning=False)
+    _cycle(cluster)
+    assert _only(cluster).cause == "anomaly"
+
+
 @pytest.mark.parametrize(
     ("environment", "switch", "auto"),
     [("production", False, False), ("production", True, True), ("development", False, True)],

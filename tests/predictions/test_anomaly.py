@@ -287,3 +287,13 @@ def test_it_refits_young_detectors_each_time_their_history_doubles(
     learned = None if learned_minutes is None else timedelta(minutes=learned_minutes)
     age = timedelta(minutes=age_minutes)
     assert refit_due(learned=learned, age=age, uncovered=uncovered) is due
+
+
+def test_it_raises_the_same_alarms_from_scores_it_already_computed():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((600, 3))
+    x[520:540] += 6.0
+    det = anomaly.fit(x[:400], contamination=0.01)
+    scores = det.score(x[400:])
+    assert det.alarms_of(scores).any()
+    assert (det.alarms_of(scores) == det.alarms(x[400:])).all()

@@ -9,7 +9,8 @@ import pytest
 from apps.governance.models import AuditEvent
 from apps.predictions import artifacts, services, training
 from apps.predictions.models import Anomaly, ModelVersion, RiskScore
-from tests.predictions.conftest import SMALL, collect_through
+from tests.conftest import SMALL
+from tests.predictions.conftest import collect_through
 
 pytestmark = pytest.mark.django_db
 

@@ -81,6 +81,7 @@ def test_the_api_filters_and_names_bad_input(client, vic, scored):
     assert bad.status_code == 400 and bad.json()["field"] == "min_level"
     found = client.get("/ai/anomalies", {"cluster": "leak", "namespace": "shop"}).json()
     assert any(a["name"] == "api" and a["metrics"] for a in found)
+    assert all(a["learning"] for a in found)  # its detectors have seen under an hour
     bad = client.get(
         "/ai/anomalies", {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}
     )

@@ -7,8 +7,7 @@ from django.test import Client
 from apps.clusters.tasks import collect
 from apps.predictions import training
 from apps.predictions.models import RiskScore
-from tests.conftest import WORKER_MODEL_DIR, sandbox_cluster, wait_for
-from tests.predictions.conftest import SMALL
+from tests.conftest import SMALL, WORKER_MODEL_DIR, sandbox_cluster, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -114,7 +114,11 @@ class Detector:
         """Which rows are in an alarm: raised where at least RAISE_K of the last RAISE_N
         scores reach the threshold (a lone row is not enough), held while the score stays
         above CLEAR_SHARE of it (no flapping around the line)."""
-        return hysteresis(self.score(data, start=start), self.threshold)
+        return self.alarms_of(self.score(data, start=start))
+
+    def alarms_of(self, scores: np.ndarray) -> np.ndarray:
+        """`alarms` for scores `score` already returned: one scoring instead of two."""
+        return hysteresis(scores, self.threshold)
 
     def component_scores(self, data: object, *, start: int | None = None) -> dict[str, np.ndarray]:
         """Each detector's calibrated score (surprise) per row; `score` combines them."""
