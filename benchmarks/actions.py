@@ -42,10 +42,9 @@ def _mutations(kubeconfig: Path) -> dict:
 
 
 def run() -> None:
-    from benchmarks.audit_chain import _drop, _scratch_database
-    from benchmarks.clusters import _free_port
+    from benchmarks.support import drop_database, free_port, scratch_database
 
-    url = _scratch_database()
+    url = scratch_database()
     if not url:
         print("actions: skipped (PostgreSQL unavailable)")
         return
@@ -71,7 +70,7 @@ def run() -> None:
             "--speed",
             "20",
             "--port",
-            str(_free_port()),
+            str(free_port()),
             "--kubeconfig",
             str(kubeconfig),
         ],
@@ -109,7 +108,7 @@ def run() -> None:
         from django.db import connections
 
         connections.close_all()
-        _drop(url)
+        drop_database(url)
 
 
 def _setup(kubeconfig: Path):

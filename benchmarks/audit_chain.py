@@ -5,44 +5,11 @@ import os
 import threading
 import time
 import tracemalloc
-import uuid
+
+from benchmarks.support import drop_database, use_scratch_database
 
 ROWS_SINGLE = 2000
 WRITERS, ROWS_EACH = 8, 250
-
-
-def _scratch_database() -> str:
-    """Create a throwaway database so the benchmark never touches real data."""
-    import psycopg
-
-    base = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-    name = f"zt_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(f"{base}/postgres", autocommit=True, connect_timeout=3) as c:
-            c.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError:
-        return ""
-    return f"{base}/{name}"
-
-
-def _drop(url: str) -> None:
-    import psycopg
-
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def use_scratch_database(sqlite_name: str) -> str:
-    """Point DATABASE_URL at a new scratch PostgreSQL database (its URL returned, for _drop),
-    or at SQLite /tmp/<sqlite_name>.sqlite3 when PostgreSQL is unavailable ("" returned)."""
-    url = _scratch_database()
-    if url:
-        os.environ["DATABASE_URL"] = url
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:////tmp/{sqlite_name}.sqlite3"
-        print("PostgreSQL unavailable: using SQLite")
-    return url
 
 
 def run() -> None:
@@ -107,7 +74,7 @@ def run() -> None:
     finally:
         connections.close_all()
         if url:
-            _drop(url)
+            drop_database(url)
 
 
 if __name__ == "__main__":

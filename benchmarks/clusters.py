@@ -9,7 +9,6 @@ The sandbox runs in its own process, as in production the API server is elsewher
 
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,12 +17,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _fast_forward() -> None:
@@ -45,9 +38,9 @@ def _fast_forward() -> None:
 
 
 def run() -> None:
-    from benchmarks.audit_chain import _drop, _scratch_database
+    from benchmarks.support import drop_database, free_port, scratch_database
 
-    url = _scratch_database()
+    url = scratch_database()
     if url:
         os.environ["DATABASE_URL"] = url
     import django
@@ -55,7 +48,7 @@ def run() -> None:
     django.setup()
     _fast_forward()
     tmp = Path(tempfile.mkdtemp())
-    kubeconfig, port = tmp / "large.kubeconfig", _free_port()
+    kubeconfig, port = tmp / "large.kubeconfig", free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "aiops_site.settings"}
     server = subprocess.Popen(
         [
@@ -85,7 +78,7 @@ def run() -> None:
         server.terminate()
         server.wait(timeout=30)
         if url:
-            _drop(url)
+            drop_database(url)
 
 
 def _measure(kubeconfig: Path, url: str) -> None:

@@ -327,7 +327,7 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
 
 
 if __name__ == "__main__":
-    from benchmarks.audit_chain import _drop, use_scratch_database
+    from benchmarks.support import drop_database, use_scratch_database
 
     url = use_scratch_database("zt_bench_costs")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiops_site.settings")
@@ -348,4 +348,4 @@ if __name__ == "__main__":
             from django.db import connections
 
             connections.close_all()
-            _drop(url)
+            drop_database(url)

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+
+from benchmarks.support import crash_loop_scenario
 
 HORIZON = 15.0
 TRAIN_SEEDS = list(range(1, 9))
@@ -39,18 +40,6 @@ SCENARIOS = {  # scenario -> simulated hours
 PRECURSOR = {"memory_leak", "cpu_saturation"}  # kinds whose failure the samples foreshadow
 
 
-def _crash_loop():
-    """The sandbox has no crash-loop scenario file: the memory-leak cluster with a config
-    change that makes every new api pod crash from minute 15."""
-    from apps.clusters.sandbox import scenario
-
-    doc = yaml.safe_load((scenario.SCENARIO_DIR / "memory-leak.yaml").read_text())
-    doc["name"] = "crash-loop"
-    doc["faults"] = [{"at": "15m", "kind": "crash_loop", "target": "shop/api",
-                      "params": {"config": "broken"}, "expect": ["CrashLoopBackOff"]}]  # fmt: skip
-    return scenario.parse(doc)
-
-
 def simulate_histories(seeds: list[int], scenarios: dict[str, float] = SCENARIOS) -> list[dict]:
     from apps.predictions import labels
     from apps.predictions.features import build_features
@@ -58,7 +47,7 @@ def simulate_histories(seeds: list[int], scenarios: dict[str, float] = SCENARIOS
 
     out = []
     for name, hours in scenarios.items():
-        sc = _crash_loop() if name == "crash-loop" else name
+        sc = crash_loop_scenario() if name == "crash-loop" else name
         for seed in seeds:
             sim = simulate(sc, seed=seed, hours=hours, vary=True)
             out.append({

@@ -43,9 +43,9 @@ def _plan(name: str):
     from apps.clusters.sandbox import scenario
 
     if name == "crash-loop":
-        from benchmarks.failure import _crash_loop
+        from benchmarks.support import crash_loop_scenario
 
-        return _crash_loop()
+        return crash_loop_scenario()
     return scenario.load(name)
 
 
@@ -147,9 +147,9 @@ def _row(zt: dict, nothing: dict) -> tuple[str, dict]:
 
 
 def run() -> None:
-    from benchmarks.audit_chain import _drop, _scratch_database
+    from benchmarks.support import drop_database, scratch_database
 
-    url = _scratch_database()
+    url = scratch_database()
     if not url:
         print("healing: skipped (PostgreSQL unavailable)")
         return
@@ -190,7 +190,7 @@ def run() -> None:
         from django.db import connections
 
         connections.close_all()
-        _drop(url)
+        drop_database(url)
     _summary(figures)
 
 

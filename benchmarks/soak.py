@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -308,9 +309,9 @@ def _worker(env: dict) -> subprocess.Popen:
 
 
 def main() -> int:
-    from benchmarks.audit_chain import _drop, _scratch_database
+    from benchmarks.support import drop_database, scratch_database
 
-    url = _scratch_database()
+    url = scratch_database()
     if not url:
         print("soak: skipped (PostgreSQL unavailable)")
         return 0
@@ -327,6 +328,9 @@ def main() -> int:
     import django
 
     django.setup()
+    # scikit-learn warns on every Isolation Forest scoring run in this process (a delayed()
+    # call it finds without its configuration); what this prints is the figures.
+    warnings.filterwarnings("ignore", message=r".*sklearn\.utils\.parallel\.delayed")
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
 
@@ -376,7 +380,7 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
-        _drop(url)
+        drop_database(url)
 
 
 if __name__ == "__main__":

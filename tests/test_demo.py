@@ -2,6 +2,7 @@
 page, a real worker beats, Ctrl-C stops every process it started, and a second run works."""
 
 import http.cookiejar
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from apps.clusters.quantity import memory_bytes
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,13 +281,14 @@ def test_the_demo_shows_risk_anomalies_and_incidents_within_minutes(tmp_path):
             .decode()
         )
         assert 'data-testid="anomaly-row"' in anomalies
-        _approve_and_watch_it_heal(port, db)
+        action_id = _approve_and_watch_it_heal(port, db)
         _the_cost_plan_appears(port)
+        _the_plan_leaves_the_healed_api_alone(port, db, action_id)
     finally:
         _stop_demo(proc)
 
 
-def _approve_and_watch_it_heal(port: int, db: Path) -> None:
+def _approve_and_watch_it_heal(port: int, db: Path) -> int:
     """An approver approves the api's fix from the Approvals inbox as a browser would; the
     worker carries it out, verification sees the api hold for its window and resolves the
     incident as healed, and the Overview and the audit log tell the story. A proposal the
@@ -345,6 +348,7 @@ def _approve_and_watch_it_heal(port: int, db: Path) -> None:
     assert {"action.approved", "action.succeeded"} <= verbs, verbs
     overview = _logged_in(port, "vic").open(f"http://127.0.0.1:{port}/", timeout=30).read()
     assert f"/healing/{incident_id}/" in overview.decode()
+    return action_id
 
 
 def _rows(db: Path, sql: str) -> list[tuple]:
@@ -374,3 +378,20 @@ def _the_cost_plan_appears(port: int) -> None:
     wait_for(plan_rows, timeout=420, what="the demo cluster's cost plan", interval=5)
     costs = vic.open(f"http://127.0.0.1:{port}/costs/", timeout=60).read().decode()
     assert "shop" in costs and "payments" in costs  # cost by namespace
+
+
+def _the_plan_leaves_the_healed_api_alone(port: int, db: Path, action_id: int) -> None:
+    """The cost plan never recommends the api a memory limit below the one its fix just
+    raised (it may leave the api out, held, or keep the limit; it may not undo the fix)."""
+    (parameters,) = _row(db, f"SELECT parameters FROM governance_action WHERE id = {action_id}")
+    raised = memory_bytes(json.loads(parameters)["limits"]["memory"])
+    vic = _logged_in(port, "vic")
+    url = f"http://127.0.0.1:{port}/ai/optimize?namespace=shop"
+    plan = json.loads(vic.open(url, timeout=60).read())
+    api = [i for i in plan["items"] if i["workload"] == "api"]
+    aside = [x for k in ("held", "not_enough_history") for x in plan[k] if x["workload"] == "api"]
+    assert api or aside, "the plan says nothing about the api"
+    for item in api:
+        for c in item["containers"]:
+            limit = c["recommended"]["limits"]["memory"]
+            assert limit is not None and memory_bytes(limit) >= raised, (limit, raised)

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from apps.clusters.labels import selector_from_match
+
 from . import policy as rules_mod
 from .action_models import CHAOS_KINDS, POD_KINDS, Action, Kind, Status
 from .models import Mode
@@ -160,7 +162,6 @@ def _disruption(action: Action, share: float) -> str:
     below a PodDisruptionBudget's minimum."""
     from apps.clusters.connect import gateway_for
     from apps.clusters.gateway import errors as gw_errors
-    from apps.clusters.matching import selector_from_match
 
     busy = (
         _others(action)

@@ -2,15 +2,14 @@ import copy
 
 import pytest
 
-from apps.clusters.sandbox.selectors import (
-    FieldSelector,
+from apps.clusters.labels import (
     LabelSelector,
     SelectorError,
     format_label_selector,
-    parse_field_selector,
     parse_label_selector,
     selector_from_match,
 )
+from apps.clusters.sandbox.selectors import FieldSelector, parse_field_selector
 
 WEB = {"app": "web", "tier": "frontend", "app.kubernetes.io/name": "shop", "empty": ""}
 DB = {"app": "db", "tier": "backend"}
