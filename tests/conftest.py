@@ -71,7 +71,7 @@ def base_model(db, model_dir, small_model, small_base_data):
     v.figures = dataset.score(small_model, small_base_data[1])
     v.artifact, v.artifact_sha256 = artifacts.write(model_dir, "failure-v1.pkl", small_model)
     with transaction.atomic():
-        services._make_champion(v, "system:test", "test base model")
+        services.make_champion(v, "system:test", "test base model")
     return v
 
 

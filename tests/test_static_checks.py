@@ -1,9 +1,11 @@
 """Static checks that run with the suite, so CI runs them on every change: bandit finds no
 security issue in the product's code that is not explained on its line (`# nosec B…` with the
-reason beside it; the configuration is in pyproject.toml)."""
+reason beside it), and the apps keep their import contracts (import-linter). Both are
+configured in pyproject.toml."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -17,3 +19,14 @@ def test_bandit_finds_nothing_unexplained():
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_apps_keep_their_import_contracts():
+    """The simulator stays behind its API, governance imports no app built on it, predictions
+    imports neither healing nor costs (`lint-imports` names the chain that breaks one)."""
+    lint = Path(sys.executable).parent / "lint-imports"  # installed beside this interpreter
+    result = subprocess.run(
+        [str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout

@@ -6,9 +6,9 @@ class CostsConfig(AppConfig):
     label = "costs"
 
     def ready(self) -> None:
-        from apps.governance.action_views import ACTION_COST
+        # Models load only once the app registry is ready: imported here.
+        from apps.governance.registry import ACTION_COST
 
         from .action_cost import action_cost
 
-        if action_cost not in ACTION_COST:
-            ACTION_COST.append(action_cost)
+        ACTION_COST.register("costs", action_cost)

@@ -145,7 +145,7 @@ def plan_build(*, cluster: Cluster, namespace: str = "", min_savings: float = 0.
         else:
             per_workload.setdefault((r.namespace, r.workload), []).append(r)
     for c in usage.containers:
-        for text in rightsizing._missing_findings(c.current):
+        for text in rightsizing.missing_findings(c.current):
             plan.findings.append(Finding(c.namespace, c.workload, c.container, text))
     idle = {(w.namespace, w.name): _idle_item(cluster, w, f)
             for w, f in idle_for(cluster, namespace=namespace)}  # fmt: skip

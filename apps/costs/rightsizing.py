@@ -246,7 +246,7 @@ def recommend(
         samples=stats.samples,
         startup_samples=stats.startup_samples,
         reasons=[*reasons, why],
-        findings=_missing_findings(container.current) + findings,
+        findings=missing_findings(container.current) + findings,
     )
 
 
@@ -541,7 +541,7 @@ def _confidence(history_s: float) -> tuple[Confidence, str]:
     return "high", f"High confidence: {span} of history cover at least one whole week."
 
 
-def _missing_findings(current: Resources) -> list[str]:
+def missing_findings(current: Resources) -> list[str]:
     missing = (
         (current.cpu_request_millis, "no CPU request set"),
         (current.memory_request_bytes, "no memory request set"),

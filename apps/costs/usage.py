@@ -19,7 +19,7 @@ from apps.clusters.gateway import errors as gw_errors
 from apps.clusters.models import Cluster, ContainerSample, Workload
 
 from . import rollups
-from .rightsizing import ContainerUsage, Hpa, OomKill, Resources
+from .rightsizing import ContainerUsage, Hpa, Resources
 
 HISTORY = timedelta(days=14)
 FIELDS = (
@@ -28,7 +28,6 @@ FIELDS = (
 )  # fmt: skip
 KEY = ["namespace", "workload", "container"]
 EPOCH = pd.Timestamp(0, tz="UTC")
-POD_KEY = ["namespace", "workload", "pod", "container"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ def _containers(
 ) -> list[ContainerUsage]:
     """Raw samples as arrays, joined by each key's rollups (before `cut`) when there are any:
     the newest samples say what the container requests now and how many replicas run."""
-    ooms, starts = _events(df) if not df.empty else ({}, {})
+    ooms, starts = rollups.container_events(df) if not df.empty else ({}, {})
     if cut is not None and not df.empty:  # the look-back before the cut only showed events
         cut_s = (pd.Timestamp(cut) - EPOCH).total_seconds()
         # Starts in the look-back stay: they still mask start-up samples after the cut (they
@@ -153,26 +152,6 @@ def _resources(now) -> Resources:
         _int(now["request_cpu_m"]), _int(now["limit_cpu_m"]),
         _int(now["request_memory"]), _int(now["limit_memory"]),
     )  # fmt: skip
-
-
-def _events(df: pd.DataFrame) -> tuple[dict, dict]:
-    """OOM kills (oom_killed became true, or it stayed true and the restart count went up,
-    with the memory limit then) and starts (restart count went up; a pod first seen after the
-    window's first collection), per container key."""
-    g = df.groupby(POD_KEY, sort=False)
-    prev_restarts = g["restarts"].shift()
-    prev_oom = g["oom_killed"].shift(fill_value=False).astype(bool)
-    restarted = (df["restarts"] > prev_restarts).to_numpy()
-    first = prev_restarts.isna().to_numpy() & (df["ts"] > df["ts"].min()).to_numpy()
-    oom = df["oom_killed"].to_numpy(dtype=bool) & (~prev_oom.to_numpy() | restarted)
-    oom &= df["limit_memory"].notna().to_numpy()
-    ooms: dict = {}
-    for row in df.loc[oom, [*KEY, "ts_s", "limit_memory"]].itertuples(index=False):
-        ooms.setdefault(tuple(row[:3]), []).append(OomKill(row[3], int(row[4])))
-    starts: dict = {}
-    for row in df.loc[restarted | first, [*KEY, "ts_s"]].itertuples(index=False):
-        starts.setdefault(tuple(row[:3]), []).append(row[3])
-    return ooms, starts
 
 
 def _int(value) -> int | None:

@@ -1,8 +1,7 @@
 """Pages for actions: the Approvals inbox, an action's page with its timeline, and the form
 operators use to propose a manual action."""
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 from django import forms
 from django.contrib import messages
@@ -18,6 +17,7 @@ from apps.clusters.models import Cluster
 from . import actions, selectors
 from .action_models import Action, Kind, Risk, Severity, Status
 from .errors import ApplicationError, Replaced
+from .registry import ACTION_COST
 from .roles import Cap, role_required
 
 
@@ -50,19 +50,6 @@ class ProposeForm(forms.Form):
         if d["kind"] == Kind.ROLLOUT_UNDO and d.get("revision") is not None:
             return {"revision": d["revision"]}
         return {}
-
-
-@dataclass(frozen=True)
-class CostChange:
-    """What an action does to the monthly bill, as another app works it out."""
-
-    monthly: float | None  # dollars a month, + more, - less; None: unknown
-    text: str  # "+$12.34/month", "no cost change", "cost unknown: no samples for shop/api"
-
-
-# Extension point: apps append a function that prices an action, or returns None when it does
-# not know the kind (costs does, in its ready()). Governance knows nothing of money itself.
-ACTION_COST: list[Callable[[Action], CostChange | None]] = []
 
 
 def _with_costs(actions: Iterable[Action]) -> list[Action]:

@@ -1,7 +1,6 @@
 """JSON API: /ai/status and the safety switches. Session auth (with CSRF) or bearer tokens."""
 
 import re
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -15,6 +14,7 @@ from apps.clusters.selectors import cluster_summaries
 from . import selectors, services
 from .errors import ValidationFailed
 from .models import Mode, Switch
+from .registry import STATUS_PARTS
 from .roles import Cap, require, user_roles
 
 
@@ -80,11 +80,6 @@ class StatusOut(Schema):
     workers: list[WorkerOut]
     clusters: list[ClusterOut]
     healing: dict | None = None  # incidents and MTTD/MTTR, from the healing app
-
-
-# Other apps add a part to /ai/status at start-up (healing: its figures); governance imports
-# none of them.
-STATUS_PARTS: dict[str, Callable[[], dict]] = {}
 
 
 # Text fields: no NUL characters (PostgreSQL cannot store them; 400 naming the field instead).

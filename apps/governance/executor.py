@@ -18,12 +18,15 @@ from django.utils import timezone
 
 from apps.clusters.connect import gateway_for
 from apps.clusters.gateway import errors as gw_errors
+from apps.clusters.models import Cluster
 
 from . import guards
 from .action_models import Action, Kind, Status
-from .actions import _effective_mode, approver_still_entitled, rules, transition
+from .actions.policies import rules
+from .actions.transitions import effective_mode, transition
 from .models import Mode
 from .podwatch import PodWatch, watch_pods
+from .selectors import approver_still_entitled, safety_state_get
 from .services import audit_record
 
 MAX_ATTEMPTS = 6
@@ -180,7 +183,7 @@ def _run(action: Action, gw, r: dict) -> str:
         return _finish(
             action, Status.BLOCKED, "action.blocked", f"{exc}; rolled back: {undone or 'nothing'}"
         ).status
-    if _effective_mode(action.cluster) == Mode.HALTED:
+    if effective_mode(action.cluster) == Mode.HALTED:
         return _finish(
             action,
             Status.CANCELLED,
@@ -217,8 +220,6 @@ def _run(action: Action, gw, r: dict) -> str:
 def _cluster_time(action: Action) -> dict:
     """The cluster's clock at the outcome (its last collection), so an outcome can be put on
     the same timeline as the samples even when the cluster runs ahead of the wall clock."""
-    from apps.clusters.models import Cluster
-
     at = Cluster.objects.filter(pk=action.cluster_id).values_list("last_cluster_time", flat=True)
     at = at.first()
     return {"cluster_time": at.isoformat()} if at else {}
@@ -267,12 +268,9 @@ def _chaos_spec(a: Action) -> tuple[str, dict]:
 def _refuse_new_protected_pods(gw, a: Action) -> None:
     """The guard looked before the node was cordoned; a protected pod scheduled in between
     stops the drain before any eviction (the rollback uncordons)."""
-    from .guards import protected_pods_on
-    from .selectors import safety_state_get
-
     if safety_state_get().switch("allow_protected_namespaces").enabled:
         return
-    pods = protected_pods_on(gw, a.cluster, a.target_name)
+    pods = guards.protected_pods_on(gw, a.cluster, a.target_name)
     if pods:
         raise GuardRefused(
             f"pods in protected namespaces appeared on {a.target_name} ({', '.join(pods)}); "
@@ -304,7 +302,7 @@ def mutate(gw, a: Action) -> None:
         gw.cordon(name)
         _refuse_new_protected_pods(gw, a)
         for pod in guards.drain_targets(gw, name):
-            if _effective_mode(a.cluster) == Mode.HALTED:
+            if effective_mode(a.cluster) == Mode.HALTED:
                 raise gw_errors.GatewayError("halted during the drain: remaining evictions stopped")
             gw.evict_pod(pod.namespace, pod.name)
     else:

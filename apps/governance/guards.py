@@ -6,12 +6,17 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from apps.clusters.connect import gateway_for
+from apps.clusters.gateway import errors as gw_errors
 from apps.clusters.labels import selector_from_match
 
 from . import policy as rules_mod
 from .action_models import CHAOS_KINDS, POD_KINDS, Action, Kind, Status
+from .actions.policies import rules
+from .actions.transitions import effective_mode
 from .models import Mode
 from .selectors import safety_state_get
+from .services import safety_storm_brake
 
 ACTIVE = (Status.QUEUED, Status.RUNNING)
 COUNTED = (Status.QUEUED, Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.ROLLED_BACK)
@@ -39,13 +44,12 @@ def _plan(action: Action) -> dict:
 
 
 def check(action: Action, *, stage: str, auto: bool = False, now=None) -> Verdict:
-    from .actions import _effective_mode, rules
 
     now = now or timezone.now()
     r = rules()
     state = safety_state_get()
     switch = {s.name: s.enabled for s in state.switches}
-    mode = _effective_mode(action.cluster)
+    mode = effective_mode(action.cluster)
     if mode == Mode.HALTED:
         return Verdict("cancel", "safety mode halted: emergency stop, nothing runs", "mode")
     if mode == Mode.DRY_RUN:
@@ -109,8 +113,6 @@ def protected_pods_on(gw, cluster, node: str) -> list[str]:
 def _drain_protected(action: Action) -> str:
     """A drain evicts every pod on the node. Pods in protected namespaces go only with the
     allow_protected_namespaces switch, so such a drain is refused whole rather than half done."""
-    from apps.clusters.connect import gateway_for
-    from apps.clusters.gateway import errors as gw_errors
 
     try:
         gw = gateway_for(action.cluster)
@@ -160,8 +162,6 @@ def _blast_radius(action: Action, r: dict, now, stage: str) -> str:
 def _disruption(action: Action, share: float) -> str:
     """At most `share` of a workload's replicas (at least one pod) disrupted at once, and never
     below a PodDisruptionBudget's minimum."""
-    from apps.clusters.connect import gateway_for
-    from apps.clusters.gateway import errors as gw_errors
 
     busy = (
         _others(action)
@@ -206,29 +206,11 @@ def _storm(action: Action, r: dict, now) -> str:
     if failures < storm["failures"]:
         return ""
     if safety_state_get(scope=f"cluster:{action.cluster.pk}").mode != Mode.HALTED:
-        _halt_cluster(
-            action.cluster,
-            f"storm brake: {failures} failed actions in {storm['window_minutes']} minutes",
+        safety_storm_brake(
+            cluster_pk=action.cluster.pk,
+            reason=f"storm brake: {failures} failed actions in {storm['window_minutes']} minutes",
         )
     return (
         f"storm brake: {failures} failed actions on {action.cluster.name} in "
         f"{storm['window_minutes']} minutes; automation halted there"
     )
-
-
-def _halt_cluster(cluster, reason: str) -> None:
-    from .services import _apply, _cancel_queued, _locked_mode_row
-
-    row = _locked_mode_row(f"cluster:{cluster.pk}")
-    if row.mode != Mode.HALTED:
-        _apply(
-            row,
-            actor="system:storm-brake",
-            verb="safety.storm_brake",
-            reason=reason,
-            now=timezone.now(),
-            mode=Mode.HALTED,
-            fallback_mode="",
-            expires_at=None,
-        )
-        _cancel_queued(f"cluster:{cluster.pk}", reason)

@@ -3,6 +3,7 @@ A key may be registered once; registering the same key again with the same thing
 (ready() can run twice in tests), with another thing it is an error. Pure: no Django."""
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -14,7 +15,7 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
 
     def register(self, key: str, item: T) -> T:
-        if key in self._items and self._items[key] is not item:
+        if key in self._items and self._items[key] != item:
             raise ValueError(f"{self.name}: {key!r} is already registered")
         self._items[key] = item
         return item
@@ -34,3 +35,31 @@ class Registry(Generic[T]):
 # never works against healing; healing registers its open incidents, governance its actions.
 WorkloadHolds = Callable[[object], dict[tuple[str, str], str]]
 WORKLOAD_HOLDS: Registry[WorkloadHolds] = Registry("workload holds")
+
+
+# Parts of GET /ai/status that other apps add (healing: its incident summary): name -> a
+# function returning that part's JSON.
+StatusPart = Callable[[], dict]
+STATUS_PARTS: Registry[StatusPart] = Registry("status parts")
+
+# Figures other apps add to GET /ai/metrics (healing: MTTD, MTTR, the auto-resolution rate).
+METRICS_PARTS: Registry[StatusPart] = Registry("metrics parts")
+
+# Panels of the Overview page: (template, a function returning its context), in the order
+# registered.
+OverviewPanel = tuple[str, Callable[[], dict]]
+OVERVIEW_PANELS: Registry[OverviewPanel] = Registry("overview panels")
+
+
+@dataclass(frozen=True)
+class CostChange:
+    """What an action does to the monthly bill, as another app works it out."""
+
+    monthly: float | None  # dollars a month, + more, - less; None: unknown
+    text: str  # "+$12.34/month", "no cost change", "cost unknown: no samples for shop/api"
+
+
+# Functions that price an action, or return None when they do not know its kind (costs
+# registers one). Governance knows nothing of money itself.
+ActionCost = Callable[[object], CostChange | None]
+ACTION_COST: Registry[ActionCost] = Registry("action cost")

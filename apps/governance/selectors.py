@@ -11,7 +11,10 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from apps.clusters.models import Cluster
+
 from . import chain
+from .action_models import IN_FLIGHT, Action, Status
 from .models import (
     MODE_STRICTNESS,
     SWITCH_HELP,
@@ -25,7 +28,8 @@ from .models import (
     Switch,
     WorkerHeartbeat,
 )
-from .services import GLOBAL, _initial_mode, api_token_touch, token_digest
+from .roles import Cap, user_can
+from .services import GLOBAL, api_token_touch, initial_mode, token_digest
 
 WORKER_FRESH = timedelta(minutes=1)
 log = logging.getLogger(__name__)
@@ -70,9 +74,9 @@ def safety_state_get(*, scope: str = GLOBAL, now: datetime | None = None) -> Saf
     now = now or timezone.now()
     row = SafetyMode.objects.filter(scope=scope).first()
     if row is None:
-        mode, expires, fallback, reason, by, at = _initial_mode(), None, "", "", "", None
+        mode, expires, fallback, reason, by, at = initial_mode(), None, "", "", "", None
     elif row.expires_at and row.expires_at <= now:
-        mode, expires, fallback = row.fallback_mode or _initial_mode(), None, ""
+        mode, expires, fallback = row.fallback_mode or initial_mode(), None, ""
         reason, by, at = f"expired: {row.reason}", "system:expiry", row.expires_at
     else:
         mode, expires, fallback = row.mode, row.expires_at, row.fallback_mode
@@ -256,8 +260,6 @@ def broker_healthy(timeout: float = 2.0) -> tuple[bool, str]:
 def lost_action_ids(*, now: datetime | None = None) -> list[int]:
     """Queued for over two minutes (the task was lost) or running past the lease (the worker
     died): the sweeper queues them again; the executor's claim makes that safe."""
-    from .action_models import Action, Status
-
     now = now or timezone.now()
     stale_queue = Q(status=Status.QUEUED, queued_at__lt=now - timedelta(minutes=2))
     dead_run = Q(status=Status.RUNNING, lease_until__lt=now)
@@ -265,8 +267,6 @@ def lost_action_ids(*, now: datetime | None = None) -> list[int]:
 
 
 def action_list(*, status: str = "", cluster=None) -> QuerySet:
-    from .action_models import Action
-
     qs = Action.objects.select_related("cluster").prefetch_related("approvals")
     if status:
         qs = qs.filter(status=status)
@@ -279,8 +279,6 @@ REPLACED_VISIBLE = timedelta(minutes=2)  # a replaced proposal stays in the inbo
 
 
 def actions_recently_replaced(*, now: datetime | None = None) -> QuerySet:
-    from .action_models import Action, Status
-
     since = (now or timezone.now()) - REPLACED_VISIBLE
     return (
         Action.objects.select_related("cluster", "replaced_by")
@@ -295,8 +293,6 @@ def action_timeline(action) -> QuerySet[AuditEvent]:
 
 def halted_clusters() -> list[dict]:
     """Clusters whose own mode is halted (e.g. by the storm brake), for the banner."""
-    from apps.clusters.models import Cluster
-
     now = timezone.now()
     out = []
     for row in SafetyMode.objects.filter(scope__startswith="cluster:", mode=Mode.HALTED):
@@ -315,8 +311,6 @@ def halted_clusters() -> list[dict]:
 def workloads_with_active_actions(cluster) -> dict[tuple[str, str], str]:
     """Workloads with an action proposed, approved, queued or running: {(namespace,
     workload): why} (registered in WORKLOAD_HOLDS: one change at a time)."""
-    from .action_models import IN_FLIGHT, Action
-
     out: dict[tuple[str, str], str] = {}
     for a in Action.objects.filter(cluster=cluster, status__in=IN_FLIGHT).exclude(workload=""):
         out.setdefault(
@@ -324,3 +318,11 @@ def workloads_with_active_actions(cluster) -> dict[tuple[str, str], str]:
             f"already has an active action #{a.pk} ({a.get_kind_display()}, {a.status})",
         )
     return out
+
+
+def approver_still_entitled(action: Action) -> str:
+    """ "" if every human approval still comes from someone who may approve; else who not."""
+    for ap in action.approvals.filter(decision="approve").select_related("approver_user"):
+        if ap.approver_user is not None and not user_can(ap.approver_user, Cap.APPROVE):
+            return f"{ap.approver} no longer holds the approver role"
+    return ""

@@ -1,5 +1,5 @@
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,11 +16,8 @@ from . import chain, selectors, services
 from .errors import ApplicationError
 from .forms import ApiTokenForm, AuditFilterForm, SafetyModeForm, SafetySwitchForm
 from .models import AuditEvent
+from .registry import OVERVIEW_PANELS
 from .roles import Cap, role_required
-
-# Other apps add their panels to the Overview at start-up (predictions: top risks and the
-# anomaly timeline; healing: open incidents and MTTD/MTTR): (template, context function).
-OVERVIEW_PANELS: list[tuple[str, Callable[[], dict]]] = []
 
 # --- Auth -----------------------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ BOOT = uuid.uuid4().hex  # this worker process's own id (its pid may be 1 in eve
 
 
 def beat_once(hostname: str) -> None:
+    # Imported here: aiops_site/celery.py loads this module before Django's app registry is
+    # ready, and services loads models.
     from django.db import close_old_connections
 
     from .services import worker_heartbeat

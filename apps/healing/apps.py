@@ -6,21 +6,18 @@ class HealingConfig(AppConfig):
     label = "healing"
 
     def ready(self) -> None:
-        from apps.governance.api import STATUS_PARTS
+        # Models and selectors load only once the app registry is ready: imported here.
+        from apps.governance.registry import (
+            METRICS_PARTS,
+            OVERVIEW_PANELS,
+            STATUS_PARTS,
+            WORKLOAD_HOLDS,
+        )
 
         from .figures import summary
+        from .selectors import overview_panel, workloads_in_incident
 
-        STATUS_PARTS["healing"] = summary
-        from apps.predictions.api import METRICS_PARTS
-
-        METRICS_PARTS["healing"] = summary
-        from apps.governance.views import OVERVIEW_PANELS
-
-        from .selectors import overview_panel
-
-        OVERVIEW_PANELS.append(("healing/_overview.html", overview_panel))
-        from apps.governance.registry import WORKLOAD_HOLDS
-
-        from .selectors import workloads_in_incident
-
+        STATUS_PARTS.register("healing", summary)
+        METRICS_PARTS.register("healing", summary)
+        OVERVIEW_PANELS.register("healing", ("healing/_overview.html", overview_panel))
         WORKLOAD_HOLDS.register("healing.incidents", workloads_in_incident)

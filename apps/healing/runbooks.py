@@ -6,6 +6,7 @@ into concrete Action parameters or an escalation; governance does the rest."""
 import math
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 
 from apps.clusters.quantity import memory_bytes
 
@@ -25,97 +26,121 @@ SCALE_MAX_ADD = 4
 DRAIN_AFTER = timedelta(seconds=30)
 
 
-@dataclass(frozen=True)
+class Risk(StrEnum):
+    """A runbook's own judgement of its fix (governance's rating may only raise it)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Resolves(StrEnum):
+    """When an incident a runbook acted on is over."""
+
+    CLEAR = "clear"  # every signal is gone
+    WORKLOADS = "workloads"  # the workloads are healthy again, though the root (a node) is not
+
+
+@dataclass(frozen=True, kw_only=True)
 class Runbook:
     name: str
     title: str
-    action: str | None  # an Action kind, or None: escalate to a person
-    risk: str  # low | medium | high
+    action: str | None  # an Action kind (governance's Kind values), or None: escalate
+    risk: Risk
     expected: str
     verification: str
     rollback: str
     checks: tuple[str, ...] = ()  # for people: what to look at
     verify_minutes: int = 5
-    # "clear": resolved when every signal is gone; "workloads": when the workloads are
-    # healthy again even if the root (a broken node) still needs a person.
-    resolves_when: str = "clear"
+    resolves_when: Resolves = Resolves.CLEAR
 
 
 RUNBOOKS: dict[str, Runbook] = {
     Cause.BAD_ROLLOUT: Runbook(
-        "rollout-undo",
-        "Roll back the failing revision",
-        "rollout_undo",
-        "low",  # it returns to the revision that ran fine minutes ago
-        "the previous revision's pods come up ready and the crash loop stops",
-        "no pod of the workload crash-looping or unready for the verification window, and "
-        "every replica available",
-        "roll forward again (a new rollout of the failing revision)",
+        name="rollout-undo",
+        title="Roll back the failing revision",
+        action="rollout_undo",
+        risk=Risk.LOW,  # it returns to the revision that ran fine minutes ago
+        expected="the previous revision's pods come up ready and the crash loop stops",
+        verification=(
+            "no pod of the workload crash-looping or unready for the verification window, and every"
+            " replica available"
+        ),
+        rollback="roll forward again (a new rollout of the failing revision)",
     ),
     Cause.MEMORY_LEAK: Runbook(
-        "raise-memory-limit",
-        "Raise the memory limit (buys time for a leak)",
-        "patch_resources",
-        "low",
-        "no OOM kill for the verification window; the leak itself remains and the owners are told",
-        "no OOMKilled container and every replica available for the verification window",
-        "patch the previous limit back (the executor's snapshot)",
+        name="raise-memory-limit",
+        title="Raise the memory limit (buys time for a leak)",
+        action="patch_resources",
+        risk=Risk.LOW,
+        expected=(
+            "no OOM kill for the verification window; the leak itself remains and the owners are "
+            "told"
+        ),
+        verification=(
+            "no OOMKilled container and every replica available for the verification window"
+        ),
+        rollback="patch the previous limit back (the executor's snapshot)",
         checks=("profile the process's memory growth", "recent changes to caches or pools"),
     ),
     Cause.MEMORY_UNDERSIZED: Runbook(
-        "raise-memory-limit",
-        "Raise the memory limit above the observed peak",
-        "patch_resources",
-        "low",
-        "no OOM kill with the new limit",
-        "no OOMKilled container and every replica available for the verification window",
-        "patch the previous limit back (the executor's snapshot)",
+        name="raise-memory-limit",
+        title="Raise the memory limit above the observed peak",
+        action="patch_resources",
+        risk=Risk.LOW,
+        expected="no OOM kill with the new limit",
+        verification=(
+            "no OOMKilled container and every replica available for the verification window"
+        ),
+        rollback="patch the previous limit back (the executor's snapshot)",
     ),
     Cause.PREDICTED_OOM: Runbook(
-        "raise-memory-limit",
-        "Raise the memory limit before the predicted OOM",
-        "patch_resources",
-        "low",
-        "memory stays below the new limit; the predicted OOM does not happen",
-        "no OOMKilled container for the verification window",
-        "patch the previous limit back (the executor's snapshot)",
+        name="raise-memory-limit",
+        title="Raise the memory limit before the predicted OOM",
+        action="patch_resources",
+        risk=Risk.LOW,
+        expected="memory stays below the new limit; the predicted OOM does not happen",
+        verification="no OOMKilled container for the verification window",
+        rollback="patch the previous limit back (the executor's snapshot)",
     ),
     Cause.CRASH_LOOP: Runbook(
-        "rollout-restart",
-        "Restart the workload's pods",
-        "rollout_restart",
-        "low",
-        "fresh pods start without the crash",
-        "no pod crash-looping and every replica available for the verification window",
-        "nothing to undo: a restart changes no configuration",
+        name="rollout-restart",
+        title="Restart the workload's pods",
+        action="rollout_restart",
+        risk=Risk.LOW,
+        expected="fresh pods start without the crash",
+        verification="no pod crash-looping and every replica available for the verification window",
+        rollback="nothing to undo: a restart changes no configuration",
         checks=("the application's logs of the crashing container",),
     ),
     Cause.READINESS: Runbook(
-        "restart-pod",
-        "Restart the unready pods",
-        "restart_pod",
-        "low",
-        "the replacement pods pass their readiness probe",
-        "every replica ready for the verification window",
-        "nothing to undo: the Deployment recreates the pod",
+        name="restart-pod",
+        title="Restart the unready pods",
+        action="restart_pod",
+        risk=Risk.LOW,
+        expected="the replacement pods pass their readiness probe",
+        verification="every replica ready for the verification window",
+        rollback="nothing to undo: the Deployment recreates the pod",
     ),
     Cause.SATURATION: Runbook(
-        "scale-up",
-        "Scale up the saturated workload",
-        "scale",
-        "low",  # at most +50% (and +4) replicas: more capacity, nothing removed
-        "the load spreads over more replicas; CPU per pod falls below its limit",
-        "no pod at its CPU limit and every replica available for the verification window",
-        "scale back to the previous replica count (the executor's snapshot)",
+        name="scale-up",
+        title="Scale up the saturated workload",
+        action="scale",
+        risk=Risk.LOW,  # at most +50% (and +4) replicas: more capacity, nothing removed
+        expected="the load spreads over more replicas; CPU per pod falls below its limit",
+        verification=(
+            "no pod at its CPU limit and every replica available for the verification window"
+        ),
+        rollback="scale back to the previous replica count (the executor's snapshot)",
     ),
     Cause.PREDICTED_SATURATION: Runbook(
-        "scale-up",
-        "Scale up before CPU saturates",
-        "scale",
-        "low",
-        "the load spreads over more replicas; CPU per pod falls below its limit",
-        "every replica available and the risk falls below high",
-        "scale back to the previous replica count (the executor's snapshot)",
+        name="scale-up",
+        title="Scale up before CPU saturates",
+        action="scale",
+        risk=Risk.LOW,
+        expected="the load spreads over more replicas; CPU per pod falls below its limit",
+        verification="every replica available and the risk falls below high",
+        rollback="scale back to the previous replica count (the executor's snapshot)",
     ),
     # Left alone, Kubernetes evicts a lost node's pods only after their 300 s toleration.
     # Draining once the node has stayed NotReady for DRAIN_AFTER (a restarting kubelet is
@@ -123,25 +148,31 @@ RUNBOOKS: dict[str, Runbook] = {
     # pods stay Terminating until the kubelet returns, but their controllers replace them at
     # once. Evictions respect PodDisruptionBudgets. The node itself needs a person.
     Cause.NODE: Runbook(
-        "drain-node",
-        "Cordon and drain the NotReady node",
-        "drain_node",
-        "low",  # its pods are down already; evictions respect their budgets
-        "nothing new is scheduled on it; its pods are replaced on healthy nodes within a minute",
-        "the node is cordoned, nothing but Terminating pods is left on it, and the workloads "
-        "that ran there have every replica available",
-        "uncordon the node (evicted pods are not brought back; their replacements stay)",
+        name="drain-node",
+        title="Cordon and drain the NotReady node",
+        action="drain_node",
+        risk=Risk.LOW,  # its pods are down already; evictions respect their budgets
+        expected=(
+            "nothing new is scheduled on it; its pods are replaced on healthy nodes within a minute"
+        ),
+        verification=(
+            "the node is cordoned, nothing but Terminating pods is left on it, and the workloads "
+            "that ran there have every replica available"
+        ),
+        rollback="uncordon the node (evicted pods are not brought back; their replacements stay)",
         checks=("the node's kubelet and its cloud instance", "uncordon it once repaired"),
-        resolves_when="workloads",
+        resolves_when=Resolves.WORKLOADS,
     ),
     Cause.NODE_PRESSURE: Runbook(
-        "cordon-node",
-        "Cordon the node under pressure",
-        "cordon",
-        "low",
-        "no new pods land on it while the pressure lasts",
-        "the node is cordoned and its pressure conditions clear or its pods stay healthy",
-        "uncordon the node",
+        name="cordon-node",
+        title="Cordon the node under pressure",
+        action="cordon",
+        risk=Risk.LOW,
+        expected="no new pods land on it while the pressure lasts",
+        verification=(
+            "the node is cordoned and its pressure conditions clear or its pods stay healthy"
+        ),
+        rollback="uncordon the node",
         checks=("what fills the node's memory, disk or PIDs",),
     ),
 }
@@ -183,11 +214,15 @@ def runbook_for(cause: str) -> Runbook:
     if cause in RUNBOOKS:
         return RUNBOOKS[cause]
     return Runbook(
-        "escalate", "Escalate to a person", None, "low",
-        "a person checks and fixes it; ZeroTouch changes nothing",
-        "the signals clear", "nothing to undo",
+        name="escalate",
+        title="Escalate to a person",
+        action=None,
+        risk=Risk.LOW,
+        expected="a person checks and fixes it; ZeroTouch changes nothing",
+        verification="the signals clear",
+        rollback="nothing to undo",
         checks=ESCALATIONS.get(cause, ("the incident's evidence",)),
-    )  # fmt: skip
+    )
 
 
 def runbook_named(name: str) -> Runbook:
@@ -238,9 +273,11 @@ def plan(d: Diagnosis) -> Plan:
             return _escalate(book, "no pod named in the evidence")
         return Plan(book, "restart_pod", ns, pods[0], {}, targets=tuple(pods))
     if book.action == "drain_node":
-        return Plan(book, "drain_node", "", name, {}, wait=DRAIN_AFTER,
-                    wait_why=f"a node is drained once NotReady for {DRAIN_AFTER.seconds} s: a "
-                    "restarting kubelet is back within that")  # fmt: skip
+        why = (
+            f"a node is drained once NotReady for {DRAIN_AFTER.seconds} s: a restarting kubelet "
+            "is back within that"
+        )
+        return Plan(book, "drain_node", "", name, {}, wait=DRAIN_AFTER, wait_why=why)
     if book.action == "cordon":
         return Plan(book, book.action, "", name, {})
     return Plan(book, book.action, ns, name, {})

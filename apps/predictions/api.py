@@ -1,7 +1,6 @@
 """JSON: /ai/predict, /ai/anomalies, /ai/metrics. They read stored results; nothing trains
 inline."""
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -11,6 +10,7 @@ from ninja import Field, Query, Router, Schema
 from apps.clusters.selectors import cluster_named
 from apps.governance.api import AUTH, IsoTime, NameFilter
 from apps.governance.errors import ValidationFailed
+from apps.governance.registry import METRICS_PARTS
 from apps.governance.roles import Cap, require
 
 from . import selectors, services
@@ -206,11 +206,6 @@ class MetricsOut(Schema):
     problems: list[str]
     versions: list[VersionOut]
     healing: dict | None = None  # MTTD, MTTR and auto-resolution, from the healing app
-
-
-# Other apps add their figures to /ai/metrics at start-up (healing: MTTD, MTTR and the
-# auto-resolution rate); predictions imports none of them.
-METRICS_PARTS: dict[str, Callable[[], dict]] = {}
 
 
 def version_out(v: ModelVersion) -> dict:

@@ -6,8 +6,9 @@ class PredictionsConfig(AppConfig):
     label = "predictions"
 
     def ready(self) -> None:
-        from apps.governance.views import OVERVIEW_PANELS
+        # Models and selectors load only once the app registry is ready: imported here.
+        from apps.governance.registry import OVERVIEW_PANELS
 
         from .selectors import overview_panel
 
-        OVERVIEW_PANELS.append(("predictions/_overview.html", overview_panel))
+        OVERVIEW_PANELS.register("predictions", ("predictions/_overview.html", overview_panel))

@@ -334,7 +334,7 @@ def anomaly_fit(*, cluster: Cluster, actor: str = "system:beat") -> ModelVersion
         {"detectors": detectors},
     )
     with transaction.atomic():
-        _make_champion(version, actor, "detectors refit on the cluster's recent history")
+        make_champion(version, actor, "detectors refit on the cluster's recent history")
     return version
 
 
@@ -361,7 +361,7 @@ def _fit_detectors(cluster: Cluster, until: datetime) -> tuple[dict, int]:
     return detectors, skipped
 
 
-def _make_champion(version: ModelVersion, actor: str, why: str) -> None:
+def make_champion(version: ModelVersion, actor: str, why: str) -> None:
     """Within the caller's transaction: retire the old champion, crown this one, audit."""
     # Lock the serving champion: a second promotion waits here instead of racing.
     list(

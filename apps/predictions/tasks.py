@@ -2,11 +2,9 @@
 training runs from beat (daily), after enough new failures, and once for the base model."""
 
 import logging
-from datetime import timedelta
 
 from celery import current_app, shared_task
 from django.conf import settings
-from django.utils import timezone
 
 from apps.clusters.models import Cluster
 
@@ -14,8 +12,6 @@ from . import selectors, services, training
 from .models import ModelVersion
 
 log = logging.getLogger(__name__)
-STALE_TRAINING = timedelta(minutes=40)  # longer than a training task's time limit
-RETRAIN_COOLDOWN = timedelta(hours=1)
 
 
 @shared_task(name="predictions.score", ignore_result=True, soft_time_limit=60, time_limit=90)
@@ -36,29 +32,13 @@ def score(cluster_id: int) -> None:
 
 
 def _follow_ups(cluster: Cluster, *, uncovered: int = 0) -> None:
-    """Training the scoring needs, queued at most once at a time."""
-    now = timezone.now()
-    # A run whose worker died (a restart, kill -9) stops reporting progress: mark it failed,
-    # or it would block training for good.
-    selectors.training_now().filter(updated_at__lt=now - STALE_TRAINING).update(
-        status=ModelVersion.Status.FAILED,
-        error="interrupted: no progress reported for 40 minutes (the worker stopped?)",
-        finished_at=now,
-    )
-    busy = selectors.training_now()
-    fitting = busy.filter(kind=ModelVersion.Kind.ANOMALY, cluster=cluster).exists()
-    if not fitting and services.anomaly_refit_due(cluster=cluster, uncovered=uncovered):
+    """Queue the training the scoring needs (training.follow_ups_due decides)."""
+    due = training.follow_ups_due(cluster=cluster, uncovered=uncovered)
+    if due.fit_anomaly:
         fit_anomaly.delay(cluster.pk)
-    if not settings.PREDICTION_AUTO_TRAIN or busy.filter(kind=ModelVersion.Kind.FAILURE).exists():
-        return
-    if services.served(ModelVersion.Kind.FAILURE).model is None:  # none, or none loads
+    if due.train_base:
         train_base.delay()
-    elif (
-        not ModelVersion.objects.filter(
-            kind=ModelVersion.Kind.FAILURE, source="cluster", created_at__gte=now - RETRAIN_COOLDOWN
-        ).exists()
-        and training.failures_since_last_training() >= training.retrain_after()
-    ):
+    if due.retrain:
         retrain.delay(trigger="new failures observed")
 
 

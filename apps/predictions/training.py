@@ -20,10 +20,46 @@ from apps.governance.services import audit_record
 
 from . import artifacts, dataset, failure, labels, selectors, simulate
 from .models import ModelVersion
-from .services import _make_champion, served, version_create
+from .services import anomaly_refit_due, make_champion, served, version_create
 
 log = logging.getLogger(__name__)
+STALE_TRAINING = timedelta(minutes=40)  # longer than a training task's time limit
+RETRAIN_COOLDOWN = timedelta(hours=1)
 FAILING_WAIT = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerError")
+
+
+@dataclass(frozen=True)
+class FollowUps:
+    """What training a scoring run should queue (each at most once at a time)."""
+
+    fit_anomaly: bool = False
+    train_base: bool = False
+    retrain: bool = False
+
+
+def follow_ups_due(*, cluster: Cluster, uncovered: int = 0) -> FollowUps:
+    """After scoring `cluster`: mark training runs whose worker died failed (they stop
+    reporting progress and would block training for good), then say what to queue: the
+    cluster's anomaly refit when its schedule says so, the base model when no failure model
+    serves, a challenger after enough new failures (at most hourly)."""
+    now = timezone.now()
+    selectors.training_now().filter(updated_at__lt=now - STALE_TRAINING).update(
+        status=ModelVersion.Status.FAILED,
+        error="interrupted: no progress reported for 40 minutes (the worker stopped?)",
+        finished_at=now,
+    )
+    busy = selectors.training_now()
+    fitting = busy.filter(kind=ModelVersion.Kind.ANOMALY, cluster=cluster).exists()
+    fit = not fitting and anomaly_refit_due(cluster=cluster, uncovered=uncovered)
+    if not settings.PREDICTION_AUTO_TRAIN or busy.filter(kind=ModelVersion.Kind.FAILURE).exists():
+        return FollowUps(fit_anomaly=fit)
+    if served(ModelVersion.Kind.FAILURE).model is None:  # none, or none loads
+        return FollowUps(fit_anomaly=fit, train_base=True)
+    recent = ModelVersion.objects.filter(
+        kind=ModelVersion.Kind.FAILURE, source="cluster", created_at__gte=now - RETRAIN_COOLDOWN
+    ).exists()
+    more = not recent and failures_since_last_training() >= retrain_after()
+    return FollowUps(fit_anomaly=fit, retrain=more)
 
 
 def retrain_after() -> int:
@@ -181,7 +217,7 @@ def _train_base(version: ModelVersion, report, spec: BaseSpec) -> ModelVersion:
     )
     _fill(version, model, train, test)
     with transaction.atomic():
-        _make_champion(
+        make_champion(
             version,
             version.trained_by,
             "base model from sandbox histories (low confidence until the cluster has labelled "
@@ -276,7 +312,7 @@ def _judge(version, model, train, test, history) -> ModelVersion:
     if not better:
         return _reject(version, why, keep_artifact=True)
     with transaction.atomic():
-        _make_champion(version, version.trained_by, why)
+        make_champion(version, version.trained_by, why)
     return version
 
 

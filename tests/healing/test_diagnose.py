@@ -373,3 +373,13 @@ def _plan(kind, target="api", ns="shop", book="raise-memory-limit", **parameters
 def test_a_waiting_fix_is_stale_only_when_it_no_longer_fits(proposed, fresh, why):
     got = runbooks.stale(proposed, fresh)
     assert (why in got and got) if why else got == "", got
+
+
+def test_every_runbook_proposes_an_action_kind_governance_knows():
+    """Runbooks name their Action kind as a string (they stay free of Django); a typo would
+    only show when governance refused the proposal."""
+    from apps.governance.action_models import Kind
+    from apps.healing.runbooks import RUNBOOKS
+
+    kinds = {book.action for book in RUNBOOKS.values() if book.action}
+    assert kinds and kinds <= set(Kind.values), kinds - set(Kind.values)

@@ -100,7 +100,7 @@ def test_a_corrupt_champion_artifact_leaves_the_previous_one_serving(base, model
     from django.db import transaction
 
     with transaction.atomic():
-        services._make_champion(newer, "adam", "test")
+        services.make_champion(newer, "adam", "test")
     (model_dir / "failure-newer.pkl").write_bytes(b"not a pickle")
     services._cache.clear()
     use = services.served("failure")
@@ -159,8 +159,6 @@ def test_a_training_run_whose_worker_died_is_marked_failed_and_blocks_nothing(
 ):
     from django.utils import timezone
 
-    from apps.predictions import tasks
-
     settings.PREDICTION_AUTO_TRAIN = False
     dead = services.version_create(kind="failure", source="sandbox-base")
     alive = services.version_create(kind="anomaly", cluster=leak_cluster)
@@ -168,7 +166,8 @@ def test_a_training_run_whose_worker_died_is_marked_failed_and_blocks_nothing(
         updated_at=timezone.now() - timedelta(minutes=60)
     )
     leak_cluster.last_cluster_time = timezone.now()
-    tasks._follow_ups(leak_cluster)
+    due = training.follow_ups_due(cluster=leak_cluster)
+    assert not due.train_base and not due.retrain  # auto-training is off
     dead.refresh_from_db()
     alive.refresh_from_db()
     assert dead.status == "failed" and "interrupted" in dead.error

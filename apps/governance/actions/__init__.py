@@ -4,27 +4,21 @@ Every transition is a conditional UPDATE checked by its row count, with its Audi
 same transaction. Execution lives in executor.py; the guards in guards.py.
 """
 
-from .decide import _approve as _approve
-from .decide import _decidable as _decidable
 from .decide import action_approve as action_approve
 from .decide import action_reject as action_reject
 from .decide import action_replace as action_replace
 from .decide import action_update_parameters as action_update_parameters
 from .decide import action_withdraw as action_withdraw
 from .decide import actions_expire_due as actions_expire_due
-from .decide import approver_still_entitled as approver_still_entitled
 from .params import MAX_REPLICAS as MAX_REPLICAS
-from .params import _clean_parameters as _clean_parameters
 from .params import fingerprint as fingerprint
 from .policies import policy_active as policy_active
 from .policies import policy_update as policy_update
 from .policies import rules as rules
 from .policies import rules_mod as rules_mod
-from .propose import _maybe_auto_approve as _maybe_auto_approve
 from .propose import action_propose as action_propose
 from .target import action_rating as action_rating
 from .target import resolve_target as resolve_target
-from .transitions import _effective_mode as _effective_mode
-from .transitions import _snapshot as _snapshot
+from .transitions import effective_mode as effective_mode
 from .transitions import transition as transition
 from .workers import actions_reclaim_from_lost_workers as actions_reclaim_from_lost_workers

@@ -1,23 +1,23 @@
 """Decisions on a proposed action: approve, reject, change its parameters, expire it."""
 
+from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .. import guards
 from ..action_models import Action, Approval, Status
 from ..errors import ApplicationError, Conflict, Replaced, ValidationFailed
-from ..roles import Cap, require, user_can
+from ..roles import Cap, require
 from ..services import audit_record
-from .params import _clean_parameters, fingerprint
+from .params import clean_parameters, fingerprint
 from .policies import rules, rules_mod
 from .target import action_rating, resolve_target
 from .transitions import transition
 
 
-def _approve(action: Action, *, actor, reason: str) -> Action:
-    from .. import guards
-
+def approve_recorded(action: Action, *, actor, reason: str) -> Action:
     now = timezone.now()
     action = transition(
         action,
@@ -61,9 +61,11 @@ def _approve(action: Action, *, actor, reason: str) -> Action:
         verb="action.queued",
         queued_at=now,
     )
-    from ..tasks import action_execute
-
-    action_execute.delay_on_commit(action.pk)
+    # By name: the task module imports these actions (expiry, reclaim), so not the other way.
+    pk = action.pk
+    transaction.on_commit(
+        lambda: current_app.signature("governance.action_execute", args=(pk,)).delay()
+    )
     return action
 
 
@@ -83,7 +85,7 @@ def action_approve(*, approver: AbstractBaseUser, action: Action, reason: str = 
             reason=reason,
         )
         return action
-    return _approve(action, actor=approver, reason=reason)
+    return approve_recorded(action, actor=approver, reason=reason)
 
 
 @transaction.atomic
@@ -149,7 +151,7 @@ def action_update_parameters(
         raise ApplicationError("only the proposer may change its parameters", field="actor")
     if action.status != Status.PROPOSED:
         raise Conflict(f"action #{action.pk} is {action.status}; its parameters are fixed")
-    params = _clean_parameters(action.kind, parameters)
+    params = clean_parameters(action.kind, parameters)
     target = resolve_target(
         action.cluster, action.kind, action.namespace, action.target_name, params
     )  # outside the transaction: it asks the cluster
@@ -234,14 +236,6 @@ def actions_expire_due(*, now=None) -> int:
             except Conflict:
                 pass
     return count
-
-
-def approver_still_entitled(action: Action) -> str:
-    """ "" if every human approval still comes from someone who may approve; else who not."""
-    for ap in action.approvals.filter(decision="approve").select_related("approver_user"):
-        if ap.approver_user is not None and not user_can(ap.approver_user, Cap.APPROVE):
-            return f"{ap.approver} no longer holds the approver role"
-    return ""
 
 
 @transaction.atomic

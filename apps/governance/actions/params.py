@@ -46,7 +46,7 @@ MAX_LATENCY = timedelta(seconds=10)
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 
 
-def _clean_parameters(kind: str, parameters: dict) -> dict:
+def clean_parameters(kind: str, parameters: dict) -> dict:
     """The parameters checked for their kind: known keys only, no NUL, at most 16 KB, every
     number and quantity within what a cluster could hold. Raises ValidationFailed naming the
     field."""

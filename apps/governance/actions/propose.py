@@ -27,11 +27,11 @@ from ..models import Mode
 from ..roles import Cap, require
 from ..selectors import safety_state_get
 from ..services import audit_record
-from .decide import _approve
-from .params import _clean_parameters, fingerprint
+from .decide import approve_recorded
+from .params import clean_parameters, fingerprint
 from .policies import policy_active
 from .target import action_rating, resolve_target
-from .transitions import _effective_mode
+from .transitions import effective_mode
 
 
 def action_propose(
@@ -64,7 +64,7 @@ def action_propose(
     if not isinstance(actor, str):
         require(actor, Cap.PROPOSE if kind not in CHAOS_KINDS else Cap.RUN_CHAOS)
     _check_proposal(kind, namespace, reason, severity, risk, judged, source)
-    params = _clean_parameters(kind, parameters or {})
+    params = clean_parameters(kind, parameters or {})
     ns = "" if kind in NODE_KINDS else namespace
     target = resolve_target(cluster, kind, ns, target_name, params)  # outside the transaction
     params.update(target.extra)
@@ -197,7 +197,7 @@ def _maybe_auto_approve(action: Action, policy: Policy, r: dict) -> None:
         return
     state = safety_state_get()
     if (
-        _effective_mode(action.cluster) != Mode.AUTONOMOUS
+        effective_mode(action.cluster) != Mode.AUTONOMOUS
         or not state.switch("auto_approve_low_severity").enabled
     ):
         return  # supervised, dry_run and halted never auto-approve
@@ -208,7 +208,7 @@ def _maybe_auto_approve(action: Action, policy: Policy, r: dict) -> None:
         fingerprint=action.fingerprint,
         reason="auto-approved by policy",
     )
-    _approve(
+    approve_recorded(
         action,
         actor=policy.label,
         reason=f"{action.severity}/{action.risk}: auto-approved by policy in autonomous mode",

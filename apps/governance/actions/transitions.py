@@ -6,7 +6,7 @@ from apps.clusters.models import Cluster
 
 from ..action_models import Action
 from ..errors import Conflict
-from ..models import Mode
+from ..models import MODE_STRICTNESS, Mode, SafetyMode
 from ..selectors import safety_state_get
 from ..services import audit_record
 
@@ -45,9 +45,7 @@ def transition(
     return action
 
 
-def _effective_mode(cluster: Cluster) -> str:
-    from ..models import MODE_STRICTNESS, SafetyMode
-
+def effective_mode(cluster: Cluster) -> str:
     modes = [safety_state_get().mode]
     scope = f"cluster:{cluster.pk}"
     if SafetyMode.objects.filter(scope=scope).exists():  # a cluster may be stricter, never looser

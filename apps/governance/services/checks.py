@@ -12,7 +12,7 @@ MAX_REASON = 2000
 MAX_EXPIRY = timedelta(days=90)
 
 
-def _clean_reason(reason: str | None) -> str:
+def clean_reason(reason: str | None) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("a reason is required", field="reason")
@@ -23,7 +23,7 @@ def _clean_reason(reason: str | None) -> str:
     return reason
 
 
-def _clean_expiry(expires_at: datetime | None, now: datetime) -> datetime | None:
+def clean_expiry(expires_at: datetime | None, now: datetime) -> datetime | None:
     if expires_at is None:
         return None
     if timezone.is_naive(expires_at):
@@ -35,5 +35,5 @@ def _clean_expiry(expires_at: datetime | None, now: datetime) -> datetime | None
     return expires_at
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_text(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None

@@ -8,11 +8,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..action_models import Action, Status
 from ..errors import Conflict, RoleRequired, ValidationFailed
 from ..models import MODE_STRICTNESS, Mode, SafetyMode, SafetySwitch, Switch
 from ..roles import Cap, require, user_can
 from .audit import Actor, audit_record
-from .checks import MAX_REASON, _clean_expiry, _clean_reason, _iso
+from .checks import MAX_REASON, clean_expiry, clean_reason, iso_text
 
 GLOBAL = "global"
 
@@ -23,14 +24,14 @@ EXPIRY_ACTOR = "system:expiry"
 # --- Safety modes ---------------------------------------------------------------------------
 
 
-def _initial_mode() -> str:
+def initial_mode() -> str:
     mode = settings.ZEROTOUCH_INITIAL_MODE
     return mode if mode in Mode.values else Mode.SUPERVISED
 
 
 def _locked_mode_row(scope: str) -> SafetyMode:
     SafetyMode.objects.bulk_create(
-        [SafetyMode(scope=scope, mode=_initial_mode(), changed_by="system:install")],
+        [SafetyMode(scope=scope, mode=initial_mode(), changed_by="system:install")],
         ignore_conflicts=True,
     )
     return SafetyMode.objects.select_for_update().get(scope=scope)
@@ -40,10 +41,10 @@ def _snapshot(row: SafetyMode | SafetySwitch) -> dict:
     if isinstance(row, SafetyMode):
         return {
             "mode": row.mode,
-            "expires_at": _iso(row.expires_at),
+            "expires_at": iso_text(row.expires_at),
             "fallback_mode": row.fallback_mode or None,
         }
-    return {"enabled": row.enabled, "expires_at": _iso(row.expires_at)}
+    return {"enabled": row.enabled, "expires_at": iso_text(row.expires_at)}
 
 
 def _target(row: SafetyMode | SafetySwitch) -> dict:
@@ -94,7 +95,7 @@ def _expire_row(row: SafetyMode | SafetySwitch, now: datetime):
     """If the locked row has expired, fall back (mode) or switch off, and audit it."""
     if not _expired(row, now):
         return row
-    reason = f"expiry {_iso(row.expires_at)} passed"
+    reason = f"expiry {iso_text(row.expires_at)} passed"
     if isinstance(row, SafetyMode):
         return _apply(
             row,
@@ -102,7 +103,7 @@ def _expire_row(row: SafetyMode | SafetySwitch, now: datetime):
             verb="safety.mode_expired",
             reason=reason,
             now=now,
-            mode=row.fallback_mode or _initial_mode(),
+            mode=row.fallback_mode or initial_mode(),
             fallback_mode="",
             expires_at=None,
         )
@@ -132,7 +133,9 @@ def mode_change_loosens(row: SafetyMode, *, mode: str, expires_at: datetime | No
     if _strict(mode) < _strict(row.fallback_mode or row.mode):
         return f"{mode} is less strict than {row.fallback_mode}, which follows at the expiry"
     if expires_at is not None and expires_at < row.expires_at:
-        return f"it would end the current {row.mode} early (it lasts until {_iso(row.expires_at)})"
+        return (
+            f"it would end the current {row.mode} early (it lasts until {iso_text(row.expires_at)})"
+        )
     return ""
 
 
@@ -154,8 +157,8 @@ def safety_mode_set(
             f"unknown mode {mode!r}; expected one of {', '.join(Mode.values)}", field="mode"
         )
     now = timezone.now()
-    reason = _clean_reason(reason)
-    expires_at = _clean_expiry(expires_at, now)
+    reason = clean_reason(reason)
+    expires_at = clean_expiry(expires_at, now)
     row = _expire_row(_locked_mode_row(scope), now)
     if mode == row.mode and expires_at == row.expires_at:
         return row  # nothing changes, nothing to record
@@ -186,7 +189,7 @@ def safety_mode_set(
 def _cancel_queued(scope: str, reason: str) -> None:
     """Emergency stop: queued actions are cancelled at once, in the same transaction. A
     running one finishes its current call and stops there (the executor checks again)."""
-    from ..action_models import Action, Status
+    # Imported here: actions import services (audit, safety state) at module level.
     from ..actions import transition
 
     queued = Action.objects.filter(status=Status.QUEUED)
@@ -203,6 +206,28 @@ def _cancel_queued(scope: str, reason: str) -> None:
             status_reason=f"halted: {reason}",
             finished_at=timezone.now(),
         )
+
+
+def safety_storm_brake(*, cluster_pk: int, reason: str) -> bool:
+    """Halt automation on one cluster after a storm of failed actions, in the caller's
+    transaction: the mode row goes to halted (no expiry), audited as safety.storm_brake, and
+    its queued actions are cancelled. False when it was halted already."""
+    scope = f"cluster:{cluster_pk}"
+    row = _locked_mode_row(scope)
+    if row.mode == Mode.HALTED:
+        return False
+    _apply(
+        row,
+        actor="system:storm-brake",
+        verb="safety.storm_brake",
+        reason=reason,
+        now=timezone.now(),
+        mode=Mode.HALTED,
+        fallback_mode="",
+        expires_at=None,
+    )
+    _cancel_queued(scope, reason)
+    return True
 
 
 def _plan_covers(row: SafetyMode, *, mode: str, expires_at: datetime | None) -> bool:
@@ -234,8 +259,8 @@ def safety_engage(
             f"cannot engage {mode!r}; expected supervised, dry_run or halted", field="mode"
         )
     now = timezone.now()
-    reason = _clean_reason(reason)
-    expires_at = _clean_expiry(expires_at, now)
+    reason = clean_reason(reason)
+    expires_at = clean_expiry(expires_at, now)
     row = _expire_row(_locked_mode_row(scope), now)
     if _plan_covers(row, mode=mode, expires_at=expires_at):
         return row, False
@@ -243,8 +268,8 @@ def safety_engage(
     if problem:
         raise Conflict(
             f"cannot engage {mode}: the current plan is {row.mode} until "
-            f"{_iso(row.expires_at)}, then {row.fallback_mode}, and {problem}. Ask for "
-            f"{row.mode} without an expiry, or with one after {_iso(row.expires_at)}"
+            f"{iso_text(row.expires_at)}, then {row.fallback_mode}, and {problem}. Ask for "
+            f"{row.mode} without an expiry, or with one after {iso_text(row.expires_at)}"
         )
     return safety_mode_set(
         actor=actor, mode=mode, reason=reason, expires_at=expires_at, scope=scope
@@ -278,8 +303,8 @@ def safety_switch_set(
             f"unknown switch {name!r}; expected one of {', '.join(Switch.values)}", field="name"
         )
     now = timezone.now()
-    reason = _clean_reason(reason)
-    expires_at = _clean_expiry(expires_at, now)
+    reason = clean_reason(reason)
+    expires_at = clean_expiry(expires_at, now)
     if expires_at and not enabled:
         raise ValidationFailed(
             "an expiry applies only when turning a switch on", field="expires_at"

@@ -14,7 +14,7 @@ from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import ApiToken
 from ..roles import Cap, require, user_can
 from .audit import audit_record
-from .checks import _iso
+from .checks import iso_text
 
 
 def token_digest(raw: str) -> str:
@@ -47,7 +47,7 @@ def api_token_create(
         target_type="api_token",
         target_id=str(token.pk),
         target_repr=f"API token {token}",
-        after={"name": name, "prefix": token.prefix, "expires_at": _iso(token.expires_at)},
+        after={"name": name, "prefix": token.prefix, "expires_at": iso_text(token.expires_at)},
     )
     return token, raw
 
@@ -71,7 +71,7 @@ def api_token_revoke(*, actor: AbstractBaseUser, token_id: int, reason: str = ""
         target_id=str(token.pk),
         target_repr=f"API token {token}",
         before={"revoked_at": None},
-        after={"revoked_at": _iso(now)},
+        after={"revoked_at": iso_text(now)},
         reason=reason,
     )
     return token

@@ -13,7 +13,7 @@ from ..errors import Conflict, ValidationFailed
 from ..models import AuditEvent
 from ..roles import Cap, Role, require, user_roles
 from .audit import Actor, audit_record
-from .checks import _clean_reason
+from .checks import clean_reason
 
 
 def _role_names(user: AbstractBaseUser) -> list[str]:
@@ -27,7 +27,7 @@ def user_create(*, actor: Actor, username: str, reason: str) -> AbstractBaseUser
     """Create an account with no password and no roles (set them with user_roles_set)."""
     if not isinstance(actor, str):
         require(actor, Cap.MANAGE_USERS)
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     User = get_user_model()
     username = (username or "").strip()
     try:
@@ -62,7 +62,7 @@ def user_roles_set(
     unknown = sorted(set(roles) - set(Role))
     if unknown:
         raise ValidationFailed(f"unknown role(s): {', '.join(unknown)}", field="roles")
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     before = _role_names(user)
     groups = [Group.objects.get_or_create(name=r)[0] for r in sorted(set(roles))]
     user.groups.set(groups)
