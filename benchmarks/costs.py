@@ -79,9 +79,11 @@ def _usage(key, rows, spec, until: float | None = None):
         return parse(value) if value is not None else None
 
     current = Resources(
-        get("requests", "cpu", cpu_millis), get("limits", "cpu", cpu_millis),
-        get("requests", "memory", memory_bytes), get("limits", "memory", memory_bytes),
-    )  # fmt: skip
+        get("requests", "cpu", cpu_millis),
+        get("limits", "cpu", cpu_millis),
+        get("requests", "memory", memory_bytes),
+        get("limits", "memory", memory_bytes),
+    )
     replicas = len(spec["pods"])
     return ContainerUsage(*key, arr[:, 0], arr[:, 1], arr[:, 2], current, replicas=replicas)
 
@@ -123,15 +125,21 @@ def waste_and_replay() -> None:
             f"{risk.memory:.2%}, above the CPU limit "
             f"{'—' if risk.cpu_limit is None else f'{risk.cpu_limit:.2%}'}"
         )
-    print(f"simulated {DAYS} days of `overprovisioned` at {STEP} s in {sim_s:.1f} s; "
-          f"rightsized on the first {TRAIN_DAYS}, replayed on the last {DAYS - TRAIN_DAYS}; "
-          f"{PRICES_NOTE}")  # fmt: skip
+    print(
+        f"simulated {DAYS} days of `overprovisioned` at {STEP} s in {sim_s:.1f} s; "
+        f"rightsized on the first {TRAIN_DAYS}, replayed on the last {DAYS - TRAIN_DAYS}; "
+        f"{PRICES_NOTE}"
+    )
     print("\n".join(rows))
-    print(f"spend (requests) ${spend:,.2f}/month; planted waste ${planted:,.2f}/month; found "
-          f"${found:,.2f}/month = {found / planted:.0%} of the planted waste (target >= 30%), "
-          f"{found / spend:.0%} of spend")  # fmt: skip
-    print(f"replay: {ooms} of {recs} recommendations would have been OOM-killed (target 0); "
-          f"{throttled} would have been throttled at a CPU limit")  # fmt: skip
+    print(
+        f"spend (requests) ${spend:,.2f}/month; planted waste ${planted:,.2f}/month; found "
+        f"${found:,.2f}/month = {found / planted:.0%} of the planted waste (target >= 30%), "
+        f"{found / spend:.0%} of spend"
+    )
+    print(
+        f"replay: {ooms} of {recs} recommendations would have been OOM-killed (target 0); "
+        f"{throttled} would have been throttled at a CPU limit"
+    )
     _forecast(series)
 
 
@@ -145,10 +153,12 @@ def _forecast(series: dict) -> None:
     for what, col, unit, scale in (("CPU", "cpu", "m", 1), ("memory", "mem", "MiB", 2**20)):
         t0 = time.perf_counter()
         bt = backtest(hourly[col] / scale, holdout=0.2)
-        print(f"forecast of cluster {what} usage ({bt.model}; {bt.train_points} hourly points "
-              f"fitted, {bt.test_points} held out): MAE {bt.mae:.1f} {unit}, MAPE "
-              f"{bt.mape_pct:.1f}%, inside the 80% band {bt.coverage_80:.0%}, inside the 95% "
-              f"band {bt.coverage_95:.0%} ({time.perf_counter() - t0:.2f} s)")  # fmt: skip
+        print(
+            f"forecast of cluster {what} usage ({bt.model}; {bt.train_points} hourly points "
+            f"fitted, {bt.test_points} held out): MAE {bt.mae:.1f} {unit}, MAPE "
+            f"{bt.mape_pct:.1f}%, inside the 80% band {bt.coverage_80:.0%}, inside the 95% "
+            f"band {bt.coverage_95:.0%} ({time.perf_counter() - t0:.2f} s)"
+        )
 
 
 def planning_at_scale(workloads: int = 2000, days: int = 14, step: int = 30) -> None:
@@ -166,19 +176,30 @@ def planning_at_scale(workloads: int = 2000, days: int = 14, step: int = 30) -> 
         mem = base_mem * (1 + 0.05 * rng.standard_normal(n))
         starts = [float(ts[0]), float(ts[n // 2])]
         ooms = [OomKill(float(ts[n // 3]), int(base_mem))] if i % 50 == 0 else []
-        containers.append(ContainerUsage(
-            "ns", f"w{i}", "app", ts, cpu, mem,
-            Resources(int(base_cpu * 2), None, int(base_mem * 2), int(base_mem * 2)),
-            replicas=3, oom_kills=ooms, starts=starts,
-        ))  # fmt: skip
+        containers.append(
+            ContainerUsage(
+                "ns",
+                f"w{i}",
+                "app",
+                ts,
+                cpu,
+                mem,
+                Resources(int(base_cpu * 2), None, int(base_mem * 2), int(base_mem * 2)),
+                replicas=3,
+                oom_kills=ooms,
+                starts=starts,
+            )
+        )
     t0 = time.perf_counter()
     out = recommend_many(containers, prices=prices)
     took = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"planning {workloads:,} workloads x {days} days of {step}-s samples "
-          f"({n:,} each): {took:.1f} s (target < 10 s), {len(out):,} recommendations; "
-          f"peak RSS of this process {peak:,.0f} MB (the samples alone are "
-          f"{workloads * n * 3 * 8 / 2**30:.1f} GiB as float64)")  # fmt: skip
+    print(
+        f"planning {workloads:,} workloads x {days} days of {step}-s samples "
+        f"({n:,} each): {took:.1f} s (target < 10 s), {len(out):,} recommendations; "
+        f"peak RSS of this process {peak:,.0f} MB (the samples alone are "
+        f"{workloads * n * 3 * 8 / 2**30:.1f} GiB as float64)"
+    )
 
 
 def _synthetic_hour(hour, workloads: int, step: int, rng) -> pd.DataFrame:
@@ -189,16 +210,24 @@ def _synthetic_hour(hour, workloads: int, step: int, rng) -> pd.DataFrame:
     cycle = np.tile(1 + 0.4 * np.sin(day * 2 * np.pi), workloads)
     base = np.repeat(np.linspace(20, 800, workloads), n)
     names = np.array([f"w{i}" for i in range(workloads)], dtype=object)
-    return pd.DataFrame({
-        "ts": np.tile(ts, workloads), "namespace": "bench",
-        "workload": np.repeat(names, n), "pod": np.repeat(names + "-6d4cf56db6-x2x9z", n),
-        "container": "app", "node": np.repeat([f"node-{i % 50}" for i in range(workloads)], n),
-        "cpu_m": base * cycle * rng.lognormal(0, 0.1, base.size),
-        "memory": (base * 2**20 * (1 + 0.05 * rng.standard_normal(base.size))).astype(np.int64),
-        "request_cpu_m": np.repeat(np.linspace(40, 1600, workloads).astype(int), n),
-        "limit_cpu_m": None, "request_memory": 2**31, "limit_memory": 2**31,
-        "restarts": 0, "oom_killed": False,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "ts": np.tile(ts, workloads),
+            "namespace": "bench",
+            "workload": np.repeat(names, n),
+            "pod": np.repeat(names + "-6d4cf56db6-x2x9z", n),
+            "container": "app",
+            "node": np.repeat([f"node-{i % 50}" for i in range(workloads)], n),
+            "cpu_m": base * cycle * rng.lognormal(0, 0.1, base.size),
+            "memory": (base * 2**20 * (1 + 0.05 * rng.standard_normal(base.size))).astype(np.int64),
+            "request_cpu_m": np.repeat(np.linspace(40, 1600, workloads).astype(int), n),
+            "limit_cpu_m": None,
+            "request_memory": 2**31,
+            "limit_memory": 2**31,
+            "restarts": 0,
+            "oom_killed": False,
+        }
+    )
 
 
 NODES = 50
@@ -207,10 +236,14 @@ NODES = 50
 def _synthetic_nodes(hour, step: int) -> pd.DataFrame:
     """An hour of samples of the NODES nodes the synthetic pods run on (48 vCPU, 192 GiB)."""
     ts = pd.date_range(hour, periods=3600 // step, freq=f"{step}s")
-    return pd.DataFrame({
-        "ts": np.repeat(ts, NODES), "node": np.tile([f"node-{i}" for i in range(NODES)], len(ts)),
-        "allocatable_cpu_m": 48_000, "allocatable_memory": 192 * 2**30,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "ts": np.repeat(ts, NODES),
+            "node": np.tile([f"node-{i}" for i in range(NODES)], len(ts)),
+            "allocatable_cpu_m": 48_000,
+            "allocatable_memory": 192 * 2**30,
+        }
+    )
 
 
 def _bill_hour(hour, frame: pd.DataFrame, step: int):
@@ -219,9 +252,13 @@ def _bill_hour(hour, frame: pd.DataFrame, step: int):
     from apps.costs import allocation, rollups
 
     return allocation.bill(
-        frame, _synthetic_nodes(hour, step), slot=rollups.HOUR, end=hour + rollups.HOUR,
-        after=hour + rollups.HOUR, interval=pd.Timedelta(seconds=step).to_pytimedelta(),
-    )  # fmt: skip
+        frame,
+        _synthetic_nodes(hour, step),
+        slot=rollups.HOUR,
+        end=hour + rollups.HOUR,
+        after=hour + rollups.HOUR,
+        interval=pd.Timedelta(seconds=step).to_pytimedelta(),
+    )
 
 
 def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int = 30) -> None:
@@ -238,9 +275,11 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
     until = datetime(2026, 11, 20, 12, 59, 30, tzinfo=UTC)  # last collection: a full raw hour
     cut = rollups.floor_hour(until)
     cluster = Cluster.objects.create(
-        name="bench", connection="kubeconfig", kubeconfig_path="/nonexistent/kubeconfig",
+        name="bench",
+        connection="kubeconfig",
+        kubeconfig_path="/nonexistent/kubeconfig",
         last_cluster_time=until,
-    )  # fmt: skip
+    )
     Workload.objects.bulk_create(
         Workload(cluster=cluster, namespace="bench", name=f"w{i}", replicas=1)
         for i in range(workloads)
@@ -274,22 +313,35 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
             billing.save([], billing.rows(cluster, day + rollups.HOUR * h, b)[1])
         sums = pd.concat([b.containers for b in bills]).groupby(billing.KEYS, as_index=False).sum()
         CostRollup.objects.bulk_create(
-            (CostRollup(cluster=cluster, hour=day, hours=24, billed_hours=r.pop("hours"), **r)
-             for r in sums.to_dict("records")),
+            (
+                CostRollup(cluster=cluster, hour=day, hours=24, billed_hours=r.pop("hours"), **r)
+                for r in sums.to_dict("records")
+            ),
             batch_size=2000,
-        )  # fmt: skip
+        )
         rolled += len(rows) + len(sums)
         day += rollups.DAY
     RollupMark.objects.create(cluster=cluster, rolled_until=cut)
-    tail = pd.concat([_synthetic_hour(cut - rollups.HOUR, workloads, step, rng),
-                      _synthetic_hour(cut, workloads, step, rng)])  # fmt: skip
+    tail = pd.concat(
+        [
+            _synthetic_hour(cut - rollups.HOUR, workloads, step, rng),
+            _synthetic_hour(cut, workloads, step, rng),
+        ]
+    )
     tail = tail[(tail["ts"] > cut - rollups.lookback(cluster)) & (tail["ts"] <= until)]
     ContainerSample.objects.bulk_create(
-        (ContainerSample(cluster=cluster, **{k: v for k, v in r.items() if k != "oom_killed"},
-                         oom_killed=False, ready=True, state="running")
-         for r in tail.to_dict("records")),
+        (
+            ContainerSample(
+                cluster=cluster,
+                **{k: v for k, v in r.items() if k != "oom_killed"},
+                oom_killed=False,
+                ready=True,
+                state="running",
+            )
+            for r in tail.to_dict("records")
+        ),
         batch_size=5000,
-    )  # fmt: skip
+    )
     nodes = _synthetic_nodes(cut - rollups.HOUR, step)
     nodes = pd.concat([nodes, _synthetic_nodes(cut, step)])
     nodes = nodes[(nodes["ts"] > cut - rollups.lookback(cluster)) & (nodes["ts"] <= until)]
@@ -298,30 +350,38 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
     )
     with connection.cursor() as c:
         c.execute("ANALYZE")
-    print(f"rolling up one hour of {workloads:,} pods ({3600 // step * workloads:,} samples): "
-          f"median {np.median(took):.2f} s usage + {np.median(took_bill):.2f} s cost "
-          "(beat runs it once per hour and cluster); "
-          f"{rolled:,} rollup rows for {days} days, {len(tail):,} raw samples after "
-          "the mark")  # fmt: skip
+    print(
+        f"rolling up one hour of {workloads:,} pods ({3600 // step * workloads:,} samples): "
+        f"median {np.median(took):.2f} s usage + {np.median(took_bill):.2f} s cost "
+        "(beat runs it once per hour and cluster); "
+        f"{rolled:,} rollup rows for {days} days, {len(tail):,} raw samples after "
+        "the mark"
+    )
     for attempt in (1, 2):
         t0 = time.perf_counter()
         plan = plan_build(cluster=cluster)
         took_plan = time.perf_counter() - t0
-        print(f"plan_build from {connection.vendor} ({attempt}): {took_plan:.1f} s "
-              f"(target < 10 s) for {len(plan.items):,} workloads, "
-              f"{plan.containers:,} containers; saves ${plan.total_savings:,.2f} "
-              "a month")  # fmt: skip
+        print(
+            f"plan_build from {connection.vendor} ({attempt}): {took_plan:.1f} s "
+            f"(target < 10 s) for {len(plan.items):,} workloads, "
+            f"{plan.containers:,} containers; saves ${plan.total_savings:,.2f} "
+            "a month"
+        )
     since = until - timedelta(days=days)
-    print(f"allocation over {days} days reads about "
-          f"{allocation_samples_estimate(cluster, since, until):,} raw samples "
-          "(the rest from cost rollups)")  # fmt: skip
+    print(
+        f"allocation over {days} days reads about "
+        f"{allocation_samples_estimate(cluster, since, until):,} raw samples "
+        "(the rest from cost rollups)"
+    )
     for attempt in (1, 2):
         t0 = time.perf_counter()
         a = allocation_for(cluster, since=since, until=until, idle="weighted")
         took_alloc = time.perf_counter() - t0
-        print(f"allocation_for {days} days from {connection.vendor} ({attempt}): "
-              f"{took_alloc:.1f} s for {len(a.workloads):,} workloads on {len(a.nodes)} nodes; "
-              f"${a.total:,.2f}, idle {a.idle_share:.1%}")  # fmt: skip
+        print(
+            f"allocation_for {days} days from {connection.vendor} ({attempt}): "
+            f"{took_alloc:.1f} s for {len(a.workloads):,} workloads on {len(a.nodes)} nodes; "
+            f"${a.total:,.2f}, idle {a.idle_share:.1%}"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process {peak:,.0f} MB")
 

@@ -33,10 +33,17 @@ TRAIN_SEEDS = list(range(1, 9))
 _first, _last = os.environ.get("BENCH_TEST_SEEDS", "301-306").split("-")
 TEST_SEEDS = list(range(int(_first), int(_last) + 1))
 SCENARIOS = {  # scenario -> simulated hours
-    "healthy": 4.0, "memory-leak": 1.5, "cpu-saturation": 2.0, "node-not-ready": 2.0,
-    "bad-rollout": 1.5, "image-pull-failure": 1.5, "noisy-neighbour": 1.5, "unbound-pvc": 1.5,
-    "crash-loop": 1.5, "busy-day": 7.0,
-}  # fmt: skip
+    "healthy": 4.0,
+    "memory-leak": 1.5,
+    "cpu-saturation": 2.0,
+    "node-not-ready": 2.0,
+    "bad-rollout": 1.5,
+    "image-pull-failure": 1.5,
+    "noisy-neighbour": 1.5,
+    "unbound-pvc": 1.5,
+    "crash-loop": 1.5,
+    "busy-day": 7.0,
+}
 PRECURSOR = {"memory_leak", "cpu_saturation"}  # kinds whose failure the samples foreshadow
 
 
@@ -50,12 +57,16 @@ def simulate_histories(seeds: list[int], scenarios: dict[str, float] = SCENARIOS
         sc = crash_loop_scenario() if name == "crash-loop" else name
         for seed in seeds:
             sim = simulate(sc, seed=seed, hours=hours, vary=True)
-            out.append({
-                "name": name, "run": f"{name}#{seed}", "sim": sim,
-                "features": build_features(sim.frames),
-                "observed": labels.observe_failures(sim.frames),
-                "truth": labels.ground_truth(sim.failures),
-            })  # fmt: skip
+            out.append(
+                {
+                    "name": name,
+                    "run": f"{name}#{seed}",
+                    "sim": sim,
+                    "features": build_features(sim.frames),
+                    "observed": labels.observe_failures(sim.frames),
+                    "truth": labels.ground_truth(sim.failures),
+                }
+            )
     return out
 
 
@@ -231,9 +242,13 @@ def train_model(rows: pd.DataFrame):
     from apps.predictions import failure
 
     return failure.train(
-        rows, rows["y"], groups=rows["run"], times=rows["ts"],
-        minutes_to_failure=rows["minutes_to_failure"], horizon_minutes=HORIZON,
-    )  # fmt: skip
+        rows,
+        rows["y"],
+        groups=rows["run"],
+        times=rows["ts"],
+        minutes_to_failure=rows["minutes_to_failure"],
+        horizon_minutes=HORIZON,
+    )
 
 
 def _synthetic_frames(workloads: int = 5000, pods: int = 3, nodes: int = 100, minutes: int = 10):
@@ -252,38 +267,72 @@ def _synthetic_frames(workloads: int = 5000, pods: int = 3, nodes: int = 100, mi
     wl_pod = zip(wl, pod, strict=True)
     level_cpu = np.repeat(rng.gamma(4, 30, k), n_t)  # each pod steady around its own level
     level_mem = np.repeat(rng.uniform(0.3, 0.6, k), n_t)
-    containers = pd.DataFrame({
-        "ts": pd.to_datetime(t, utc=True), "namespace": [f"team-{i % 50}" for i in wl],
-        "workload": [f"svc-{i}" for i in wl], "pod": [f"svc-{i}-{j:06d}" for i, j in wl_pod],
-        "container": "app", "node": [f"node-{i % nodes}" for i in pod],
-        "cpu_m": level_cpu * rng.normal(1, 0.08, len(t)),
-        "memory": limit * level_mem * rng.normal(1, 0.02, len(t)),
-        "request_cpu_m": 200.0, "limit_cpu_m": 1000.0, "request_memory": 256.0 * 2**20,
-        "limit_memory": limit, "restarts": 0, "ready": True, "state": "running",
-        "waiting_reason": "", "last_terminated_reason": "", "oom_killed": False,
-    })  # fmt: skip
-    node_rows = pd.DataFrame({
-        "ts": pd.to_datetime(np.tile(stamps.to_numpy(), nodes), utc=True),
-        "node": np.repeat([f"node-{i}" for i in range(nodes)], n_t), "cpu_m": 4000.0,
-        "memory": 8e9, "allocatable_cpu_m": 16000, "allocatable_memory": 64e9, "ready": True,
-        "memory_pressure": False, "disk_pressure": False, "pid_pressure": False,
-        "unschedulable": False,
-    })  # fmt: skip
+    containers = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(t, utc=True),
+            "namespace": [f"team-{i % 50}" for i in wl],
+            "workload": [f"svc-{i}" for i in wl],
+            "pod": [f"svc-{i}-{j:06d}" for i, j in wl_pod],
+            "container": "app",
+            "node": [f"node-{i % nodes}" for i in pod],
+            "cpu_m": level_cpu * rng.normal(1, 0.08, len(t)),
+            "memory": limit * level_mem * rng.normal(1, 0.02, len(t)),
+            "request_cpu_m": 200.0,
+            "limit_cpu_m": 1000.0,
+            "request_memory": 256.0 * 2**20,
+            "limit_memory": limit,
+            "restarts": 0,
+            "ready": True,
+            "state": "running",
+            "waiting_reason": "",
+            "last_terminated_reason": "",
+            "oom_killed": False,
+        }
+    )
+    node_rows = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(np.tile(stamps.to_numpy(), nodes), utc=True),
+            "node": np.repeat([f"node-{i}" for i in range(nodes)], n_t),
+            "cpu_m": 4000.0,
+            "memory": 8e9,
+            "allocatable_cpu_m": 16000,
+            "allocatable_memory": 64e9,
+            "ready": True,
+            "memory_pressure": False,
+            "disk_pressure": False,
+            "pid_pressure": False,
+            "unschedulable": False,
+        }
+    )
     some = rng.choice(k, 200, replace=False)  # 200 warnings on random pods
-    events = pd.DataFrame({
-        "uid": [f"e{i}" for i in range(200)], "namespace": "", "type": "Warning",
-        "reason": rng.choice(["BackOff", "Unhealthy"], 200), "message": "", "count": 2,
-        "object_kind": "Pod", "object_name": [f"svc-{i // pods}-{i:06d}" for i in some],
-        "object_namespace": [f"team-{(i // pods) % 50}" for i in some],
-        "first_seen": stamps[0], "last_seen": stamps[-1],
-    })  # fmt: skip
-    deployments = pd.DataFrame({
-        "ts": pd.to_datetime(np.tile(stamps.to_numpy(), workloads), utc=True),
-        "namespace": np.repeat([f"team-{i % 50}" for i in range(workloads)], n_t),
-        "name": np.repeat([f"svc-{i}" for i in range(workloads)], n_t), "replicas": pods,
-        "ready_replicas": pods, "available_replicas": pods, "updated_replicas": pods,
-        "revision": 1, "last_rollout_at": pd.Timestamp("2026-01-01T00:00:00Z"),
-    })  # fmt: skip
+    events = pd.DataFrame(
+        {
+            "uid": [f"e{i}" for i in range(200)],
+            "namespace": "",
+            "type": "Warning",
+            "reason": rng.choice(["BackOff", "Unhealthy"], 200),
+            "message": "",
+            "count": 2,
+            "object_kind": "Pod",
+            "object_name": [f"svc-{i // pods}-{i:06d}" for i in some],
+            "object_namespace": [f"team-{(i // pods) % 50}" for i in some],
+            "first_seen": stamps[0],
+            "last_seen": stamps[-1],
+        }
+    )
+    deployments = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(np.tile(stamps.to_numpy(), workloads), utc=True),
+            "namespace": np.repeat([f"team-{i % 50}" for i in range(workloads)], n_t),
+            "name": np.repeat([f"svc-{i}" for i in range(workloads)], n_t),
+            "replicas": pods,
+            "ready_replicas": pods,
+            "available_replicas": pods,
+            "updated_replicas": pods,
+            "revision": 1,
+            "last_rollout_at": pd.Timestamp("2026-01-01T00:00:00Z"),
+        }
+    )
     return Frames(containers, node_rows, events, deployments)
 
 

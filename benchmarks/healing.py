@@ -33,9 +33,14 @@ NOTHING_SPEED = 60.0  # nobody acting: only collection, which keeps up at 60x
 STEP = 30.0  # simulated seconds between collections
 ONLY = os.environ.get("BENCH_SCENARIOS", "")
 SCENARIOS = {  # scenario -> simulated minutes (the fault is at 5-20 minutes in each)
-    "memory-leak": 40, "bad-rollout": 40, "crash-loop": 40, "node-not-ready": 45,
-    "cpu-saturation": 50, "image-pull-failure": 35, "failed-job": 15,
-}  # fmt: skip
+    "memory-leak": 40,
+    "bad-rollout": 40,
+    "crash-loop": 40,
+    "node-not-ready": 45,
+    "cpu-saturation": 50,
+    "image-pull-failure": 35,
+    "failed-job": 15,
+}
 SAFE_FIX = {"memory-leak", "bad-rollout", "crash-loop", "node-not-ready", "cpu-saturation"}
 
 
@@ -70,9 +75,12 @@ def _run(name: str, *, heal: bool, tmp: Path) -> dict:
     speed = SPEED if heal else NOTHING_SPEED
     server = _serve(name, tmp, speed)
     cluster = cluster_create(
-        actor="system:bench", name=f"{name}-{'zt' if heal else 'nothing'}",
-        connection="sandbox", kubeconfig_path=str(server.kubeconfig), context="sandbox",
-    )  # fmt: skip
+        actor="system:bench",
+        name=f"{name}-{'zt' if heal else 'nothing'}",
+        connection="sandbox",
+        kubeconfig_path=str(server.kubeconfig),
+        context="sandbox",
+    )
     end = server.sandbox.now + timedelta(minutes=SCENARIOS[name])
     seen_at, cleared_at = None, None
     try:
@@ -130,20 +138,29 @@ def _row(zt: dict, nothing: dict) -> tuple[str, dict]:
     escalated = main.status == "escalated"
     again = f", recurred {main.reopened}x" if main.reopened else ""
     outcome = (
-        f"mitigated, no human; escalated for repair{again}" if healed and escalated
-        else f"healed, no human{again}" if healed and not main.human_involved
-        else "healed" if healed
-        else f"escalated: {main.resolution[:60]}{again}" if escalated
+        f"mitigated, no human; escalated for repair{again}"
+        if healed and escalated
+        else f"healed, no human{again}"
+        if healed and not main.human_involved
+        else "healed"
+        if healed
+        else f"escalated: {main.resolution[:60]}{again}"
+        if escalated
         else f"{main.status}{again}"
-    )  # fmt: skip
+    )
     by_itself = "recovered by itself" if nothing["cleared_at"] else "still failing at the end"
     row = (
         f"| {name} | {main.cause.replace('_', ' ')} ({main.severity}) | {_fmt(max(mttd, 0))} "
         f"| {_fmt(main.mttr_seconds)} | {outcome} | {by_itself} |"
     )
     no_human = healed and not main.human_involved
-    return row, {"mttd": max(mttd, 0), "mttr": main.mttr_seconds, "healed": healed,
-                 "no_human": no_human, "safe": name in SAFE_FIX}  # fmt: skip
+    return row, {
+        "mttd": max(mttd, 0),
+        "mttr": main.mttr_seconds,
+        "healed": healed,
+        "no_human": no_human,
+        "safe": name in SAFE_FIX,
+    }
 
 
 def run() -> None:
@@ -175,8 +192,9 @@ def run() -> None:
     adam = User.objects.create_user("adam")
     adam.groups.set([Group.objects.get(name="admin")])
     safety_mode_set(actor=adam, mode="autonomous", reason="benchmark")
-    safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True,
-                      reason="benchmark")  # fmt: skip
+    safety_switch_set(
+        actor=adam, name="auto_approve_low_severity", enabled=True, reason="benchmark"
+    )
     rows, figures = [], []
     try:
         for name in [n for n in SCENARIOS if not ONLY or n in ONLY.split(",")]:
@@ -199,11 +217,13 @@ def _summary(figures: list[dict]) -> None:
     safe = [f for f in found if f["safe"]]
     mttd = [f["mttd"] for f in found]
     mttr = [f["mttr"] for f in found if f["mttr"] is not None and f["healed"]]
-    print(f"\nmedian MTTD {_fmt(statistics.median(mttd) if mttd else None)} "
-          f"(target <= {STEP:.0f} s, one collection interval); "
-          f"median MTTR {_fmt(statistics.median(mttr) if mttr else None)} (target < 120 s); "
-          f"healed with no human {sum(f['no_human'] for f in safe)}/{len(safe)} of the "
-          f"incidents that have a safe fix (target >= 80%)")  # fmt: skip
+    print(
+        f"\nmedian MTTD {_fmt(statistics.median(mttd) if mttd else None)} "
+        f"(target <= {STEP:.0f} s, one collection interval); "
+        f"median MTTR {_fmt(statistics.median(mttr) if mttr else None)} (target < 120 s); "
+        f"healed with no human {sum(f['no_human'] for f in safe)}/{len(safe)} of the "
+        f"incidents that have a safe fix (target >= 80%)"
+    )
 
 
 if __name__ == "__main__":

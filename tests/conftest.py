@@ -54,9 +54,12 @@ def small_model(small_base_data):
 
     train, _ = small_base_data
     return failure.train(
-        train.features, train.y, groups=train.group, times=train.features["ts"],
+        train.features,
+        train.y,
+        groups=train.group,
+        times=train.features["ts"],
         minutes_to_failure=train.minutes_to_failure,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -204,9 +207,12 @@ def sandbox_cluster(server, *, name: str = "sandbox"):
     from apps.clusters.services import cluster_create
 
     return cluster_create(
-        actor="system:test", name=name, connection="sandbox",
-        kubeconfig_path=str(server.kubeconfig), context="sandbox",
-    )  # fmt: skip
+        actor="system:test",
+        name=name,
+        connection="sandbox",
+        kubeconfig_path=str(server.kubeconfig),
+        context="sandbox",
+    )
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -35,9 +35,17 @@ from .prices import GiB, Prices
 IDLE_MODES = ("none", "even", "weighted")
 HOUR_NS = 3_600 * 10**9
 CONTAINER_COLUMNS = (
-    "ts", "namespace", "workload", "pod", "container", "node",
-    "cpu_m", "memory", "request_cpu_m", "request_memory",
-)  # fmt: skip
+    "ts",
+    "namespace",
+    "workload",
+    "pod",
+    "container",
+    "node",
+    "cpu_m",
+    "memory",
+    "request_cpu_m",
+    "request_memory",
+)
 NODE_COLUMNS = ("ts", "node", "allocatable_cpu_m", "allocatable_memory")
 
 
@@ -178,9 +186,17 @@ def _check(idle: str, bucket: timedelta) -> None:
 
 SUMS = ["cpu", "memory", "cpu_use", "cpu_req", "mem_use", "mem_req", "hours"]
 NODE_SUMS = [
-    "cpu", "memory", "alloc_cpu", "alloc_memory", "idle_cpu", "idle_memory", "over_cpu",
-    "over_memory", "over_full", "over_absent",
-]  # fmt: skip
+    "cpu",
+    "memory",
+    "alloc_cpu",
+    "alloc_memory",
+    "idle_cpu",
+    "idle_memory",
+    "over_cpu",
+    "over_memory",
+    "over_full",
+    "over_absent",
+]
 
 
 @dataclass(frozen=True)
@@ -298,15 +314,17 @@ def _node_slots(cells: "_Cells", of_col, n_slots, names, starts) -> pd.DataFrame
         cells.alloc_mem - cells.mem > _TOL * np.maximum(cells.mem, 1)
     )
     columns = {
-        "cpu": cells.cpu, "memory": cells.mem,
-        "alloc_cpu": cells.alloc_cpu, "alloc_memory": cells.alloc_mem,
+        "cpu": cells.cpu,
+        "memory": cells.mem,
+        "alloc_cpu": cells.alloc_cpu,
+        "alloc_memory": cells.alloc_mem,
         "idle_cpu": np.maximum(cells.cpu - cells.alloc_cpu, 0),
         "idle_memory": np.maximum(cells.mem - cells.alloc_mem, 0),
         "over_cpu": np.maximum(cells.alloc_cpu - cells.cpu, 0),
         "over_memory": np.maximum(cells.alloc_mem - cells.mem, 0),
         "over_full": (over & cells.present).astype(float),
         "over_absent": (over & ~cells.present).astype(float),
-    }  # fmt: skip
+    }
     out = {"slot": np.repeat(starts, n), "node": np.tile(np.array(names, dtype=object), n_slots)}
     first_of_slot = np.flatnonzero(np.r_[True, np.diff(of_col) != 0])  # collections are sorted
     for name, values in columns.items():
@@ -341,11 +359,18 @@ def chain(bills: Sequence[Bill | None]) -> Bill | None:
         return pd.concat([getattr(b, part) for b in bills], ignore_index=True)
 
     return Bill(
-        containers=joined("containers"), namespaces=joined("namespaces"), nodes=joined("nodes"),
-        slots=joined("slots"), first=bills[0].first, last=last.last, end=last.end,
-        nominal=nominal, after=last.after, gaps=tuple(sorted(gaps)),
+        containers=joined("containers"),
+        namespaces=joined("namespaces"),
+        nodes=joined("nodes"),
+        slots=joined("slots"),
+        first=bills[0].first,
+        last=last.last,
+        end=last.end,
+        nominal=nominal,
+        after=last.after,
+        gaps=tuple(sorted(gaps)),
         unscheduled=sum(b.unscheduled for b in bills),
-    )  # fmt: skip
+    )
 
 
 def combine(
@@ -388,14 +413,22 @@ def combine(
     slots = b.slots.groupby("slot")["hours"].sum()
     ns_names = list(dict.fromkeys(ctrs["namespace"]))
     matrix = (
-        ns.groupby(["slot", "namespace"])["cost"].sum().unstack("namespace")
-        .reindex(index=slots.index, columns=ns_names).fillna(0.0)
-    )  # fmt: skip
+        ns.groupby(["slot", "namespace"])["cost"]
+        .sum()
+        .unstack("namespace")
+        .reindex(index=slots.index, columns=ns_names)
+        .fillna(0.0)
+    )
     idle_slot = nd.groupby("slot")["idle"].sum().reindex(slots.index).fillna(0.0)
     series, shares = _series(
-        slots.index.to_numpy(dtype=np.int64), slots.to_numpy(dtype=float), bucket, ns_names,
-        matrix.to_numpy(), idle_slot.to_numpy(), idle,
-    )  # fmt: skip
+        slots.index.to_numpy(dtype=np.int64),
+        slots.to_numpy(dtype=float),
+        bucket,
+        ns_names,
+        matrix.to_numpy(),
+        idle_slot.to_numpy(),
+        idle,
+    )
     per_node = (
         nd.groupby("node")[["cost", "allocated", "idle", "over", "over_full", "over_absent"]]
         .sum()
@@ -628,15 +661,24 @@ def _container_usage(frame, t: _Times, node, unscheduled, names) -> _Containers:
 
     has_c, has_m = req_c > 0, req_m > 0
     sums = keys.assign(
-        cpu=total(cpu_alloc), memory=total(mem_alloc),
-        cpu_use=total(np.where(has_c, use_c * hours, 0)), cpu_req=total(req_c * hours),
-        mem_use=total(np.where(has_m, use_m * hours, 0)), mem_req=total(req_m * hours),
+        cpu=total(cpu_alloc),
+        memory=total(mem_alloc),
+        cpu_use=total(np.where(has_c, use_c * hours, 0)),
+        cpu_req=total(req_c * hours),
+        mem_use=total(np.where(has_m, use_m * hours, 0)),
+        mem_req=total(req_m * hours),
         hours=total(hours),
-    )  # fmt: skip
+    )
     return _Containers(
-        col=col, node=node, ns=ns, cpu_alloc=cpu_alloc, mem_alloc=mem_alloc, frame=sums,
-        ns_names=ns_names, unscheduled=int(unscheduled.sum()),
-    )  # fmt: skip
+        col=col,
+        node=node,
+        ns=ns,
+        cpu_alloc=cpu_alloc,
+        mem_alloc=mem_alloc,
+        frame=sums,
+        ns_names=ns_names,
+        unscheduled=int(unscheduled.sum()),
+    )
 
 
 # --- Node cells: one per collection and node ---------------------------------------------------
@@ -803,8 +845,20 @@ def _nothing(idle: str, bucket: timedelta, since, until) -> Allocation:
     if since is not None and until is not None:
         where = f" from {_when(since.astimezone(UTC))} to {_when(until.astimezone(UTC))}"
     return Allocation(
-        idle_mode=idle, containers=(), pods=(), workloads=(), namespaces=(), nodes=(),
-        series=Series(bucket=bucket, namespaces={}), node_cost=0.0, allocated=0.0, idle=0.0,
-        idle_unshared=0.0, over_allocated=0.0, covered_from=None, covered_until=None,
-        interval=None, missing=(f"no samples{where}",),
-    )  # fmt: skip
+        idle_mode=idle,
+        containers=(),
+        pods=(),
+        workloads=(),
+        namespaces=(),
+        nodes=(),
+        series=Series(bucket=bucket, namespaces={}),
+        node_cost=0.0,
+        allocated=0.0,
+        idle=0.0,
+        idle_unshared=0.0,
+        over_allocated=0.0,
+        covered_from=None,
+        covered_until=None,
+        interval=None,
+        missing=(f"no samples{where}",),
+    )

@@ -81,18 +81,26 @@ def _now() -> datetime:
 
 def _short(p: Plan, n) -> dict:
     return {
-        "cluster": p.cluster.name, "namespace": n.namespace, "workload": n.workload,
-        "container": n.container, "history_seconds": n.history.total_seconds(),
-        "samples": n.samples, "missing_history_seconds": n.missing_history.total_seconds(),
-        "missing_samples": n.missing_samples, "message": n.message,
-    }  # fmt: skip
+        "cluster": p.cluster.name,
+        "namespace": n.namespace,
+        "workload": n.workload,
+        "container": n.container,
+        "history_seconds": n.history.total_seconds(),
+        "samples": n.samples,
+        "missing_history_seconds": n.missing_history.total_seconds(),
+        "missing_samples": n.missing_samples,
+        "message": n.message,
+    }
 
 
 def _finding(p: Plan, f) -> dict:
     return {
-        "cluster": p.cluster.name, "namespace": f.namespace, "workload": f.workload,
-        "container": f.container, "finding": f.text,
-    }  # fmt: skip
+        "cluster": p.cluster.name,
+        "namespace": f.namespace,
+        "workload": f.workload,
+        "container": f.container,
+        "finding": f.text,
+    }
 
 
 def _cluster(p: Plan) -> dict:

@@ -24,17 +24,27 @@ def cost_by_namespace(series: Series) -> go.Figure:
     for name, values in ranked:
         fig.add_trace(
             go.Scatter(
-                x=x, y=series.per_hour(values), name=name, mode="lines", stackgroup="cost",
-                line={"width": 0.5}, hovertemplate="%{y:$.4f} per hour",
+                x=x,
+                y=series.per_hour(values),
+                name=name,
+                mode="lines",
+                stackgroup="cost",
+                line={"width": 0.5},
+                hovertemplate="%{y:$.4f} per hour",
             )
-        )  # fmt: skip
+        )
     fig.add_trace(
         go.Scatter(
-            x=x, y=series.per_hour(series.idle), name="idle (not allocated)", mode="lines",
-            stackgroup="cost", line={"width": 0.5, "color": IDLE_COLOUR},
-            fillcolor="rgba(154, 164, 178, 0.45)", hovertemplate="%{y:$.4f} per hour",
+            x=x,
+            y=series.per_hour(series.idle),
+            name="idle (not allocated)",
+            mode="lines",
+            stackgroup="cost",
+            line={"width": 0.5, "color": IDLE_COLOUR},
+            fillcolor="rgba(154, 164, 178, 0.45)",
+            hovertemplate="%{y:$.4f} per hour",
         )
-    )  # fmt: skip
+    )
     minutes = series.bucket.total_seconds() / 60
     every = f"{minutes / 60:g} h" if minutes >= 60 else f"{minutes:g} min"
     fig.update_layout(
@@ -58,11 +68,14 @@ def top_workloads(items: Sequence[Cost], n: int = 10) -> go.Figure:
     ]
     fig = go.Figure(
         go.Bar(
-            x=[c.total for c in top], y=[c.name for c in top], orientation="h",
-            marker={"color": ALLOCATED_COLOUR}, customdata=hover,
+            x=[c.total for c in top],
+            y=[c.name for c in top],
+            orientation="h",
+            marker={"color": ALLOCATED_COLOUR},
+            customdata=hover,
             hovertemplate="<b>%{y}</b><br>%{x:$.4f} over the range<br>%{customdata}<extra></extra>",
         )
-    )  # fmt: skip
+    )
     fig.update_layout(
         title={"text": f"Top {len(top)} workloads ($ over the range)"},
         xaxis={"title": {"text": "$ over the range"}, "tickformat": "$.2f"},
@@ -77,11 +90,15 @@ def idle_share(allocated: float, idle: float) -> go.Figure:
     """A donut: what containers were billed against what the nodes cost beyond that."""
     fig = go.Figure(
         go.Pie(
-            labels=["allocated to containers", "idle"], values=[allocated, idle], hole=0.55,
-            sort=False, marker={"colors": [ALLOCATED_COLOUR, IDLE_COLOUR]},
-            texttemplate="%{percent:.0%}", hovertemplate="%{label}: %{value:$.4f}<extra></extra>",
+            labels=["allocated to containers", "idle"],
+            values=[allocated, idle],
+            hole=0.55,
+            sort=False,
+            marker={"colors": [ALLOCATED_COLOUR, IDLE_COLOUR]},
+            texttemplate="%{percent:.0%}",
+            hovertemplate="%{label}: %{value:$.4f}<extra></extra>",
         )
-    )  # fmt: skip
+    )
     total = allocated + idle
     share = idle / total if total else 0.0
     fig.update_layout(
@@ -103,16 +120,28 @@ SERIES_COLOURS = {"usage": "#1c64f2", "requests": "#7e3af2"}
 def _band(fig: go.Figure, x: list, low, high, name: str, colour: str, group: str) -> None:
     fig.add_trace(
         go.Scatter(
-            x=x, y=list(high), mode="lines", line={"width": 0}, showlegend=False,
-            legendgroup=group, hoverinfo="skip",
+            x=x,
+            y=list(high),
+            mode="lines",
+            line={"width": 0},
+            showlegend=False,
+            legendgroup=group,
+            hoverinfo="skip",
         )
-    )  # fmt: skip
+    )
     fig.add_trace(
         go.Scatter(
-            x=x, y=list(low), mode="lines", line={"width": 0}, fill="tonexty", fillcolor=colour,
-            name=name, legendgroup=group, hoverinfo="skip",
+            x=x,
+            y=list(low),
+            mode="lines",
+            line={"width": 0},
+            fill="tonexty",
+            fillcolor=colour,
+            name=name,
+            legendgroup=group,
+            hoverinfo="skip",
         )
-    )  # fmt: skip
+    )
 
 
 def capacity_forecast(
@@ -132,10 +161,13 @@ def capacity_forecast(
         colour = SERIES_COLOURS.get(name, ALLOCATED_COLOUR)
         fig.add_trace(
             go.Scatter(
-                x=list(series.index), y=list(series.to_numpy() / scale), mode="lines",
-                name=f"{name} (hourly mean)", line={"color": colour},
+                x=list(series.index),
+                y=list(series.to_numpy() / scale),
+                mode="lines",
+                name=f"{name} (hourly mean)",
+                line={"color": colour},
             )
-        )  # fmt: skip
+        )
         f = forecasts.get(name)
         if f is None or not f.ok:
             continue
@@ -144,20 +176,27 @@ def capacity_forecast(
         _band(fig, x, f.lower_80 / scale, f.upper_80 / scale, f"{name} 80%", BAND_80, name)
         fig.add_trace(
             go.Scatter(
-                x=x, y=list(f.mean / scale), mode="lines", name=f"{name} forecast",
+                x=x,
+                y=list(f.mean / scale),
+                mode="lines",
+                name=f"{name} forecast",
                 line={"color": colour, "dash": "dash"},
             )
-        )  # fmt: skip
+        )
         if f.crosses_at is not None:
             fig.add_vline(x=f.crosses_at, line={"color": colour, "dash": "dot"})
             fig.add_annotation(
-                x=f.crosses_at, y=capacity / scale, text=f"{name} reaches capacity",
-                showarrow=True, arrowhead=2,
-            )  # fmt: skip
+                x=f.crosses_at,
+                y=capacity / scale,
+                text=f"{name} reaches capacity",
+                showarrow=True,
+                arrowhead=2,
+            )
     fig.add_hline(
-        y=capacity / scale, line={"color": CAPACITY_COLOUR},
+        y=capacity / scale,
+        line={"color": CAPACITY_COLOUR},
         annotation_text=f"allocatable {capacity / scale:.3g} {unit}".strip(),
-    )  # fmt: skip
+    )
     fig.update_layout(
         title={"text": title},
         xaxis={"title": {"text": "time (UTC)"}},

@@ -12,13 +12,28 @@ if TYPE_CHECKING:
     from .plans import Plan, PlanItem
 
 CSV_COLUMNS = (
-    "cluster", "namespace", "workload", "container",
-    "cpu_request_now", "cpu_request_recommended", "cpu_limit_now", "cpu_limit_recommended",
-    "memory_request_now", "memory_request_recommended",
-    "memory_limit_now", "memory_limit_recommended",
-    "hpa_target", "savings_per_month_usd", "risk_memory", "risk_cpu_limit", "confidence",
-    "findings", "change", "replicas_now", "replicas_recommended",
-)  # fmt: skip
+    "cluster",
+    "namespace",
+    "workload",
+    "container",
+    "cpu_request_now",
+    "cpu_request_recommended",
+    "cpu_limit_now",
+    "cpu_limit_recommended",
+    "memory_request_now",
+    "memory_request_recommended",
+    "memory_limit_now",
+    "memory_limit_recommended",
+    "hpa_target",
+    "savings_per_month_usd",
+    "risk_memory",
+    "risk_cpu_limit",
+    "confidence",
+    "findings",
+    "change",
+    "replicas_now",
+    "replicas_recommended",
+)
 
 
 def deployment_patch(item: "PlanItem") -> dict:
@@ -121,23 +136,48 @@ def plan_csv(plan: "Plan") -> str:
         if item.scales_to_zero:
             blank = [""] * 9  # the resource columns and the HPA target
             writer.writerow(
-                [item.cluster, item.namespace, item.workload, "", *blank,
-                 f"{item.savings_per_month:.2f}", "0.0000", "", item.confidence,
-                 "; ".join(item.findings), item.change, item.replicas_now, 0]
-            )  # fmt: skip
+                [
+                    item.cluster,
+                    item.namespace,
+                    item.workload,
+                    "",
+                    *blank,
+                    f"{item.savings_per_month:.2f}",
+                    "0.0000",
+                    "",
+                    item.confidence,
+                    "; ".join(item.findings),
+                    item.change,
+                    item.replicas_now,
+                    0,
+                ]
+            )
             continue
         for r in item.recommendations:
             now, new = r.current, r.recommended
             writer.writerow(
                 [
-                    item.cluster, item.namespace, item.workload, r.container,
-                    now.cpu_request or "", new.cpu_request, now.cpu_limit or "",
-                    new.cpu_limit or "", now.memory_request or "", new.memory_request,
-                    now.memory_limit or "", new.memory_limit,
+                    item.cluster,
+                    item.namespace,
+                    item.workload,
+                    r.container,
+                    now.cpu_request or "",
+                    new.cpu_request,
+                    now.cpu_limit or "",
+                    new.cpu_limit or "",
+                    now.memory_request or "",
+                    new.memory_request,
+                    now.memory_limit or "",
+                    new.memory_limit,
                     "" if r.hpa_target is None else r.hpa_target,
-                    f"{r.savings_per_month:.2f}", f"{r.risk_memory:.4f}",
+                    f"{r.savings_per_month:.2f}",
+                    f"{r.risk_memory:.4f}",
                     "" if r.risk_cpu_limit is None else f"{r.risk_cpu_limit:.4f}",
-                    r.confidence, "; ".join(r.findings), item.change, "", "",
+                    r.confidence,
+                    "; ".join(r.findings),
+                    item.change,
+                    "",
+                    "",
                 ]
-            )  # fmt: skip
+            )
     return out.getvalue()

@@ -46,9 +46,11 @@ def plan_page(request):
         return _propose(request)
     form, plan, status = _plan(request)
     context = {
-        "form": form, "plan": plan, "query": request.GET.urlencode(),
+        "form": form,
+        "plan": plan,
+        "query": request.GET.urlencode(),
         "can_propose": user_can(request.user, Cap.PROPOSE),
-    }  # fmt: skip
+    }
     return render(request, "costs/plan.html", context, status=status)
 
 

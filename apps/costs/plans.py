@@ -134,10 +134,16 @@ def plan_build(*, cluster: Cluster, namespace: str = "", min_savings: float = 0.
     ]
     results = rightsizing.recommend_many(containers, prices=prices)
     plan = Plan(
-        cluster=cluster, namespace=namespace, min_savings=min_savings, prices=prices,
+        cluster=cluster,
+        namespace=namespace,
+        min_savings=min_savings,
+        prices=prices,
         price_source=sheet.source or "the cluster's own price sheet",
-        generated_at=timezone.now(), since=usage.since, until=usage.until, notes=usage.notes,
-    )  # fmt: skip
+        generated_at=timezone.now(),
+        since=usage.since,
+        until=usage.until,
+        notes=usage.notes,
+    )
     per_workload: dict[tuple[str, str], list[Recommendation]] = {}
     for r in results:
         if isinstance(r, NotEnoughHistory):
@@ -147,8 +153,10 @@ def plan_build(*, cluster: Cluster, namespace: str = "", min_savings: float = 0.
     for c in usage.containers:
         for text in rightsizing.missing_findings(c.current):
             plan.findings.append(Finding(c.namespace, c.workload, c.container, text))
-    idle = {(w.namespace, w.name): _idle_item(cluster, w, f)
-            for w, f in idle_for(cluster, namespace=namespace)}  # fmt: skip
+    idle = {
+        (w.namespace, w.name): _idle_item(cluster, w, f)
+        for w, f in idle_for(cluster, namespace=namespace)
+    }
     items = [
         _item(cluster, recs, usage.hpas.get(key))
         for key, recs in per_workload.items()
@@ -211,7 +219,9 @@ def _item(cluster: Cluster, recs: list[Recommendation], hpa) -> PlanItem:
     cpu_risks = [r.risk_cpu_limit for r in recs if r.risk_cpu_limit is not None]
     targets = [r.hpa_target for r in recs if r.hpa_target is not None]
     return PlanItem(
-        cluster=cluster.name, namespace=recs[0].namespace, workload=recs[0].workload,
+        cluster=cluster.name,
+        namespace=recs[0].namespace,
+        workload=recs[0].workload,
         recommendations=recs,
         savings_per_month=round(sum(r.savings_per_month for r in recs), 2),
         risk_memory=max(r.risk_memory for r in recs),
@@ -222,7 +232,7 @@ def _item(cluster: Cluster, recs: list[Recommendation], hpa) -> PlanItem:
         hpa_target_now=hpa.hpa.target_cpu_utilization if hpa else None,
         hpa_target=max(targets) if targets else None,
         hpa_metrics=hpa.metrics if hpa else (),
-    )  # fmt: skip
+    )
 
 
 def _idle_item(cluster: Cluster, w, finding) -> PlanItem:
@@ -230,13 +240,22 @@ def _idle_item(cluster: Cluster, w, finding) -> PlanItem:
     how long it has been idle."""
     confidence = "high" if w.window_hours >= IDLE_HIGH_CONFIDENCE_HOURS else "medium"
     return PlanItem(
-        cluster=cluster.name, namespace=w.namespace, workload=w.name, recommendations=[],
-        savings_per_month=finding.monthly_cost, risk_memory=0.0, risk_cpu_limit=None,
+        cluster=cluster.name,
+        namespace=w.namespace,
+        workload=w.name,
+        recommendations=[],
+        savings_per_month=finding.monthly_cost,
+        risk_memory=0.0,
+        risk_cpu_limit=None,
         confidence=confidence,
-        findings=[f"idle: {finding.evidence}", "scaling to zero removes every replica: any "
-                  "traffic it still gets fails until it is scaled up again"],
-        change=SCALE_TO_ZERO, replicas_now=w.replicas,
-    )  # fmt: skip
+        findings=[
+            f"idle: {finding.evidence}",
+            "scaling to zero removes every replica: any "
+            "traffic it still gets fails until it is scaled up again",
+        ],
+        change=SCALE_TO_ZERO,
+        replicas_now=w.replicas,
+    )
 
 
 def parameters(r: Recommendation) -> dict:
@@ -263,14 +282,20 @@ def _evidence(item: PlanItem, r: Recommendation, plan: Plan) -> dict:
         "plan": {"cluster": item.cluster, "generated_at": plan.generated_at.isoformat()},
         "savings_per_month_usd": r.savings_per_month,
         "workload_savings_per_month_usd": item.savings_per_month,
-        "risk_memory": r.risk_memory, "risk_cpu_limit": r.risk_cpu_limit,
+        "risk_memory": r.risk_memory,
+        "risk_cpu_limit": r.risk_cpu_limit,
         "share_above_cpu_request": r.share_above_cpu_request,
-        "confidence": r.confidence, "history_seconds": r.history.total_seconds(),
+        "confidence": r.confidence,
+        "history_seconds": r.history.total_seconds(),
         "samples": r.samples,
-        "current": {"requests": {"cpu": r.current.cpu_request, "memory": r.current.memory_request},
-                    "limits": {"cpu": r.current.cpu_limit, "memory": r.current.memory_limit}},
-        "hpa_target": r.hpa_target, "reasons": r.reasons, "findings": r.findings,
-    }  # fmt: skip
+        "current": {
+            "requests": {"cpu": r.current.cpu_request, "memory": r.current.memory_request},
+            "limits": {"cpu": r.current.cpu_limit, "memory": r.current.memory_limit},
+        },
+        "hpa_target": r.hpa_target,
+        "reasons": r.reasons,
+        "findings": r.findings,
+    }
 
 
 @transaction.atomic
@@ -318,20 +343,31 @@ def plan_apply(
 def _propose_zero(actor, cluster: Cluster, item: PlanItem, plan: Plan, reason: str) -> Action:
     """Scale an idle workload to zero: high risk (it removes every replica), so people decide,
     and the executor's snapshot holds the replica count a rollback restores."""
-    summary = (f"cost plan: {item.key} is idle; scale {item.replicas_now} -> 0 replicas; saves "
-               f"${item.savings_per_month:.2f} a month; {item.confidence} confidence")  # fmt: skip
+    summary = (
+        f"cost plan: {item.key} is idle; scale {item.replicas_now} -> 0 replicas; saves "
+        f"${item.savings_per_month:.2f} a month; {item.confidence} confidence"
+    )
     evidence = {
         "plan": {"cluster": item.cluster, "generated_at": plan.generated_at.isoformat()},
-        "change": SCALE_TO_ZERO, "replicas_now": item.replicas_now,
+        "change": SCALE_TO_ZERO,
+        "replicas_now": item.replicas_now,
         "savings_per_month_usd": item.savings_per_month,
         "workload_savings_per_month_usd": item.savings_per_month,
-        "confidence": item.confidence, "findings": item.findings,
-    }  # fmt: skip
+        "confidence": item.confidence,
+        "findings": item.findings,
+    }
     return action_propose(
-        actor=actor, cluster=cluster, kind=Kind.SCALE, target_name=item.workload,
-        namespace=item.namespace, parameters={"replicas": 0}, reason=f"{reason} — {summary}",
-        judged=(Severity.P4, Risk.HIGH), source=Source.COSTS, evidence=evidence,
-    )  # fmt: skip
+        actor=actor,
+        cluster=cluster,
+        kind=Kind.SCALE,
+        target_name=item.workload,
+        namespace=item.namespace,
+        parameters={"replicas": 0},
+        reason=f"{reason} — {summary}",
+        judged=(Severity.P4, Risk.HIGH),
+        source=Source.COSTS,
+        evidence=evidence,
+    )
 
 
 def _propose(actor, cluster: Cluster, item: PlanItem, r: Recommendation, plan: Plan, reason):
@@ -343,8 +379,14 @@ def _propose(actor, cluster: Cluster, item: PlanItem, r: Recommendation, plan: P
         f"memory risk {r.risk_memory:.1%}; {r.confidence} confidence"
     )
     return action_propose(
-        actor=actor, cluster=cluster, kind=Kind.PATCH_RESOURCES, target_name=item.workload,
-        namespace=item.namespace, parameters=p, reason=f"{reason} — {summary}",
-        judged=(Severity.P4, _risk(r)), source=Source.COSTS,
+        actor=actor,
+        cluster=cluster,
+        kind=Kind.PATCH_RESOURCES,
+        target_name=item.workload,
+        namespace=item.namespace,
+        parameters=p,
+        reason=f"{reason} — {summary}",
+        judged=(Severity.P4, _risk(r)),
+        source=Source.COSTS,
         evidence=_evidence(item, r, plan),
-    )  # fmt: skip
+    )

@@ -300,9 +300,15 @@ def _not_enough(
     if missing_n:
         needs.append(f"{missing_n} more sample{'s' * (missing_n != 1)}")
     return NotEnoughHistory(
-        c.namespace, c.workload, c.container, timedelta(seconds=history_s), n,
-        timedelta(seconds=missing_s), missing_n, "needs " + " and ".join(needs),
-    )  # fmt: skip
+        c.namespace,
+        c.workload,
+        c.container,
+        timedelta(seconds=history_s),
+        n,
+        timedelta(seconds=missing_s),
+        missing_n,
+        "needs " + " and ".join(needs),
+    )
 
 
 def _startup_mask(ts: np.ndarray, starts: Sequence[float | datetime], window: float) -> np.ndarray:

@@ -47,9 +47,21 @@ def lookback(cluster: Cluster) -> timedelta:
 
 
 FIELDS = (
-    "ts", "namespace", "workload", "pod", "container", "node", "cpu_m", "memory",
-    "request_cpu_m", "limit_cpu_m", "request_memory", "limit_memory", "restarts", "oom_killed",
-)  # fmt: skip
+    "ts",
+    "namespace",
+    "workload",
+    "pod",
+    "container",
+    "node",
+    "cpu_m",
+    "memory",
+    "request_cpu_m",
+    "limit_cpu_m",
+    "request_memory",
+    "limit_memory",
+    "restarts",
+    "oom_killed",
+)
 KEY = ["namespace", "workload", "container"]
 POD_KEY = ["namespace", "workload", "pod", "container"]
 EPOCH = pd.Timestamp(0, tz="UTC")
@@ -163,20 +175,27 @@ def _compact_day(cluster: Cluster, day: datetime) -> None:
 def _fields(key: tuple, r: "Rolled") -> dict:
     h = r.history
     return {
-        "namespace": key[0], "workload": key[1], "container": key[2],
+        "namespace": key[0],
+        "workload": key[1],
+        "container": key[2],
         "samples": h.samples,
         "first_ts": datetime.fromtimestamp(h.first, UTC),
         "last_ts": datetime.fromtimestamp(h.last, UTC),
-        "cpu_sum": h.cpu_sum, "cpu_max": h.cpu_max,
-        "memory_sum": h.memory_sum, "memory_max": h.memory_max,
+        "cpu_sum": h.cpu_sum,
+        "cpu_max": h.cpu_max,
+        "memory_sum": h.memory_sum,
+        "memory_max": h.memory_max,
         "cpu_hist": histogram.encode(h.cpu_steady),
         "cpu_startup_hist": histogram.encode(h.cpu_startup),
         "memory_hist": histogram.encode(h.memory),
-        "startup_samples": h.startup_samples, "startup_cpu_max": h.startup_cpu_max,
-        "startup_memory_max": h.startup_memory_max, "starts": h.starts,
-        "ooms": [[k.at, k.memory_limit_bytes] for k in r.ooms], "nodes": r.nodes,
+        "startup_samples": h.startup_samples,
+        "startup_cpu_max": h.startup_cpu_max,
+        "startup_memory_max": h.startup_memory_max,
+        "starts": h.starts,
+        "ooms": [[k.at, k.memory_limit_bytes] for k in r.ooms],
+        "nodes": r.nodes,
         **r.latest,
-    }  # fmt: skip
+    }
 
 
 def prune(*, now: datetime) -> int:
@@ -264,14 +283,23 @@ def _stats(frame: pd.DataFrame, by: list[str], startup: np.ndarray) -> dict[tupl
     g = frame.groupby(by, sort=True)
     ids = g.ngroup().to_numpy()
     agg = g.agg(
-        samples=("cpu_m", "size"), first_ts=("ts", "min"), last_ts=("ts", "max"),
-        cpu_sum=("cpu_m", "sum"), cpu_max=("cpu_m", "max"),
-        memory_sum=("memory", "sum"), memory_max=("memory", "max"),
-    )  # fmt: skip
-    up = frame[startup].groupby(by).agg(
-        startup_samples=("cpu_m", "size"), startup_cpu_max=("cpu_m", "max"),
-        startup_memory_max=("memory", "max"),
-    )  # fmt: skip
+        samples=("cpu_m", "size"),
+        first_ts=("ts", "min"),
+        last_ts=("ts", "max"),
+        cpu_sum=("cpu_m", "sum"),
+        cpu_max=("cpu_m", "max"),
+        memory_sum=("memory", "sum"),
+        memory_max=("memory", "max"),
+    )
+    up = (
+        frame[startup]
+        .groupby(by)
+        .agg(
+            startup_samples=("cpu_m", "size"),
+            startup_cpu_max=("cpu_m", "max"),
+            startup_memory_max=("memory", "max"),
+        )
+    )
     up = up.to_dict("index")
     n = len(agg)
     cpu_b = histogram.buckets(frame["cpu_m"].to_numpy(), histogram.CPU_FLOOR)
@@ -284,17 +312,23 @@ def _stats(frame: pd.DataFrame, by: list[str], startup: np.ndarray) -> dict[tupl
         key = key if isinstance(key, tuple) else (key,)
         u = up.get(key, {})
         out[key if len(by) == 3 else (*key, "")] = {
-            "namespace": key[0], "workload": key[1], "container": key[2] if len(by) == 3 else "",
+            "namespace": key[0],
+            "workload": key[1],
+            "container": key[2] if len(by) == 3 else "",
             "samples": int(a["samples"]),
             "first_ts": pd.Timestamp(a["first_ts"]).to_pydatetime(),
             "last_ts": pd.Timestamp(a["last_ts"]).to_pydatetime(),
-            "cpu_sum": float(a["cpu_sum"]), "cpu_max": float(a["cpu_max"]),
-            "memory_sum": float(a["memory_sum"]), "memory_max": int(np.ceil(a["memory_max"])),
-            "cpu_hist": steady[i], "cpu_startup_hist": started[i], "memory_hist": memory[i],
+            "cpu_sum": float(a["cpu_sum"]),
+            "cpu_max": float(a["cpu_max"]),
+            "memory_sum": float(a["memory_sum"]),
+            "memory_max": int(np.ceil(a["memory_max"])),
+            "cpu_hist": steady[i],
+            "cpu_startup_hist": started[i],
+            "memory_hist": memory[i],
             "startup_samples": int(u.get("startup_samples", 0)),
             "startup_cpu_max": float(u.get("startup_cpu_max", 0.0)),
             "startup_memory_max": int(np.ceil(u.get("startup_memory_max", 0))),
-        }  # fmt: skip
+        }
     return out
 
 
@@ -381,11 +415,27 @@ class Rolled:
 
 LATEST = ("request_cpu_m", "limit_cpu_m", "request_memory", "limit_memory", "pods_at_last")
 READ_FIELDS = (
-    "namespace", "workload", "container", "samples", "first_s", "last_s", "cpu_sum",
-    "cpu_max", "memory_sum", "memory_max", "cpu_hist", "cpu_startup_hist", "memory_hist",
-    "startup_samples", "startup_cpu_max", "startup_memory_max", "starts", "ooms", "nodes",
+    "namespace",
+    "workload",
+    "container",
+    "samples",
+    "first_s",
+    "last_s",
+    "cpu_sum",
+    "cpu_max",
+    "memory_sum",
+    "memory_max",
+    "cpu_hist",
+    "cpu_startup_hist",
+    "memory_hist",
+    "startup_samples",
+    "startup_cpu_max",
+    "startup_memory_max",
+    "starts",
+    "ooms",
+    "nodes",
     *LATEST,
-)  # fmt: skip
+)
 
 
 class Epoch(Func):
@@ -481,13 +531,16 @@ def _merge(rows: list) -> Rolled:
     latest = dict(zip(LATEST, rows[-1][-len(LATEST) :], strict=True))
     return Rolled(
         history=History(
-            first=min(f["first_s"]), last=max(f["last_s"]),
+            first=min(f["first_s"]),
+            last=max(f["last_s"]),
             samples=sum(f["samples"]),
             cpu_steady=histogram.decode(list(f["cpu_hist"])),
             cpu_startup=histogram.decode(list(f["cpu_startup_hist"])),
             memory=histogram.decode(list(f["memory_hist"])),
-            cpu_sum=sum(f["cpu_sum"]), cpu_max=max(f["cpu_max"]),
-            memory_sum=sum(f["memory_sum"]), memory_max=max(f["memory_max"]),
+            cpu_sum=sum(f["cpu_sum"]),
+            cpu_max=max(f["cpu_max"]),
+            memory_sum=sum(f["memory_sum"]),
+            memory_max=max(f["memory_max"]),
             startup_samples=sum(f["startup_samples"]),
             startup_cpu_max=max(f["startup_cpu_max"]),
             startup_memory_max=max(f["startup_memory_max"]),
@@ -496,7 +549,7 @@ def _merge(rows: list) -> Rolled:
         latest=latest,
         ooms=[OomKill(at, int(limit)) for o in f["ooms"] for at, limit in _json(o)],
         nodes=nodes,
-    )  # fmt: skip
+    )
 
 
 def container_events(df: pd.DataFrame) -> tuple[dict, dict]:

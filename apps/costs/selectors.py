@@ -80,9 +80,14 @@ def allocation_for(
     node_prices = {name: prices.price_for_node(lbl or {}, sheet) for name, lbl in labels.items()}
     bills, rolled = billing.allocation_read(cluster, since, until, bucket)
     a = allocation.combine(
-        bills, node_prices, default=sheet.default.prices, idle=idle, bucket=bucket,
-        since=since, until=until,
-    )  # fmt: skip
+        bills,
+        node_prices,
+        default=sheet.default.prices,
+        idle=idle,
+        bucket=bucket,
+        since=since,
+        until=until,
+    )
     if rolled is None:
         return a
     first, end = allocation.when_ns(rolled.first), allocation.when_ns(rolled.end)
@@ -137,8 +142,17 @@ from . import forecast, histogram, rollups, waste  # noqa: E402
 # which a one-day window could never hold (its samples span a collection interval less).
 WASTE_WINDOW = timedelta(days=7)
 FORECAST_HISTORY = timedelta(days=28)  # two weeks of points give weekly seasonality
-WASTE_FIELDS = ("ts", "namespace", "workload", "pod", "node", "cpu_m", "memory",
-                "request_cpu_m", "request_memory")  # fmt: skip
+WASTE_FIELDS = (
+    "ts",
+    "namespace",
+    "workload",
+    "pod",
+    "node",
+    "cpu_m",
+    "memory",
+    "request_cpu_m",
+    "request_memory",
+)
 
 
 @dataclass(frozen=True)
@@ -281,7 +295,9 @@ def _waste_workloads(
         cpu, mem = g["cpu_m"].dropna(), g["memory"].dropna()
         out.append(
             waste.WorkloadUsage(
-                w.namespace, w.name, w.replicas,
+                w.namespace,
+                w.name,
+                w.replicas,
                 request_cpu_m=float(latest["request_cpu_m"].fillna(0).mean()),
                 request_memory=int(latest["request_memory"].fillna(0).mean()),
                 cpu_p95_m=float(cpu.quantile(0.95)) if len(cpu) else 0.0,
@@ -289,9 +305,10 @@ def _waste_workloads(
                 memory_p95=int(mem.quantile(0.95)) if len(mem) else 0,
                 memory_mean=int(mem.mean()) if len(mem) else 0,
                 window_hours=(g["ts"].max() - g["ts"].min()).total_seconds() / 3600,
-                kind=w.kind, prices=_usual_node_prices(g, node_prices),
+                kind=w.kind,
+                prices=_usual_node_prices(g, node_prices),
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -333,14 +350,19 @@ def _rolled_usage(w: Workload, t: dict | None, r, node_prices: dict):
     # The node most samples ran on; on a tie the first by name, as pandas' mode() gives.
     usual = min(nodes.items(), key=lambda kv: (-kv[1], kv[0]))[0] if nodes else None
     return waste.WorkloadUsage(
-        w.namespace, w.name, w.replicas, request_cpu_m=req_cpu, request_memory=req_mem,
+        w.namespace,
+        w.name,
+        w.replicas,
+        request_cpu_m=req_cpu,
+        request_memory=req_mem,
         cpu_p95_m=histogram.quantile(cpu_hist, 0.95, histogram.CPU_FLOOR, cpu_max),
         cpu_mean_m=(h.cpu_sum + float(cpu.sum())) / max(1, h.samples + cpu.size),
         memory_p95=int(histogram.quantile(mem_hist, 0.95, histogram.MEMORY_FLOOR, mem_max)),
         memory_mean=int((h.memory_sum + float(mem.sum())) / max(1, h.samples + mem.size)),
-        window_hours=(last - first) / 3600, kind=w.kind,
+        window_hours=(last - first) / 3600,
+        kind=w.kind,
         prices=node_prices.get(usual) if usual else None,
-    )  # fmt: skip
+    )
 
 
 def _usual_node_prices(samples: pd.DataFrame, node_prices: dict):
@@ -363,11 +385,15 @@ def _waste_nodes(cluster: Cluster, df: pd.DataFrame, node_prices: dict) -> list:
         )
     return [
         waste.NodeInfo(
-            s.node, s.allocatable_cpu_m, s.allocatable_memory,
-            tuple(by_node.get(s.node, ())), labels.get(s.node) or {}, node_prices.get(s.node),
+            s.node,
+            s.allocatable_cpu_m,
+            s.allocatable_memory,
+            tuple(by_node.get(s.node, ())),
+            labels.get(s.node) or {},
+            node_prices.get(s.node),
         )
         for s in samples
-    ]  # fmt: skip
+    ]
 
 
 def _num(value) -> float:
@@ -401,10 +427,14 @@ def _waste_pvcs(cluster: Cluster) -> tuple[list, list[str]]:
             notes.append(f"claim {c.namespace}/{c.name} has no readable size: costed at 0")
         out.append(
             waste.PvcInfo(
-                c.namespace, c.name, c.requested_bytes or 0, c.storage_class or "(none)",
-                c.mounted_by, _claim_owner(c, pod_workload, names),
+                c.namespace,
+                c.name,
+                c.requested_bytes or 0,
+                c.storage_class or "(none)",
+                c.mounted_by,
+                _claim_owner(c, pod_workload, names),
             )
-        )  # fmt: skip
+        )
     return out, notes
 
 
@@ -439,11 +469,13 @@ def _capacity_history(cluster: Cluster) -> tuple[dict[str, pd.Series], dict[str,
         ContainerSample.objects.filter(**scope)
         .values("ts")
         .annotate(
-            cpu_usage=Sum("cpu_m"), cpu_requests=Sum("request_cpu_m"),
-            memory_usage=Sum("memory"), memory_requests=Sum("request_memory"),
+            cpu_usage=Sum("cpu_m"),
+            cpu_requests=Sum("request_cpu_m"),
+            memory_usage=Sum("memory"),
+            memory_requests=Sum("request_memory"),
         )
         .order_by("ts")
-    )  # fmt: skip
+    )
     keys = ("cpu_usage", "cpu_requests", "memory_usage", "memory_requests")
     df = pd.DataFrame.from_records(list(rows), columns=["ts", *keys])
     history = {}

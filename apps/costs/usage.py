@@ -23,9 +23,20 @@ from .rightsizing import ContainerUsage, Hpa, Resources
 
 HISTORY = timedelta(days=14)
 FIELDS = (
-    "ts", "namespace", "workload", "pod", "container", "cpu_m", "memory", "request_cpu_m",
-    "limit_cpu_m", "request_memory", "limit_memory", "restarts", "oom_killed",
-)  # fmt: skip
+    "ts",
+    "namespace",
+    "workload",
+    "pod",
+    "container",
+    "cpu_m",
+    "memory",
+    "request_cpu_m",
+    "limit_cpu_m",
+    "request_memory",
+    "limit_memory",
+    "restarts",
+    "oom_killed",
+)
 KEY = ["namespace", "workload", "container"]
 EPOCH = pd.Timestamp(0, tz="UTC")
 
@@ -123,35 +134,49 @@ def _containers(
             now, r = latest.loc[key], rolled.get(key)
             out.append(
                 ContainerUsage(
-                    namespace=ns, workload=workload, container=container,
-                    timestamps=ts[idx], cpu_millis=cpu[idx], memory_bytes=mem[idx],
+                    namespace=ns,
+                    workload=workload,
+                    container=container,
+                    timestamps=ts[idx],
+                    cpu_millis=cpu[idx],
+                    memory_bytes=mem[idx],
                     current=_resources(now),
                     replicas=int(replicas.get(key, 1)),
                     oom_kills=[*(r.ooms if r else ()), *ooms.get(key, ())],
-                    starts=starts.get(key, ()), hpa=hpas.get((ns, workload)),
+                    starts=starts.get(key, ()),
+                    hpa=hpas.get((ns, workload)),
                     history=r.history if r else None,
                 )
-            )  # fmt: skip
+            )
     seen = {(c.namespace, c.workload, c.container) for c in out}
     empty = np.zeros(0)
     for key in sorted(set(rolled) - seen):  # no samples since the cut: as last rolled up
         r = rolled[key]
         out.append(
             ContainerUsage(
-                namespace=key[0], workload=key[1], container=key[2],
-                timestamps=empty, cpu_millis=empty, memory_bytes=empty,
-                current=_resources(r.latest), replicas=max(1, r.latest["pods_at_last"]),
-                oom_kills=r.ooms, hpa=hpas.get(key[:2]), history=r.history,
+                namespace=key[0],
+                workload=key[1],
+                container=key[2],
+                timestamps=empty,
+                cpu_millis=empty,
+                memory_bytes=empty,
+                current=_resources(r.latest),
+                replicas=max(1, r.latest["pods_at_last"]),
+                oom_kills=r.ooms,
+                hpa=hpas.get(key[:2]),
+                history=r.history,
             )
-        )  # fmt: skip
+        )
     return sorted(out, key=lambda c: (c.namespace, c.workload, c.container))
 
 
 def _resources(now) -> Resources:
     return Resources(
-        _int(now["request_cpu_m"]), _int(now["limit_cpu_m"]),
-        _int(now["request_memory"]), _int(now["limit_memory"]),
-    )  # fmt: skip
+        _int(now["request_cpu_m"]),
+        _int(now["limit_cpu_m"]),
+        _int(now["request_memory"]),
+        _int(now["limit_memory"]),
+    )
 
 
 def _int(value) -> int | None:

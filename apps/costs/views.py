@@ -183,13 +183,22 @@ def _card(entry: selectors.ClusterPrices, admin: bool, bound) -> dict:
 # --- Allocation: the costs index ----------------------------------------------------------------
 
 RANGES = {
-    "1h": timedelta(hours=1), "24h": timedelta(hours=24),
-    "7d": timedelta(days=7), "14d": timedelta(days=14),
-}  # fmt: skip
-RANGE_CHOICES = [("1h", "last hour"), ("24h", "last 24 hours"), ("7d", "last 7 days"),
-                 ("14d", "last 14 days")]  # fmt: skip
-IDLE_CHOICES = [("none", "shown apart"), ("even", "shared evenly across namespaces"),
-                ("weighted", "shared by namespace cost")]  # fmt: skip
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "14d": timedelta(days=14),
+}
+RANGE_CHOICES = [
+    ("1h", "last hour"),
+    ("24h", "last 24 hours"),
+    ("7d", "last 7 days"),
+    ("14d", "last 14 days"),
+]
+IDLE_CHOICES = [
+    ("none", "shown apart"),
+    ("even", "shared evenly across namespaces"),
+    ("weighted", "shared by namespace cost"),
+]
 MAX_RANGE = timedelta(days=14)
 TOP = 10
 
@@ -262,22 +271,28 @@ def _percent(value: float | None) -> str:
 
 def _cost_row(c: allocation.Cost, total: float) -> dict:
     return {
-        "name": c.name, "total": usd(c.total), "allocated": usd(c.allocated),
-        "idle": usd(c.idle), "share": f"{c.total / total:.1%}" if total else "—",
+        "name": c.name,
+        "total": usd(c.total),
+        "allocated": usd(c.allocated),
+        "idle": usd(c.idle),
+        "share": f"{c.total / total:.1%}" if total else "—",
         "cpu_efficiency": _percent(c.cpu_efficiency),
-        "memory_efficiency": _percent(c.memory_efficiency), "flags": c.flags,
-    }  # fmt: skip
+        "memory_efficiency": _percent(c.memory_efficiency),
+        "flags": c.flags,
+    }
 
 
 def _node_row(n: allocation.NodeCost, rows: dict) -> dict:
     row = rows.get(n.node)
     return {
-        "node": n.node, "cost": usd(n.cost), "idle": usd(n.idle),
+        "node": n.node,
+        "cost": usd(n.cost),
+        "idle": usd(n.idle),
         "capacity_type": row.capacity_type.value if row else "on_demand (default row)",
         "cpu_hour": money(n.prices.cpu_per_vcpu_hour),
         "memory_hour": money(n.prices.memory_per_gib_hour),
         "over": usd(n.over_allocated) if n.over_allocated > 0.00005 else "",
-    }  # fmt: skip
+    }
 
 
 def _allocation_context(cluster: Cluster, since: datetime, until: datetime, idle: str) -> dict:
@@ -285,14 +300,20 @@ def _allocation_context(cluster: Cluster, since: datetime, until: datetime, idle
     a = selectors.allocation_for(cluster, since=since, until=until, idle=idle, bucket=bucket)
     sheet, rows = selectors.node_price_rows(cluster)
     context = {
-        "alloc": a, "sheet": sheet, "since": since, "until": until,
+        "alloc": a,
+        "sheet": sheet,
+        "since": since,
+        "until": until,
         "idle_label": dict(IDLE_CHOICES)[idle],
-    }  # fmt: skip
+    }
     if a.empty:
         return context
     return context | {
-        "total": usd(a.total), "allocated": usd(a.allocated), "idle_cost": usd(a.idle),
-        "idle_share": f"{a.idle_share:.1%}", "node_cost": usd(a.node_cost),
+        "total": usd(a.total),
+        "allocated": usd(a.allocated),
+        "idle_cost": usd(a.idle),
+        "idle_share": f"{a.idle_share:.1%}",
+        "node_cost": usd(a.node_cost),
         "over_allocated": usd(a.over_allocated) if a.over_allocated > 0.00005 else "",
         "namespaces": [_cost_row(c, a.total) for c in a.namespaces],
         "workloads": [_cost_row(c, a.total) for c in a.workloads[:TOP]],
@@ -300,7 +321,7 @@ def _allocation_context(cluster: Cluster, since: datetime, until: datetime, idle
         "chart_namespaces": charts.cost_by_namespace(a.series).to_json(),
         "chart_workloads": charts.top_workloads(a.workloads, n=TOP).to_json(),
         "chart_idle": charts.idle_share(a.allocated, a.idle).to_json(),
-    }  # fmt: skip
+    }
 
 
 @require_GET
@@ -329,11 +350,12 @@ def index(request):
 # --- Waste and the capacity forecast (issue 7) -------------------------------------------------
 
 WASTE_KINDS = {
-    "idle_workload": "idle workload", "unmounted_pvc": "unmounted claim",
+    "idle_workload": "idle workload",
+    "unmounted_pvc": "unmounted claim",
     "scaled_to_zero_storage": "scaled to zero, holds storage",
     "over_provisioned_node": "over-provisioned node",
     "over_requested_namespace": "over-requested namespace",
-}  # fmt: skip
+}
 RESOURCES = {"cpu": ("CPU", 1000.0, "cores"), "memory": ("Memory", float(2**30), "GiB")}
 
 
@@ -366,13 +388,14 @@ def waste_page(request):
     if status == 200 and cluster is not None:
         report = selectors.waste_report(cluster)
         context |= {
-            "report": report, "total": usd(report.total),
+            "report": report,
+            "total": usd(report.total),
             "window_hours": f"{report.window.total_seconds() / 3600:g}",
             "findings": [
                 {"f": f, "kind": WASTE_KINDS.get(f.kind, f.kind), "cost": usd(f.monthly_cost)}
                 for f in report.findings
             ],
-        }  # fmt: skip
+        }
     return render(request, "costs/waste.html", context, status=status)
 
 
@@ -412,19 +435,30 @@ def _forecast_panels(result: dict, days: int) -> list[dict]:
         capacity = result["capacity"][resource]
         fig = charts.capacity_forecast(
             f"{label}: usage and requests vs allocatable ({unit}, hourly means, UTC)",
-            history, forecasts, capacity, scale=scale, unit=unit,
-        )  # fmt: skip
+            history,
+            forecasts,
+            capacity,
+            scale=scale,
+            unit=unit,
+        )
         statements = [
             {
                 "text": forecast_statement(f"{label} {n}", forecasts[n], len(history[n]), days),
-                "model": forecasts[n].model, "notes": forecasts[n].notes,
+                "model": forecasts[n].model,
+                "notes": forecasts[n].notes,
             }
             for n in names
-        ]  # fmt: skip
-        panels.append({
-            "id": resource, "label": label, "chart": fig.to_json(), "statements": statements,
-            "capacity": f"{capacity / scale:.3g} {unit}", "points": len(history["usage"]),
-        })  # fmt: skip
+        ]
+        panels.append(
+            {
+                "id": resource,
+                "label": label,
+                "chart": fig.to_json(),
+                "statements": statements,
+                "capacity": f"{capacity / scale:.3g} {unit}",
+                "points": len(history["usage"]),
+            }
+        )
     return panels
 
 

@@ -341,11 +341,14 @@ def _check(gw, a: Action) -> tuple[bool, str]:
         # Drained: nothing left but DaemonSet pods and, on a lost node, Terminating ones
         # (no kubelet confirms their end; their replacements run elsewhere).
         left = (
-            [p.name for p in gw.pods(field_selector=f"spec.nodeName={a.target_name}")
-             if not guards.daemonset_pod(p) and (node.ready or not p.terminating)]
+            [
+                p.name
+                for p in gw.pods(field_selector=f"spec.nodeName={a.target_name}")
+                if not guards.daemonset_pod(p) and (node.ready or not p.terminating)
+            ]
             if a.kind == Kind.DRAIN_NODE
             else []
-        )  # fmt: skip
+        )
         return node.unschedulable == want and not left, (
             f"unschedulable={node.unschedulable}" + (f", {len(left)} pods left" if left else "")
         )

@@ -84,15 +84,30 @@ class HealOut(Schema):
 
 def _out(i) -> dict:
     return {
-        "id": i.pk, "cluster": i.cluster.name, "severity": i.severity, "status": i.status,
-        "cause": i.cause, "scope": i.scope, "namespace": i.namespace, "name": i.name,
-        "title": i.title, "hypothesis": i.hypothesis, "confidence": i.confidence,
-        "evidence": i.evidence, "preventive": i.preventive, "runbook": i.runbook,
-        "action_id": i.action_id, "action_status": i.action.status if i.action else None,
-        "resolution": i.resolution, "started_at": i.started_at, "detected_at": i.detected_at,
-        "resolved_at": i.resolved_at, "mttd_seconds": i.mttd_seconds,
-        "mttr_seconds": i.mttr_seconds, "healed_by_zerotouch": i.healed_by_zerotouch,
-    }  # fmt: skip
+        "id": i.pk,
+        "cluster": i.cluster.name,
+        "severity": i.severity,
+        "status": i.status,
+        "cause": i.cause,
+        "scope": i.scope,
+        "namespace": i.namespace,
+        "name": i.name,
+        "title": i.title,
+        "hypothesis": i.hypothesis,
+        "confidence": i.confidence,
+        "evidence": i.evidence,
+        "preventive": i.preventive,
+        "runbook": i.runbook,
+        "action_id": i.action_id,
+        "action_status": i.action.status if i.action else None,
+        "resolution": i.resolution,
+        "started_at": i.started_at,
+        "detected_at": i.detected_at,
+        "resolved_at": i.resolved_at,
+        "mttd_seconds": i.mttd_seconds,
+        "mttr_seconds": i.mttr_seconds,
+        "healed_by_zerotouch": i.healed_by_zerotouch,
+    }
 
 
 @router.get("/incidents", response=IncidentsOut, summary="Incidents, newest first, with figures")
@@ -101,10 +116,12 @@ def incidents(request, filters: Query[IncidentQuery]):
     cluster = cluster_named(filters.cluster)
     rows = selectors.incident_list(
         selectors.IncidentFilter(
-            cluster=cluster, status=filters.status or "", severity=filters.severity or "",
+            cluster=cluster,
+            status=filters.status or "",
+            severity=filters.severity or "",
             namespace=filters.namespace,
         )
-    )  # fmt: skip
+    )
     return {"figures": figures.summary(cluster=cluster), "items": [_out(i) for i in rows]}
 
 
@@ -131,7 +148,15 @@ def heal(request, payload: HealIn):
     out = []
     for c in clusters:
         r = services.heal_cycle(cluster=c)
-        out.append({"cluster": c.name, "message": r.message, "found": r.found,
-                    "opened": r.opened, "proposed": r.proposed, "resolved": r.resolved,
-                    "escalated": r.escalated})  # fmt: skip
+        out.append(
+            {
+                "cluster": c.name,
+                "message": r.message,
+                "found": r.found,
+                "opened": r.opened,
+                "proposed": r.proposed,
+                "resolved": r.resolved,
+                "escalated": r.escalated,
+            }
+        )
     return out

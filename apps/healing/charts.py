@@ -10,9 +10,15 @@ import plotly.graph_objects as go
 from apps.predictions.charts import Band, entity_timeline
 
 MARK_COLOURS = {
-    "started": "#b42318", "detected": "#d9480f", "proposed": "#1c64f2", "approved": "#1c64f2",
-    "verifying": "#2e7d32", "resolved": "#2e7d32", "escalated": "#6b21a8", "reopened": "#b42318",
-}  # fmt: skip
+    "started": "#b42318",
+    "detected": "#d9480f",
+    "proposed": "#1c64f2",
+    "approved": "#1c64f2",
+    "verifying": "#2e7d32",
+    "resolved": "#2e7d32",
+    "escalated": "#6b21a8",
+    "reopened": "#b42318",
+}
 
 
 @dataclass(frozen=True)
@@ -35,12 +41,24 @@ def incident_timeline(
         if labels[m.at][0] != m.kind:
             continue
         fig.add_shape(
-            type="line", xref="x", yref="paper", x0=m.at, x1=m.at, y0=0, y1=1,
+            type="line",
+            xref="x",
+            yref="paper",
+            x0=m.at,
+            x1=m.at,
+            y0=0,
+            y1=1,
             line={"color": MARK_COLOURS[m.kind], "width": 1.5, "dash": "dot"},
-        )  # fmt: skip
+        )
         fig.add_annotation(
-            x=m.at, y=1, xref="x", yref="paper", text=", ".join(labels[m.at]), showarrow=False,
-            yanchor="bottom", font={"size": 10, "color": MARK_COLOURS[m.kind]},
+            x=m.at,
+            y=1,
+            xref="x",
+            yref="paper",
+            text=", ".join(labels[m.at]),
+            showarrow=False,
+            yanchor="bottom",
+            font={"size": 10, "color": MARK_COLOURS[m.kind]},
             hovertext=m.text[:200],
-        )  # fmt: skip
+        )
     return fig

@@ -47,19 +47,39 @@ class Cause:
 
 # Failures no rollout, OOM or node explains: named by what the pods show, in this order.
 SYMPTOMS = [
-    (Kind.CRASH_LOOP, Cause.CRASH_LOOP, "crash-looping",
-     ". No rollout, OOM kill or node problem explains it; a restart clears a bad in-memory "
-     "state, and if it comes back the application's logs must be read.", 0.5),
-    (Kind.UNSCHEDULABLE, Cause.UNSCHEDULABLE, "pods cannot be scheduled",
-     ". The scheduler finds no node for them: not enough free CPU or memory, or taints and "
-     "affinity rule every node out.", 0.8),
-    (Kind.READINESS, Cause.READINESS, "readiness failing",
-     ": the pods run but fail their readiness probe. A restart of the affected pods often "
-     "clears a stuck process.", 0.5),
-    (Kind.EVICTED, Cause.EVICTIONS, "pods evicted",
-     ". Kubernetes replaces evicted pods by itself; the node that evicted them (pressure, a "
-     "drain) is worth a look.", 0.6),
-]  # fmt: skip
+    (
+        Kind.CRASH_LOOP,
+        Cause.CRASH_LOOP,
+        "crash-looping",
+        ". No rollout, OOM kill or node problem explains it; a restart clears a bad in-memory "
+        "state, and if it comes back the application's logs must be read.",
+        0.5,
+    ),
+    (
+        Kind.UNSCHEDULABLE,
+        Cause.UNSCHEDULABLE,
+        "pods cannot be scheduled",
+        ". The scheduler finds no node for them: not enough free CPU or memory, or taints and "
+        "affinity rule every node out.",
+        0.8,
+    ),
+    (
+        Kind.READINESS,
+        Cause.READINESS,
+        "readiness failing",
+        ": the pods run but fail their readiness probe. A restart of the affected pods often "
+        "clears a stuck process.",
+        0.5,
+    ),
+    (
+        Kind.EVICTED,
+        Cause.EVICTIONS,
+        "pods evicted",
+        ". Kubernetes replaces evicted pods by itself; the node that evicted them (pressure, a "
+        "drain) is worth a look.",
+        0.6,
+    ),
+]
 PREVENTIVE = {Cause.PREDICTED_OOM, Cause.PREDICTED_SATURATION, Cause.PREDICTED_FAILURE}
 
 
@@ -134,16 +154,22 @@ def _nodes(signals: list[Signal], state: ClusterState) -> list[Diagnosis]:
         out.append(
             Diagnosis(
                 cause=Cause.NODE if not_ready else Cause.NODE_PRESSURE,
-                scope="node", namespace="", name=node,
+                scope="node",
+                namespace="",
+                name=node,
                 title=f"Node {node} {'NotReady' if not_ready else 'under pressure'}",
                 hypothesis=hypothesis,
                 evidence=[node_sig.detail, *[s.detail for s in on_node[:5]]],
                 confidence=0.9 if not_ready else 0.7,
-                signals=[node_sig, *on_node], since=node_sig.since,
-                facts={"pods": len(node_sig.pods), "workloads": workloads,
-                       "short": _short_of_replicas(node, state)},
+                signals=[node_sig, *on_node],
+                since=node_sig.since,
+                facts={
+                    "pods": len(node_sig.pods),
+                    "workloads": workloads,
+                    "short": _short_of_replicas(node, state),
+                },
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -172,42 +198,57 @@ def _workload(sigs: list[Signal], state: ClusterState) -> Diagnosis | None:
     if Kind.IMAGE_PULL in kinds:
         s = kinds[Kind.IMAGE_PULL]
         return Diagnosis(
-            cause=Cause.IMAGE_PULL, title=f"{ns}/{name}: image cannot be pulled",
+            cause=Cause.IMAGE_PULL,
+            title=f"{ns}/{name}: image cannot be pulled",
             hypothesis=f"The image of {ns}/{name} cannot be pulled ({s.detail})"
             + (f", since the rollout of revision {w.revision}" if rollout else "")
             + ". No automatic fix is safe: a person must check the image name and tag, the "
             "registry and its credentials.",
-            evidence=evidence, confidence=0.95, facts=_rollout_facts(w), **base,
-        )  # fmt: skip
+            evidence=evidence,
+            confidence=0.95,
+            facts=_rollout_facts(w),
+            **base,
+        )
     if Kind.CONFIG_ERROR in kinds:
         return Diagnosis(
-            cause=Cause.CONFIG_ERROR, title=f"{ns}/{name}: container config error",
+            cause=Cause.CONFIG_ERROR,
+            title=f"{ns}/{name}: container config error",
             hypothesis=f"The containers of {ns}/{name} cannot be created "
             f"({kinds[Kind.CONFIG_ERROR].detail}): a ConfigMap, Secret or key they reference "
             "is missing or wrong. A person must fix the reference.",
-            evidence=evidence, confidence=0.9, facts=_rollout_facts(w), **base,
-        )  # fmt: skip
+            evidence=evidence,
+            confidence=0.9,
+            facts=_rollout_facts(w),
+            **base,
+        )
     failing = kinds.keys() & {Kind.CRASH_LOOP, Kind.READINESS, Kind.ROLLOUT_STUCK}
     if failing and rollout and Kind.OOM not in kinds:
         ago = (first.since - w.last_rollout_at).total_seconds() / 60
         return Diagnosis(
-            cause=Cause.BAD_ROLLOUT, title=f"{ns}/{name}: revision {w.revision} is failing",
+            cause=Cause.BAD_ROLLOUT,
+            title=f"{ns}/{name}: revision {w.revision} is failing",
             hypothesis=f"{ns}/{name} started failing {ago:.0f} min after the rollout of revision "
             f"{w.revision}; the previous revision ran fine, so the rollout is the likely cause. "
             f"Rolling back to revision {w.revision - 1} should recover it.",
-            evidence=[f"rollout of revision {w.revision} at {w.last_rollout_at:%H:%M}",
-                      *evidence],
-            confidence=0.85 if ago <= 10 else 0.7, facts=_rollout_facts(w), **base,
-        )  # fmt: skip
+            evidence=[f"rollout of revision {w.revision} at {w.last_rollout_at:%H:%M}", *evidence],
+            confidence=0.85 if ago <= 10 else 0.7,
+            facts=_rollout_facts(w),
+            **base,
+        )
     if Kind.OOM in kinds:
         return _memory(kinds[Kind.OOM], sigs, state, w, base, evidence)
     for kind, cause, title, explain, confidence in SYMPTOMS:
         s = kinds.get(kind) or (kinds.get(Kind.ROLLOUT_STUCK) if kind == Kind.CRASH_LOOP else None)
         if s is not None:
             return Diagnosis(
-                cause=cause, title=f"{ns}/{name}: {title}", hypothesis=f"{s.detail}{explain}",
-                evidence=evidence, confidence=confidence, facts=_pods_facts(s, w), **base,
-            )  # fmt: skip
+                cause=cause,
+                title=f"{ns}/{name}: {title}",
+                hypothesis=f"{s.detail}{explain}",
+                evidence=evidence,
+                confidence=confidence,
+                facts=_pods_facts(s, w),
+                **base,
+            )
     return _predicted(sigs, state, w, base, evidence)
 
 
@@ -225,19 +266,27 @@ def _memory(oom: Signal, sigs, state, w, base, evidence) -> Diagnosis:
         )
     if mem is not None and mem.steady and mem.slope_pct_per_min > 0.5:
         return Diagnosis(
-            cause=Cause.MEMORY_LEAK, title=f"{ns}/{name}: memory leak, OOM-killed",
+            cause=Cause.MEMORY_LEAK,
+            title=f"{ns}/{name}: memory leak, OOM-killed",
             hypothesis=f"{oom.detail}. Memory rises steadily by {mem.slope_pct_per_min:.1f}% of "
             "the limit per minute after every start, then the kernel kills the container: a "
             "leak. Raising the limit buys time (a restart starts from the bottom again); the "
             "owners must find the leak.",
-            evidence=evidence, confidence=0.8, facts=facts, **base,
-        )  # fmt: skip
+            evidence=evidence,
+            confidence=0.8,
+            facts=facts,
+            **base,
+        )
     return Diagnosis(
-        cause=Cause.MEMORY_UNDERSIZED, title=f"{ns}/{name}: OOM-killed, limit too small",
+        cause=Cause.MEMORY_UNDERSIZED,
+        title=f"{ns}/{name}: OOM-killed, limit too small",
         hypothesis=f"{oom.detail}. Memory does not climb steadily, so the limit is too small "
         "for the peaks this workload reaches; a limit above the observed peak fixes it.",
-        evidence=evidence, confidence=0.7 if mem else 0.5, facts=facts, **base,
-    )  # fmt: skip
+        evidence=evidence,
+        confidence=0.7 if mem else 0.5,
+        facts=facts,
+        **base,
+    )
 
 
 def _predicted(sigs, state, w, base, evidence) -> Diagnosis | None:
@@ -245,47 +294,63 @@ def _predicted(sigs, state, w, base, evidence) -> Diagnosis | None:
     ns, name = base["namespace"], base["name"]
     if Kind.HPA_MAXED in kinds:
         return Diagnosis(
-            cause=Cause.AUTOSCALER_MAXED, title=f"{ns}/{name}: autoscaler at its maximum",
+            cause=Cause.AUTOSCALER_MAXED,
+            title=f"{ns}/{name}: autoscaler at its maximum",
             hypothesis=f"{kinds[Kind.HPA_MAXED].detail}: demand exceeds what the autoscaler may "
             "add. Its maximum, or the requests, must be raised by a person who owns the budget.",
-            evidence=evidence, confidence=0.8, facts=_pods_facts(kinds[Kind.HPA_MAXED], w),
+            evidence=evidence,
+            confidence=0.8,
+            facts=_pods_facts(kinds[Kind.HPA_MAXED], w),
             **base,
-        )  # fmt: skip
+        )
     if Kind.CPU_SATURATED in kinds:
         s = kinds[Kind.CPU_SATURATED]
         return Diagnosis(
-            cause=Cause.SATURATION, title=f"{ns}/{name}: CPU saturated",
+            cause=Cause.SATURATION,
+            title=f"{ns}/{name}: CPU saturated",
             hypothesis=f"{s.detail}. Demand exceeds what the replicas may use, so requests "
             "queue and slow down; more replicas spread the load.",
-            evidence=evidence, confidence=0.75, facts=_pods_facts(s, w), **base,
-        )  # fmt: skip
+            evidence=evidence,
+            confidence=0.75,
+            facts=_pods_facts(s, w),
+            **base,
+        )
     if Kind.HIGH_RISK in kinds:
         s = kinds[Kind.HIGH_RISK]
         reasons = " ".join(s.evidence.get("reasons", [])).lower()
         cause = (
-            Cause.PREDICTED_OOM if "memory" in reasons
-            else Cause.PREDICTED_SATURATION if "cpu" in reasons
+            Cause.PREDICTED_OOM
+            if "memory" in reasons
+            else Cause.PREDICTED_SATURATION
+            if "cpu" in reasons
             else Cause.PREDICTED_FAILURE
-        )  # fmt: skip
+        )
         what = {
             Cause.PREDICTED_OOM: "an OOM kill; raising the memory limit now prevents it",
             Cause.PREDICTED_SATURATION: "CPU saturation; more replicas spread the load",
             Cause.PREDICTED_FAILURE: "a failure; no preventive fix is known for its signs",
         }[cause]
         return Diagnosis(
-            cause=cause, title=f"{ns}/{name}: failure predicted",
+            cause=cause,
+            title=f"{ns}/{name}: failure predicted",
             hypothesis=f"Nothing has failed yet, but the model predicts {what} ({s.detail}).",
-            evidence=evidence, confidence=min(0.9, s.evidence.get("risk", 50) / 100),
-            facts={**_pods_facts(s, w), **_memory_facts(state, ns, name)}, **base,
-        )  # fmt: skip
+            evidence=evidence,
+            confidence=min(0.9, s.evidence.get("risk", 50) / 100),
+            facts={**_pods_facts(s, w), **_memory_facts(state, ns, name)},
+            **base,
+        )
     if Kind.ANOMALY_BURST in kinds:
         s = kinds[Kind.ANOMALY_BURST]
         return Diagnosis(
-            cause=Cause.ANOMALY, title=f"{ns}/{name}: unusual behaviour",
+            cause=Cause.ANOMALY,
+            title=f"{ns}/{name}: unusual behaviour",
             hypothesis=f"{s.detail}: it behaves unlike its own normal, with no failure yet. "
             "Worth a look; nothing is changed.",
-            evidence=evidence, confidence=0.4, facts={}, **base,
-        )  # fmt: skip
+            evidence=evidence,
+            confidence=0.4,
+            facts={},
+            **base,
+        )
     return None
 
 
@@ -307,48 +372,72 @@ def _namespace_changes(dx: list[Diagnosis], state: ClusterState) -> list[Diagnos
         names = sorted(d.name for d in group)
         out.append(
             Diagnosis(
-                cause=Cause.NAMESPACE_CHANGE, scope="namespace", namespace=ns, name=ns,
+                cause=Cause.NAMESPACE_CHANGE,
+                scope="namespace",
+                namespace=ns,
+                name=ns,
                 title=f"{ns}: {len(group)} workloads failing together",
                 hypothesis=f"{', '.join(names)} in {ns} started failing within "
                 f"{(end - start).total_seconds() / 60:.0f} min of each other: a change they "
                 "share (a ConfigMap, a Secret, a release of several services) is the likely "
                 "cause. A person must find and revert it; rolling back each one blindly could "
                 "mix versions.",
-                evidence=[e for d in group for e in d.evidence][:8], confidence=0.7,
-                signals=[s for d in group for s in d.signals], since=start,
+                evidence=[e for d in group for e in d.evidence][:8],
+                confidence=0.7,
+                signals=[s for d in group for s in d.signals],
+                since=start,
                 facts={"workloads": names},
             )
-        )  # fmt: skip
+        )
     return out
 
 
 def _other(s: Signal) -> Diagnosis:
     if s.kind == Kind.PVC_UNBOUND:
         return Diagnosis(
-            cause=Cause.PVC_UNBOUND, scope="pvc", namespace=s.namespace, name=s.name,
+            cause=Cause.PVC_UNBOUND,
+            scope="pvc",
+            namespace=s.namespace,
+            name=s.name,
             title=f"claim {s.namespace}/{s.name} unbound",
             hypothesis=f"{s.detail}. No volume can be provisioned for it: the storage class is "
             "missing or out of capacity. A person must fix the class or the claim.",
-            evidence=[s.detail], confidence=0.9, signals=[s], since=s.since,
+            evidence=[s.detail],
+            confidence=0.9,
+            signals=[s],
+            since=s.since,
             facts={"pods": list(s.pods)},
-        )  # fmt: skip
+        )
     if s.kind == Kind.JOB_FAILED:
         kind = "CronJob" if s.evidence.get("owner") else "Job"
         return Diagnosis(
-            cause=Cause.JOB_FAILED, scope="job", namespace=s.namespace, name=s.name,
+            cause=Cause.JOB_FAILED,
+            scope="job",
+            namespace=s.namespace,
+            name=s.name,
             title=f"{kind} {s.namespace}/{s.name} failed",
             hypothesis=f"{s.detail}. Its pods exited with errors until Kubernetes gave up, so "
             "the work it does did not happen. Re-running it blindly can repeat side effects; a "
             "person must read the failed pods' logs, fix the cause and re-run it"
             + (" (or let the next scheduled run pick it up)." if kind == "CronJob" else "."),
-            evidence=[s.detail, f"image {s.evidence.get('image', '?')}"], confidence=0.9,
-            signals=[s], since=s.since, facts={"job": s.evidence.get("job", s.name)},
-        )  # fmt: skip
+            evidence=[s.detail, f"image {s.evidence.get('image', '?')}"],
+            confidence=0.9,
+            signals=[s],
+            since=s.since,
+            facts={"job": s.evidence.get("job", s.name)},
+        )
     return Diagnosis(
-        cause=Cause.ANOMALY, scope=s.scope, namespace=s.namespace, name=s.name,
-        title=f"{s.name}: {s.kind.replace('_', ' ')}", hypothesis=s.detail,
-        evidence=[s.detail], confidence=0.4, signals=[s], since=s.since,
-    )  # fmt: skip
+        cause=Cause.ANOMALY,
+        scope=s.scope,
+        namespace=s.namespace,
+        name=s.name,
+        title=f"{s.name}: {s.kind.replace('_', ' ')}",
+        hypothesis=s.detail,
+        evidence=[s.detail],
+        confidence=0.4,
+        signals=[s],
+        since=s.since,
+    )
 
 
 # --- facts and severity -----------------------------------------------------------------------
@@ -390,8 +479,12 @@ def _memory_facts(state: ClusterState, ns: str, name: str) -> dict:
     mem = state.memory.get((ns, name))
     if mem is None:
         return {}
-    return {"peak_bytes": mem.peak_bytes, "limit_bytes": mem.limit_bytes, "steady": mem.steady,
-            "growth_bytes_per_min": mem.growth_bytes_per_min}  # fmt: skip
+    return {
+        "peak_bytes": mem.peak_bytes,
+        "limit_bytes": mem.limit_bytes,
+        "steady": mem.steady,
+        "growth_bytes_per_min": mem.growth_bytes_per_min,
+    }
 
 
 ENV_SHIFT = {"production": 0, "staging": 1, "development": 2}
@@ -414,9 +507,10 @@ def severity(d: Diagnosis, state: ClusterState) -> str:
 def _impact(d: Diagnosis, state: ClusterState) -> int:
     if d.scope == "node":
         facing = any(
-            w.user_facing for w in state.workloads
+            w.user_facing
+            for w in state.workloads
             if f"{w.namespace}/{w.name}" in d.facts.get("workloads", [])
-        )  # fmt: skip
+        )
         return 1 if d.cause == Cause.NODE and facing else 2
     if d.scope == "namespace":
         return 1 if any(_facing(state, d.namespace, n) for n in d.facts["workloads"]) else 2

@@ -38,9 +38,10 @@ def summary(*, cluster=None, since: datetime | None = None) -> dict:
         qs = qs.filter(detected_at__gte=since)
     incidents = list(qs.order_by("detected_at")[:5000])
     groups: dict[str, dict[str, list[Incident]]] = {
-        "by_cause": defaultdict(list), "by_severity": defaultdict(list),
+        "by_cause": defaultdict(list),
+        "by_severity": defaultdict(list),
         "by_day": defaultdict(list),
-    }  # fmt: skip
+    }
     for i in incidents:
         groups["by_cause"][i.cause].append(i)
         groups["by_severity"][i.severity].append(i)

@@ -32,8 +32,20 @@ HISTORY = timedelta(minutes=30)  # samples read for "since when" and memory tren
 TREND_WINDOW = timedelta(minutes=8)  # memory trends are fitted on each run's last minutes
 MIN_TREND_POINTS = 5  # samples in a run before its memory trend says anything
 CPU_WINDOW = timedelta(minutes=5)  # CPU at the limit for most of this: throttled now
-SAMPLE_COLUMNS = ("ts", "namespace", "workload", "pod", "container", "memory", "limit_memory",
-                  "restarts", "ready", "waiting_reason", "cpu_m", "limit_cpu_m")  # fmt: skip
+SAMPLE_COLUMNS = (
+    "ts",
+    "namespace",
+    "workload",
+    "pod",
+    "container",
+    "memory",
+    "limit_memory",
+    "restarts",
+    "ready",
+    "waiting_reason",
+    "cpu_m",
+    "limit_cpu_m",
+)
 
 
 def cluster_state(cluster: Cluster, *, live: bool = True) -> sg.ClusterState:
@@ -189,9 +201,11 @@ def _cpu(samples, now: datetime) -> dict[tuple[str, str], sg.CpuState]:
         median = float(np.median([x for v in pods.values() for x in v])) * 100
         starts = [hot_since[(ns, wl, p)] for p in hot if (ns, wl, p) in hot_since]
         out[(ns, wl)] = sg.CpuState(
-            pods_at_limit=hot, pods=len(pods), median_pct_of_limit=median,
+            pods_at_limit=hot,
+            pods=len(pods),
+            median_pct_of_limit=median,
             since=min(starts) if starts else None,
-        )  # fmt: skip
+        )
     return out
 
 
@@ -316,11 +330,20 @@ def _live_objects(cluster: Cluster, state: sg.ClusterState) -> None:
         ]
         state.jobs = [
             sg.JobState(
-                j.namespace, j.name, j.owner, j.started_at, j.succeeded, j.failed,
-                j.backoff_limit, j.failed_reason, j.failed_message, j.failed_at, j.image,
+                j.namespace,
+                j.name,
+                j.owner,
+                j.started_at,
+                j.succeeded,
+                j.failed,
+                j.backoff_limit,
+                j.failed_reason,
+                j.failed_message,
+                j.failed_at,
+                j.image,
             )
             for j in gw.jobs()
-        ]  # fmt: skip
+        ]
     except gw_errors.GatewayError as exc:
         log.warning("healing: reading claims, autoscalers and Jobs of %s failed: %s", cluster, exc)
     finally:

@@ -66,9 +66,12 @@ def heal_cycle(*, cluster: Cluster, live: bool = True) -> CycleResult:
 
 def _summary(d: Diagnosis) -> dict:
     return {
-        "cause": d.cause, "target": f"{d.namespace}/{d.name}" if d.namespace else d.name,
-        "severity": d.severity, "confidence": round(d.confidence, 2), "title": d.title,
-    }  # fmt: skip
+        "cause": d.cause,
+        "target": f"{d.namespace}/{d.name}" if d.namespace else d.name,
+        "severity": d.severity,
+        "confidence": round(d.confidence, 2),
+        "title": d.title,
+    }
 
 
 # --- incidents --------------------------------------------------------------------------------
@@ -80,10 +83,15 @@ def _note(incident: Incident, at: datetime, kind: str, text: str, action=None) -
 
 def _audit(incident: Incident, verb: str, reason: str, before=None, after=None) -> None:
     audit_record(
-        actor=ACTOR, verb=verb, target_type="incident", target_id=str(incident.pk),
+        actor=ACTOR,
+        verb=verb,
+        target_type="incident",
+        target_id=str(incident.pk),
         target_repr=f"incident #{incident.pk} {incident.title}"[:200],
-        before=before, after=after or {"status": incident.status}, reason=reason[:1000],
-    )  # fmt: skip
+        before=before,
+        after=after or {"status": incident.status},
+        reason=reason[:1000],
+    )
 
 
 def _record(cluster: Cluster, found: list[Diagnosis], now: datetime, result) -> dict:
@@ -113,8 +121,11 @@ def _record(cluster: Cluster, found: list[Diagnosis], now: datetime, result) -> 
             incident = _reopen(cluster, d, now)
             if incident is None:
                 if len(result.opened) >= MAX_NEW_PER_CYCLE:
-                    log.warning("healing: more than %d new incidents in one cycle on %s; "
-                                "the rest wait", MAX_NEW_PER_CYCLE, cluster)  # fmt: skip
+                    log.warning(
+                        "healing: more than %d new incidents in one cycle on %s; the rest wait",
+                        MAX_NEW_PER_CYCLE,
+                        cluster,
+                    )
                     continue
                 incident = _open(cluster, d, now)
                 result.opened.append(incident.pk)
@@ -124,18 +135,36 @@ def _record(cluster: Cluster, found: list[Diagnosis], now: datetime, result) -> 
 
 def _open(cluster: Cluster, d: Diagnosis, now: datetime) -> Incident:
     incident = Incident.objects.create(
-        cluster=cluster, fingerprint=d.fingerprint, cause=d.cause, scope=d.scope,
-        namespace=d.namespace, name=d.name, title=d.title[:300], hypothesis=d.hypothesis,
-        evidence=d.evidence, signals=sorted({s.kind for s in d.signals}),
-        confidence=d.confidence, severity=d.severity, preventive=d.preventive,
-        started_at=min(d.since, now), detected_at=now, last_seen_at=now,
-    )  # fmt: skip
+        cluster=cluster,
+        fingerprint=d.fingerprint,
+        cause=d.cause,
+        scope=d.scope,
+        namespace=d.namespace,
+        name=d.name,
+        title=d.title[:300],
+        hypothesis=d.hypothesis,
+        evidence=d.evidence,
+        signals=sorted({s.kind for s in d.signals}),
+        confidence=d.confidence,
+        severity=d.severity,
+        preventive=d.preventive,
+        started_at=min(d.since, now),
+        detected_at=now,
+        last_seen_at=now,
+    )
     _note(incident, d.since, "started", "first sign: " + (d.signals[0].detail if d.signals else ""))
     _note(incident, now, "detected", f"{d.severity}, confidence {d.confidence:.0%}: {d.hypothesis}")
-    _audit(incident, "incident.opened", d.hypothesis, after={
-        "status": incident.status, "severity": d.severity, "cause": d.cause,
-        "target": incident.target_label,
-    })  # fmt: skip
+    _audit(
+        incident,
+        "incident.opened",
+        d.hypothesis,
+        after={
+            "status": incident.status,
+            "severity": d.severity,
+            "cause": d.cause,
+            "target": incident.target_label,
+        },
+    )
     return incident
 
 
@@ -205,9 +234,11 @@ def _reopen(cluster: Cluster, d: Diagnosis, now: datetime) -> Incident | None:
     recent.signals, recent.severity = sorted({x.kind for x in d.signals}), d.severity
     if recent.reopened >= FLAPPING:
         recent.status = Status.ESCALATED
-        recent.resolution = (f"flapping: back {recent.reopened} times within "
-                             f"{REOPEN_WINDOW.seconds // 60} min of resolving; a person must "
-                             "look at the cause")  # fmt: skip
+        recent.resolution = (
+            f"flapping: back {recent.reopened} times within "
+            f"{REOPEN_WINDOW.seconds // 60} min of resolving; a person must "
+            "look at the cause"
+        )
     recent.save()
     times = f"{recent.reopened}x" if not _prediction_only(d) else "predicted again"
     _note(recent, now, "reopened", f"back after resolving ({times}): {d.hypothesis}")
@@ -219,11 +250,20 @@ def _update(incident: Incident, d: Diagnosis, now: datetime, result) -> None:
     kinds = sorted({s.kind for s in d.signals})
     new = set(kinds) - set(incident.signals)
     if new:
-        _note(incident, now, "evidence", "new signs: " + "; ".join(
-            s.detail for s in d.signals if s.kind in new))  # fmt: skip
+        _note(
+            incident,
+            now,
+            "evidence",
+            "new signs: " + "; ".join(s.detail for s in d.signals if s.kind in new),
+        )
     if d.cause != incident.cause:
-        _note(incident, now, "revised", f"likely cause revised: {incident.cause_label} -> "
-              f"{d.cause.replace('_', ' ')} ({d.hypothesis})")  # fmt: skip
+        _note(
+            incident,
+            now,
+            "revised",
+            f"likely cause revised: {incident.cause_label} -> "
+            f"{d.cause.replace('_', ' ')} ({d.hypothesis})",
+        )
         revived = (
             incident.status == Status.ESCALATED
             and not d.preventive
@@ -274,13 +314,18 @@ def _update(incident: Incident, d: Diagnosis, now: datetime, result) -> None:
         if mitigated:
             # The workloads run elsewhere; the node itself needs a person, so the incident
             # is escalated (not resolved) and ends when the node is back.
-            why = (f"mitigated by action #{incident.action_id} ({book.title.lower()}): its "
-                   "workloads run elsewhere; the node itself needs a person: "
-                   + "; ".join(book.checks))  # fmt: skip
+            why = (
+                f"mitigated by action #{incident.action_id} ({book.title.lower()}): its "
+                "workloads run elsewhere; the node itself needs a person: " + "; ".join(book.checks)
+            )
             _escalate(incident, now, why, result)
             return
-        _escalate(incident, now, "the fix did not hold: the problem is still there after the "
-                  "verification window", result)  # fmt: skip
+        _escalate(
+            incident,
+            now,
+            "the fix did not hold: the problem is still there after the verification window",
+            result,
+        )
         return
     incident.save()
 
@@ -305,9 +350,17 @@ def _resolve(incident: Incident, now: datetime, why: str, *, healed: bool, resul
     incident.healed_by_zerotouch, incident.updated_at = healed, timezone.now()
     incident.save()
     _note(incident, now, "resolved", why, incident.action)
-    _audit(incident, "incident.resolved", why, before=before,
-           after={"status": incident.status, "healed_by_zerotouch": healed,
-                  "mttr_seconds": incident.mttr_seconds})  # fmt: skip
+    _audit(
+        incident,
+        "incident.resolved",
+        why,
+        before=before,
+        after={
+            "status": incident.status,
+            "healed_by_zerotouch": healed,
+            "mttr_seconds": incident.mttr_seconds,
+        },
+    )
     result.resolved.append(incident.pk)
 
 
@@ -332,8 +385,12 @@ def _follow_actions(cluster: Cluster, now: datetime, result) -> None:
             if incident.status != Status.ACTING:
                 incident.status = Status.ACTING
             elif a.started_at and timezone.now() - a.started_at > ACTING_TIMEOUT:
-                _escalate(incident, now, f"action #{a.pk} has not finished in "
-                          f"{ACTING_TIMEOUT.seconds // 60} min", result)  # fmt: skip
+                _escalate(
+                    incident,
+                    now,
+                    f"action #{a.pk} has not finished in {ACTING_TIMEOUT.seconds // 60} min",
+                    result,
+                )
                 continue
             incident.save()
         elif a.status == AStatus.SUCCEEDED:
@@ -341,11 +398,18 @@ def _follow_actions(cluster: Cluster, now: datetime, result) -> None:
             incident.status = Status.VERIFYING
             incident.verify_until = now + timedelta(minutes=book.verify_minutes)
             incident.save()
-            _note(incident, now, "verifying", f"action #{a.pk} succeeded; checking for "
-                  f"{book.verify_minutes} min that {book.verification}", a)  # fmt: skip
+            _note(
+                incident,
+                now,
+                "verifying",
+                f"action #{a.pk} succeeded; checking for "
+                f"{book.verify_minutes} min that {book.verification}",
+                a,
+            )
         elif a.status in FINAL:
             why = f"action #{a.pk} {a.get_status_display().lower()}" + (
-                f": {a.status_reason}" if a.status_reason else "")  # fmt: skip
+                f": {a.status_reason}" if a.status_reason else ""
+            )
             _escalate(incident, now, why + "; a person must decide", result)
 
 
@@ -386,8 +450,12 @@ def _clear(cluster: Cluster, now: datetime, seen: dict, result, present: set) ->
             if incident.recovered_at is None:
                 incident.recovered_at = _recovered_at(incident, now)
                 incident.save(update_fields=["recovered_at"])
-                _note(incident, now, "recovered", "the problem is no longer seen; confirming "
-                      "until the verification window ends")  # fmt: skip
+                _note(
+                    incident,
+                    now,
+                    "recovered",
+                    "the problem is no longer seen; confirming until the verification window ends",
+                )
             if incident.verify_until and now >= incident.verify_until:
                 book = runbooks.runbook_for(incident.cause)
                 why = f"fixed by action #{a.pk if a else '?'} ({book.title.lower()}); verified: "
@@ -425,8 +493,11 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
             if stale is not None:
                 _withdraw(incident, stale, why, now)
             checks = "; ".join(plan.runbook.checks)
-            why = ("no safe automatic fix" + (f" ({plan.why_not})" if plan.why_not else "")
-                   + f"; check: {checks}")  # fmt: skip
+            why = (
+                "no safe automatic fix"
+                + (f" ({plan.why_not})" if plan.why_not else "")
+                + f"; check: {checks}"
+            )
             _escalate(incident, now, why, result)
             return
         # From the incident's start too: a problem whose first sample fell out of the history
@@ -439,15 +510,25 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
             stale = None
         if not_before and now < not_before:
             if not incident.timeline.filter(kind="waiting", action=None).exists():
-                _note(incident, now, "waiting", f"{plan.runbook.title} no earlier than "
-                      f"{not_before:%H:%M:%S}: {plan.wait_why}")  # fmt: skip
+                _note(
+                    incident,
+                    now,
+                    "waiting",
+                    f"{plan.runbook.title} no earlier than {not_before:%H:%M:%S}: {plan.wait_why}",
+                )
             incident.save()
             return
         busy = _active_action_on(cluster, plan, besides=stale)
         if busy is not None:
             if not incident.timeline.filter(kind="waiting", action=busy).exists():
-                _note(incident, now, "waiting", f"action #{busy.pk} is already active on "
-                      f"{busy.target_label}; one fix at a time", busy)  # fmt: skip
+                _note(
+                    incident,
+                    now,
+                    "waiting",
+                    f"action #{busy.pk} is already active on "
+                    f"{busy.target_label}; one fix at a time",
+                    busy,
+                )
             incident.save()
             return
         if stale is not None:  # withdrawn first: two fixes are never open at once
@@ -458,12 +539,18 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
                 return
         try:
             action = action_propose(
-                actor=ACTOR, cluster=cluster, kind=plan.kind, target_name=plan.target,
-                namespace=plan.namespace, parameters=plan.parameters,
+                actor=ACTOR,
+                cluster=cluster,
+                kind=plan.kind,
+                target_name=plan.target,
+                namespace=plan.namespace,
+                parameters=plan.parameters,
                 reason=f"incident #{incident.pk}: {incident.title} — {plan.runbook.title}",
-                judged=(incident.severity, plan.runbook.risk), source=Source.HEALING,
-                evidence=_evidence(incident, plan), allow_auto_approve=_may_auto(incident, cluster),
-            )  # fmt: skip
+                judged=(incident.severity, plan.runbook.risk),
+                source=Source.HEALING,
+                evidence=_evidence(incident, plan),
+                allow_auto_approve=_may_auto(incident, cluster),
+            )
         except ApplicationError as exc:
             if stale is not None:
                 _withdraw(incident, stale, why, now)
@@ -473,9 +560,15 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
             _replace(incident, stale, action, why, now)
         incident.action = action
         incident.save()
-        _note(incident, now, "proposed", f"action #{action.pk}: {plan.runbook.title} "
-              f"({plan.kind} {action.target_label} {plan.parameters or ''}); expected: "
-              f"{plan.runbook.expected}", action)  # fmt: skip
+        _note(
+            incident,
+            now,
+            "proposed",
+            f"action #{action.pk}: {plan.runbook.title} "
+            f"({plan.kind} {action.target_label} {plan.parameters or ''}); expected: "
+            f"{plan.runbook.expected}",
+            action,
+        )
         result.proposed.append(action.pk)
 
 
@@ -536,8 +629,12 @@ def _may_auto(incident: Incident, cluster: Cluster) -> bool:
 
 def _evidence(incident: Incident, plan: runbooks.Plan) -> dict:
     return {
-        "incident": incident.pk, "hypothesis": incident.hypothesis,
-        "evidence": incident.evidence[:8], "confidence": incident.confidence,
-        "runbook": plan.runbook.name, "expected": plan.runbook.expected,
-        "verification": plan.runbook.verification, "rollback": plan.runbook.rollback,
-    }  # fmt: skip
+        "incident": incident.pk,
+        "hypothesis": incident.hypothesis,
+        "evidence": incident.evidence[:8],
+        "confidence": incident.confidence,
+        "runbook": plan.runbook.name,
+        "expected": plan.runbook.expected,
+        "verification": plan.runbook.verification,
+        "rollback": plan.runbook.rollback,
+    }

@@ -185,12 +185,22 @@ def _pod_signals(state: ClusterState) -> list[Signal]:
         )
         out.append(
             Signal(
-                kind=kind, scope="workload" if w else "pod", namespace=ns, name=name,
-                since=min(since, state.now), detail=detail, pods=pods, nodes=nodes,
-                evidence={"pods": len(pods), "replicas": w.replicas if w else 1,
-                          "restarts": restarts, "containers": troubled},
+                kind=kind,
+                scope="workload" if w else "pod",
+                namespace=ns,
+                name=name,
+                since=min(since, state.now),
+                detail=detail,
+                pods=pods,
+                nodes=nodes,
+                evidence={
+                    "pods": len(pods),
+                    "replicas": w.replicas if w else 1,
+                    "restarts": restarts,
+                    "containers": troubled,
+                },
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -208,13 +218,19 @@ def _workload_signals(state: ClusterState) -> list[Signal]:
         if stuck:
             out.append(
                 Signal(
-                    kind=Kind.ROLLOUT_STUCK, scope="workload", namespace=w.namespace,
-                    name=w.name, since=w.last_rollout_at or state.now,
+                    kind=Kind.ROLLOUT_STUCK,
+                    scope="workload",
+                    namespace=w.namespace,
+                    name=w.name,
+                    since=w.last_rollout_at or state.now,
                     detail=f"rollout of revision {w.revision} stuck: {stuck.get('message', '')}",
-                    evidence={"revision": w.revision, "available": w.available_replicas,
-                              "replicas": w.replicas},
+                    evidence={
+                        "revision": w.revision,
+                        "available": w.available_replicas,
+                        "replicas": w.replicas,
+                    },
                 )
-            )  # fmt: skip
+            )
     return out
 
 
@@ -228,16 +244,32 @@ def _node_signals(state: ClusterState) -> list[Signal]:
         if not n.ready:
             left = f"; {going} terminating (drained)" if going else ""
             out.append(
-                Signal(Kind.NODE_NOT_READY, "node", "", n.name, since,
-                       f"node {n.name} NotReady; {len(on_it)} pods on it{left}", pods=on_it,
-                       nodes=(n.name,), evidence={"pods": len(on_it)})
-            )  # fmt: skip
+                Signal(
+                    Kind.NODE_NOT_READY,
+                    "node",
+                    "",
+                    n.name,
+                    since,
+                    f"node {n.name} NotReady; {len(on_it)} pods on it{left}",
+                    pods=on_it,
+                    nodes=(n.name,),
+                    evidence={"pods": len(on_it)},
+                )
+            )
         if n.pressure:
             out.append(
-                Signal(Kind.NODE_PRESSURE, "node", "", n.name, since,
-                       f"node {n.name} under {', '.join(n.pressure)}", pods=on_it,
-                       nodes=(n.name,), evidence={"pressure": list(n.pressure)})
-            )  # fmt: skip
+                Signal(
+                    Kind.NODE_PRESSURE,
+                    "node",
+                    "",
+                    n.name,
+                    since,
+                    f"node {n.name} under {', '.join(n.pressure)}",
+                    pods=on_it,
+                    nodes=(n.name,),
+                    evidence={"pressure": list(n.pressure)},
+                )
+            )
     return out
 
 
@@ -270,13 +302,16 @@ def _hpa_signals(state: ClusterState) -> list[Signal]:
         if h.current >= h.maximum and hot:
             out.append(
                 Signal(
-                    Kind.HPA_MAXED, "workload", h.namespace, h.target, state.now,
+                    Kind.HPA_MAXED,
+                    "workload",
+                    h.namespace,
+                    h.target,
+                    state.now,
                     f"autoscaler {h.name} pinned at its maximum of {h.maximum} replicas with "
                     f"CPU at {h.utilization}% of request (target {h.target_utilization}%)",
-                    evidence={"hpa": h.name, "maximum": h.maximum,
-                              "utilization": h.utilization},
+                    evidence={"hpa": h.name, "maximum": h.maximum, "utilization": h.utilization},
                 )
-            )  # fmt: skip
+            )
     return out
 
 
@@ -290,22 +325,33 @@ def _job_signals(state: ClusterState) -> list[Signal]:
             continue
         what = f"CronJob {j.owner} run {j.name}" if j.owner else f"Job {j.name}"
         out[(j.namespace, j.owner or j.name)] = Signal(
-            Kind.JOB_FAILED, "job", j.namespace, j.owner or j.name, j.failed_at or state.now,
+            Kind.JOB_FAILED,
+            "job",
+            j.namespace,
+            j.owner or j.name,
+            j.failed_at or state.now,
             f"{what} failed ({j.failed_reason}: {j.failed_message or 'no message'}); "
             f"{j.failed} pod{'s' if j.failed != 1 else ''} failed, backoffLimit {j.backoff_limit}",
-            evidence={"job": j.name, "owner": j.owner, "reason": j.failed_reason,
-                      "failed_pods": j.failed, "image": j.image},
-        )  # fmt: skip
+            evidence={
+                "job": j.name,
+                "owner": j.owner,
+                "reason": j.failed_reason,
+                "failed_pods": j.failed,
+                "image": j.image,
+            },
+        )
     return list(out.values())
 
 
 def _succeeded_later(j: JobState, state: ClusterState) -> bool:
     started = j.started_at or state.now
     return bool(j.owner) and any(
-        o.owner == j.owner and o.namespace == j.namespace and o.succeeded
+        o.owner == j.owner
+        and o.namespace == j.namespace
+        and o.succeeded
         and (o.started_at or state.now) > started
         for o in state.jobs
-    )  # fmt: skip
+    )
 
 
 def _cpu_signals(state: ClusterState) -> list[Signal]:
@@ -315,14 +361,21 @@ def _cpu_signals(state: ClusterState) -> list[Signal]:
         if cpu.pods and len(cpu.pods_at_limit) * 2 >= cpu.pods:
             out.append(
                 Signal(
-                    Kind.CPU_SATURATED, "workload", ns, name, cpu.since or state.now,
+                    Kind.CPU_SATURATED,
+                    "workload",
+                    ns,
+                    name,
+                    cpu.since or state.now,
                     f"{len(cpu.pods_at_limit)} of {cpu.pods} pods at their CPU limit "
                     f"(median {cpu.median_pct_of_limit:.0f}% of limit): throttled",
                     pods=cpu.pods_at_limit,
-                    evidence={"pods_at_limit": len(cpu.pods_at_limit), "pods": cpu.pods,
-                              "median_pct_of_limit": round(cpu.median_pct_of_limit, 1)},
+                    evidence={
+                        "pods_at_limit": len(cpu.pods_at_limit),
+                        "pods": cpu.pods,
+                        "median_pct_of_limit": round(cpu.median_pct_of_limit, 1),
+                    },
                 )
-            )  # fmt: skip
+            )
     return out
 
 
@@ -362,10 +415,14 @@ def _anomaly_signals(state: ClusterState) -> list[Signal]:
         metrics = sorted({m for a in items for m in a.metrics})
         out.append(
             Signal(
-                Kind.ANOMALY_BURST, kind, ns, name, min(a.start for a in items),
+                Kind.ANOMALY_BURST,
+                kind,
+                ns,
+                name,
+                min(a.start for a in items),
                 f"{len(items)} anomalies in {ANOMALY_WINDOW.seconds // 60} min"
                 + (f" ({', '.join(metrics[:3])})" if metrics else ""),
                 evidence={"anomalies": len(items), "metrics": metrics},
             )
-        )  # fmt: skip
+        )
     return out

@@ -18,6 +18,12 @@ def cycle(cluster_id: int) -> None:
         return
     r = services.heal_cycle(cluster=cluster)
     if r.opened or r.proposed or r.resolved or r.escalated:
-        log.info("healing %s: %d found, opened %s, proposed %s, resolved %s, escalated %s",
-                 cluster.name, len(r.found), r.opened, r.proposed, r.resolved,
-                 r.escalated)  # fmt: skip
+        log.info(
+            "healing %s: %d found, opened %s, proposed %s, resolved %s, escalated %s",
+            cluster.name,
+            len(r.found),
+            r.opened,
+            r.proposed,
+            r.resolved,
+            r.escalated,
+        )

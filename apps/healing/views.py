@@ -46,19 +46,23 @@ def index(request):
         incidents = list(
             selectors.incident_list(
                 selectors.IncidentFilter(
-                    cluster=d.get("cluster"), status=d.get("status", ""),
-                    severity=d.get("severity", ""), namespace=d.get("namespace", ""),
+                    cluster=d.get("cluster"),
+                    status=d.get("status", ""),
+                    severity=d.get("severity", ""),
+                    namespace=d.get("namespace", ""),
                 )
             )
-        )  # fmt: skip
+        )
     template = "healing/index.html"
     if request.htmx:
         template += "#incident-list"
     context = {
-        "form": form, "incidents": incidents, "query": request.GET.urlencode(),
+        "form": form,
+        "incidents": incidents,
+        "query": request.GET.urlencode(),
         "figures": None if request.htmx else figures.summary(),
         "can_heal": user_can(request.user, Cap.PROPOSE),
-    }  # fmt: skip
+    }
     return render(request, template, context, status=status)
 
 
@@ -72,10 +76,12 @@ def detail(request, incident_id: int):
     if request.htmx:
         template += "#incident-state"
     context = {
-        "incident": incident, "timeline": list(incident.timeline.select_related("action")),
-        "action": incident.action, "can_decide": user_can(request.user, Cap.APPROVE),
+        "incident": incident,
+        "timeline": list(incident.timeline.select_related("action")),
+        "action": incident.action,
+        "can_decide": user_can(request.user, Cap.APPROVE),
         "chart": None if request.htmx else _chart(incident),
-    }  # fmt: skip
+    }
     return render(request, template, context)
 
 
@@ -86,17 +92,25 @@ def _chart(incident) -> str | None:
     until = incident.resolved_at or incident.last_seen_at
     since = min(incident.started_at, incident.detected_at) - timedelta(minutes=20)
     series = pred_selectors.entity_series(
-        cluster=incident.cluster, kind=kind, namespace=incident.namespace, name=incident.name,
-        since=since, until=until + timedelta(minutes=5),
-    )  # fmt: skip
+        cluster=incident.cluster,
+        kind=kind,
+        namespace=incident.namespace,
+        name=incident.name,
+        since=since,
+        until=until + timedelta(minutes=5),
+    )
     if series.empty:
         return None
     bands = anomaly_bands(
         pred_selectors.anomaly_list(
-            cluster=incident.cluster, kind=kind, namespace=incident.namespace,
-            name=incident.name, since=since, until=until,
+            cluster=incident.cluster,
+            kind=kind,
+            namespace=incident.namespace,
+            name=incident.name,
+            since=since,
+            until=until,
         )
-    )  # fmt: skip
+    )
     marks = [charts.Mark(t.at, t.kind, t.text) for t in incident.timeline.all()]
     return charts.incident_timeline(series, metrics_for(kind), bands, marks).to_json()
 

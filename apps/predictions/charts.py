@@ -60,9 +60,17 @@ def entity_timeline(series: pd.DataFrame, metrics: list[str], bands: list[Band])
         }
     for b in bands:
         fig.add_shape(  # across every panel: yref paper
-            type="rect", xref="x", yref="paper", x0=b.start, x1=b.end, y0=0, y1=1,
-            fillcolor=BAND, line_width=0, layer="below",
-        )  # fmt: skip
+            type="rect",
+            xref="x",
+            yref="paper",
+            x0=b.start,
+            x1=b.end,
+            y0=0,
+            y1=1,
+            fillcolor=BAND,
+            line_width=0,
+            layer="below",
+        )
     fig.update_layout(
         height=140 * n + 80,
         margin={"l": 70, "r": 20, "t": 20, "b": 40},

@@ -17,9 +17,16 @@ from .features import Frames, build_features
 # Histories the cold-start base model learns from: every fault kind the sandbox plays, and
 # healthy days, each varied by its seed (start hour, fault timing and strength, rollouts).
 BASE_SCENARIOS = [
-    "memory-leak", "cpu-saturation", "node-not-ready", "bad-rollout", "image-pull-failure",
-    "noisy-neighbour", "unbound-pvc", "busy-day", "healthy",
-]  # fmt: skip
+    "memory-leak",
+    "cpu-saturation",
+    "node-not-ready",
+    "bad-rollout",
+    "image-pull-failure",
+    "noisy-neighbour",
+    "unbound-pvc",
+    "busy-day",
+    "healthy",
+]
 BASE_TRAIN_SEEDS = [1, 2, 3]
 BASE_HOLDOUT_SEEDS = [101]  # never trained on: the base model's figures come from these
 BASE_HOURS = 2.0

@@ -57,27 +57,64 @@ PATTERN_ONLY = "no single reading stands out: the combination resembles the run-
 MIN_ISOTONIC = 30  # held-out failures needed for isotonic calibration (else sigmoid)
 MAX_TREE_ROWS = 100_000  # rows each tree sees (a bootstrap sample): bounds training time
 GROUPS = {
-    "memory": ["mem_limit_ratio", "mem_slope", "mem_slope_10m", "mem_volatility",
-               "mem_minutes_to_limit", "mem_growth", "mem_request_ratio"],
-    "cpu": ["cpu_limit_ratio", "cpu_slope", "cpu_volatility", "cpu_minutes_to_limit",
-            "cpu_request_ratio"],
+    "memory": [
+        "mem_limit_ratio",
+        "mem_slope",
+        "mem_slope_10m",
+        "mem_volatility",
+        "mem_minutes_to_limit",
+        "mem_growth",
+        "mem_request_ratio",
+    ],
+    "cpu": [
+        "cpu_limit_ratio",
+        "cpu_slope",
+        "cpu_volatility",
+        "cpu_minutes_to_limit",
+        "cpu_request_ratio",
+    ],
     "restarts": ["restarts_10m", "minutes_since_restart", "youngest_container_minutes"],
     "oom": ["oom_kills_10m", "ev_oom_10m"],
-    "readiness": ["ready_share", "ready_share_10m", "replicas_ready_share", "waiting_share",
-                  "unscheduled_share"],
-    "node": ["node_not_ready_share", "node_pressure_share", "node_unschedulable_share",
-             "node_metrics_missing", "node_mem_ratio", "node_mem_slope", "ev_node_10m"],
+    "readiness": [
+        "ready_share",
+        "ready_share_10m",
+        "replicas_ready_share",
+        "waiting_share",
+        "unscheduled_share",
+    ],
+    "node": [
+        "node_not_ready_share",
+        "node_pressure_share",
+        "node_unschedulable_share",
+        "node_metrics_missing",
+        "node_mem_ratio",
+        "node_mem_slope",
+        "ev_node_10m",
+    ],
     "rollout": ["minutes_since_rollout"],
-    **{name: [name] for name in ("ev_backoff_10m", "ev_unhealthy_10m", "ev_failed_10m",
-                                 "ev_scheduling_10m", "ev_eviction_10m", "ev_other_warning_10m")},
-}  # fmt: skip
+    **{
+        name: [name]
+        for name in (
+            "ev_backoff_10m",
+            "ev_unhealthy_10m",
+            "ev_failed_10m",
+            "ev_scheduling_10m",
+            "ev_eviction_10m",
+            "ev_other_warning_10m",
+        )
+    },
+}
 
 
 # What the phrases read: the grouped features plus the context columns.
 PHRASE_COLUMNS = [
     *dict.fromkeys(n for names in GROUPS.values() for n in names),
-    "containers", "mem_limit_known", "cpu_limit_known", "node_hint", "is_node",
-]  # fmt: skip
+    "containers",
+    "mem_limit_known",
+    "cpu_limit_known",
+    "node_hint",
+    "is_node",
+]
 
 
 class FeatureMismatch(ValueError):

@@ -68,8 +68,9 @@ def outcome_failures(outcomes: list[tuple[str, str, object, str]]) -> pd.DataFra
         none = pd.Series([], dtype="datetime64[us, UTC]")
         return pd.DataFrame(columns=FAILURE_COLUMNS).assign(time=none)
     entity, kind, time, detail = zip(*outcomes, strict=True)
-    out = pd.DataFrame({"entity": entity, "entity_kind": kind, "time": time, "kind": "FixFailed",
-                        "detail": detail})  # fmt: skip
+    out = pd.DataFrame(
+        {"entity": entity, "entity_kind": kind, "time": time, "kind": "FixFailed", "detail": detail}
+    )
     out["time"] = pd.to_datetime(out["time"], utc=True)
     return out[FAILURE_COLUMNS]
 

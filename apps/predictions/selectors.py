@@ -234,8 +234,17 @@ def action_outcomes(
 
     rows = Action.objects.filter(
         cluster=cluster, status__in=("failed", "rolled_back"), finished_at__isnull=False
-    ).values_list("pk", "kind", "status", "namespace", "target_kind", "target_name",
-                  "workload", "finished_at", "result")  # fmt: skip
+    ).values_list(
+        "pk",
+        "kind",
+        "status",
+        "namespace",
+        "target_kind",
+        "target_name",
+        "workload",
+        "finished_at",
+        "result",
+    )
     out = []
     for pk, kind, status, ns, target_kind, name, workload, finished, result in rows:
         # On the cluster's clock (recorded by the executor); the wall clock otherwise.

@@ -124,10 +124,14 @@ def _write_scores(
     use = served(ModelVersion.Kind.FAILURE)
     if use.model is None:
         pred = rows[["entity", "entity_kind"]].assign(
-            status="no model", probability=np.nan, risk=None, level="unknown",
-            expected_lead_minutes=np.nan, reasons=[[] for _ in range(len(rows))],
+            status="no model",
+            probability=np.nan,
+            risk=None,
+            level="unknown",
+            expected_lead_minutes=np.nan,
+            reasons=[[] for _ in range(len(rows))],
             missing="no failure model is trained yet",
-        )  # fmt: skip
+        )
     else:
         pred = use.model.predict(rows)
     scores = [_risk_row(cluster, at, r, use.version) for r in pred.itertuples(index=False)]
@@ -407,6 +411,10 @@ def retrain_request(*, actor, reason: str) -> None:
     if not reason.strip() or len(reason) > 500:
         raise ValidationFailed("reason: 1 to 500 characters", field="reason")
     audit_record(
-        actor=actor, verb="model.retrain_requested", target_type="model",
-        target_id="failure", target_repr="failure model", reason=reason,
-    )  # fmt: skip
+        actor=actor,
+        verb="model.retrain_requested",
+        target_type="model",
+        target_id="failure",
+        target_repr="failure model",
+        reason=reason,
+    )

@@ -20,9 +20,14 @@ def score(cluster_id: int) -> None:
     if cluster is None:
         return
     result = services.cluster_score(cluster=cluster)
-    log.info("scored %s: %s (%d scored, %d without enough data, %d anomalies opened)",
-             cluster.name, result.message, result.scored, result.unknown,
-             result.anomalies_opened)  # fmt: skip
+    log.info(
+        "scored %s: %s (%d scored, %d without enough data, %d anomalies opened)",
+        cluster.name,
+        result.message,
+        result.scored,
+        result.unknown,
+        result.anomalies_opened,
+    )
     # Healing reads the fresh scores; by name, so predictions does not import it. A cycle
     # still queued after the next collection is stale: it expires.
     current_app.send_task(
@@ -42,22 +47,23 @@ def _follow_ups(cluster: Cluster, *, uncovered: int = 0) -> None:
         retrain.delay(trigger="new failures observed")
 
 
-@shared_task(name="predictions.fit_anomaly", ignore_result=True, soft_time_limit=600,
-             time_limit=660)  # fmt: skip
+@shared_task(
+    name="predictions.fit_anomaly", ignore_result=True, soft_time_limit=600, time_limit=660
+)
 def fit_anomaly(cluster_id: int) -> None:
     cluster = Cluster.objects.filter(pk=cluster_id, enabled=True).first()
     if cluster is not None:
         services.anomaly_fit(cluster=cluster)
 
 
-@shared_task(name="predictions.train_base", ignore_result=True, soft_time_limit=1800,
-             time_limit=1900)  # fmt: skip
+@shared_task(
+    name="predictions.train_base", ignore_result=True, soft_time_limit=1800, time_limit=1900
+)
 def train_base() -> None:
     training.base_model_ensure()
 
 
-@shared_task(name="predictions.retrain", ignore_result=True, soft_time_limit=1800,
-             time_limit=1900)  # fmt: skip
+@shared_task(name="predictions.retrain", ignore_result=True, soft_time_limit=1800, time_limit=1900)
 def retrain(trigger: str = "daily", actor: str = "system:beat") -> None:
     if trigger == "daily" and not settings.PREDICTION_AUTO_TRAIN:
         return

@@ -64,10 +64,13 @@ def index(request):
         d = form.cleaned_data if form.is_bound else {}
         scores = selectors.risk_list(
             selectors.RiskFilter(
-                cluster=d.get("cluster"), namespace=d.get("namespace", ""),
-                kind=d.get("kind", ""), min_level=d.get("min_level", ""), q=d.get("q", ""),
+                cluster=d.get("cluster"),
+                namespace=d.get("namespace", ""),
+                kind=d.get("kind", ""),
+                min_level=d.get("min_level", ""),
+                q=d.get("q", ""),
             )
-        )  # fmt: skip
+        )
         key = SORTS.get(d.get("sort") or "risk")
         if key == "label":
             scores.sort(key=lambda s: s.label)
@@ -110,10 +113,13 @@ def anomalies(request):
     if status == 200:
         rows = list(
             selectors.anomaly_list(
-                cluster=d.get("cluster"), namespace=d.get("namespace", ""),
-                name=d.get("name", ""), since=since, until=until,
+                cluster=d.get("cluster"),
+                namespace=d.get("namespace", ""),
+                name=d.get("name", ""),
+                since=since,
+                until=until,
             )[:500]
-        )  # fmt: skip
+        )
     chart = (
         charts.cluster_timeline(charts.anomaly_bands(rows), since, until).to_json()
         if rows
@@ -150,11 +156,19 @@ def entity(request, cluster: str, kind: str, name: str, namespace: str = ""):
     latest = selectors.risk_list(selectors.RiskFilter(cluster=c, namespace=namespace, q=name))
     latest = next((r for r in latest if r.name == name and r.entity_kind == kind), None)
     context = {
-        "cluster": c, "kind": kind, "namespace": namespace, "name": name, "hours": hours,
-        "hour_choices": HOURS, "chart": fig.to_json(), "anomalies": found, "risk": latest,
-        "risk_spark": charts.sparkline_points([r for _, r in risk if r is not None][-120:],
-                                              width=360, height=40),
-    }  # fmt: skip
+        "cluster": c,
+        "kind": kind,
+        "namespace": namespace,
+        "name": name,
+        "hours": hours,
+        "hour_choices": HOURS,
+        "chart": fig.to_json(),
+        "anomalies": found,
+        "risk": latest,
+        "risk_spark": charts.sparkline_points(
+            [r for _, r in risk if r is not None][-120:], width=360, height=40
+        ),
+    }
     return render(request, "predictions/entity.html", context)
 
 
@@ -169,10 +183,12 @@ def models(request):
     if request.htmx:
         template += "#model-list"
     context = {
-        "versions": versions, "serving": champion, "problems": use.problems,
+        "versions": versions,
+        "serving": champion,
+        "problems": use.problems,
         "importances": importances,
         "training": selectors.training_now().filter(kind=ModelVersion.Kind.FAILURE).first(),
-    }  # fmt: skip
+    }
     return render(request, template, context)
 
 

@@ -139,12 +139,14 @@ def test_draining_a_lost_node_has_its_pods_replaced_before_the_toleration(tmp_pa
         assert all(d.ready_replicas == d.replicas for d in gw.deployments())
         assert "TaintManagerEviction" not in {e.reason for e in gw.events()}
         # A force delete ends one at once; a negative grace period is refused by name.
-        gw.core.delete_namespaced_pod(stranded[0].name, stranded[0].namespace,
-                                      grace_period_seconds=0)  # fmt: skip
+        gw.core.delete_namespaced_pod(
+            stranded[0].name, stranded[0].namespace, grace_period_seconds=0
+        )
         assert stranded[0].name not in {p.name for p in gw.pods() if p.node == "node-2"}
         with pytest.raises(ApiException) as err:
-            gw.core.delete_namespaced_pod(stranded[1].name, stranded[1].namespace,
-                                          grace_period_seconds=-5)  # fmt: skip
+            gw.core.delete_namespaced_pod(
+                stranded[1].name, stranded[1].namespace, grace_period_seconds=-5
+            )
         assert err.value.status == 422 and "gracePeriodSeconds" in err.value.body
     finally:
         server.stop()

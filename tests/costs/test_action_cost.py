@@ -50,9 +50,14 @@ def _month(cpu_m: float, memory: float) -> float:
 
 def _propose(cluster, who, kind, target, parameters):
     return action_propose(
-        actor=who, cluster=cluster, kind=kind, namespace="shop", target_name=target,
-        parameters=parameters, reason="test",
-    )  # fmt: skip
+        actor=who,
+        cluster=cluster,
+        kind=kind,
+        namespace="shop",
+        target_name=target,
+        parameters=parameters,
+        reason="test",
+    )
 
 
 def _inbox(user) -> str:
@@ -84,9 +89,12 @@ def test_lowering_a_request_shows_a_saving(cluster, live, olivia, alice):
     collect_through(live, cluster, 1)
     api = _requests("api")  # 384Mi a replica, 4 replicas
     action = _propose(
-        cluster, olivia, "patch_resources", "api",
+        cluster,
+        olivia,
+        "patch_resources",
+        "api",
         {"container": "api", "requests": {"memory": "256Mi"}},
-    )  # fmt: skip
+    )
     expected = 4 * _month(0, memory_bytes("256Mi") - api["memory"])
     assert round(expected, 2) == -1.55
     assert action_cost(action).monthly == -1.55

@@ -40,8 +40,17 @@ def _containers(rows=None, hours=HOURS) -> pd.DataFrame:
         ("shop", "web", "web-2", "app", "spot", 800, 0.5 * GiB, 500, GiB),
         ("batch", "", "job-1", "main", "od", 100, 0.25 * GiB, None, None),
     ]
-    cols = ["namespace", "workload", "pod", "container", "node", "cpu_m", "memory",
-            "request_cpu_m", "request_memory"]  # fmt: skip
+    cols = [
+        "namespace",
+        "workload",
+        "pod",
+        "container",
+        "node",
+        "cpu_m",
+        "memory",
+        "request_cpu_m",
+        "request_memory",
+    ]
     return pd.DataFrame(
         [{"ts": _at(h), **dict(zip(cols, r, strict=True))} for h in hours for r in rows]
     )
@@ -248,9 +257,19 @@ def _busy_range(seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
             )
     containers = pd.DataFrame(
         c_rows,
-        columns=["ts", "namespace", "workload", "pod", "container", "node", "cpu_m", "memory",
-                 "request_cpu_m", "request_memory"],
-    )  # fmt: skip
+        columns=[
+            "ts",
+            "namespace",
+            "workload",
+            "pod",
+            "container",
+            "node",
+            "cpu_m",
+            "memory",
+            "request_cpu_m",
+            "request_memory",
+        ],
+    )
     nodes = pd.DataFrame(n_rows, columns=["ts", "node", "allocatable_cpu_m", "allocatable_memory"])
     return containers, nodes
 
@@ -266,10 +285,13 @@ def _hourly_bills(containers, nodes, hours: int, interval: timedelta, until=None
             bill(
                 containers[(containers["ts"] >= start) & (containers["ts"] < end)],
                 nodes[(nodes["ts"] >= start) & (nodes["ts"] < end)],
-                slot=timedelta(hours=1), interval=interval, until=until, end=end,
+                slot=timedelta(hours=1),
+                interval=interval,
+                until=until,
+                end=end,
                 after=later.min() if len(later) else None,
             )
-        )  # fmt: skip
+        )
     return bills
 
 
@@ -277,8 +299,15 @@ def _hourly_bills(containers, nodes, hours: int, interval: timedelta, until=None
 def test_hourly_bills_combined_give_the_allocation_of_the_whole_range(idle):
     containers, nodes = _busy_range()
     since, until = T0, T0 + timedelta(hours=7)
-    whole = allocate(containers, nodes, PRICES, idle=idle, since=since, until=until,
-                     interval=timedelta(minutes=5))  # fmt: skip
+    whole = allocate(
+        containers,
+        nodes,
+        PRICES,
+        idle=idle,
+        since=since,
+        until=until,
+        interval=timedelta(minutes=5),
+    )
     bills = _hourly_bills(containers, nodes, 7, timedelta(minutes=5), until=until)
     assert sum(b is None for b in bills) == 1  # the hour inside the gap has no collection
     parts = combine(bills, PRICES, idle=idle, since=since, until=until)

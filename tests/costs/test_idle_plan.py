@@ -114,8 +114,9 @@ def test_idle_over_six_days_of_the_week_window_is_high_confidence():
     from apps.costs.waste import WorkloadUsage, idle_workloads
 
     def item(hours):
-        w = WorkloadUsage("analytics", "reporter", 2, 500, 2**30, 2, 2, 120 * 2**20,
-                          120 * 2**20, hours)  # fmt: skip
+        w = WorkloadUsage(
+            "analytics", "reporter", 2, 500, 2**30, 2, 2, 120 * 2**20, 120 * 2**20, hours
+        )
         [f] = idle_workloads([w], DEFAULT_SHEET.default.prices)
         return _idle_item(SimpleNamespace(name="c"), w, f)
 

@@ -98,8 +98,10 @@ def test_the_hpa_patch_changes_the_cpu_target_and_keeps_the_other_metrics(collec
     autoscaling = k8s.AutoscalingV2Api(
         k8s_config.new_client_from_config(str(live.kubeconfig), "sandbox")
     )
-    memory = {"type": "Resource", "resource": {"name": "memory", "target": {
-        "type": "Utilization", "averageUtilization": 80}}}  # fmt: skip
+    memory = {
+        "type": "Resource",
+        "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 80}},
+    }
     hpa = autoscaling.read_namespaced_horizontal_pod_autoscaler("api", "shop")
     metrics = [*autoscaling.api_client.sanitize_for_serialization(hpa.spec.metrics), memory]
     autoscaling.patch_namespaced_horizontal_pod_autoscaler(

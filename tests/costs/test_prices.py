@@ -242,9 +242,12 @@ def test_it_refuses_zero_or_negative_prices_in_the_database_too(cluster, column,
     sheet = PriceSheet.objects.create(cluster=cluster, source="raw", updated_by="test")
     good = {c: Decimal("0.1") for c in prices.PRICE_COLUMNS}
     row = PriceRow(
-        sheet=sheet, position=0, kind="default", capacity_type="on_demand",
+        sheet=sheet,
+        position=0,
+        kind="default",
+        capacity_type="on_demand",
         **{**good, column: Decimal(value)},
-    )  # fmt: skip
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
         row.save()
     assert not PriceRow.objects.exists()

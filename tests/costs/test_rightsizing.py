@@ -217,9 +217,15 @@ def test_it_sorts_unsorted_samples_before_finding_start_up_spikes() -> None:
     in_order = rec(usage(cpu, memory, starts=(T0,)))
     order = np.random.default_rng(7).permutation(240)
     shuffled = ContainerUsage(
-        "shop", "web", "app", (T0 + np.arange(240) * 30.0)[order], cpu[order], memory[order], SET,
+        "shop",
+        "web",
+        "app",
+        (T0 + np.arange(240) * 30.0)[order],
+        cpu[order],
+        memory[order],
+        SET,
         starts=(T0,),
-    )  # fmt: skip
+    )
     assert rec(shuffled) == in_order
     assert in_order.startup_samples == 7
 

@@ -164,10 +164,15 @@ def test_idle_verdicts_and_waste_read_from_rollups_match_the_raw_ones(tmp_path):
         assert day is not None and day.hour.hour == 0
         per_pod = set(
             ContainerSample.objects.filter(
-                cluster=cluster, ts__gte=day.hour, ts__lt=mark, cpu_m__isnull=False,
+                cluster=cluster,
+                ts__gte=day.hour,
+                ts__lt=mark,
+                cpu_m__isnull=False,
                 memory__isnull=False,
-            ).exclude(workload="").values_list("namespace", "workload", "pod", "ts")
-        )  # fmt: skip
+            )
+            .exclude(workload="")
+            .values_list("namespace", "workload", "pod", "ts")
+        )
         expected: dict = {}
         for ns, wl, _pod, _ts in per_pod:
             expected[(ns, wl)] = expected.get((ns, wl), 0) + 1

@@ -507,8 +507,11 @@ def test_a_drain_of_a_lost_node_succeeds_with_its_pods_left_terminating(
     sb = live.sandbox
     with sb.lock:
         controllers.node_status(sb, sb.store.get("nodes", "", node), ready=False)
-        on_node = {p["metadata"]["name"] for p in sb.store.list("pods")
-                   if p["spec"].get("nodeName") == node}  # fmt: skip
+        on_node = {
+            p["metadata"]["name"]
+            for p in sb.store.list("pods")
+            if p["spec"].get("nodeName") == node
+        }
     assert on_node
     action = action_approve(approver=alice, action=_drain(cluster, olivia, node))
     assert executor.execute(action.pk) == Status.SUCCEEDED
@@ -522,8 +525,10 @@ def test_a_drain_of_a_lost_node_succeeds_with_its_pods_left_terminating(
 
     def replaced():
         with sb.lock:
-            return all(d["status"].get("readyReplicas") == d["spec"]["replicas"]
-                       for d in sb.store.list("apps/deployments"))  # fmt: skip
+            return all(
+                d["status"].get("readyReplicas") == d["spec"]["replicas"]
+                for d in sb.store.list("apps/deployments")
+            )
 
     deadline = time.monotonic() + 20  # 10 simulated minutes at 30x
     while not replaced() and time.monotonic() < deadline:
@@ -540,19 +545,36 @@ def test_a_drain_leaves_daemonset_pods_and_is_not_refused_for_them(
     assert node is not None
     core = k8s.CoreV1Api(k8s_config.new_client_from_config(str(live.kubeconfig), "sandbox"))
     proxy = {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "kube-proxy-x1", "namespace": "kube-system", "ownerReferences": [
-            {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "kube-proxy",
-             "uid": "0e5c8d8a-0000-4000-8000-000000000001", "controller": True}]},
-        "spec": {"nodeName": node, "containers": [{"name": "kube-proxy",
-                                                   "image": "registry.k8s.io/kube-proxy:v1.31.0"}]},
-    }  # fmt: skip
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "kube-proxy-x1",
+            "namespace": "kube-system",
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "DaemonSet",
+                    "name": "kube-proxy",
+                    "uid": "0e5c8d8a-0000-4000-8000-000000000001",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "nodeName": node,
+            "containers": [{"name": "kube-proxy", "image": "registry.k8s.io/kube-proxy:v1.31.0"}],
+        },
+    }
     core.create_namespaced_pod("kube-system", proxy)
     action = action_approve(approver=alice, action=_drain(cluster, olivia, node))
     assert action.status == Status.QUEUED  # not blocked for kube-system/kube-proxy-x1
     assert executor.execute(action.pk) == Status.SUCCEEDED
-    left = [p.metadata.name for p in core.list_namespaced_pod(
-        "kube-system", field_selector=f"spec.nodeName={node}").items]  # fmt: skip
+    left = [
+        p.metadata.name
+        for p in core.list_namespaced_pod(
+            "kube-system", field_selector=f"spec.nodeName={node}"
+        ).items
+    ]
     assert left == ["kube-proxy-x1"]
 
 

@@ -39,9 +39,14 @@ def _resources(server) -> dict:
 
 def _patch_api(live, olivia, alice, resources: dict) -> Action:
     action = action_propose(
-        actor=olivia, cluster=sandbox_cluster(live), kind="patch_resources", namespace="shop",
-        target_name="api", parameters={"container": "api", **resources}, reason="rightsizing",
-    )  # fmt: skip
+        actor=olivia,
+        cluster=sandbox_cluster(live),
+        kind="patch_resources",
+        namespace="shop",
+        target_name="api",
+        parameters={"container": "api", **resources},
+        reason="rightsizing",
+    )
     return action_approve(approver=alice, action=action, reason="ok")
 
 

@@ -157,8 +157,16 @@ def _body(response) -> str:
 
 
 def test_the_walk_covers_every_app():
-    for needle in ("safety/", "audit/", "ai/status", "predictions/", "healing/", "ai/incidents",
-                   "costs/", "api/schema"):  # fmt: skip
+    for needle in (
+        "safety/",
+        "audit/",
+        "ai/status",
+        "predictions/",
+        "healing/",
+        "ai/incidents",
+        "costs/",
+        "api/schema",
+    ):
         assert any(r.startswith(needle) for r in ROUTES), needle
 
 

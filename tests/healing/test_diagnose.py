@@ -24,14 +24,46 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 MiB = 2**20
 
 
-def pod(name, workload, node="n1", *, ready=True, phase="Running", created=NOW - timedelta(hours=1),
-        waiting="", last="", restarts=0, recent=0, since=None, reason=""):  # fmt: skip
-    container = {"name": workload, "state": "waiting" if waiting else "running",
-                 "waiting_reason": waiting, "last_terminated_reason": last, "ready": ready,
-                 "image": f"registry.local/{workload}:1", "restarts": restarts}  # fmt: skip
+def pod(
+    name,
+    workload,
+    node="n1",
+    *,
+    ready=True,
+    phase="Running",
+    created=NOW - timedelta(hours=1),
+    waiting="",
+    last="",
+    restarts=0,
+    recent=0,
+    since=None,
+    reason="",
+):
+    container = {
+        "name": workload,
+        "state": "waiting" if waiting else "running",
+        "waiting_reason": waiting,
+        "last_terminated_reason": last,
+        "ready": ready,
+        "image": f"registry.local/{workload}:1",
+        "restarts": restarts,
+    }
     restarted = NOW - timedelta(minutes=3) if recent else None
-    return PodState("shop", name, workload, node, phase, ready, restarts, reason, (container,),
-                    created, since, recent, restarted)  # fmt: skip
+    return PodState(
+        "shop",
+        name,
+        workload,
+        node,
+        phase,
+        ready,
+        restarts,
+        reason,
+        (container,),
+        created,
+        since,
+        recent,
+        restarted,
+    )
 
 
 def workload(name, replicas=3, available=3, revision=1, rollout=None, facing=False):
@@ -72,12 +104,16 @@ def test_a_notready_node_explains_the_failing_pods_on_it():
 def test_a_drained_node_leaves_only_its_own_signal():
     """Drained pods stay Terminating on a lost node; they are going, not failing."""
     s = state(
-        nodes=[NodeState("n1", False, (), True, NOW - timedelta(minutes=2)),
-               NodeState("n2", True, (), False)],
+        nodes=[
+            NodeState("n1", False, (), True, NOW - timedelta(minutes=2)),
+            NodeState("n2", True, (), False),
+        ],
         workloads=[workload("web")],
-        pods=[pod("web-1", "web", ready=False, reason="Terminating"),
-              pod("web-4", "web", node="n2")],
-    )  # fmt: skip
+        pods=[
+            pod("web-1", "web", ready=False, reason="Terminating"),
+            pod("web-4", "web", node="n2"),
+        ],
+    )
     found = diagnose(detect(s), s)
     assert [d.cause for d in found] == [Cause.NODE]
     assert [sig.kind for sig in found[0].signals] == [Kind.NODE_NOT_READY]
@@ -89,9 +125,11 @@ def test_a_daemonset_pod_left_on_a_lost_node_is_not_a_failure_of_its_own():
     s = state(
         nodes=[NodeState("n1", False, (), True, NOW - timedelta(minutes=2))],
         workloads=[workload("web")],
-        pods=[pod("kube-proxy-x1", "kube-proxy", ready=False),
-              pod("web-1", "web", ready=False, reason="Terminating")],
-    )  # fmt: skip
+        pods=[
+            pod("kube-proxy-x1", "kube-proxy", ready=False),
+            pod("web-1", "web", ready=False, reason="Terminating"),
+        ],
+    )
     [d] = diagnose(detect(s), s)
     assert [sig.kind for sig in d.signals] == [Kind.NODE_NOT_READY]
     assert d.facts["short"] == []
@@ -313,9 +351,19 @@ def test_one_problem_keeps_one_fingerprint_and_two_targets_two():
 
 def job(name, owner="", *, started, failed_reason="", succeeded=0):
     failed_at = started + timedelta(minutes=2) if failed_reason else None
-    return JobState("reports", name, owner, started, succeeded, 3 if failed_reason else 0, 2,
-                    failed_reason, "Job has reached the specified backoff limit" if
-                    failed_reason else "", failed_at, "registry.local/export:3.2.0")  # fmt: skip
+    return JobState(
+        "reports",
+        name,
+        owner,
+        started,
+        succeeded,
+        3 if failed_reason else 0,
+        2,
+        failed_reason,
+        "Job has reached the specified backoff limit" if failed_reason else "",
+        failed_at,
+        "registry.local/export:3.2.0",
+    )
 
 
 def test_a_job_that_gave_up_escalates_with_what_to_check_and_a_later_good_run_ends_it():
@@ -350,26 +398,50 @@ def _plan(kind, target="api", ns="shop", book="raise-memory-limit", **parameters
     ("proposed", "fresh", "why"),
     [
         # Less than a step (x1.25) more is not worth a new proposal; a step more is.
-        (_plan("patch_resources", limits={"memory": "1088Mi"}),
-         _plan("patch_resources", limits={"memory": "1344Mi"}), ""),
-        (_plan("patch_resources", limits={"memory": "1088Mi"}),
-         _plan("patch_resources", limits={"memory": "1408Mi"}), "re-sized to 1408 Mi"),
-        (_plan("patch_resources", limits={"memory": "1088Mi"}),
-         _plan("patch_resources", limits={"memory": "2112Mi"}), "now too small"),
+        (
+            _plan("patch_resources", limits={"memory": "1088Mi"}),
+            _plan("patch_resources", limits={"memory": "1344Mi"}),
+            "",
+        ),
+        (
+            _plan("patch_resources", limits={"memory": "1088Mi"}),
+            _plan("patch_resources", limits={"memory": "1408Mi"}),
+            "re-sized to 1408 Mi",
+        ),
+        (
+            _plan("patch_resources", limits={"memory": "1088Mi"}),
+            _plan("patch_resources", limits={"memory": "2112Mi"}),
+            "now too small",
+        ),
         # A bigger limit than the fresh one still holds.
-        (_plan("patch_resources", limits={"memory": "2112Mi"}),
-         _plan("patch_resources", limits={"memory": "1088Mi"}), ""),
+        (
+            _plan("patch_resources", limits={"memory": "2112Mi"}),
+            _plan("patch_resources", limits={"memory": "1088Mi"}),
+            "",
+        ),
         # Scaled to 8 meanwhile: "scale to 6" would now take capacity away.
-        (_plan("scale", book="scale-up", replicas=6),
-         _plan("scale", book="scale-up", replicas=12), "replicas are needed now"),
-        (_plan("restart_pod", target="api-1", book="restart-pod"),
-         _plan("restart_pod", target="api-2", book="restart-pod"), "target is now shop/api-2"),
-        (_plan("rollout_restart", book="rollout-restart"),
-         _plan("rollout_undo", book="rollout-undo", revision=3), "runbook is now roll back"),
-        (_plan("rollout_undo", book="rollout-undo", revision=3),
-         runbooks.Plan(runbooks.runbook_for(Cause.IMAGE_PULL), None), "no automatic fix"),
+        (
+            _plan("scale", book="scale-up", replicas=6),
+            _plan("scale", book="scale-up", replicas=12),
+            "replicas are needed now",
+        ),
+        (
+            _plan("restart_pod", target="api-1", book="restart-pod"),
+            _plan("restart_pod", target="api-2", book="restart-pod"),
+            "target is now shop/api-2",
+        ),
+        (
+            _plan("rollout_restart", book="rollout-restart"),
+            _plan("rollout_undo", book="rollout-undo", revision=3),
+            "runbook is now roll back",
+        ),
+        (
+            _plan("rollout_undo", book="rollout-undo", revision=3),
+            runbooks.Plan(runbooks.runbook_for(Cause.IMAGE_PULL), None),
+            "no automatic fix",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_waiting_fix_is_stale_only_when_it_no_longer_fits(proposed, fresh, why):
     got = runbooks.stale(proposed, fresh)
     assert (why in got and got) if why else got == "", got

@@ -79,9 +79,11 @@ def test_autonomous_heals_a_memory_leak_with_no_human(celery_worker_process, fas
     safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="test")
     server, cluster = fast("memory-leak")
     resolved = _run_until(
-        cluster, lambda: _incident(cluster, Status.RESOLVED), timeout=240,
+        cluster,
+        lambda: _incident(cluster, Status.RESOLVED),
+        timeout=240,
         what="the leak's incident to be healed and verified",
-    )  # fmt: skip
+    )
     assert resolved.cause == "memory_leak" and resolved.severity in ("P3", "P4")
     assert resolved.healed_by_zerotouch and not resolved.human_involved
     action = Action.objects.get(pk=resolved.action_id)
@@ -114,8 +116,15 @@ def _crash_loop(tmp_path) -> str:
 
     doc = yaml.safe_load((sc.SCENARIO_DIR / "memory-leak.yaml").read_text())
     doc["name"] = "crash-loop"
-    doc["faults"] = [{"at": "15m", "kind": "crash_loop", "target": "shop/api",
-                      "params": {"config": "broken"}, "expect": ["CrashLoopBackOff"]}]  # fmt: skip
+    doc["faults"] = [
+        {
+            "at": "15m",
+            "kind": "crash_loop",
+            "target": "shop/api",
+            "params": {"config": "broken"},
+            "expect": ["CrashLoopBackOff"],
+        }
+    ]
     path = tmp_path / "crash-loop.yaml"
     path.write_text(yaml.safe_dump(doc))
     return str(path)
@@ -139,8 +148,9 @@ def test_autonomous_fixes_each_kind_with_no_human(
     done = _run_until(
         cluster,
         lambda: (i := _incident(cluster)) and i.recovered_at and i.status == ends and i,
-        timeout=300, what=f"{name}: the fix to restore service",
-    )  # fmt: skip
+        timeout=300,
+        what=f"{name}: the fix to restore service",
+    )
     assert done.cause == cause and not done.human_involved
     action = Action.objects.get(pk=done.action_id)
     assert action.kind == kind and action.status == "succeeded"
@@ -154,8 +164,10 @@ def test_autonomous_fixes_each_kind_with_no_human(
         with sb.lock:
             reasons = {e["reason"] for e in sb.store.list("events")}
             left = [p for p in sb.store.list("pods") if p["spec"].get("nodeName") == "node-2"]
-            ready = [(d["status"].get("readyReplicas"), d["spec"]["replicas"])
-                     for d in sb.store.list("apps/deployments")]  # fmt: skip
+            ready = [
+                (d["status"].get("readyReplicas"), d["spec"]["replicas"])
+                for d in sb.store.list("apps/deployments")
+            ]
         assert "Evicted" in reasons and "TaintManagerEviction" not in reasons
         assert left and all(p["metadata"].get("deletionTimestamp") for p in left)
         assert all(have == want for have, want in ready), ready
@@ -181,9 +193,11 @@ def test_an_image_that_cannot_be_pulled_escalates_and_changes_nothing(
     safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="test")
     server, cluster = fast("image-pull-failure")
     escalated = _run_until(
-        cluster, lambda: _incident(cluster, Status.ESCALATED), timeout=120,
+        cluster,
+        lambda: _incident(cluster, Status.ESCALATED),
+        timeout=120,
         what="the pull failure's escalation",
-    )  # fmt: skip
+    )
     assert escalated.cause == "image_pull" and "registry" in escalated.resolution
     assert not Action.objects.filter(cluster=cluster).exists()
     assert _mutations(server) == 0
@@ -199,9 +213,11 @@ def test_supervised_waits_for_an_approval_in_the_browser_then_heals(
 ):
     server, cluster = fast("bad-rollout")
     incident = _run_until(
-        cluster, lambda: (i := _incident(cluster)) and i.action_id and i, timeout=150,
+        cluster,
+        lambda: (i := _incident(cluster)) and i.action_id and i,
+        timeout=150,
         what="the bad rollout's proposal",
-    )  # fmt: skip
+    )
     assert incident.cause == "bad_rollout"
     before = _mutations(server)
     time.sleep(3)
@@ -219,9 +235,11 @@ def test_supervised_waits_for_an_approval_in_the_browser_then_heals(
     page.click("[data-testid=approve]")
     page.wait_for_url(f"{live_server.url}/healing/{incident.pk}/")
     healed = _run_until(
-        cluster, lambda: _incident(cluster, Status.RESOLVED), timeout=180,
+        cluster,
+        lambda: _incident(cluster, Status.RESOLVED),
+        timeout=180,
         what="the rollback to be verified",
-    )  # fmt: skip
+    )
     assert healed.healed_by_zerotouch and healed.human_involved
     assert Action.objects.get(pk=healed.action_id).status == "succeeded"
     page.goto(f"{live_server.url}/healing/")

@@ -131,9 +131,13 @@ def test_only_one_fix_may_be_active_per_workload(scenario, olivia):
     server, cluster = scenario("memory-leak")
     collect_through(server, cluster, 22)
     manual = action_propose(
-        actor=olivia, cluster=cluster, kind="rollout_restart", namespace="shop",
-        target_name="api", reason="restarting it myself",
-    )  # fmt: skip
+        actor=olivia,
+        cluster=cluster,
+        kind="rollout_restart",
+        namespace="shop",
+        target_name="api",
+        reason="restarting it myself",
+    )
     result = _cycle(cluster)
     incident = _only(cluster)
     assert result.proposed == [] and incident.action is None
@@ -331,8 +335,9 @@ def test_a_predicted_oom_is_fixed_without_people_on_production_only_with_the_swi
     safety_mode_set(actor=adam, mode="autonomous", reason="test")
     safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="t")
     if switch:
-        safety_switch_set(actor=adam, name="auto_heal_preventive_production", enabled=True,
-                          reason="test")  # fmt: skip
+        safety_switch_set(
+            actor=adam, name="auto_heal_preventive_production", enabled=True, reason="test"
+        )
     server, cluster = scenario("memory-leak")
     Cluster.objects.filter(pk=cluster.pk).update(environment=environment)
     collect_through(server, cluster, 14)  # leaking since minute 10; no OOM kill yet
@@ -384,10 +389,17 @@ def _forecast_oom(now):
     from apps.healing.diagnose import Cause, Diagnosis
 
     return Diagnosis(
-        cause=Cause.PREDICTED_OOM, scope="workload", namespace="shop", name="api",
-        title="shop/api: failure predicted", hypothesis="the model predicts an OOM kill",
-        evidence=[], confidence=0.6, signals=[], since=now,
-    )  # fmt: skip
+        cause=Cause.PREDICTED_OOM,
+        scope="workload",
+        namespace="shop",
+        name="api",
+        title="shop/api: failure predicted",
+        hypothesis="the model predicts an OOM kill",
+        evidence=[],
+        confidence=0.6,
+        signals=[],
+        since=now,
+    )
 
 
 def _cycle_with(cluster, found, now):
@@ -459,8 +471,10 @@ def test_a_run_just_restarted_does_not_hide_the_leak_of_the_run_before():
     t0, mib, limit = datetime(2026, 3, 2, 12, 0, tzinfo=UTC), 2**20, 768 * 2**20
     leak = [(t0 + timedelta(seconds=30 * i), 300 * mib + i * 30 * mib, 0) for i in range(14)]
     warm = [(t0 + timedelta(minutes=8, seconds=30 * i), (180 + i * 90) * mib, 1) for i in range(3)]
-    rows = [(ts, "shop", "api", "api-1", "api", mem, limit, restarts, True, "", 100.0, 1000)
-            for ts, mem, restarts in leak + warm]  # fmt: skip
+    rows = [
+        (ts, "shop", "api", "api-1", "api", mem, limit, restarts, True, "", 100.0, 1000)
+        for ts, mem, restarts in leak + warm
+    ]
     mem = _memory(rows)[("shop", "api")]
     assert mem.steady and mem.peak_bytes == 690 * mib
     assert mem.slope_pct_per_min == pytest.approx(60 / 768 * 100, rel=0.01)  # 60 MiB a minute
@@ -476,21 +490,29 @@ def test_a_fix_starts_from_the_limit_the_newest_pods_run_with():
     from apps.healing.selectors import _memory
 
     t0, mib = datetime(2026, 3, 2, 12, 0, tzinfo=UTC), 2**20
-    old = [(t0 + timedelta(seconds=30 * i), (300 + i * 30) * mib, 768 * mib, "api-1")
-           for i in range(14)]  # fmt: skip
-    new = [(t0 + timedelta(minutes=10, seconds=30 * i), (300 + i * 10) * mib, 3072 * mib, "api-2")
-           for i in range(10)]  # fmt: skip
-    rows = [(ts, "shop", "api", pod, "api", mem, limit, 0, True, "", 100.0, 1000)
-            for ts, mem, limit, pod in old + new]  # fmt: skip
+    old = [
+        (t0 + timedelta(seconds=30 * i), (300 + i * 30) * mib, 768 * mib, "api-1")
+        for i in range(14)
+    ]
+    new = [
+        (t0 + timedelta(minutes=10, seconds=30 * i), (300 + i * 10) * mib, 3072 * mib, "api-2")
+        for i in range(10)
+    ]
+    rows = [
+        (ts, "shop", "api", pod, "api", mem, limit, 0, True, "", 100.0, 1000)
+        for ts, mem, limit, pod in old + new
+    ]
     mem = _memory(rows)[("shop", "api")]
     assert mem.limit_bytes == 3072 * mib
     assert mem.growth_bytes_per_min == pytest.approx(60 * mib, rel=0.01)  # the old run's climb
     d = _forecast_oom(t0)
     d.cause = Cause.MEMORY_LEAK
     d.facts = {
-        "container": "api", "peak_bytes": mem.peak_bytes, "limit_bytes": mem.limit_bytes,
+        "container": "api",
+        "peak_bytes": mem.peak_bytes,
+        "limit_bytes": mem.limit_bytes,
         "growth_bytes_per_min": mem.growth_bytes_per_min,
-    }  # fmt: skip
+    }
     limit = runbooks.plan(d).parameters["limits"]["memory"]
     assert limit == "3840Mi", limit  # 3072 x 1.25: at least a step above the limit set now
 

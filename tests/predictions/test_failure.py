@@ -30,9 +30,12 @@ def model() -> failure.FailureModel:
     parts += [_rows("healthy", s, 2.0) for s in range(1, 3)]
     rows = pd.concat(parts, ignore_index=True)
     return failure.train(
-        rows[FEATURE_NAMES], rows["y"], groups=rows["group"],
-        minutes_to_failure=rows["minutes_to_failure"], n_estimators=60,
-    )  # fmt: skip
+        rows[FEATURE_NAMES],
+        rows["y"],
+        groups=rows["group"],
+        minutes_to_failure=rows["minutes_to_failure"],
+        n_estimators=60,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +129,16 @@ def test_it_puts_the_threshold_at_risk_50_and_levels_at_documented_cut_points():
     np.testing.assert_allclose(risk[1:], [0, 25, 50, 100 * 0.5 ** (np.log(0.5) / np.log(0.1)), 100])
     levels = failure._levels(np.array([np.nan, 10, 29.9, 30, 49.9, 50, 79.9, 80, 100]))
     assert list(levels) == [
-        "unknown", "low", "low", "medium", "medium", "high", "high", "critical", "critical",
-    ]  # fmt: skip
+        "unknown",
+        "low",
+        "low",
+        "medium",
+        "medium",
+        "high",
+        "high",
+        "critical",
+        "critical",
+    ]
     # The pure model's names are the ones the database, the filters and the API accept.
     from apps.predictions.models import RiskScore
 
@@ -151,23 +162,36 @@ def test_it_counts_precision_recall_and_false_positives_exactly():
 
 def _scored(entity: str, minutes: list[float], alarms: list[bool]) -> pd.DataFrame:
     t0 = pd.Timestamp("2026-01-05T10:00:00Z")
-    return pd.DataFrame({
-        "entity": entity, "ts": [t0 + pd.Timedelta(minutes=m) for m in minutes],
-        "alarm": alarms, "y": 0, "probability": 0.0, "failing": False, "status": "ok",
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "entity": entity,
+            "ts": [t0 + pd.Timedelta(minutes=m) for m in minutes],
+            "alarm": alarms,
+            "y": 0,
+            "probability": 0.0,
+            "failing": False,
+            "status": "ok",
+        }
+    )
 
 
 def test_it_counts_events_warned_five_minutes_ahead_and_their_lead():
     t0 = pd.Timestamp("2026-01-05T10:00:00Z")
-    events = pd.DataFrame({
-        "entity": ["a", "b", "c"],
-        "start": [t0 + pd.Timedelta(minutes=m) for m in (20, 20, 20)],
-    })  # fmt: skip
-    scored = pd.concat([
-        _scored("a", [2, 8, 10, 12], [True, False, True, True]),  # 2: beyond 15 min; 10: 10 ahead
-        _scored("b", [17, 18], [True, True]),  # only 3 minutes ahead
-        _scored("c", [10], [False]),
-    ])  # fmt: skip
+    events = pd.DataFrame(
+        {
+            "entity": ["a", "b", "c"],
+            "start": [t0 + pd.Timedelta(minutes=m) for m in (20, 20, 20)],
+        }
+    )
+    scored = pd.concat(
+        [
+            _scored(
+                "a", [2, 8, 10, 12], [True, False, True, True]
+            ),  # 2: beyond 15 min; 10: 10 ahead
+            _scored("b", [17, 18], [True, True]),  # only 3 minutes ahead
+            _scored("c", [10], [False]),
+        ]
+    )
     assert evaluation.event_recall(events, scored, horizon_minutes=15) == 1 / 3
     leads = evaluation.lead_times(events, scored, horizon_minutes=15)
     assert leads[0] == 10 and leads[1] == 3 and np.isnan(leads[2])
@@ -175,11 +199,13 @@ def test_it_counts_events_warned_five_minutes_ahead_and_their_lead():
 
 def test_it_counts_false_alarm_episodes_per_day():
     t0 = pd.Timestamp("2026-01-05T10:00:00Z")
-    scored = pd.concat([
-        _scored("a", [0, 0.5, 1, 5, 5.5], [True, True, True, True, False]),  # 2 episodes
-        _scored("b", [30, 30.5], [True, True]),  # 1 episode, followed by b's failure
-        _scored("c", [50], [True]),  # 1 episode
-    ])  # fmt: skip
+    scored = pd.concat(
+        [
+            _scored("a", [0, 0.5, 1, 5, 5.5], [True, True, True, True, False]),  # 2 episodes
+            _scored("b", [30, 30.5], [True, True]),  # 1 episode, followed by b's failure
+            _scored("c", [50], [True]),  # 1 episode
+        ]
+    )
     events = pd.DataFrame({"entity": ["b"], "start": [t0 + pd.Timedelta(minutes=40)]})
     assert len(evaluation.alarm_episodes(scored)) == 4
     false = evaluation.false_alarms(scored, events, horizon_minutes=15)

@@ -106,29 +106,65 @@ def test_it_scores_the_latest_collection_as_the_full_history_does(leak, leak_fea
 
 def _frames(restarts: list[int], ready: list[bool], events: pd.DataFrame | None = None) -> Frames:
     ts = pd.date_range("2026-01-05T10:00:00Z", periods=len(restarts), freq="30s")
-    c = pd.DataFrame({
-        "ts": ts, "namespace": "ns", "workload": "app", "pod": "app-1", "container": "c",
-        "node": "n1", "cpu_m": 100.0, "memory": 100.0 * 2**20, "request_cpu_m": 100.0,
-        "limit_cpu_m": np.nan, "request_memory": 128.0 * 2**20, "limit_memory": np.nan,
-        "restarts": restarts, "ready": ready, "state": "running", "waiting_reason": "",
-        "last_terminated_reason": "", "oom_killed": False,
-    })  # fmt: skip
-    n = pd.DataFrame({
-        "ts": ts, "node": "n1", "cpu_m": 1000.0, "memory": 2.0**30, "allocatable_cpu_m": 4000,
-        "allocatable_memory": 2**33, "ready": True, "memory_pressure": False,
-        "disk_pressure": False, "pid_pressure": False, "unschedulable": False,
-    })  # fmt: skip
+    c = pd.DataFrame(
+        {
+            "ts": ts,
+            "namespace": "ns",
+            "workload": "app",
+            "pod": "app-1",
+            "container": "c",
+            "node": "n1",
+            "cpu_m": 100.0,
+            "memory": 100.0 * 2**20,
+            "request_cpu_m": 100.0,
+            "limit_cpu_m": np.nan,
+            "request_memory": 128.0 * 2**20,
+            "limit_memory": np.nan,
+            "restarts": restarts,
+            "ready": ready,
+            "state": "running",
+            "waiting_reason": "",
+            "last_terminated_reason": "",
+            "oom_killed": False,
+        }
+    )
+    n = pd.DataFrame(
+        {
+            "ts": ts,
+            "node": "n1",
+            "cpu_m": 1000.0,
+            "memory": 2.0**30,
+            "allocatable_cpu_m": 4000,
+            "allocatable_memory": 2**33,
+            "ready": True,
+            "memory_pressure": False,
+            "disk_pressure": False,
+            "pid_pressure": False,
+            "unschedulable": False,
+        }
+    )
     return Frames(c, n, events if events is not None else pd.DataFrame(columns=EVENT_COLUMNS))
 
 
 def test_it_counts_restarts_and_warnings_inside_the_window():
     restarts = [0] * 10 + [1, 1, 3] + [3] * 27  # restarts at minute 5 and minute 6
-    ev = pd.DataFrame([{
-        "uid": "u1", "namespace": "ns", "type": "Warning", "reason": "BackOff", "message": "",
-        "count": 3, "object_kind": "Pod", "object_name": "app-1", "object_namespace": "ns",
-        "first_seen": pd.Timestamp("2026-01-05T10:05:10Z"),
-        "last_seen": pd.Timestamp("2026-01-05T10:06:10Z"),
-    }])  # fmt: skip
+    ev = pd.DataFrame(
+        [
+            {
+                "uid": "u1",
+                "namespace": "ns",
+                "type": "Warning",
+                "reason": "BackOff",
+                "message": "",
+                "count": 3,
+                "object_kind": "Pod",
+                "object_name": "app-1",
+                "object_namespace": "ns",
+                "first_seen": pd.Timestamp("2026-01-05T10:05:10Z"),
+                "last_seen": pd.Timestamp("2026-01-05T10:06:10Z"),
+            }
+        ]
+    )
     f = build_features(_frames(restarts, [True] * 40, ev))
     app = f[f["entity"] == "ns/app"].set_index("ts")["restarts_10m"]
     at = pd.Timestamp("2026-01-05T10:00:00Z")
@@ -171,11 +207,19 @@ def test_it_labels_the_horizon_before_a_failure_and_marks_the_failing_rows(leak,
 def test_it_needs_a_readiness_dip_to_last_before_calling_it_unavailable():
     ts = pd.date_range("2026-01-05T10:00:00Z", periods=20, freq="30s")
     ready = [3] * 4 + [2] * 2 + [3] * 4 + [1] * 8 + [3] * 2  # a 30-s dip, then a 3.5-min one
-    w = pd.DataFrame({
-        "ts": ts, "namespace": "ns", "name": "app", "replicas": 3, "ready_replicas": ready,
-        "available_replicas": ready, "updated_replicas": 3, "revision": 1,
-        "last_rollout_at": pd.NaT,
-    })  # fmt: skip
+    w = pd.DataFrame(
+        {
+            "ts": ts,
+            "namespace": "ns",
+            "name": "app",
+            "replicas": 3,
+            "ready_replicas": ready,
+            "available_replicas": ready,
+            "updated_replicas": 3,
+            "revision": 1,
+            "last_rollout_at": pd.NaT,
+        }
+    )
     frames = _frames([0] * 20, [True] * 20)
     failures = labels.observe_failures(Frames(frames.containers, frames.nodes, frames.events, w))
     assert set(failures["kind"]) == {"Unavailable"}

@@ -32,17 +32,30 @@ def test_a_failed_fix_becomes_a_failure_episode_with_warnings_before_it():
 
 @pytest.mark.django_db
 def test_outcomes_are_read_on_the_clusters_clock():
-    cluster = cluster_create(actor="system:test", name="c", connection="kubeconfig",
-                             kubeconfig_path="/tmp/nowhere")  # fmt: skip
+    cluster = cluster_create(
+        actor="system:test", name="c", connection="kubeconfig", kubeconfig_path="/tmp/nowhere"
+    )
     cluster_time = timezone.now() + timedelta(days=30)  # a sandbox running ahead
-    common = {"cluster": cluster, "namespace": "shop", "reason": "t", "requester": "system:t",
-              "fingerprint": "f" * 64, "expires_at": timezone.now(),
-              "finished_at": timezone.now()}  # fmt: skip
-    Action.objects.create(kind="rollout_undo", target_kind="Deployment", target_name="web",
-                          status="rolled_back", result={"cluster_time": cluster_time.isoformat()},
-                          **common)  # fmt: skip
-    Action.objects.create(kind="scale", target_kind="Deployment", target_name="api",
-                          status="succeeded", **common)  # fmt: skip
+    common = {
+        "cluster": cluster,
+        "namespace": "shop",
+        "reason": "t",
+        "requester": "system:t",
+        "fingerprint": "f" * 64,
+        "expires_at": timezone.now(),
+        "finished_at": timezone.now(),
+    }
+    Action.objects.create(
+        kind="rollout_undo",
+        target_kind="Deployment",
+        target_name="web",
+        status="rolled_back",
+        result={"cluster_time": cluster_time.isoformat()},
+        **common,
+    )
+    Action.objects.create(
+        kind="scale", target_kind="Deployment", target_name="api", status="succeeded", **common
+    )
     window = {
         "since": cluster_time - timedelta(hours=1),
         "until": cluster_time + timedelta(hours=1),

@@ -135,20 +135,44 @@ def test_a_challenger_without_enough_labelled_history_is_rejected_and_audited(
     ("new", "old", "promoted", "said"),
     [
         ({"pr_auc": 0.8, "fpr": 0.02, "event_recall": 0.9}, None, True, "no champion"),
-        ({"pr_auc": 0.8, "fpr": 0.02, "event_recall": 0.9},
-         {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9}, True, "beats the champion"),
-        ({"pr_auc": 0.6, "fpr": 0.02, "event_recall": 0.9},
-         {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9}, False, "PR-AUC 0.600 vs 0.700"),
-        ({"pr_auc": 0.8, "fpr": 0.09, "event_recall": 0.9},
-         {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9}, False, "false-positive rate"),
-        ({"pr_auc": 0.8, "fpr": 0.02, "event_recall": 0.5},
-         {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9}, False, "event recall"),
-        ({"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9},
-         {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9}, False, "no better on any figure"),
-        ({"pr_auc": 0.7, "fpr": 0.01, "event_recall": 0.9},
-         {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9}, True, "beats the champion"),
+        (
+            {"pr_auc": 0.8, "fpr": 0.02, "event_recall": 0.9},
+            {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9},
+            True,
+            "beats the champion",
+        ),
+        (
+            {"pr_auc": 0.6, "fpr": 0.02, "event_recall": 0.9},
+            {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9},
+            False,
+            "PR-AUC 0.600 vs 0.700",
+        ),
+        (
+            {"pr_auc": 0.8, "fpr": 0.09, "event_recall": 0.9},
+            {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9},
+            False,
+            "false-positive rate",
+        ),
+        (
+            {"pr_auc": 0.8, "fpr": 0.02, "event_recall": 0.5},
+            {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9},
+            False,
+            "event recall",
+        ),
+        (
+            {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9},
+            {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9},
+            False,
+            "no better on any figure",
+        ),
+        (
+            {"pr_auc": 0.7, "fpr": 0.01, "event_recall": 0.9},
+            {"pr_auc": 0.7, "fpr": 0.03, "event_recall": 0.9},
+            True,
+            "beats the champion",
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_promotion_rule(new, old, promoted, said):
     ok, why = training.beats(new, old)
     assert ok is promoted and said in why

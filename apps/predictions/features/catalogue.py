@@ -7,22 +7,62 @@ from typing import NamedTuple
 import pandas as pd
 
 CONTAINER_COLUMNS = [
-    "ts", "namespace", "workload", "pod", "container", "node", "cpu_m", "memory",
-    "request_cpu_m", "limit_cpu_m", "request_memory", "limit_memory", "restarts", "ready",
-    "state", "waiting_reason", "last_terminated_reason", "oom_killed",
-]  # fmt: skip
+    "ts",
+    "namespace",
+    "workload",
+    "pod",
+    "container",
+    "node",
+    "cpu_m",
+    "memory",
+    "request_cpu_m",
+    "limit_cpu_m",
+    "request_memory",
+    "limit_memory",
+    "restarts",
+    "ready",
+    "state",
+    "waiting_reason",
+    "last_terminated_reason",
+    "oom_killed",
+]
 NODE_COLUMNS = [
-    "ts", "node", "cpu_m", "memory", "allocatable_cpu_m", "allocatable_memory", "ready",
-    "memory_pressure", "disk_pressure", "pid_pressure", "unschedulable",
-]  # fmt: skip
+    "ts",
+    "node",
+    "cpu_m",
+    "memory",
+    "allocatable_cpu_m",
+    "allocatable_memory",
+    "ready",
+    "memory_pressure",
+    "disk_pressure",
+    "pid_pressure",
+    "unschedulable",
+]
 EVENT_COLUMNS = [
-    "uid", "namespace", "type", "reason", "message", "count", "object_kind", "object_name",
-    "object_namespace", "first_seen", "last_seen",
-]  # fmt: skip
+    "uid",
+    "namespace",
+    "type",
+    "reason",
+    "message",
+    "count",
+    "object_kind",
+    "object_name",
+    "object_namespace",
+    "first_seen",
+    "last_seen",
+]
 WORKLOAD_COLUMNS = [
-    "ts", "namespace", "name", "replicas", "ready_replicas", "available_replicas",
-    "updated_replicas", "revision", "last_rollout_at",
-]  # fmt: skip
+    "ts",
+    "namespace",
+    "name",
+    "replicas",
+    "ready_replicas",
+    "available_replicas",
+    "updated_replicas",
+    "revision",
+    "last_rollout_at",
+]
 
 SHORT_S, LONG_S = 180, 600  # trailing windows: 3 and 10 minutes
 MIN_HISTORY_MINUTES = 5.0  # an entity needs this much history before it gets a score
@@ -35,9 +75,16 @@ WAITING_OK = ("", "ContainerCreating", "PodInitializing")
 # Context, not model inputs: who and when, how much history, and what explanations need
 # (how many containers, which share of them has limits, which node is in trouble).
 META_COLUMNS = [
-    "entity", "entity_kind", "ts", "samples", "history_minutes", "node_hint", "containers",
-    "mem_limit_known", "cpu_limit_known",
-]  # fmt: skip
+    "entity",
+    "entity_kind",
+    "ts",
+    "samples",
+    "history_minutes",
+    "node_hint",
+    "containers",
+    "mem_limit_known",
+    "cpu_limit_known",
+]
 
 
 class Feature(NamedTuple):
@@ -91,7 +138,7 @@ FEATURES: list[Feature] = [
     Feature("ev_node_10m", "node condition events in 10 min", "events", 0.0),
     Feature("ev_other_warning_10m", "other warnings in 10 min", "events", 0.0),
     Feature("is_node", "1 for a node, 0 for a workload", "flag", 0.0),
-]  # fmt: skip
+]
 FEATURE_NAMES = [f.name for f in FEATURES]
 FEATURE_INFO = {f.name: f for f in FEATURES}
 
@@ -100,12 +147,22 @@ EVENT_BUCKETS = {  # event reason -> feature
     **dict.fromkeys(["Unhealthy"], "ev_unhealthy_10m"),
     **dict.fromkeys(["Failed", "ErrImagePull", "InspectFailed"], "ev_failed_10m"),
     **dict.fromkeys(["OOMKilling", "OOMKilled", "SystemOOM"], "ev_oom_10m"),
-    **dict.fromkeys(["FailedScheduling", "ProvisioningFailed", "FailedMount",
-                     "FailedAttachVolume"], "ev_scheduling_10m"),
+    **dict.fromkeys(
+        ["FailedScheduling", "ProvisioningFailed", "FailedMount", "FailedAttachVolume"],
+        "ev_scheduling_10m",
+    ),
     **dict.fromkeys(["Evicted", "TaintManagerEviction", "Preempted"], "ev_eviction_10m"),
-    **dict.fromkeys(["NodeNotReady", "NodeHasDiskPressure", "NodeHasInsufficientMemory",
-                     "NodeHasInsufficientPID", "Rebooted"], "ev_node_10m"),
-}  # fmt: skip
+    **dict.fromkeys(
+        [
+            "NodeNotReady",
+            "NodeHasDiskPressure",
+            "NodeHasInsufficientMemory",
+            "NodeHasInsufficientPID",
+            "Rebooted",
+        ],
+        "ev_node_10m",
+    ),
+}
 ANY_TYPE = {"ev_eviction_10m", "ev_node_10m"}  # counted even when typed Normal (as k8s does)
 EVENT_FEATURES = [f.name for f in FEATURES if f.name.startswith("ev_")]
 

@@ -156,15 +156,30 @@ NODE_STATE = [
     "node_metrics_missing",
 ]
 CONTAINER_AGG = {
-    **dict.fromkeys(["mem_limit_ratio", "mem_slope", "mem_slope_10m", "mem_volatility",
-                     "mem_growth", "mem_request_ratio", "cpu_limit_ratio", "cpu_slope",
-                     "cpu_volatility", "cpu_request_ratio"], "max"),
-    **dict.fromkeys(["mem_minutes_to_limit", "cpu_minutes_to_limit",
-                     "youngest_container_minutes"], "min"),
-    **dict.fromkeys(["mem_limit_known", "cpu_limit_known", "ready", "waiting", "unscheduled",
-                     *NODE_STATE], "mean"),
+    **dict.fromkeys(
+        [
+            "mem_limit_ratio",
+            "mem_slope",
+            "mem_slope_10m",
+            "mem_volatility",
+            "mem_growth",
+            "mem_request_ratio",
+            "cpu_limit_ratio",
+            "cpu_slope",
+            "cpu_volatility",
+            "cpu_request_ratio",
+        ],
+        "max",
+    ),
+    **dict.fromkeys(
+        ["mem_minutes_to_limit", "cpu_minutes_to_limit", "youngest_container_minutes"], "min"
+    ),
+    **dict.fromkeys(
+        ["mem_limit_known", "cpu_limit_known", "ready", "waiting", "unscheduled", *NODE_STATE],
+        "mean",
+    ),
     **dict.fromkeys(["restarts_10m", "oom_kills_10m"], "sum"),
-}  # fmt: skip
+}
 
 
 def _with_node_state(rows: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:

@@ -91,9 +91,11 @@ def _scale(sb, req, res: Resource, obj: dict) -> Response:
 def _evict(sb, res: Resource, pod: dict) -> Response:
     labels = pod["metadata"].get("labels", {})
     # As the API server: a pod already being deleted is evicted without asking its budget.
-    pdbs = [] if pod["metadata"].get("deletionTimestamp") else sb.store.list(
-        "policy/poddisruptionbudgets", pod["metadata"]["namespace"]
-    )  # fmt: skip
+    pdbs = (
+        []
+        if pod["metadata"].get("deletionTimestamp")
+        else sb.store.list("policy/poddisruptionbudgets", pod["metadata"]["namespace"])
+    )
     for pdb in pdbs:
         selector = pdb["spec"].get("selector")
         if selector is None:

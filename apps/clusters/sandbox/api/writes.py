@@ -24,8 +24,15 @@ INITIAL_STATUS: dict[str, dict] = {
 
 
 # Kept from the stored object on a write (deletion marks are the API server's to set).
-IMMUTABLE = ("name", "namespace", "uid", "creationTimestamp", "ownerReferences",
-             "deletionTimestamp", "deletionGracePeriodSeconds")  # fmt: skip
+IMMUTABLE = (
+    "name",
+    "namespace",
+    "uid",
+    "creationTimestamp",
+    "ownerReferences",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
 
 
 def _json_body(req: Request) -> dict:
@@ -224,9 +231,14 @@ def _grace(value) -> int:
             "Invalid",
             f"DeleteOptions is invalid: gracePeriodSeconds: Invalid value: {value!r}: "
             "must be greater than or equal to 0",
-            causes=[{"reason": "FieldValueInvalid", "field": "gracePeriodSeconds",
-                     "message": f"Invalid value: {value!r}: must be >= 0"}],
-        )  # fmt: skip
+            causes=[
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": "gracePeriodSeconds",
+                    "message": f"Invalid value: {value!r}: must be >= 0",
+                }
+            ],
+        )
     return grace
 
 
