@@ -1,6 +1,5 @@
 """Decisions on a proposed action: approve, reject, change its parameters, expire it."""
 
-from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
@@ -61,11 +60,12 @@ def approve_recorded(action: Action, *, actor, reason: str) -> Action:
         verb="action.queued",
         queued_at=now,
     )
-    # By name: the task module imports these actions (expiry, reclaim), so not the other way.
-    pk = action.pk
-    transaction.on_commit(
-        lambda: current_app.signature("governance.action_execute", args=(pk,)).delay()
-    )
+    # Imported here: the task module imports these actions (expiry, reclaim) at module level.
+    # Not by name: a web process has not registered the task, and eager mode (the healing
+    # benchmark) runs only registered tasks.
+    from ..tasks import action_execute
+
+    action_execute.delay_on_commit(action.pk)
     return action
 
 
