@@ -2,6 +2,7 @@
 worker, Celery beat and the sandbox cluster (busy-day in fast motion, registered as "sandbox")
 on the embedded default (SQLite, filesystem broker) until Ctrl-C."""
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -146,6 +147,10 @@ class Command(BaseCommand):
                         f"{name} exited (code {p.returncode}); restarting it "
                         f"({len(restarts[name])} restart(s) in the last {RESTART_WINDOW} s)"
                     )
+                    # What the dead one left running (a killed worker's pool children, still
+                    # in its process group) goes with it; leases hand their work on.
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p.pid, signal.SIGKILL)
                     procs[name] = _start(commands[name])
                 time.sleep(0.5)
         finally:
