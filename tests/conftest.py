@@ -49,17 +49,9 @@ def small_base_data():
 
 @pytest.fixture(scope="session")
 def small_model(small_base_data):
-    """The FailureModel the small base spec trains, fitted once per session."""
-    from apps.predictions import failure
-
+    """The FailureModel the small base spec trains (as the product fits it), once a session."""
     train, _ = small_base_data
-    return failure.train(
-        train.features,
-        train.y,
-        groups=train.group,
-        times=train.features["ts"],
-        minutes_to_failure=train.minutes_to_failure,
-    )
+    return training.fit_failure(train)
 
 
 @pytest.fixture

@@ -205,7 +205,7 @@ def _train_base(version: ModelVersion, report, spec: BaseSpec) -> ModelVersion:
     train = simulated(spec, spec.train_seeds, report, 0, 60)
     test = simulated(spec, spec.holdout_seeds, report, 60, 80)
     report(80, f"training on {len(train):,} rows ({train.positives:,} before a failure)")
-    model = _fit(train)
+    model = fit_failure(train)
     report(95, "evaluating on sandbox seeds it never saw")
     version.figures = dataset.score(model, test)
     version.data_from, version.data_to = None, None
@@ -280,7 +280,7 @@ def challenger_train(*, trigger: str, actor: str) -> ModelVersion:
             return _reject(version, "failures fall on one side of the time split only; waiting")
         report(30, f"training on {len(train):,} rows")
         try:
-            model = _fit(train)
+            model = fit_failure(train)
         except ValueError as exc:  # e.g. the calibration slice holds no failure
             return _reject(version, f"cannot train on this history yet: {exc}")
         report(80, "judging against the champion on the latest 30% of the history")
@@ -290,7 +290,8 @@ def challenger_train(*, trigger: str, actor: str) -> ModelVersion:
         raise
 
 
-def _fit(train: dataset.Dataset):
+def fit_failure(train: dataset.Dataset):
+    """The failure model from a labelled dataset, as every training here fits it."""
     return failure.train(
         train.features,
         train.y,
