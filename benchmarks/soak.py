@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -328,9 +327,6 @@ def main() -> int:
     import django
 
     django.setup()
-    # scikit-learn warns on every Isolation Forest scoring run in this process (a delayed()
-    # call it finds without its configuration); what this prints is the figures.
-    warnings.filterwarnings("ignore", message=r".*sklearn\.utils\.parallel\.delayed")
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
 

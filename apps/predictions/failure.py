@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import sklearn
+from joblib import parallel_config
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.frozen import FrozenEstimator
@@ -56,6 +57,7 @@ NOTABLE = 0.2  # a reason must weigh at least this share of the top reason
 PATTERN_ONLY = "no single reading stands out: the combination resembles the run-up to past failures"
 MIN_ISOTONIC = 30  # held-out failures needed for isotonic calibration (else sigmoid)
 MAX_TREE_ROWS = 100_000  # rows each tree sees (a bootstrap sample): bounds training time
+SEQUENTIAL_BELOW = 2_000  # rows scored at once under which the trees run in one thread
 GROUPS = {
     "memory": [
         "mem_limit_ratio",
@@ -157,7 +159,15 @@ class FailureModel:
 
     def probability(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities for every row, without the history check or words."""
-        return self.estimator.predict_proba(self._matrix(features))[:, 1]
+        return self._proba(self._matrix(features))
+
+    def _proba(self, x: np.ndarray) -> np.ndarray:
+        """The forest was fitted on every core; a cluster's scoring (a few dozen rows) runs
+        its trees in sequence, where threads would cost more than they save."""
+        if len(x) >= SEQUENTIAL_BELOW:
+            return self.estimator.predict_proba(x)[:, 1]
+        with parallel_config(backend="sequential"):
+            return self.estimator.predict_proba(x)[:, 1]
 
     def predict(self, features: pd.DataFrame, *, explain: bool = True) -> pd.DataFrame:
         """One row per feature row: entity, entity_kind, ts, status ("ok" or "not enough
@@ -167,7 +177,7 @@ class FailureModel:
         ok = enough_history(features)
         p = np.full(len(features), np.nan)
         if ok.any():
-            p[ok] = self.estimator.predict_proba(x[ok])[:, 1]
+            p[ok] = self._proba(x[ok])
         out = features[["entity", "entity_kind", "ts"]].reset_index(drop=True)
         out["status"] = np.where(ok, "ok", "not enough data")
         out["probability"] = p

@@ -99,10 +99,11 @@ def cluster_score(*, cluster: Cluster) -> ScoreResult:
         now = latest(features)
         now = now[now["ts"] >= pd.Timestamp(until) - STALE_ENTITY]
         result = _write_scores(cluster, until, now, failing_now(frames, until))
+    series = all_series(frames)
     with transaction.atomic():
         Cluster.objects.select_for_update().filter(pk=cluster.pk).first()  # one writer
-        result.anomalies_opened = anomalies_update(cluster=cluster, frames=frames, until=until)
-    result.uncovered = anomaly_uncovered(cluster=cluster, frames=frames)
+        result.anomalies_opened = anomalies_update(cluster=cluster, series=series, until=until)
+    result.uncovered = anomaly_uncovered(cluster=cluster, series=series)
     return result
 
 
@@ -174,16 +175,16 @@ def _risk_row(cluster: Cluster, at: datetime, r, version: ModelVersion | None) -
 # --- anomalies ------------------------------------------------------------------------------
 
 
-def anomalies_update(*, cluster: Cluster, frames, until: datetime) -> int:
-    """Score each entity's recent samples with the cluster's detectors; open, extend or close
-    its Anomaly rows. Returns the number opened."""
+def anomalies_update(*, cluster: Cluster, series: dict, until: datetime) -> int:
+    """Score each entity's recent samples (`series.all_series` of the frames) with the
+    cluster's detectors; open, extend or close its Anomaly rows. Returns the number opened."""
     use = served(ModelVersion.Kind.ANOMALY, cluster)
     if use.model is None:
         return 0
     detectors: dict = use.model["detectors"]
     since = use.version.data_to or until - timedelta(minutes=30)
     opened = 0
-    for kind, table in all_series(frames).items():
+    for kind, table in series.items():
         for entity, rows in table.groupby("entity", sort=False):
             det = detectors.get((kind, entity))
             if det is None or len(rows) < 2:
@@ -208,14 +209,14 @@ def anomaly_refit_due(*, cluster: Cluster, uncovered: int = 0) -> bool:
     return bool(first and last - first >= schedule.ANOMALY_MIN_HISTORY)
 
 
-def anomaly_uncovered(*, cluster: Cluster, frames) -> int:
+def anomaly_uncovered(*, cluster: Cluster, series: dict) -> int:
     """Workloads and nodes with enough samples to learn from but no detector of their own
     (they appeared after the last refit)."""
     use = served(ModelVersion.Kind.ANOMALY, cluster)
     known = use.model["detectors"] if use.model is not None else {}
     return sum(
         1
-        for kind, table in all_series(frames).items()
+        for kind, table in series.items()
         for entity, size in table.groupby("entity", sort=False).size().items()
         if size >= anomaly.MIN_TRAIN_ROWS and (kind, entity) not in known
     )

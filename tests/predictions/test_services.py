@@ -9,6 +9,8 @@ import pytest
 from apps.governance.models import AuditEvent
 from apps.predictions import artifacts, services, training
 from apps.predictions.models import Anomaly, ModelVersion, RiskScore
+from apps.predictions.selectors import samples_frames
+from apps.predictions.series import all_series
 from tests.conftest import SMALL
 from tests.predictions.conftest import collect_through
 
@@ -77,19 +79,24 @@ def test_detectors_learn_each_workloads_normal_and_open_anomalies(leak, leak_clu
     assert version.params["entities"] >= 4 + 3  # four workloads and three nodes
     collect_through(leak, leak_cluster, 12, step=15)  # the leak, the OOM kill, restarts
     frames_until = leak_cluster.last_cluster_time
-    from apps.predictions.selectors import samples_frames
-
     frames = samples_frames(
         cluster=leak_cluster, since=frames_until - timedelta(minutes=12), until=frames_until
     )
-    opened = services.anomalies_update(cluster=leak_cluster, frames=frames, until=frames_until)
+    opened = services.anomalies_update(
+        cluster=leak_cluster, series=all_series(frames), until=frames_until
+    )
     assert opened >= 1
     api = Anomaly.objects.filter(cluster=leak_cluster, namespace="shop", name="api")
     assert api.exists()
     involved = {m["key"] for a in api for m in a.metrics}
     assert involved & {"memory_mib", "memory_limit_pct", "restarts", "not_ready"}
     # Scoring the same samples again opens nothing new.
-    assert services.anomalies_update(cluster=leak_cluster, frames=frames, until=frames_until) == 0
+    assert (
+        services.anomalies_update(
+            cluster=leak_cluster, series=all_series(frames), until=frames_until
+        )
+        == 0
+    )
 
 
 def test_a_corrupt_champion_artifact_leaves_the_previous_one_serving(base, model_dir):

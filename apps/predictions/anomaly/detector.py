@@ -23,6 +23,7 @@ from sklearn.ensemble import IsolationForest
 
 from .calibrate import Calibrator
 from .features import PcaResidual, TailNorm, typical_step, window_evidence
+from .forest import anomaly_scores
 from .prep import CLIP, RobustScale, as_matrix, check_train, nan_median, robust_spread
 from .seasonal import Profile, fit_profile
 
@@ -177,7 +178,7 @@ class Detector:
         }
         if self.pca is not None:
             metrics["pca"] = self.norms["pca"].apply(self.pca.errors(r))
-        forest = -self.forest.score_samples(r) if self.forest is not None else None
+        forest = anomaly_scores(self.forest, r) if self.forest is not None else None
         return Evidence(metrics=metrics, forest=forest)
 
 
@@ -310,8 +311,8 @@ def _learn_evidence(
     # Volatility is a log ratio whose typical value need not be 0; the others centre on 0.
     norms = {name: TailNorm.fit(v, centered=name == "volatility") for name, v in values.items()}
     metrics = {name: norms[name].apply(v) for name, v in values.items()}
-    forest_oof = _out_of_fold(r, lambda part: _forest(part, random_state).score_samples)
-    evidence = Evidence(metrics=metrics, forest=-forest_oof)
+    forest_oof = _out_of_fold(r, lambda part: _forest_scorer(_forest(part, random_state)))
+    evidence = Evidence(metrics=metrics, forest=forest_oof)
     return norms, pca, _forest(r, random_state), evidence
 
 
@@ -320,6 +321,10 @@ def _forest(r: np.ndarray, random_state: int) -> IsolationForest:
         n_estimators=TREES, max_samples=min(256, len(r)), random_state=random_state
     )
     return model.fit(r)
+
+
+def _forest_scorer(forest: IsolationForest) -> Scorer:
+    return lambda rows: anomaly_scores(forest, rows)
 
 
 def _out_of_fold(r: np.ndarray, fit_on: Callable[[np.ndarray], Scorer]) -> np.ndarray:
