@@ -17,7 +17,7 @@ from django.utils import timezone
 from apps.clusters.models import Cluster
 from apps.clusters.quantity import memory_bytes
 from apps.governance.action_models import Action, Kind, Risk, Severity, Source, Status
-from apps.governance.actions import action_propose
+from apps.governance.actions import Prepared, action_prepare, action_record
 from apps.governance.errors import Conflict, ValidationFailed
 from apps.governance.registry import WORKLOAD_HOLDS
 from apps.governance.roles import Cap, require
@@ -298,7 +298,6 @@ def _evidence(item: PlanItem, r: Recommendation, plan: Plan) -> dict:
     }
 
 
-@transaction.atomic
 def plan_apply(
     *,
     actor: AbstractBaseUser,
@@ -306,9 +305,11 @@ def plan_apply(
     items: list[tuple[str, str]],
     reason: str,
 ) -> list[Action]:
-    """Propose the chosen plan items: one patch_resources Action per workload and container,
-    all in one transaction. Refused whole (409) when an item is not in the current plan (a
-    stale page) or its workload is held (an active Action, an incident not over)."""
+    """Propose the chosen plan items: one patch_resources Action per workload and container.
+    Each is prepared on the cluster first (no transaction open while it answers), then all are
+    recorded in one transaction: all or none. Refused whole (409) when an item is not in the
+    current plan (a stale page) or its workload is held (an active Action, an incident not
+    over)."""
     require(actor, Cap.PROPOSE)
     if not (reason or "").strip():
         raise ValidationFailed("a reason is required", field="reason")
@@ -330,17 +331,18 @@ def plan_apply(
             "reload the plan and choose again",
             field="items",
         )
-    actions = []
+    prepared = []
     for ns, wl in chosen:
         item = plan.item(ns, wl)
         if item.scales_to_zero:
-            actions.append(_propose_zero(actor, cluster, item, plan, reason.strip()))
+            prepared.append(_prepare_zero(actor, cluster, item, plan, reason.strip()))
         for r in item.recommendations:
-            actions.append(_propose(actor, cluster, item, r, plan, reason.strip()))
-    return actions
+            prepared.append(_prepare(actor, cluster, item, r, plan, reason.strip()))
+    with transaction.atomic():
+        return [action_record(p) for p in prepared]
 
 
-def _propose_zero(actor, cluster: Cluster, item: PlanItem, plan: Plan, reason: str) -> Action:
+def _prepare_zero(actor, cluster: Cluster, item: PlanItem, plan: Plan, reason: str) -> Prepared:
     """Scale an idle workload to zero: high risk (it removes every replica), so people decide,
     and the executor's snapshot holds the replica count a rollback restores."""
     summary = (
@@ -356,7 +358,7 @@ def _propose_zero(actor, cluster: Cluster, item: PlanItem, plan: Plan, reason: s
         "confidence": item.confidence,
         "findings": item.findings,
     }
-    return action_propose(
+    return action_prepare(
         actor=actor,
         cluster=cluster,
         kind=Kind.SCALE,
@@ -370,7 +372,9 @@ def _propose_zero(actor, cluster: Cluster, item: PlanItem, plan: Plan, reason: s
     )
 
 
-def _propose(actor, cluster: Cluster, item: PlanItem, r: Recommendation, plan: Plan, reason):
+def _prepare(
+    actor, cluster: Cluster, item: PlanItem, r: Recommendation, plan: Plan, reason
+) -> Prepared:
     p = parameters(r)
     summary = (
         f"cost plan: {item.key}/{r.container} requests cpu {r.current.cpu_request or 'none'} -> "
@@ -378,7 +382,7 @@ def _propose(actor, cluster: Cluster, item: PlanItem, r: Recommendation, plan: P
         f"{p['requests']['memory']}; saves ${r.savings_per_month:.2f} a month; "
         f"memory risk {r.risk_memory:.1%}; {r.confidence} confidence"
     )
-    return action_propose(
+    return action_prepare(
         actor=actor,
         cluster=cluster,
         kind=Kind.PATCH_RESOURCES,

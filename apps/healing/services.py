@@ -17,7 +17,13 @@ from django.utils import timezone
 from apps.clusters.models import Cluster
 from apps.governance.action_models import FINAL, IN_FLIGHT, Action, Source
 from apps.governance.action_models import Status as AStatus
-from apps.governance.actions import action_propose, action_replace, action_withdraw, rules
+from apps.governance.actions import (
+    action_prepare,
+    action_record,
+    action_replace,
+    action_withdraw,
+    rules,
+)
 from apps.governance.errors import ApplicationError
 from apps.governance.models import Switch
 from apps.governance.selectors import safety_state_get
@@ -476,18 +482,94 @@ def _clear(cluster: Cluster, now: datetime, seen: dict, result, present: set) ->
 # --- proposing the fix ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Intent:
+    """What a cycle decided to propose for an incident, under its lock: the fix to prepare on
+    the cluster (outside any transaction), and the state it was decided on."""
+
+    plan: runbooks.Plan
+    action_id: int | None  # the incident's action when decided: a change means decide again
+    stale_id: int | None  # the waiting proposal the fix replaces
+    why: str
+    reason: str
+    severity: str  # the incident's: with the runbook's risk, ZeroTouch's own judgement
+    evidence: dict
+    auto: bool
+
+
 def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
+    """Decide under the incident's lock, prepare the fix on the cluster with no transaction
+    open (a slow API server holds no lock), then record it and link it under the lock again
+    — unless the incident changed meanwhile, when nothing is written and the next cycle
+    decides afresh."""
+    intent = _intend(incident_id, d, cluster, result)
+    if intent is None:
+        return
+    plan, refused = intent.plan, None
+    try:
+        prepared = action_prepare(
+            actor=ACTOR,
+            cluster=cluster,
+            kind=plan.kind,
+            target_name=plan.target,
+            namespace=plan.namespace,
+            parameters=plan.parameters,
+            reason=intent.reason,
+            judged=(intent.severity, plan.runbook.risk),
+            source=Source.HEALING,
+            evidence=intent.evidence,
+            allow_auto_approve=intent.auto,
+        )
+    except ApplicationError as exc:
+        prepared, refused = None, exc
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident_id)
+        if incident.status != Status.OPEN or incident.action_id != intent.action_id:
+            return
+        now = incident.last_seen_at
+        stale = Action.objects.get(pk=intent.stale_id) if intent.stale_id else None
+        if refused is not None:
+            if stale is not None:
+                _withdraw(incident, stale, intent.why, now)
+            _escalate(incident, now, f"the runbook could not propose its fix: {refused}", result)
+            return
+        if stale is not None:  # withdrawn first: two fixes are never open at once
+            try:
+                reason = f"incident #{incident.pk}: stale: {intent.why}"
+                action_withdraw(actor=ACTOR, action=stale, reason=reason)
+            except ApplicationError:  # decided on meanwhile: that decision stands
+                return
+        action = action_record(prepared)
+        if stale is not None:
+            _replace(incident, stale, action, intent.why, now)
+        incident.action = action
+        incident.save()
+        _note(
+            incident,
+            now,
+            "proposed",
+            f"action #{action.pk}: {plan.runbook.title} "
+            f"({plan.kind} {action.target_label} {plan.parameters or ''}); expected: "
+            f"{plan.runbook.expected}",
+            action,
+        )
+        result.proposed.append(action.pk)
+
+
+def _intend(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> _Intent | None:
+    """Under the incident's lock: whether a fix should be proposed now (None: it has one that
+    fits, it waits, another fix is active on the target, or it was escalated)."""
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident_id)
         if incident.status != Status.OPEN:
-            return
+            return None
         plan = runbooks.plan(d)
         now = incident.last_seen_at
         stale, why = None, ""
         if incident.action_id is not None:
             stale, why = _stale_proposal(incident, plan)
             if stale is None:
-                return  # its fix is active or still fits
+                return None  # its fix is active or still fits
         incident.runbook = plan.runbook.name
         if plan.kind is None:
             if stale is not None:
@@ -499,7 +581,7 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
                 + f"; check: {checks}"
             )
             _escalate(incident, now, why, result)
-            return
+            return None
         # From the incident's start too: a problem whose first sample fell out of the history
         # read would otherwise seem to begin anew every cycle, and wait for ever.
         not_before = plan.wait and min(d.since, incident.started_at) + plan.wait
@@ -517,7 +599,7 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
                     f"{plan.runbook.title} no earlier than {not_before:%H:%M:%S}: {plan.wait_why}",
                 )
             incident.save()
-            return
+            return None
         busy = _active_action_on(cluster, plan, besides=stale)
         if busy is not None:
             if not incident.timeline.filter(kind="waiting", action=busy).exists():
@@ -530,46 +612,18 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
                     busy,
                 )
             incident.save()
-            return
-        if stale is not None:  # withdrawn first: two fixes are never open at once
-            try:
-                reason = f"incident #{incident.pk}: stale: {why}"
-                action_withdraw(actor=ACTOR, action=stale, reason=reason)
-            except ApplicationError:  # decided on meanwhile: that decision stands
-                return
-        try:
-            action = action_propose(
-                actor=ACTOR,
-                cluster=cluster,
-                kind=plan.kind,
-                target_name=plan.target,
-                namespace=plan.namespace,
-                parameters=plan.parameters,
-                reason=f"incident #{incident.pk}: {incident.title} — {plan.runbook.title}",
-                judged=(incident.severity, plan.runbook.risk),
-                source=Source.HEALING,
-                evidence=_evidence(incident, plan),
-                allow_auto_approve=_may_auto(incident, cluster),
-            )
-        except ApplicationError as exc:
-            if stale is not None:
-                _withdraw(incident, stale, why, now)
-            _escalate(incident, now, f"the runbook could not propose its fix: {exc}", result)
-            return
-        if stale is not None:
-            _replace(incident, stale, action, why, now)
-        incident.action = action
+            return None
         incident.save()
-        _note(
-            incident,
-            now,
-            "proposed",
-            f"action #{action.pk}: {plan.runbook.title} "
-            f"({plan.kind} {action.target_label} {plan.parameters or ''}); expected: "
-            f"{plan.runbook.expected}",
-            action,
+        return _Intent(
+            plan=plan,
+            action_id=incident.action_id,
+            stale_id=stale.pk if stale is not None else None,
+            why=why,
+            reason=f"incident #{incident.pk}: {incident.title} — {plan.runbook.title}",
+            severity=incident.severity,
+            evidence=_evidence(incident, plan),
+            auto=_may_auto(incident, cluster),
         )
-        result.proposed.append(action.pk)
 
 
 def _stale_proposal(incident: Incident, plan: runbooks.Plan) -> tuple[Action | None, str]:

@@ -16,7 +16,10 @@ from .policies import policy_active as policy_active
 from .policies import policy_update as policy_update
 from .policies import rules as rules
 from .policies import rules_mod as rules_mod
+from .propose import Prepared as Prepared
+from .propose import action_prepare as action_prepare
 from .propose import action_propose as action_propose
+from .propose import action_record as action_record
 from .target import action_rating as action_rating
 from .target import resolve_target as resolve_target
 from .transitions import effective_mode as effective_mode

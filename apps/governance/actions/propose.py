@@ -1,6 +1,7 @@
 """Proposing an action: check it, resolve its target (outside any transaction), rate it, then
 record and audit it in one short transaction, and auto-approve it if allowed."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,14 +25,36 @@ from ..action_models import (
 )
 from ..errors import ValidationFailed
 from ..models import Mode
+from ..rating import Rating
 from ..roles import Cap, require
 from ..selectors import safety_state_get
 from ..services import audit_record
 from .decide import approve_recorded
 from .params import clean_parameters, fingerprint
 from .policies import policy_active
-from .target import action_rating, resolve_target
+from .target import Resolved, action_rating, resolve_target
 from .transitions import effective_mode
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A proposal checked, its target resolved on the cluster and rated: what `action_record`
+    writes. Only `action_prepare` makes one (it checks the proposer's role)."""
+
+    actor: AbstractBaseUser | str
+    cluster: Cluster
+    kind: str
+    namespace: str
+    target_name: str
+    target: Resolved
+    parameters: dict
+    reason: str
+    rated: Rating
+    source: str
+    evidence: dict | None
+    requested: dict
+    judged: tuple[str, str] | None
+    allow_auto_approve: bool
 
 
 def action_propose(
@@ -50,23 +73,64 @@ def action_propose(
     evidence: dict | None = None,
     allow_auto_approve: bool = True,
 ) -> Action:
-    """Propose a change. People need `propose`; `system:<name>` actors are ZeroTouch's own.
+    """Propose a change: `action_prepare` (talks to the cluster), then `action_record` (one
+    short transaction). Callers that must write the Action together with rows of their own
+    (an incident's link, a plan's items) call the two themselves, the first outside their
+    transaction."""
+    return action_record(
+        action_prepare(
+            actor=actor,
+            cluster=cluster,
+            kind=kind,
+            target_name=target_name,
+            namespace=namespace,
+            parameters=parameters,
+            reason=reason,
+            severity=severity,
+            risk=risk,
+            judged=judged,
+            source=source,
+            evidence=evidence,
+            allow_auto_approve=allow_auto_approve,
+        )
+    )
+
+
+def action_prepare(
+    *,
+    actor: AbstractBaseUser | str,
+    cluster: Cluster,
+    kind: str,
+    target_name: str,
+    namespace: str = "",
+    parameters: dict | None = None,
+    reason: str,
+    severity: str | None = None,
+    risk: str | None = None,
+    judged: tuple[str, str] | None = None,
+    source: str = Source.MANUAL,
+    evidence: dict | None = None,
+    allow_auto_approve: bool = True,
+) -> Prepared:
+    """Check a proposal and resolve its target on the cluster. People need `propose`;
+    `system:<name>` actors are ZeroTouch's own. This talks to the cluster: call it outside
+    any transaction, so a slow API server never holds one open.
 
     Severity and risk are ZeroTouch's: derived on the server from the kind, the target and the
     cluster's environment (`rating.py`). `judged` is the (severity, risk) of ZeroTouch's own
     runbook or plan, which stands in for the per-kind table; `severity` and `risk` are what
     the proposer asks for, and only ever raise the rating.
 
-    Auto-approval happens here only for ZeroTouch's own proposals from a policy source
-    (healing, costs, chaos), when the rating, the policy and the mode allow it, and the
-    proposer has not asked for people (`allow_auto_approve=False`). A person's proposal always
-    waits for another person."""
+    Auto-approval (in `action_record`) happens only for ZeroTouch's own proposals from a
+    policy source (healing, costs, chaos), when the rating, the policy and the mode allow it,
+    and the proposer has not asked for people (`allow_auto_approve=False`). A person's
+    proposal always waits for another person."""
     if not isinstance(actor, str):
         require(actor, Cap.PROPOSE if kind not in CHAOS_KINDS else Cap.RUN_CHAOS)
     _check_proposal(kind, namespace, reason, severity, risk, judged, source)
     params = clean_parameters(kind, parameters or {})
     ns = "" if kind in NODE_KINDS else namespace
-    target = resolve_target(cluster, kind, ns, target_name, params)  # outside the transaction
+    target = resolve_target(cluster, kind, ns, target_name, params)
     params.update(target.extra)
     rated = action_rating(
         cluster=cluster,
@@ -77,23 +141,47 @@ def action_propose(
         severity=severity,
         risk=risk,
     )
+    return Prepared(
+        actor=actor,
+        cluster=cluster,
+        kind=kind,
+        namespace=ns,
+        target_name=target_name,
+        target=target,
+        parameters=params,
+        reason=reason,
+        rated=rated,
+        source=source,
+        evidence=evidence,
+        requested={"severity": severity, "risk": risk},
+        judged=judged,
+        allow_auto_approve=allow_auto_approve,
+    )
+
+
+def action_record(prepared: Prepared) -> Action:
+    """Write a prepared proposal and its audit event in one transaction (the caller's, when
+    there is one), and auto-approve it if allowed. Talks to the cluster only when the policy
+    auto-approves (the approval guards read the target's live state)."""
+    p = prepared
     with transaction.atomic():
         action, policy, r = _record(
-            actor=actor,
-            cluster=cluster,
-            kind=kind,
-            namespace=ns,
-            target_name=target_name,
-            target=target,
-            parameters=params,
-            reason=reason,
-            rated=rated,
-            source=source,
-            evidence=evidence,
-            requested={"severity": severity, "risk": risk},
-            judged=judged,
+            actor=p.actor,
+            cluster=p.cluster,
+            kind=p.kind,
+            namespace=p.namespace,
+            target_name=p.target_name,
+            target=p.target,
+            parameters=p.parameters,
+            reason=p.reason,
+            rated=p.rated,
+            source=p.source,
+            evidence=p.evidence,
+            requested=p.requested,
+            judged=p.judged,
         )
-        if allow_auto_approve and isinstance(actor, str) and source in POLICY_SOURCES:
+        auto = p.allow_auto_approve and isinstance(p.actor, str)
+        if auto and p.source in POLICY_SOURCES:
             _maybe_auto_approve(action, policy, r)
     return action
 
