@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from apps.clusters.models import ContainerSample, Workload
 from apps.clusters.quantity import QuantityError, cpu_millis, memory_bytes
+from apps.core.registry import CostChange
 from apps.governance.action_models import Action, Kind
-from apps.governance.registry import CostChange
 
 from .prices import Prices
 from .selectors import prices_for_cluster

@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from apps.clusters.models import Cluster
 from apps.clusters.quantity import memory_bytes
+from apps.core.errors import Conflict, ValidationFailed
+from apps.core.registry import WORKLOAD_HOLDS
+from apps.core.roles import Cap, require
 from apps.governance.action_models import Action, Kind, Risk, Severity, Source, Status
 from apps.governance.actions import action_propose
-from apps.governance.errors import Conflict, ValidationFailed
-from apps.governance.registry import WORKLOAD_HOLDS
-from apps.governance.roles import Cap, require
 
 from . import rightsizing
 from .exports import plan_csv, plan_yaml  # noqa: F401 (the plan's exports, re-exported)
