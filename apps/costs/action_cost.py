@@ -1,7 +1,7 @@
 """What a proposed action does to the monthly bill, for the Approvals inbox: the change in
 requested CPU and memory times the cluster's default prices. Read from what ZeroTouch stored
 (the workload row and its latest container samples), never from the cluster: pages do not call
-clusters. Registered in governance's ACTION_COST registry by CostsConfig.ready()."""
+clusters. Registered in core's ACTION_COST registry by CostsConfig.ready()."""
 
 from dataclasses import dataclass
 

@@ -206,7 +206,7 @@ def memory_floors(cluster: Cluster, *, now=None) -> dict[tuple[str, str, str], M
 
 
 def workload_holds(cluster: Cluster) -> dict[tuple[str, str], str]:
-    """Why each workload should be left alone now, from every app that says (governance's
+    """Why each workload should be left alone now, from every app that says (core's
     WORKLOAD_HOLDS): healing's incidents not over, active actions. The first reason wins."""
     out: dict[tuple[str, str], str] = {}
     for holds in WORKLOAD_HOLDS:
