@@ -11,13 +11,14 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.errors import HttpError as NinjaHttpError
 
+from apps.core import context
+from apps.core.api import router as core_router
+from apps.core.errors import ApplicationError
+from apps.core.roles import Cap, user_can
+from apps.core.selectors import api_token_authenticate
 from apps.costs.api import router as costs_router
-from apps.governance import context
 from apps.governance.actions_api import router as actions_router
 from apps.governance.api import router as governance_router
-from apps.governance.errors import ApplicationError
-from apps.governance.roles import Cap, user_can
-from apps.governance.selectors import api_token_authenticate
 from apps.healing.api import router as healing_router
 from apps.predictions.api import router as predictions_router
 
@@ -99,7 +100,8 @@ api = ZeroTouchAPI(
     docs_decorator=docs_access,
     urls_namespace="api",
 )
-api.add_router("ai/", governance_router)
+api.add_router("ai/", governance_router)  # /ai/status
+api.add_router("ai/", core_router)  # /ai/safety/...
 api.add_router("ai/", predictions_router)
 api.add_router("ai/", healing_router)
 api.add_router("ai/", costs_router)

@@ -13,7 +13,7 @@ app.autodiscover_tasks()
 
 def _install_heartbeat() -> None:
     # Imported late: the bootstep touches Django models.
-    from apps.governance.worker import HeartbeatStep
+    from apps.core.worker import HeartbeatStep
 
     app.steps["worker"].add(HeartbeatStep)
 

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "ninja",
     "csp",
     "axes",
+    "apps.core",
     "apps.governance",
     "apps.clusters",
     "apps.predictions",
@@ -73,7 +74,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "apps.governance.middleware.RequestIdMiddleware",
+    "apps.core.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -82,7 +83,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "apps.governance.middleware.HtmxLoginRedirectMiddleware",
+    "apps.core.middleware.HtmxLoginRedirectMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the 429 page
 ]
 
@@ -100,7 +101,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "apps.governance.context_processors.safety_banner",
+                "apps.core.context_processors.safety_banner",
+                "apps.clusters.context_processors.halted_clusters_banner",
             ],
         },
     },
@@ -129,7 +131,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Login protection (django-axes): after LOGIN_FAILURE_LIMIT failed sign-ins for one username,
 # or from one client address, that account or address is locked for LOGIN_LOCKOUT_MINUTES.
-# Failures and lock-outs are audited (governance/receivers.py). Unlock early with
+# Failures and lock-outs are audited (core/receivers.py). Unlock early with
 # `manage.py axes_reset_username <name>` or `axes_reset_ip <address>`. The client address is
 # the audit log's (TRUSTED_PROXY_COUNT decides how much of X-Forwarded-For to believe).
 AUTHENTICATION_BACKENDS = [
@@ -141,8 +143,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lock ends on time, so does its audit
-AXES_LOCKOUT_CALLABLE = "apps.governance.views.locked_out"
-AXES_CLIENT_IP_CALLABLE = "apps.governance.middleware.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.core.views.locked_out"
+AXES_CLIENT_IP_CALLABLE = "apps.core.middleware.client_ip"
 AXES_VERBOSE = False  # the audit log records failures and lock-outs
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
@@ -240,7 +242,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# Audit checkpoints (governance/anchor.py): the chain's head signed with AUDIT_KEY (or the file
+# Audit checkpoints (core/anchor.py): the chain's head signed with AUDIT_KEY (or the file
 # AUDIT_KEY_FILE names: keep it where the database's writers cannot read it) and written to
 # AUDIT_CHECKPOINT_SINKS outside the database; audit_verify checks the chain against them.
 AUDIT_KEY = _key("AUDIT_KEY", "audit_key")
@@ -254,7 +256,7 @@ AUDIT_CHECKPOINT_SINKS = env.str("AUDIT_CHECKPOINT_SINKS", default="") or (
 AUDIT_CHECKPOINT_SECONDS = env.int("AUDIT_CHECKPOINT_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
     # Expired safety modes and override switches fall back by themselves (also checked on read).
-    "safety-expire": {"task": "governance.safety_expire_due", "schedule": 15.0},
+    "safety-expire": {"task": "core.safety_expire_due", "schedule": 15.0},
     # Expire unapproved proposals; re-queue actions whose task was lost or worker died.
     "actions-sweep": {"task": "governance.actions_sweep", "schedule": 30.0},
     # Queue a collection for every cluster whose own interval has elapsed.
@@ -270,7 +272,7 @@ CELERY_BEAT_SCHEDULE = {
     "costs-rollup-usage": {"task": "costs.rollup_usage", "schedule": 60.0},
     # Sign the audit chain's head and write it outside the database (when it moved).
     "audit-checkpoint": {
-        "task": "governance.audit_checkpoint",
+        "task": "core.audit_checkpoint",
         "schedule": float(AUDIT_CHECKPOINT_SECONDS),
     },
 }

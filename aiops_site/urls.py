@@ -6,6 +6,7 @@ from .assets import plotly_stylesheet
 
 urlpatterns = [
     path("assets/plotly.css", plotly_stylesheet, name="plotly-css"),
+    path("", include("apps.core.urls")),
     path("", include("apps.governance.urls")),
     path("clusters/", include("apps.clusters.urls")),
     path("predictions/", include("apps.predictions.urls")),

@@ -115,7 +115,7 @@ def _setup(kubeconfig: Path):
     from django.contrib.auth.models import Group, User
 
     from apps.clusters.services import cluster_create
-    from apps.governance.services import safety_switch_set
+    from apps.core.services import safety_switch_set
 
     def user(name, role):
         u = User.objects.create_user(name)

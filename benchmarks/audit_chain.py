@@ -21,8 +21,8 @@ def run() -> None:
     from django.core.management import call_command
     from django.db import connection, connections
 
-    from apps.governance.selectors import audit_chain_problems
-    from apps.governance.services import audit_record
+    from apps.core.selectors import audit_chain_problems
+    from apps.core.services import audit_record
 
     try:
         call_command("migrate", verbosity=0)

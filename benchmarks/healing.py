@@ -180,7 +180,7 @@ def run() -> None:
     from django.core.management import call_command
 
     from aiops_site.celery import app
-    from apps.governance.services import safety_mode_set, safety_switch_set
+    from apps.core.services import safety_mode_set, safety_switch_set
 
     app.conf.task_always_eager = True  # approved Actions run here, through the executor
     import logging

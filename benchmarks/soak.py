@@ -97,9 +97,10 @@ class Soak:
         """The on-call approver approves what has waited APPROVE_AFTER (counted in steps: the
         rows' own times are wall-clock, the cluster's runs ahead). A proposal replaced or
         withdrawn meanwhile answers with a conflict: no click, as on the page."""
+        from apps.core.errors import Conflict
         from apps.governance.action_models import Action, Status
         from apps.governance.actions import action_approve
-        from apps.governance.errors import Conflict, Replaced
+        from apps.governance.errors import Replaced
 
         wait = APPROVE_AFTER.total_seconds() // STEP
         for action in Action.objects.filter(cluster=self.cluster, status=Status.PROPOSED):
@@ -331,7 +332,7 @@ def main() -> int:
     from django.core.management import call_command
 
     from apps.clusters.services import cluster_create
-    from apps.governance.services import safety_mode_set, safety_switch_set
+    from apps.core.services import safety_mode_set, safety_switch_set
     from apps.predictions import training
 
     call_command("migrate", verbosity=0)

@@ -166,7 +166,7 @@ WORKER_MODEL_DIR = VAR / "models"
 
 
 def _worker_seen() -> bool:
-    from apps.governance.models import WorkerHeartbeat
+    from apps.core.models import WorkerHeartbeat
 
     return WorkerHeartbeat.objects.filter(hostname__startswith="test-worker@").exists()
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from aiops_site.api import api
-from apps.governance.services import api_token_create
+from apps.core.services import api_token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

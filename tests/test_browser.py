@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.governance.models import AuditEvent
+from apps.core.models import AuditEvent
 from tests.conftest import sandbox_cluster
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from apps.governance.services import safety_mode_set, safety_switch_set
+from apps.core.services import safety_mode_set, safety_switch_set
 from benchmarks import soak
 from tests.conftest import sandbox_cluster
 

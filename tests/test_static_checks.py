@@ -22,8 +22,9 @@ def test_bandit_finds_nothing_unexplained():
 
 
 def test_the_apps_keep_their_import_contracts():
-    """The simulator stays behind its API, governance imports no app built on it, predictions
-    imports neither healing nor costs (`lint-imports` names the chain that breaks one)."""
+    """The apps keep their layers (core, clusters, governance, predictions, then healing,
+    chaos and costs side by side), core imports no other app, and the simulator stays behind
+    its API (`lint-imports` names the chain that breaks one)."""
     lint = Path(sys.executable).parent / "lint-imports"  # installed beside this interpreter
     result = subprocess.run(
         [str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300

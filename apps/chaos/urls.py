@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.governance.views import section_page
+from apps.core.views import section_page
 
 app_name = "chaos"
 # The page says what will be here; its own views arrive with the chaos issue.

@@ -4,6 +4,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from apps.core.errors import NotFound
+from apps.core.models import Mode, SafetyMode
 
 from .models import Cluster, ClusterEvent, Node, NodeSample, Pod, Workload
 
@@ -15,14 +19,29 @@ def cluster_list() -> QuerySet[Cluster]:
 def cluster_named(name: str) -> Cluster | None:
     """For API filters: "" is every cluster (None); an unknown name is a 404 naming the field
     (as it is wherever a request names a cluster)."""
-    from apps.governance.errors import NotFound
-
     if not name:
         return None
     cluster = Cluster.objects.filter(name=name).first()
     if cluster is None:
         raise NotFound(f"no cluster named {name!r}", field="cluster")
     return cluster
+
+
+def halted_clusters() -> list[dict]:
+    """Clusters whose own mode is halted (e.g. by the storm brake), for the banner."""
+    now = timezone.now()
+    out = []
+    for row in SafetyMode.objects.filter(scope__startswith="cluster:", mode=Mode.HALTED):
+        if row.expires_at and row.expires_at <= now:
+            continue
+        name = (
+            Cluster.objects.filter(pk=int(row.scope.split(":", 1)[1]))
+            .values_list("name", flat=True)
+            .first()
+        )
+        if name:
+            out.append({"name": name, "reason": row.reason, "by": row.changed_by})
+    return out
 
 
 def cluster_get(name: str) -> Cluster | None:

@@ -11,9 +11,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.governance.errors import Conflict, ValidationFailed
-from apps.governance.roles import Cap, require
-from apps.governance.services import audit_record
+from apps.core.errors import Conflict, ValidationFailed
+from apps.core.roles import Cap, require
+from apps.core.services import audit_record
 
 from . import collector, promql
 from .connect import gateway_for, kubeconfig_refusal

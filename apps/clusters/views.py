@@ -3,8 +3,8 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from apps.governance.errors import ApplicationError
-from apps.governance.roles import Cap, role_required
+from apps.core.errors import ApplicationError
+from apps.core.roles import Cap, role_required
 
 from . import charts, selectors, services
 from .forms import ClusterForm

@@ -1,14 +1,14 @@
 """What a proposed action does to the monthly bill, for the Approvals inbox: the change in
 requested CPU and memory times the cluster's default prices. Read from what ZeroTouch stored
 (the workload row and its latest container samples), never from the cluster: pages do not call
-clusters. Registered in governance's ACTION_COST registry by CostsConfig.ready()."""
+clusters. Registered in core's ACTION_COST registry by CostsConfig.ready()."""
 
 from dataclasses import dataclass
 
 from apps.clusters.models import ContainerSample, Workload
 from apps.clusters.quantity import QuantityError, cpu_millis, memory_bytes
+from apps.core.registry import CostChange
 from apps.governance.action_models import Action, Kind
-from apps.governance.registry import CostChange
 
 from .prices import Prices
 from .selectors import prices_for_cluster

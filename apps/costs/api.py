@@ -9,8 +9,8 @@ from ninja import Field, Query, Router, Schema
 
 from apps.clusters.models import Cluster
 from apps.clusters.selectors import cluster_named
-from apps.governance.api import AUTH, NameFilter
-from apps.governance.roles import Cap, require
+from apps.core.api import AUTH, NameFilter
+from apps.core.roles import Cap, require
 
 from .plans import Plan, PlanItem, plan_build
 from .prices import plain

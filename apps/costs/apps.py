@@ -7,7 +7,7 @@ class CostsConfig(AppConfig):
 
     def ready(self) -> None:
         # Models load only once the app registry is ready: imported here.
-        from apps.governance.registry import ACTION_COST
+        from apps.core.registry import ACTION_COST
 
         from .action_cost import action_cost
 

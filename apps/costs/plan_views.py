@@ -9,8 +9,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.clusters.models import Cluster
-from apps.governance.errors import ApplicationError
-from apps.governance.roles import Cap, role_required, user_can
+from apps.core.errors import ApplicationError
+from apps.core.roles import Cap, role_required, user_can
 
 from .plans import Plan, plan_apply, plan_build, plan_csv, plan_yaml
 

@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from apps.clusters.models import Cluster
 from apps.clusters.quantity import memory_bytes
+from apps.core.errors import Conflict, ValidationFailed
+from apps.core.registry import WORKLOAD_HOLDS
+from apps.core.roles import Cap, require
 from apps.governance.action_models import Action, Kind, Risk, Severity, Source, Status
 from apps.governance.actions import Prepared, action_prepare, action_record
-from apps.governance.errors import Conflict, ValidationFailed
-from apps.governance.registry import WORKLOAD_HOLDS
-from apps.governance.roles import Cap, require
 
 from . import rightsizing
 from .exports import plan_csv, plan_yaml  # noqa: F401 (the plan's exports, re-exported)
@@ -206,7 +206,7 @@ def memory_floors(cluster: Cluster, *, now=None) -> dict[tuple[str, str, str], M
 
 
 def workload_holds(cluster: Cluster) -> dict[tuple[str, str], str]:
-    """Why each workload should be left alone now, from every app that says (governance's
+    """Why each workload should be left alone now, from every app that says (core's
     WORKLOAD_HOLDS): healing's incidents not over, active actions. The first reason wins."""
     out: dict[tuple[str, str], str] = {}
     for holds in WORKLOAD_HOLDS:

@@ -10,9 +10,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.clusters.models import Cluster
-from apps.governance.errors import Conflict, ValidationFailed
-from apps.governance.roles import Cap, require
-from apps.governance.services import audit_record
+from apps.core.errors import Conflict, ValidationFailed
+from apps.core.roles import Cap, require
+from apps.core.services import audit_record
 
 from . import prices
 from .models import PriceRow, PriceSheet

@@ -17,8 +17,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.clusters.models import Cluster
-from apps.governance.errors import ApplicationError
-from apps.governance.roles import Cap, role_required, user_can
+from apps.core.errors import ApplicationError
+from apps.core.roles import Cap, role_required, user_can
 
 from . import allocation, charts, prices, selectors, services
 from .forms import DefaultPricesForm, ResetForm, UploadForm

@@ -13,12 +13,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.clusters.models import Cluster
+from apps.core.errors import ApplicationError
+from apps.core.registry import ACTION_COST
+from apps.core.roles import Cap, role_required
+from apps.core.selectors import worker_list_recent
 
 from . import actions, selectors
 from .action_models import Action, Kind, Risk, Severity, Status
-from .errors import ApplicationError, Replaced
-from .registry import ACTION_COST
-from .roles import Cap, role_required
+from .errors import Replaced
 
 
 class ProposeForm(forms.Form):
@@ -74,7 +76,7 @@ def _inbox_context() -> dict:
         "pending": pending,
         "waiting": waiting,
         "recent": recent,
-        "workers": selectors.worker_list_recent(),
+        "workers": worker_list_recent(),
     }
 
 

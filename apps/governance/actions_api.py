@@ -7,14 +7,14 @@ from ninja import Field, Router, Schema, Status
 from pydantic import StringConstraints
 
 from apps.clusters.models import Cluster
+from apps.core.api import AUTH
+from apps.core.errors import NotFound
+from apps.core.roles import Cap, require
 
 from . import actions, selectors
 from . import policy as rules_schema
 from .action_models import Action, Kind, Risk, Severity
 from .action_models import Status as ActionStatus
-from .api import AUTH
-from .errors import NotFound
-from .roles import Cap, require
 
 router = Router(auth=AUTH, tags=["actions"])
 Text = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]

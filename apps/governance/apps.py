@@ -7,13 +7,10 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self) -> None:
-        from . import (
-            deploy_checks,  # noqa: F401 (registers its checks with Django)
-            receivers,  # needs the app registry: auth models, axes
-        )
+        from apps.core.registry import HALT_HOOKS, WORKLOAD_HOLDS
 
-        receivers.connect()
-        from .registry import WORKLOAD_HOLDS
+        from .actions import actions_cancel_queued
         from .selectors import workloads_with_active_actions
 
         WORKLOAD_HOLDS.register("governance.actions", workloads_with_active_actions)
+        HALT_HOOKS.register("governance.cancel_queued", actions_cancel_queued)

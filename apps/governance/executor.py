@@ -19,15 +19,16 @@ from django.utils import timezone
 from apps.clusters.connect import gateway_for
 from apps.clusters.gateway import errors as gw_errors
 from apps.clusters.models import Cluster
+from apps.core.models import Mode
+from apps.core.selectors import safety_state_get
+from apps.core.services import audit_record
 
 from . import guards
 from .action_models import Action, Kind, Status
 from .actions.policies import rules
 from .actions.transitions import effective_mode, transition
-from .models import Mode
 from .podwatch import PodWatch, watch_pods
-from .selectors import approver_still_entitled, safety_state_get
-from .services import audit_record
+from .selectors import approver_still_entitled
 
 MAX_ATTEMPTS = 6
 SYSTEM = "system:executor"

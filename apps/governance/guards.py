@@ -9,14 +9,14 @@ from django.utils import timezone
 from apps.clusters.connect import gateway_for
 from apps.clusters.gateway import errors as gw_errors
 from apps.clusters.labels import selector_from_match
+from apps.core.models import Mode
+from apps.core.selectors import safety_state_get
+from apps.core.services import safety_storm_brake
 
 from . import policy as rules_mod
 from .action_models import CHAOS_KINDS, POD_KINDS, Action, Kind, Status
 from .actions.policies import rules
 from .actions.transitions import effective_mode
-from .models import Mode
-from .selectors import safety_state_get
-from .services import safety_storm_brake
 
 ACTIVE = (Status.QUEUED, Status.RUNNING)
 COUNTED = (Status.QUEUED, Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.ROLLED_BACK)

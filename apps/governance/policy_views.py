@@ -9,11 +9,12 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from apps.core.errors import ApplicationError
+from apps.core.roles import Cap, role_required, user_can
+
 from . import actions
 from . import policy as rules_mod
 from .action_models import Policy
-from .errors import ApplicationError
-from .roles import Cap, role_required, user_can
 
 # The policy may auto-approve only these (policy.AutoApprove): P1/P2 and risky actions never.
 SEVERITIES = [("P3", "P3"), ("P4", "P4")]

@@ -1,18 +1,10 @@
 from celery import shared_task
 
-from . import context
+from apps.core import context
+
 from .actions import actions_expire_due, actions_reclaim_from_lost_workers
 from .executor import RetryLater, execute
 from .selectors import lost_action_ids
-from .services import audit_checkpoint_write
-from .services import safety_expire_due as _expire
-
-
-@shared_task(name="governance.safety_expire_due", bind=True, ignore_result=True)
-def safety_expire_due(self) -> int:
-    """Beat, every 15 s: expired modes and switches fall back (and are audited)."""
-    with context.bound(request_id=f"task:{self.request.id or 'local'}"):
-        return _expire()
 
 
 @shared_task(
@@ -41,11 +33,3 @@ def actions_sweep() -> int:
         actions_expire_due()
         actions_reclaim_from_lost_workers()
         return len([action_execute.delay(pk) for pk in lost_action_ids()])
-
-
-@shared_task(name="governance.audit_checkpoint", ignore_result=True, expires=120)
-def audit_checkpoint() -> int | None:
-    """Beat, every AUDIT_CHECKPOINT_SECONDS: sign the audit chain's head and write it to the
-    sinks outside the database (only when it moved)."""
-    cp = audit_checkpoint_write()
-    return cp.seq if cp else None

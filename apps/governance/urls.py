@@ -4,20 +4,9 @@ from . import action_views, policy_views, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
-    path("login/", views.LoginView.as_view(), name="login"),
-    path("logout/", views.LogoutView.as_view(), name="logout"),
-    path("health", views.health, name="health"),
     path("approvals/", action_views.inbox, name="approvals"),
     path("actions/new", action_views.propose, name="action-propose"),
     path("actions/<int:action_id>/", action_views.detail, name="action-detail"),
     path("actions/<int:action_id>/<str:decision>", action_views.decide, name="action-decide"),
     path("policy/", policy_views.policy_page, name="policy"),
-    path("safety/", views.safety, name="safety"),
-    path("safety/mode", views.safety_mode, name="safety-mode"),
-    path("safety/switch/<str:name>", views.safety_switch, name="safety-switch"),
-    path("audit/", views.audit, name="audit"),
-    path("audit.csv", views.audit_csv, name="audit-csv"),
-    path("account/", views.account, name="account"),
-    path("account/tokens", views.token_create, name="token-create"),
-    path("account/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),
 ]

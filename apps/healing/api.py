@@ -8,9 +8,9 @@ from ninja import Query, Router, Schema
 
 from apps.clusters.models import Cluster
 from apps.clusters.selectors import cluster_named
-from apps.governance.api import AUTH, NameFilter
-from apps.governance.errors import NotFound
-from apps.governance.roles import Cap, require
+from apps.core.api import AUTH, NameFilter
+from apps.core.errors import NotFound
+from apps.core.roles import Cap, require
 
 from . import figures, selectors, services
 

@@ -7,12 +7,7 @@ class HealingConfig(AppConfig):
 
     def ready(self) -> None:
         # Models and selectors load only once the app registry is ready: imported here.
-        from apps.governance.registry import (
-            METRICS_PARTS,
-            OVERVIEW_PANELS,
-            STATUS_PARTS,
-            WORKLOAD_HOLDS,
-        )
+        from apps.core.registry import METRICS_PARTS, OVERVIEW_PANELS, STATUS_PARTS, WORKLOAD_HOLDS
 
         from .figures import summary
         from .selectors import overview_panel, workloads_in_incident

@@ -406,7 +406,7 @@ def overview_panel() -> dict:
 
 def workloads_in_incident(cluster) -> dict[tuple[str, str], str]:
     """Workloads with an incident not yet over: {(namespace, workload): why}, for the cost
-    plan (registered in governance's WORKLOAD_HOLDS)."""
+    plan (registered in core's WORKLOAD_HOLDS)."""
     rows = Incident.objects.filter(cluster=cluster, status__in=ACTIVE, scope="workload")
     return {
         (i.namespace, i.name): f"has incident #{i.pk} ({i.cause_label}, {i.status}) not over"

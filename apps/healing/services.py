@@ -15,6 +15,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.clusters.models import Cluster
+from apps.core.errors import ApplicationError
+from apps.core.models import Switch
+from apps.core.selectors import safety_state_get
+from apps.core.services import audit_record
 from apps.governance.action_models import FINAL, IN_FLIGHT, Action, Source
 from apps.governance.action_models import Status as AStatus
 from apps.governance.actions import (
@@ -24,10 +28,6 @@ from apps.governance.actions import (
     action_withdraw,
     rules,
 )
-from apps.governance.errors import ApplicationError
-from apps.governance.models import Switch
-from apps.governance.selectors import safety_state_get
-from apps.governance.services import audit_record
 
 from . import runbooks, selectors
 from .diagnose import Cause, Diagnosis, diagnose

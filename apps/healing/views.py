@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.clusters.models import Cluster
-from apps.governance.roles import Cap, role_required, user_can
+from apps.core.roles import Cap, role_required, user_can
 from apps.predictions import selectors as pred_selectors
 from apps.predictions.charts import anomaly_bands
 from apps.predictions.series import metrics_for

@@ -8,10 +8,10 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 
 from apps.clusters.selectors import cluster_named
-from apps.governance.api import AUTH, IsoTime, NameFilter
-from apps.governance.errors import ValidationFailed
-from apps.governance.registry import METRICS_PARTS
-from apps.governance.roles import Cap, require
+from apps.core.api import AUTH, IsoTime, NameFilter
+from apps.core.errors import ValidationFailed
+from apps.core.registry import METRICS_PARTS
+from apps.core.roles import Cap, require
 
 from . import selectors, services
 from .models import ModelVersion, RiskScore

@@ -7,7 +7,7 @@ class PredictionsConfig(AppConfig):
 
     def ready(self) -> None:
         # Models and selectors load only once the app registry is ready: imported here.
-        from apps.governance.registry import OVERVIEW_PANELS
+        from apps.core.registry import OVERVIEW_PANELS
 
         from .selectors import overview_panel
 

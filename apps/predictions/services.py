@@ -15,7 +15,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.clusters.models import Cluster
-from apps.governance.services import audit_record
+from apps.core.errors import ValidationFailed
+from apps.core.roles import Cap, require
+from apps.core.services import audit_record
 
 from . import anomaly, artifacts, labels, schedule, selectors
 from .features import build_features, latest
@@ -405,9 +407,6 @@ def scores_prune(*, now=None) -> int:
 @transaction.atomic
 def retrain_request(*, actor, reason: str) -> None:
     """An admin asks for a challenger now; the request is audited (the task does the work)."""
-    from apps.governance.errors import ValidationFailed
-    from apps.governance.roles import Cap, require
-
     require(actor, Cap.MANAGE_POLICY)
     if not reason.strip() or len(reason) > 500:
         raise ValidationFailed("reason: 1 to 500 characters", field="reason")

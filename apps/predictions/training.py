@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.clusters.models import Cluster, ContainerSample, NodeSample
-from apps.governance.services import audit_record
+from apps.core.services import audit_record
 
 from . import artifacts, dataset, failure, labels, selectors, simulate
 from .models import ModelVersion

@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.clusters.models import Cluster
-from apps.governance.errors import ApplicationError
-from apps.governance.roles import Cap, role_required
+from apps.core.errors import ApplicationError
+from apps.core.roles import Cap, role_required
 
 from . import charts, selectors, services
 from .models import ModelVersion

@@ -14,7 +14,7 @@ from apps.clusters.models import (
     Workload,
 )
 from apps.clusters.services import cluster_collect, cluster_create, samples_prune
-from apps.governance.models import AuditEvent
+from apps.core.models import AuditEvent
 from tests.clusters.conftest import start_sandbox
 
 pytestmark = pytest.mark.django_db
@@ -178,7 +178,7 @@ def test_retention_drops_old_samples_only(sandbox, settings):
     ],
 )
 def test_registration_names_the_bad_field(data, field):
-    from apps.governance.errors import ValidationFailed
+    from apps.core.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed) as exc:
         cluster_create(actor="system:test", name="c1", **data)

@@ -2,7 +2,7 @@ import pytest
 
 from apps.clusters.models import Cluster
 from apps.clusters.services import cluster_collect
-from apps.governance.models import AuditEvent
+from apps.core.models import AuditEvent
 from tests.conftest import sandbox_cluster
 
 pytestmark = pytest.mark.django_db

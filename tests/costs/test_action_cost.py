@@ -8,10 +8,10 @@ from django.urls import reverse
 
 from apps.clusters.quantity import cpu_millis, memory_bytes
 from apps.clusters.sandbox import scenario
+from apps.core.registry import ACTION_COST
 from apps.costs.action_cost import action_cost
 from apps.costs.prices import DEFAULT_ON_DEMAND, HOURS_PER_MONTH
 from apps.governance.actions import action_propose
-from apps.governance.registry import ACTION_COST
 from tests.clusters.conftest import start_sandbox
 from tests.conftest import login, sandbox_cluster
 from tests.predictions.conftest import collect_through

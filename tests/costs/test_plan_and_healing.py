@@ -9,11 +9,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from apps.core.errors import Conflict
 from apps.costs import rightsizing
 from apps.costs.plans import plan_apply, plan_build
 from apps.costs.prices import DEFAULT_ON_DEMAND
 from apps.governance.action_models import Action, Status
-from apps.governance.errors import Conflict
 from apps.healing.models import Incident
 from apps.healing.models import Status as IncidentStatus
 

@@ -9,8 +9,8 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from apps.core.models import AuditEvent
 from apps.governance.action_models import Action
-from apps.governance.models import AuditEvent
 from tests.clusters.conftest import start_sandbox
 from tests.conftest import WORKER_MODEL_DIR, sandbox_cluster
 from tests.predictions.conftest import collect_through

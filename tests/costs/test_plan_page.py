@@ -5,8 +5,8 @@ import html
 
 import pytest
 
+from apps.core.models import AuditEvent
 from apps.governance.action_models import Action
-from apps.governance.models import AuditEvent
 from tests.conftest import login
 
 pytestmark = pytest.mark.django_db

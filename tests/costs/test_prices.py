@@ -7,6 +7,8 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from apps.clusters.services import cluster_create
+from apps.core.errors import Conflict, RoleRequired, ValidationFailed
+from apps.core.models import AuditEvent
 from apps.costs import prices
 from apps.costs.models import PriceRow, PriceSheet
 from apps.costs.selectors import prices_for_cluster
@@ -16,8 +18,6 @@ from apps.costs.services import (
     price_sheet_reset,
     price_sheet_set,
 )
-from apps.governance.errors import Conflict, RoleRequired, ValidationFailed
-from apps.governance.models import AuditEvent
 
 HEADER = "kind,selector,capacity_type,cpu_per_vcpu_hour,memory_per_gib_hour,storage_per_gib_month"
 GOOD = f"""{HEADER}

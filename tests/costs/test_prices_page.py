@@ -9,11 +9,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.clusters.services import cluster_create
+from apps.core.models import AuditEvent
 from apps.costs import prices
 from apps.costs.models import PriceSheet
 from apps.costs.selectors import prices_for_cluster
 from apps.costs.services import price_sheet_load_csv
-from apps.governance.models import AuditEvent
 from tests.conftest import login
 
 from .test_prices import GOOD, HEADER

@@ -10,6 +10,9 @@ from django.utils import timezone
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from apps.core.errors import ApplicationError, Conflict, NotFound, RoleRequired, ValidationFailed
+from apps.core.models import AuditEvent
+from apps.core.services import safety_mode_set, safety_switch_set
 from apps.governance import executor
 from apps.governance.action_models import Action, Status
 from apps.governance.actions import (
@@ -20,15 +23,7 @@ from apps.governance.actions import (
     actions_expire_due,
     policy_active,
 )
-from apps.governance.errors import (
-    ApplicationError,
-    Conflict,
-    NotFound,
-    RoleRequired,
-    ValidationFailed,
-)
-from apps.governance.models import AuditEvent, Policy
-from apps.governance.services import safety_mode_set, safety_switch_set
+from apps.governance.models import Policy
 from tests.clusters.conftest import start_sandbox
 from tests.conftest import sandbox_cluster
 
@@ -340,7 +335,7 @@ def test_the_storm_brake_halts_a_cluster_after_repeated_failures(cluster, live, 
         Action.objects.filter(pk=a.pk).update(status=Status.FAILED, finished_at=timezone.now())
     action = action_approve(approver=alice, action=_scale(cluster, olivia))
     assert action.status == Status.BLOCKED and "storm brake" in action.status_reason
-    from apps.governance.selectors import safety_state_get
+    from apps.core.selectors import safety_state_get
 
     assert safety_state_get(scope=f"cluster:{cluster.pk}").mode == "halted"
     assert AuditEvent.objects.filter(verb="safety.storm_brake").count() == 1

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from apps.core.models import AuditEvent
+from apps.core.services import safety_switch_set
 from apps.governance.action_models import Action, Status
 from apps.governance.actions import action_approve, action_propose, policy_active
-from apps.governance.models import AuditEvent, Policy
-from apps.governance.services import safety_switch_set
+from apps.governance.models import Policy
 from apps.governance.tasks import actions_sweep
 from tests.clusters.conftest import start_sandbox
 from tests.conftest import REAL_SERVICES, ROOT, VAR, sandbox_cluster, wait_for

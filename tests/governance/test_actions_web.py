@@ -5,8 +5,8 @@ import json
 import pytest
 from django.test import Client
 
+from apps.core.models import AuditEvent
 from apps.governance.action_models import Action, Status
-from apps.governance.models import AuditEvent
 from tests.clusters.conftest import start_sandbox
 from tests.conftest import sandbox_cluster
 
@@ -168,7 +168,7 @@ LOWBALLED = [  # what an operator sent to get a dangerous change auto-approved
 @pytest.fixture
 def autonomy(adam):
     """The most permissive setting there is: auto-approval on, in the mode given."""
-    from apps.governance.services import safety_mode_set, safety_switch_set
+    from apps.core.services import safety_mode_set, safety_switch_set
 
     safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="t")
 

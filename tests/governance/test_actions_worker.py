@@ -3,10 +3,10 @@ worker changes the sandbox once, however often the task is delivered."""
 
 import pytest
 
+from apps.core.services import safety_mode_set
 from apps.governance.action_models import Action, Status
 from apps.governance.actions import action_approve, action_propose, policy_active
 from apps.governance.models import Policy
-from apps.governance.services import safety_mode_set
 from apps.governance.tasks import action_execute
 from tests.clusters.conftest import start_sandbox
 from tests.conftest import sandbox_cluster, wait_for

@@ -5,9 +5,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from apps.governance.models import ApiToken, AuditEvent
-from apps.governance.selectors import safety_state_get
-from apps.governance.services import api_token_create, api_token_revoke, safety_mode_set
+from apps.core.models import ApiToken, AuditEvent
+from apps.core.selectors import safety_state_get
+from apps.core.services import api_token_create, api_token_revoke, safety_mode_set
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +52,7 @@ def test_it_enforces_the_role_matrix(endpoint, who, expected, request, adam):
         user = adam if who == "adam" else request.getfixturevalue(who)
         client.force_login(user)
     if endpoint == "switch_off":  # something to turn off
-        from apps.governance.services import safety_switch_set
+        from apps.core.services import safety_switch_set
 
         safety_switch_set(actor=adam, name="allow_chaos", enabled=True, reason="setup")
     if endpoint == "disable":
@@ -81,7 +81,7 @@ def test_it_enforces_the_role_matrix(endpoint, who, expected, request, adam):
 
 def test_it_reports_status_with_health_and_switch_expiries(client, vic, adam):
     soon = timezone.now() + timedelta(hours=1)
-    from apps.governance.services import safety_switch_set
+    from apps.core.services import safety_switch_set
 
     safety_switch_set(actor=adam, name="allow_chaos", enabled=True, reason="gd", expires_at=soon)
     client.force_login(vic)

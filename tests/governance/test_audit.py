@@ -4,9 +4,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 
-from apps.governance import chain
-from apps.governance.models import AppendOnlyError, AuditChainHead, AuditEvent
-from apps.governance.services import audit_record
+from apps.core import chain
+from apps.core.models import AppendOnlyError, AuditChainHead, AuditEvent
+from apps.core.services import audit_record
 
 POSTGRES = pytest.mark.skipif(
     "connection.vendor != 'postgresql'", reason="needs PostgreSQL (fallback run)"
@@ -63,7 +63,7 @@ def test_it_chains_each_event_to_the_previous_one(adam):
 
 @pytest.mark.django_db
 def test_it_records_the_request_context(client, adam):
-    from apps.governance import context
+    from apps.core import context
 
     with context.bound(request_id="req-123", client_ip="10.1.2.3"):
         ev = audit_record(actor=adam, verb="test.event", target_type="thing", target_id="1")
@@ -308,7 +308,7 @@ def test_it_records_client_addresses_so_they_verify(
 @POSTGRES
 @pytest.mark.django_db(transaction=True)
 def test_it_verifies_cleanly_while_writers_keep_writing():
-    from apps.governance.selectors import audit_chain_problems
+    from apps.core.selectors import audit_chain_problems
 
     _events(3)
     stop = threading.Event()

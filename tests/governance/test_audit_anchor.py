@@ -12,10 +12,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from apps.governance import anchor, chain, tasks
-from apps.governance.models import AuditChainHead, AuditCheckpoint, AuditEvent
-from apps.governance.services import audit_anchor_check, audit_checkpoint_write, audit_record
-from apps.governance.sinks import SinkError, parse_sinks
+from apps.core import anchor, chain, tasks
+from apps.core.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from apps.core.services import audit_anchor_check, audit_checkpoint_write, audit_record
+from apps.core.sinks import SinkError, parse_sinks
 from tests.governance.test_audit import _tamper
 
 pytestmark = pytest.mark.django_db

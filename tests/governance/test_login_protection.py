@@ -9,8 +9,8 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.test import Client
 
-from apps.governance.models import AuditEvent
-from apps.governance.selectors import audit_chain_problems
+from apps.core.models import AuditEvent
+from apps.core.selectors import audit_chain_problems
 
 pytestmark = pytest.mark.django_db
 LIMIT = settings.AXES_FAILURE_LIMIT

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
+from apps.core.models import AuditEvent
 from apps.governance import policy as rules_mod
 from apps.governance.action_models import Policy
 from apps.governance.actions import policy_active, policy_update, rules
-from apps.governance.models import AuditEvent
 from apps.governance.policy_views import PolicyForm
 
 pytestmark = pytest.mark.django_db

@@ -5,9 +5,10 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from apps.core.models import AuditEvent
 from apps.governance.action_models import Action, Status
 from apps.governance.actions import action_approve, action_propose, policy_active
-from apps.governance.models import AuditEvent, Policy
+from apps.governance.models import Policy
 from tests.clusters.conftest import start_sandbox
 from tests.conftest import sandbox_cluster, wait_for
 

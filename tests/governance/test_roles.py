@@ -2,10 +2,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from apps.governance.errors import RoleRequired, ValidationFailed
-from apps.governance.models import AuditEvent
-from apps.governance.roles import Cap, user_can
-from apps.governance.services import user_roles_set
+from apps.core.errors import RoleRequired, ValidationFailed
+from apps.core.models import AuditEvent
+from apps.core.roles import Cap, user_can
+from apps.core.services import user_roles_set
 
 pytestmark = pytest.mark.django_db
 

@@ -3,10 +3,10 @@ from datetime import UTC, timedelta
 import pytest
 from django.utils import timezone
 
-from apps.governance.errors import RoleRequired, ValidationFailed
-from apps.governance.models import AuditEvent, SafetyMode, SafetySwitch
-from apps.governance.selectors import safety_state_get
-from apps.governance.services import safety_expire_due, safety_mode_set, safety_switch_set
+from apps.core.errors import RoleRequired, ValidationFailed
+from apps.core.models import AuditEvent, SafetyMode, SafetySwitch
+from apps.core.selectors import safety_state_get
+from apps.core.services import safety_expire_due, safety_mode_set, safety_switch_set
 
 pytestmark = pytest.mark.django_db
 

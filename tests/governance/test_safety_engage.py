@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.governance.errors import Conflict, RoleRequired
-from apps.governance.selectors import safety_state_get
-from apps.governance.services import safety_engage, safety_mode_set
+from apps.core.errors import Conflict, RoleRequired
+from apps.core.selectors import safety_state_get
+from apps.core.services import safety_engage, safety_mode_set
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from apps.clusters.models import Cluster
 from apps.clusters.services import cluster_create
+from apps.core.models import ApiToken, AuditEvent, SafetyMode, SafetySwitch
+from apps.core.services import api_token_create, safety_mode_set, safety_switch_set
 from apps.governance.action_models import Action, Policy
-from apps.governance.models import ApiToken, AuditEvent, SafetyMode, SafetySwitch
-from apps.governance.services import api_token_create, safety_mode_set, safety_switch_set
 from apps.healing.models import Incident
 
 pytestmark = pytest.mark.django_db

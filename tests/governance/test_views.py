@@ -3,9 +3,9 @@ import re
 import pytest
 from django.test import Client
 
-from apps.governance.models import ApiToken, AuditEvent
-from apps.governance.selectors import safety_state_get
-from apps.governance.services import audit_record, safety_mode_set
+from apps.core.models import ApiToken, AuditEvent
+from apps.core.selectors import safety_state_get
+from apps.core.services import audit_record, safety_mode_set
 
 pytestmark = pytest.mark.django_db
 

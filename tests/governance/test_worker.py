@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from apps.governance.models import AuditEvent, SafetySwitch
-from apps.governance.services import safety_mode_set, safety_switch_set
-from apps.governance.tasks import safety_expire_due
+from apps.core.models import AuditEvent, SafetySwitch
+from apps.core.services import safety_mode_set, safety_switch_set
+from apps.core.tasks import safety_expire_due
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

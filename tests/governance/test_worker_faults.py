@@ -8,6 +8,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from apps.core.models import AuditEvent, WorkerHeartbeat
+from apps.core.services import worker_heartbeat
 from apps.governance import executor
 from apps.governance.action_models import Action, Status
 from apps.governance.actions import (
@@ -15,9 +17,7 @@ from apps.governance.actions import (
     action_propose,
     actions_reclaim_from_lost_workers,
 )
-from apps.governance.models import AuditEvent, WorkerHeartbeat
 from apps.governance.selectors import lost_action_ids
-from apps.governance.services import worker_heartbeat
 from tests.clusters.conftest import start_sandbox
 from tests.conftest import sandbox_cluster
 

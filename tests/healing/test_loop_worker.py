@@ -14,9 +14,9 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from apps.clusters.tasks import collect
+from apps.core.models import AuditEvent
+from apps.core.services import safety_mode_set, safety_switch_set
 from apps.governance.action_models import Action
-from apps.governance.models import AuditEvent
-from apps.governance.services import safety_mode_set, safety_switch_set
 from apps.healing.models import Incident, Status
 from tests.clusters.conftest import start_sandbox
 from tests.conftest import WORKER_MODEL_DIR, login, sandbox_cluster

@@ -9,9 +9,9 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from apps.core.models import AuditEvent
 from apps.governance.action_models import Action
 from apps.governance.actions import action_propose
-from apps.governance.models import AuditEvent
 from apps.healing import runbooks, services
 from apps.healing.models import Incident, Status
 from tests.predictions.conftest import collect_through
@@ -330,7 +330,7 @@ def test_a_predicted_oom_is_fixed_without_people_on_production_only_with_the_swi
     scenario, adam, environment, switch, auto
 ):
     from apps.clusters.models import Cluster
-    from apps.governance.services import safety_mode_set, safety_switch_set
+    from apps.core.services import safety_mode_set, safety_switch_set
 
     safety_mode_set(actor=adam, mode="autonomous", reason="test")
     safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="t")

@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from apps.governance.models import AuditEvent
+from apps.core.models import AuditEvent
 from apps.predictions import services, tasks
 from apps.predictions.models import ModelVersion
 from tests.clusters.conftest import START, start_sandbox

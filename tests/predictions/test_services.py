@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from apps.governance.models import AuditEvent
+from apps.core.models import AuditEvent
 from apps.predictions import artifacts, services, training
 from apps.predictions.models import Anomaly, ModelVersion, RiskScore
 from apps.predictions.selectors import samples_frames

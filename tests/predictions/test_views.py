@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from apps.governance.models import AuditEvent
+from apps.core.models import AuditEvent
 from apps.predictions import services
 from apps.predictions.models import Anomaly, RiskScore
 from tests.predictions.conftest import collect_through

@@ -22,6 +22,7 @@ from .propose import action_propose as action_propose
 from .propose import action_record as action_record
 from .target import action_rating as action_rating
 from .target import resolve_target as resolve_target
+from .transitions import actions_cancel_queued as actions_cancel_queued
 from .transitions import effective_mode as effective_mode
 from .transitions import transition as transition
 from .workers import actions_reclaim_from_lost_workers as actions_reclaim_from_lost_workers

@@ -5,11 +5,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core.errors import ApplicationError, Conflict, ValidationFailed
+from apps.core.roles import Cap, require
+from apps.core.services import audit_record
+
 from .. import guards
 from ..action_models import Action, Approval, Status
-from ..errors import ApplicationError, Conflict, Replaced, ValidationFailed
-from ..roles import Cap, require
-from ..services import audit_record
+from ..errors import Replaced
 from .params import clean_parameters, fingerprint
 from .policies import rules, rules_mod
 from .target import action_rating, resolve_target

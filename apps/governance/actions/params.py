@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from apps.clusters.limits import MAX_COUNT, MAX_CPU_M, MAX_MEMORY, MAX_REPLICAS
 from apps.clusters.quantity import QuantityError, cpu_millis, memory_bytes
+from apps.core.errors import ValidationFailed
 
 from ..action_models import CHAOS_KINDS, Kind
-from ..errors import ValidationFailed
 
 
 def fingerprint(

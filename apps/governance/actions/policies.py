@@ -3,11 +3,12 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from apps.core.errors import Conflict, ValidationFailed
+from apps.core.roles import Cap, require
+from apps.core.services import audit_record
+
 from .. import policy as rules_mod
 from ..action_models import Policy
-from ..errors import Conflict, ValidationFailed
-from ..roles import Cap, require
-from ..services import audit_record
 
 
 def policy_active() -> Policy:

@@ -9,6 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.clusters.models import Cluster
+from apps.core.errors import ValidationFailed
+from apps.core.models import Mode
+from apps.core.roles import Cap, require
+from apps.core.selectors import safety_state_get
+from apps.core.services import audit_record
 
 from .. import policy as rules_mod
 from ..action_models import (
@@ -23,12 +28,7 @@ from ..action_models import (
     Severity,
     Source,
 )
-from ..errors import ValidationFailed
-from ..models import Mode
 from ..rating import Rating
-from ..roles import Cap, require
-from ..selectors import safety_state_get
-from ..services import audit_record
 from .decide import approve_recorded
 from .params import clean_parameters, fingerprint
 from .policies import policy_active

@@ -7,10 +7,10 @@ from apps.clusters.connect import gateway_for
 from apps.clusters.gateway import errors as gw_errors
 from apps.clusters.models import Cluster
 from apps.clusters.quantity import cpu_millis, format_cpu, format_memory, memory_bytes
+from apps.core.errors import NotFound, Unavailable, ValidationFailed
 
 from .. import rating
 from ..action_models import NODE_KINDS, POD_KINDS, Kind
-from ..errors import NotFound, Unavailable, ValidationFailed
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,16 @@
-"""Moving an action between states, and the safety mode that applies to its cluster."""
+"""Moving an action between states, the safety mode that applies to its cluster, and the
+emergency stop's cancelling of queued actions."""
 
 from django.db.models import F
+from django.utils import timezone
 
 from apps.clusters.models import Cluster
+from apps.core.errors import Conflict
+from apps.core.models import MODE_STRICTNESS, Mode, SafetyMode
+from apps.core.selectors import safety_state_get
+from apps.core.services import audit_record
 
-from ..action_models import Action
-from ..errors import Conflict
-from ..models import MODE_STRICTNESS, Mode, SafetyMode
-from ..selectors import safety_state_get
-from ..services import audit_record
+from ..action_models import Action, Status
 
 
 def _snapshot(a: Action) -> dict:
@@ -51,3 +53,23 @@ def effective_mode(cluster: Cluster) -> str:
     if SafetyMode.objects.filter(scope=scope).exists():  # a cluster may be stricter, never looser
         modes.append(safety_state_get(scope=scope).mode)
     return max(modes, key=lambda m: MODE_STRICTNESS[Mode(m)])
+
+
+def actions_cancel_queued(scope: str, reason: str) -> None:
+    """Emergency stop (registered in core's HALT_HOOKS): when a scope is halted, its queued
+    actions are cancelled at once, in the transaction of the change. A running one finishes
+    its current call and stops there (the executor checks again)."""
+    queued = Action.objects.filter(status=Status.QUEUED)
+    if scope.startswith("cluster:"):
+        queued = queued.filter(cluster_id=int(scope.split(":", 1)[1]))
+    for action in queued:
+        transition(
+            action,
+            to=Status.CANCELLED,
+            allowed=(Status.QUEUED,),
+            actor="system:emergency-stop",
+            verb="action.cancelled",
+            reason=f"halted: {reason}",
+            status_reason=f"halted: {reason}",
+            finished_at=timezone.now(),
+        )

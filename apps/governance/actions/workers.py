@@ -4,9 +4,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core.selectors import worker_beats, worker_lost_after
+from apps.core.services import audit_record
+
 from ..action_models import Action, Status
-from ..selectors import holder_lost, worker_beats, worker_lost_after
-from ..services import audit_record
+from ..selectors import holder_lost
 
 
 def actions_reclaim_from_lost_workers(*, now=None) -> list[int]:

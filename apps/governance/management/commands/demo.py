@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.governance.services import user_create, user_roles_set
+from apps.core.services import user_create, user_roles_set
 
 # The worker and beat are restarted when they die (a worker killed by the OOM killer, say); the
 # web server and the sandbox are not: their state would not survive a restart.

@@ -1,5 +1,5 @@
 from .roles import Cap, user_caps
-from .selectors import halted_clusters, safety_state_get, worker_last_seen
+from .selectors import safety_state_get, worker_last_seen
 
 
 def safety_banner(request):
@@ -11,6 +11,5 @@ def safety_banner(request):
         "safety": safety_state_get(),
         "caps": {c.value for c in caps},
         "Cap": Cap,
-        "halted_clusters": halted_clusters(),
         "worker_seen": worker_last_seen(),
     }

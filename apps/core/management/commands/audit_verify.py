@@ -2,9 +2,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.governance.models import AuditEvent
-from apps.governance.selectors import audit_chain_problems
-from apps.governance.services import audit_anchor_check
+from apps.core.models import AuditEvent
+from apps.core.selectors import audit_chain_problems
+from apps.core.services import audit_anchor_check
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Writes: the audit log, safety modes and switches, API tokens, roles, logins.
+"""Writes: the audit log, safety modes and switches, API tokens, roles, logins, worker heartbeats.
 
 Every state change here writes its AuditEvent in the same transaction, and every service that
 acts for a person checks that person's role itself (views check too, but never alone).

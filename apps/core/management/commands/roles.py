@@ -1,9 +1,9 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.governance.errors import ApplicationError
-from apps.governance.roles import Role
-from apps.governance.services import user_create, user_roles_set
+from apps.core.errors import ApplicationError
+from apps.core.roles import Role
+from apps.core.services import user_create, user_roles_set
 
 
 class Command(BaseCommand):

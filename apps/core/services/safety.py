@@ -8,9 +8,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..action_models import Action, Status
 from ..errors import Conflict, RoleRequired, ValidationFailed
 from ..models import MODE_STRICTNESS, Mode, SafetyMode, SafetySwitch, Switch
+from ..registry import HALT_HOOKS
 from ..roles import Cap, require, user_can
 from .audit import Actor, audit_record
 from .checks import MAX_REASON, clean_expiry, clean_reason, iso_text
@@ -182,36 +182,21 @@ def safety_mode_set(
         expires_at=expires_at,
     )
     if mode == Mode.HALTED:
-        _cancel_queued(scope, reason)
+        _halt_hooks_run(scope, reason)
     return row
 
 
-def _cancel_queued(scope: str, reason: str) -> None:
-    """Emergency stop: queued actions are cancelled at once, in the same transaction. A
-    running one finishes its current call and stops there (the executor checks again)."""
-    # Imported here: actions import services (audit, safety state) at module level.
-    from ..actions import transition
-
-    queued = Action.objects.filter(status=Status.QUEUED)
-    if scope.startswith("cluster:"):
-        queued = queued.filter(cluster_id=int(scope.split(":", 1)[1]))
-    for action in queued:
-        transition(
-            action,
-            to=Status.CANCELLED,
-            allowed=(Status.QUEUED,),
-            actor="system:emergency-stop",
-            verb="action.cancelled",
-            reason=f"halted: {reason}",
-            status_reason=f"halted: {reason}",
-            finished_at=timezone.now(),
-        )
+def _halt_hooks_run(scope: str, reason: str) -> None:
+    """Emergency stop: what other apps stop when a scope is halted (governance cancels its
+    queued actions), at once, in the same transaction."""
+    for hook in HALT_HOOKS:
+        hook(scope, reason)
 
 
 def safety_storm_brake(*, cluster_pk: int, reason: str) -> bool:
     """Halt automation on one cluster after a storm of failed actions, in the caller's
     transaction: the mode row goes to halted (no expiry), audited as safety.storm_brake, and
-    its queued actions are cancelled. False when it was halted already."""
+    its queued actions are cancelled (HALT_HOOKS). False when it was halted already."""
     scope = f"cluster:{cluster_pk}"
     row = _locked_mode_row(scope)
     if row.mode == Mode.HALTED:
@@ -226,7 +211,7 @@ def safety_storm_brake(*, cluster_pk: int, reason: str) -> bool:
         fallback_mode="",
         expires_at=None,
     )
-    _cancel_queued(scope, reason)
+    _halt_hooks_run(scope, reason)
     return True
 
 

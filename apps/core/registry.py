@@ -37,6 +37,13 @@ WorkloadHolds = Callable[[object], dict[tuple[str, str], str]]
 WORKLOAD_HOLDS: Registry[WorkloadHolds] = Registry("workload holds")
 
 
+# What stops when a scope ("global" or "cluster:<id>") is halted, by an admin or the storm
+# brake: each function takes the scope and the reason and runs in the transaction of the
+# change. Governance registers the cancelling of queued actions (the emergency stop).
+HaltHook = Callable[[str, str], None]
+HALT_HOOKS: Registry[HaltHook] = Registry("halt hooks")
+
+
 # Parts of GET /ai/status that other apps add (healing: its incident summary): name -> a
 # function returning that part's JSON.
 StatusPart = Callable[[], dict]
