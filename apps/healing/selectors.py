@@ -23,6 +23,7 @@ from apps.clusters.models import (
 from apps.predictions.models import Anomaly, RiskScore
 
 from . import signals as sg
+from .figures import summary
 from .models import ACTIVE, Incident, Status
 from .state import FORECAST_DOUBT, RISK_N, risk_persists
 
@@ -393,8 +394,6 @@ def incidents_open_count() -> int:
 def overview_panel() -> dict:
     """The Overview's healing panel: the open incidents, most urgent first; the last ones
     whose fix restored service (how, and how fast); and the figures."""
-    from .figures import summary
-
     open_ = Incident.objects.filter(status__in=ACTIVE).select_related("cluster")
     healed = Incident.objects.filter(recovered_at__isnull=False, action__isnull=False)
     return {
