@@ -249,14 +249,14 @@ def _synthetic_nodes(hour, step: int) -> pd.DataFrame:
 def _bill_hour(hour, frame: pd.DataFrame, step: int):
     """The product's own hourly bill (allocation.bill), as rollup_cluster makes it; the next
     collection is the next hour's first, at its start."""
-    from apps.costs import allocation, rollups
+    from apps.costs import allocation, hours
 
     return allocation.bill(
         frame,
         _synthetic_nodes(hour, step),
-        slot=rollups.HOUR,
-        end=hour + rollups.HOUR,
-        after=hour + rollups.HOUR,
+        slot=hours.HOUR,
+        end=hour + hours.HOUR,
+        after=hour + hours.HOUR,
         interval=pd.Timedelta(seconds=step).to_pytimedelta(),
     )
 
@@ -267,13 +267,13 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
     from django.db import connection
 
     from apps.clusters.models import Cluster, ContainerSample, NodeSample, Workload
-    from apps.costs import billing, rollups
+    from apps.costs import billing, hours, rollups
     from apps.costs.models import CostRollup, RollupMark, UsageRollup
     from apps.costs.plans import plan_build
     from apps.costs.selectors import allocation_for, allocation_samples_estimate
 
     until = datetime(2026, 11, 20, 12, 59, 30, tzinfo=UTC)  # last collection: a full raw hour
-    cut = rollups.floor_hour(until)
+    cut = hours.floor_hour(until)
     cluster = Cluster.objects.create(
         name="bench",
         connection="kubeconfig",
@@ -285,10 +285,10 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
         for i in range(workloads)
     )
     rng = np.random.default_rng(11)
-    start = rollups.ceil_hour(until - timedelta(days=days))
-    first_day, last_day = rollups.ceil_day(start), cut.replace(hour=0)
-    edges = [start + rollups.HOUR * i for i in range(int((first_day - start) / rollups.HOUR))]
-    edges += [last_day + rollups.HOUR * i for i in range(int((cut - last_day) / rollups.HOUR))]
+    start = hours.ceil_hour(until - timedelta(days=days))
+    first_day, last_day = hours.ceil_day(start), cut.replace(hour=0)
+    edges = [start + hours.HOUR * i for i in range(int((first_day - start) / hours.HOUR))]
+    edges += [last_day + hours.HOUR * i for i in range(int((cut - last_day) / hours.HOUR))]
     rolled, took, took_bill = 0, [], []
     for hour in edges:  # the hour rows a 14-day read takes around its whole days
         frame = _synthetic_hour(hour, workloads, step, rng)
@@ -303,14 +303,14 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
         rolled += len(rows) + len(costs[0])
     day = first_day
     while day < last_day:  # whole days, aggregated a day at a time (what merging 24 gives)
-        hours = [_synthetic_hour(day + rollups.HOUR * h, workloads, step, rng) for h in range(24)]
+        hours = [_synthetic_hour(day + hours.HOUR * h, workloads, step, rng) for h in range(24)]
         rows = rollups.aggregate(pd.concat(hours, ignore_index=True), day)
         UsageRollup.objects.bulk_create(
             (UsageRollup(cluster=cluster, hours=24, **r) for r in rows), 2000
         )
-        bills = [_bill_hour(day + rollups.HOUR * h, f, step) for h, f in enumerate(hours)]
+        bills = [_bill_hour(day + hours.HOUR * h, f, step) for h, f in enumerate(hours)]
         for h, b in enumerate(bills):  # each hour's summary, and the day's containers summed
-            billing.save([], billing.rows(cluster, day + rollups.HOUR * h, b)[1])
+            billing.save([], billing.rows(cluster, day + hours.HOUR * h, b)[1])
         sums = pd.concat([b.containers for b in bills]).groupby(billing.KEYS, as_index=False).sum()
         CostRollup.objects.bulk_create(
             (
@@ -320,15 +320,15 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
             batch_size=2000,
         )
         rolled += len(rows) + len(sums)
-        day += rollups.DAY
+        day += hours.DAY
     RollupMark.objects.create(cluster=cluster, rolled_until=cut)
     tail = pd.concat(
         [
-            _synthetic_hour(cut - rollups.HOUR, workloads, step, rng),
+            _synthetic_hour(cut - hours.HOUR, workloads, step, rng),
             _synthetic_hour(cut, workloads, step, rng),
         ]
     )
-    tail = tail[(tail["ts"] > cut - rollups.lookback(cluster)) & (tail["ts"] <= until)]
+    tail = tail[(tail["ts"] > cut - hours.lookback(cluster)) & (tail["ts"] <= until)]
     ContainerSample.objects.bulk_create(
         (
             ContainerSample(
@@ -342,9 +342,9 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
         ),
         batch_size=5000,
     )
-    nodes = _synthetic_nodes(cut - rollups.HOUR, step)
+    nodes = _synthetic_nodes(cut - hours.HOUR, step)
     nodes = pd.concat([nodes, _synthetic_nodes(cut, step)])
-    nodes = nodes[(nodes["ts"] > cut - rollups.lookback(cluster)) & (nodes["ts"] <= until)]
+    nodes = nodes[(nodes["ts"] > cut - hours.lookback(cluster)) & (nodes["ts"] <= until)]
     NodeSample.objects.bulk_create(
         (NodeSample(cluster=cluster, **r) for r in nodes.to_dict("records")), batch_size=5000
     )
