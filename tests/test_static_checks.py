@@ -1,7 +1,8 @@
 """Static checks that run with the suite, so CI runs them on every change: bandit finds no
 security issue in the product's code that is not explained on its line (`# nosec B…` with the
 reason beside it), and the apps keep their import contracts (import-linter), both configured in
-pyproject.toml; and no test imports from a conftest module (helpers live in tests/support)."""
+pyproject.toml; no module imports another module's private names; and no test imports from a
+conftest module (helpers live in tests/support)."""
 
 import ast
 import subprocess
@@ -32,6 +33,28 @@ def test_the_apps_keep_their_import_contracts():
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
+
+
+def _underscore_imports(root: Path) -> list[str]:
+    """`from x import _name` anywhere in the product, the benchmarks or the tests."""
+    found = []
+    for folder in ("apps", "aiops_site", "benchmarks", "tests"):
+        for path in sorted((root / folder).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if isinstance(node, ast.ImportFrom):
+                    private = [
+                        a.name for a in node.names if a.name.startswith("_") and a.name[1] != "_"
+                    ]
+                    if private:
+                        found.append(f"{path.relative_to(root)}:{node.lineno} {private}")
+    return found
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A leading underscore means "this module's own": what another module uses is public."""
+    assert _underscore_imports(ROOT) == []
 
 
 def _conftest_imports(path: Path) -> list[str]:

@@ -18,8 +18,7 @@ from django.db.models import Sum
 from apps.clusters.models import Cluster, ContainerSample, NodeSample
 
 from . import allocation
-from .models import CostHour, CostRollup, RollupMark
-from .rollups import (
+from .hours import (
     CLOCK_SLACK,
     DAY,
     HOUR,
@@ -31,6 +30,7 @@ from .rollups import (
     lookback,
     spans,
 )
+from .models import CostHour, CostRollup, RollupMark
 
 KEYS = ["namespace", "workload", "pod", "container", "node"]
 SUMS = ["cpu", "memory", "cpu_use", "cpu_req", "mem_use", "mem_req"]

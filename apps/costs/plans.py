@@ -154,7 +154,7 @@ def plan_build(*, cluster: Cluster, namespace: str = "", min_savings: float = 0.
         for text in rightsizing.missing_findings(c.current):
             plan.findings.append(Finding(c.namespace, c.workload, c.container, text))
     idle = {
-        (w.namespace, w.name): _idle_item(cluster, w, f)
+        (w.namespace, w.name): idle_item(cluster, w, f)
         for w, f in idle_for(cluster, namespace=namespace)
     }
     items = [
@@ -235,7 +235,7 @@ def _item(cluster: Cluster, recs: list[Recommendation], hpa) -> PlanItem:
     )
 
 
-def _idle_item(cluster: Cluster, w, finding) -> PlanItem:
+def idle_item(cluster: Cluster, w, finding) -> PlanItem:
     """An idle workload: scaling it to zero saves all it requests. Its confidence comes from
     how long it has been idle."""
     confidence = "high" if w.window_hours >= IDLE_HIGH_CONFIDENCE_HOURS else "medium"

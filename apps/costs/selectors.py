@@ -4,14 +4,17 @@ cost allocation of a cluster over a time range."""
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Sum
 
-from apps.clusters.models import Cluster, ContainerSample, Node, NodeSample
+from apps.clusters.connect import gateway_for
+from apps.clusters.gateway import errors as gw_errors
+from apps.clusters.models import Cluster, ContainerSample, Node, NodeSample, Pod, Workload
 
-from . import allocation, billing, prices
+from . import allocation, billing, forecast, histogram, hours, prices, rollups, waste
+from .hours import HOUR
 from .models import PriceRow, PriceSheet
-from .rollups import HOUR
 
 
 def _pure(sheet: PriceSheet) -> prices.PriceSheet:
@@ -126,17 +129,8 @@ def node_price_rows(cluster: Cluster) -> tuple[prices.PriceSheet, dict[str, pric
     return sheet, {name: prices.row_for_node(lbl or {}, sheet) for name, lbl in labels}
 
 
-# --- Waste and the capacity forecast (issue 7) -----------------------------------------------
-# Appended: the inputs of the pure `waste.find_waste` and `forecast.forecast`, read from the
-# stored samples (and, for claims, live from the cluster).
-import numpy as np  # noqa: E402
-from django.db.models import Sum  # noqa: E402
-
-from apps.clusters.connect import gateway_for  # noqa: E402
-from apps.clusters.gateway import errors as gw_errors  # noqa: E402
-from apps.clusters.models import Pod, Workload  # noqa: E402
-
-from . import forecast, histogram, rollups, waste  # noqa: E402
+# --- Waste and the capacity forecast: the inputs of the pure `waste.find_waste` and
+# `forecast.forecast`, read from the stored samples (and, for claims, live from the cluster).
 
 # A week: an idle workload is judged on at least a day of samples (waste.MIN_WINDOW_HOURS),
 # which a one-day window could never hold (its samples span a collection interval less).
@@ -245,7 +239,7 @@ def _waste_samples(
     qs = ContainerSample.objects.filter(cluster_id=cluster.pk, ts__lte=until, **after)
     if namespace:
         qs = qs.filter(namespace=namespace)
-    df = rollups.frame(qs, WASTE_FIELDS)
+    df = hours.frame(qs, WASTE_FIELDS)
     for col in ("cpu_m", "memory", "request_cpu_m", "request_memory"):
         df[col] = df[col].astype(float)
     return df

@@ -18,7 +18,7 @@ from apps.clusters.connect import gateway_for
 from apps.clusters.gateway import errors as gw_errors
 from apps.clusters.models import Cluster, ContainerSample, Workload
 
-from . import rollups
+from . import hours, rollups
 from .rightsizing import ContainerUsage, Hpa, Resources
 
 HISTORY = timedelta(days=14)
@@ -72,7 +72,7 @@ def usage_read(cluster: Cluster, *, since: datetime | None = None, namespace: st
     since = since or until - HISTORY
     cut = rollups.boundary(cluster, since, until)  # rollups before it, raw samples from it
     known = _deployments(cluster, namespace)
-    start = max(since, cut - rollups.lookback(cluster)) if cut else since
+    start = max(since, cut - hours.lookback(cluster)) if cut else since
     df = _frame(cluster, start, until, known, namespace)
     rolled = {}
     if cut is not None:
@@ -100,7 +100,7 @@ def _frame(
     )
     if namespace:
         qs = qs.filter(namespace=namespace)
-    df = rollups.frame(qs, FIELDS)
+    df = hours.frame(qs, FIELDS)
     if df.empty:
         return df
     index = pd.MultiIndex.from_tuples(sorted(known) or [("", "")])

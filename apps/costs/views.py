@@ -21,6 +21,7 @@ from apps.core.errors import ApplicationError
 from apps.core.roles import Cap, role_required, user_can
 
 from . import allocation, charts, prices, selectors, services
+from .forecast import MIN_POINTS
 from .forms import DefaultPricesForm, ResetForm, UploadForm
 
 FORMS = {"edit": DefaultPricesForm, "upload": UploadForm, "reset": ResetForm}
@@ -404,8 +405,6 @@ def _day(ts) -> str:
 
 
 def _hours_needed(f, points: int) -> int:
-    from .forecast import MIN_POINTS
-
     if f.more_history_needed is not None:
         return max(1, round(f.more_history_needed.total_seconds() / 3600))
     return MIN_POINTS - points

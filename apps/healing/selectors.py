@@ -23,6 +23,7 @@ from apps.clusters.models import (
 from apps.predictions.models import Anomaly, RiskScore
 
 from . import signals as sg
+from .figures import summary
 from .models import ACTIVE, Incident, Status
 from .state import FORECAST_DOUBT, RISK_N, risk_persists
 
@@ -112,7 +113,7 @@ def cluster_state(cluster: Cluster, *, live: bool = True) -> sg.ClusterState:
         # A detector still learning its entity's normal is shown on the pages, never acted on.
         for a in Anomaly.objects.filter(cluster=cluster, start__gte=now - RECENT, learning=False)
     ]
-    state.memory = _memory(samples)
+    state.memory = memory_states(samples)
     state.cpu = _cpu(samples, now)
     if live:
         _live_objects(cluster, state)
@@ -145,7 +146,7 @@ def _pod_history(samples, now: datetime) -> tuple[dict, dict]:
     return since, {k: (v, restarted_at.get(k)) for k, v in recent.items() if v > 0}
 
 
-def _memory(samples) -> dict[tuple[str, str], sg.MemoryState]:
+def memory_states(samples) -> dict[tuple[str, str], sg.MemoryState]:
     """Per workload, its worst container: peak, limit, and how steadily memory climbs between
     restarts (slope of memory/limit in % per minute and the fit's r^2)."""
     runs: dict[tuple, list[tuple[float, float, int | None]]] = defaultdict(list)
@@ -393,8 +394,6 @@ def incidents_open_count() -> int:
 def overview_panel() -> dict:
     """The Overview's healing panel: the open incidents, most urgent first; the last ones
     whose fix restored service (how, and how fast); and the figures."""
-    from .figures import summary
-
     open_ = Incident.objects.filter(status__in=ACTIVE).select_related("cluster")
     healed = Incident.objects.filter(recovered_at__isnull=False, action__isnull=False)
     return {

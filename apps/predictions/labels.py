@@ -28,7 +28,7 @@ episode's start is the failure event a prediction should anticipate.
 import numpy as np
 import pandas as pd
 
-from .features import Frames, _seconds, pod_index
+from .features import Frames, pod_index, seconds_of
 
 FAILURE_COLUMNS = ["entity", "entity_kind", "time", "kind", "detail"]
 RECOVERY_MINUTES = 10.0
@@ -104,7 +104,7 @@ def _container_failures(c: pd.DataFrame) -> pd.DataFrame:
     name = c["workload"].fillna("").where(c["workload"].fillna("") != "", c["pod"])
     entity = (c["namespace"] + "/" + name).to_numpy()
     cid = c.groupby(["namespace", "pod", "container"], sort=False).ngroup().to_numpy()
-    t = _seconds(c["ts"]).astype(float)
+    t = seconds_of(c["ts"]).astype(float)
     inc = c["restarts"].astype(float).groupby(cid).diff().fillna(0).to_numpy() > 0
     oom = inc & (c["last_terminated_reason"].eq("OOMKilled") | c["oom_killed"].astype(bool))
     waiting = c["waiting_reason"].fillna("")
@@ -151,7 +151,7 @@ def _unavailable(w: pd.DataFrame) -> pd.DataFrame:
     entity = (w["namespace"] + "/" + w["name"]).to_numpy()
     code = pd.factorize(entity)[0]
     short = (w["ready_replicas"] < w["replicas"]).to_numpy()
-    m = _sustained(code, _seconds(w["ts"]).astype(float), short, UNAVAILABLE_MINUTES * 60)
+    m = _sustained(code, seconds_of(w["ts"]).astype(float), short, UNAVAILABLE_MINUTES * 60)
     detail = w["ready_replicas"].astype(str) + "/" + w["replicas"].astype(str) + " ready"
     return _rows(entity[m], "Unavailable", w["ts"].to_numpy()[m], detail.to_numpy()[m])
 
@@ -180,7 +180,7 @@ def episodes(failures: pd.DataFrame, *, gap_minutes: float = RECOVERY_MINUTES) -
         return pd.DataFrame(columns=cols).assign(start=none, end=none)
     f = failures.sort_values(["entity", "time"], kind="stable", ignore_index=True)
     f["time"] = pd.to_datetime(f["time"], utc=True)
-    t = _seconds(f["time"]).astype(float)
+    t = seconds_of(f["time"]).astype(float)
     same = np.r_[False, f["entity"].to_numpy()[1:] == f["entity"].to_numpy()[:-1]]
     new = ~(same & (np.r_[np.inf, np.diff(t)] < gap_minutes * 60))
     g = f.groupby(np.cumsum(new))
@@ -204,7 +204,7 @@ def label(
     rows = pd.DataFrame(
         {
             "entity": features["entity"].astype(str).to_numpy(),
-            "t": _seconds(features["ts"]).astype(float),
+            "t": seconds_of(features["ts"]).astype(float),
             "i": np.arange(len(features)),
         }
     ).sort_values("t", kind="stable")
@@ -215,8 +215,8 @@ def label(
         )
         return out
     ep = ep.assign(
-        t=_seconds(ep["start"]).astype(float),
-        until=_seconds(ep["end"]).astype(float),
+        t=seconds_of(ep["start"]).astype(float),
+        until=seconds_of(ep["end"]).astype(float),
         entity=ep["entity"].astype(str).to_numpy(),
     )
     ep = ep.sort_values("t", kind="stable")[["entity", "t", "until", "kind"]]

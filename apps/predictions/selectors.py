@@ -9,9 +9,12 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from apps.clusters.models import Cluster, ClusterEvent, ContainerSample, NodeSample, Workload
+from apps.governance.action_models import Action
 
+from .charts import anomaly_bands, cluster_timeline
 from .features import CONTAINER_COLUMNS, EVENT_COLUMNS, NODE_COLUMNS, WORKLOAD_COLUMNS, Frames
 from .models import Anomaly, ModelVersion, RiskScore
+from .series import node_series, workload_series
 
 LEVELS = list(RiskScore.RANKED)
 
@@ -191,8 +194,6 @@ def entity_series(
     *, cluster: Cluster, kind: str, namespace: str, name: str, since: datetime, until: datetime
 ) -> pd.DataFrame:
     """One workload's or node's metric series for its timeline chart."""
-    from .series import node_series, workload_series
-
     window = {"cluster": cluster, "ts__gte": since, "ts__lte": until}
     if kind == "node":
         return node_series(
@@ -214,8 +215,6 @@ def clusters_now(cluster: Cluster | None = None) -> datetime | None:
 def overview_panel() -> dict:
     """The Overview's predictions panel: the riskiest five, and the last 6 hours' anomalies
     as the cluster-wide timeline."""
-    from .charts import anomaly_bands, cluster_timeline
-
     risks = risk_list(RiskFilter(min_level="medium"))[:5]
     until = clusters_now() or timezone.now()
     since = until - timedelta(hours=6)
@@ -230,8 +229,6 @@ def action_outcomes(
 ) -> list[tuple[str, str, datetime, str]]:
     """Fixes whose verification found the target still unhealthy (failed or rolled back), as
     (entity, entity kind, when, what) for the labels: outcomes teach the model too."""
-    from apps.governance.action_models import Action
-
     rows = Action.objects.filter(
         cluster=cluster, status__in=("failed", "rolled_back"), finished_at__isnull=False
     ).values_list(

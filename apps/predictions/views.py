@@ -18,6 +18,7 @@ from apps.core.roles import Cap, role_required
 from . import charts, selectors, services
 from .models import ModelVersion
 from .series import metrics_for
+from .tasks import retrain as retrain_task
 
 HOURS = [(1, "1 hour"), (3, "3 hours"), (6, "6 hours"), (24, "24 hours"), (72, "3 days")]
 SORTS = {"risk": None, "name": "label", "lead": "lead_minutes", "level": "risk"}
@@ -195,8 +196,6 @@ def models(request):
 @require_POST
 @role_required(Cap.MANAGE_POLICY)
 def retrain(request):
-    from .tasks import retrain as retrain_task
-
     reason = (request.POST.get("reason") or "").strip()
     if not reason:
         messages.error(request, "reason: a reason is required to retrain")

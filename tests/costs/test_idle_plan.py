@@ -108,7 +108,7 @@ def test_idle_over_six_days_of_the_week_window_is_high_confidence():
     """The samples of a 7-day window span a collection interval less than 7 days."""
     from types import SimpleNamespace
 
-    from apps.costs.plans import _idle_item
+    from apps.costs.plans import idle_item
     from apps.costs.prices import DEFAULT_SHEET
     from apps.costs.waste import WorkloadUsage, idle_workloads
 
@@ -117,7 +117,7 @@ def test_idle_over_six_days_of_the_week_window_is_high_confidence():
             "analytics", "reporter", 2, 500, 2**30, 2, 2, 120 * 2**20, 120 * 2**20, hours
         )
         [f] = idle_workloads([w], DEFAULT_SHEET.default.prices)
-        return _idle_item(SimpleNamespace(name="c"), w, f)
+        return idle_item(SimpleNamespace(name="c"), w, f)
 
     assert item(7 * 24 - 1 / 60).confidence == "high"
     assert item(6 * 24).confidence == "high"

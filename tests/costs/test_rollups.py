@@ -11,7 +11,7 @@ import pytest
 from django.db.models import Max, Min
 
 from apps.clusters.models import ContainerSample, NodeSample
-from apps.costs import billing, histogram, rollups, selectors
+from apps.costs import billing, histogram, hours, rollups, selectors
 from apps.costs.models import CostHour, CostRollup, RollupMark, UsageRollup
 from apps.costs.plans import plan_build
 from apps.costs.selectors import allocation_for, waste_report
@@ -73,7 +73,7 @@ def test_histograms_survive_encoding_and_sum_when_decoded_together():
 def _drop_raw_before_mark(cluster) -> None:
     """Leave only what a rolled-up read may use: samples after the mark, less the look-back."""
     mark = RollupMark.objects.get(cluster=cluster).rolled_until
-    keep = mark - rollups.lookback(cluster)
+    keep = mark - hours.lookback(cluster)
     ContainerSample.objects.filter(cluster=cluster, ts__lte=keep).delete()
 
 
@@ -96,7 +96,7 @@ def test_a_plan_read_from_rollups_matches_the_plan_over_every_sample(overprovisi
     raw = plan_build(cluster=cluster)
     assert rollups.rollup_cluster(cluster) >= 3
     mark = RollupMark.objects.get(cluster=cluster).rolled_until
-    assert mark == rollups.floor_hour(cluster.last_cluster_time)
+    assert mark == hours.floor_hour(cluster.last_cluster_time)
     assert rollups.rollup_cluster(cluster) == 0  # nothing new: nothing rolled twice
     assert not UsageRollup.objects.filter(cluster=cluster, hour__gte=mark).exists()
     _drop_raw_before_mark(cluster)
@@ -153,7 +153,7 @@ def test_idle_verdicts_and_waste_read_from_rollups_match_the_raw_ones(tmp_path):
         collect_through(server, cluster, 25 * 60, step=3600)
         raw = waste_report(cluster)
         first = ContainerSample.objects.filter(cluster=cluster).aggregate(t=Min("ts"))["t"]
-        span = {"since": rollups.ceil_hour(first), "until": cluster.last_cluster_time}
+        span = {"since": hours.ceil_hour(first), "until": cluster.last_cluster_time}
         raw_cost = allocation_for(cluster, **span, idle="even")
         assert rollups.rollup_cluster(cluster) >= 20
         # 25 hours cross a UTC midnight: the day before it is merged into day rows, and a read
@@ -224,7 +224,7 @@ def test_the_worker_rolls_up_and_the_plan_reads_it(
         cluster = sandbox_cluster(server)
         collect_through(server, cluster, 130, step=600)
         app.send_task("costs.rollup_usage")
-        end = rollups.floor_hour(cluster.last_cluster_time)
+        end = hours.floor_hour(cluster.last_cluster_time)
         wait_for(
             lambda: RollupMark.objects.filter(cluster=cluster, rolled_until=end).exists(),
             timeout=60,
@@ -251,12 +251,12 @@ def test_a_clock_that_goes_back_makes_reads_raw_and_the_rollups_rebuild(overprov
     type(cluster).objects.filter(pk=cluster.pk).update(last_cluster_time=earlier)
     cluster.refresh_from_db()
     rebuilt = rollups.rollup_cluster(cluster)
-    assert RollupMark.objects.get(cluster=cluster).rolled_until == rollups.floor_hour(earlier)
+    assert RollupMark.objects.get(cluster=cluster).rolled_until == hours.floor_hour(earlier)
     assert rebuilt >= 1 and UsageRollup.objects.filter(cluster=cluster).count() < rows
-    later = UsageRollup.objects.filter(cluster=cluster, hour__gte=rollups.floor_hour(earlier))
+    later = UsageRollup.objects.filter(cluster=cluster, hour__gte=hours.floor_hour(earlier))
     assert not later.exists()
     assert not CostHour.objects.filter(
-        cluster=cluster, hour__gte=rollups.floor_hour(earlier)
+        cluster=cluster, hour__gte=hours.floor_hour(earlier)
     ).exists()
     assert CostHour.objects.filter(cluster=cluster).exists()
 
@@ -277,7 +277,7 @@ def test_allocation_read_from_cost_rollups_matches_the_read_of_every_sample(over
     collect_through(server, cluster, 250, step=600)
     first = ContainerSample.objects.filter(cluster=cluster).aggregate(t=Min("ts"))["t"]
     since = first + timedelta(minutes=7)
-    inside = rollups.floor_hour(cluster.last_cluster_time) - timedelta(minutes=50)
+    inside = hours.floor_hour(cluster.last_cluster_time) - timedelta(minutes=50)
     ranges = {
         "to the clock": (since, cluster.last_cluster_time),
         "within the rollups": (since, inside),
@@ -289,13 +289,13 @@ def test_allocation_read_from_cost_rollups_matches_the_read_of_every_sample(over
         for name, (a, b) in ranges.items()
     }
     assert rollups.rollup_cluster(cluster) >= 3
-    start = rollups.ceil_hour(since)
+    start = hours.ceil_hour(since)
     assert CostHour.objects.filter(cluster=cluster, hour__gte=start).count() >= 2
     assert billing.rolled_span(cluster, *ranges["to the clock"])[0] == start
     # Leave the rolled hours without samples (but their first collections, which the partial
     # hour before them bills up to): a read that ignored the rollups would come out short.
     gone = {"cluster": cluster, "ts__gt": start + timedelta(minutes=15)}
-    gone["ts__lt"] = rollups.floor_hour(ranges["within the rollups"][1])
+    gone["ts__lt"] = hours.floor_hour(ranges["within the rollups"][1])
     assert ContainerSample.objects.filter(**gone).delete()[0] > 0
     assert NodeSample.objects.filter(**gone).delete()[0] > 0
     for name, (a, b) in ranges.items():

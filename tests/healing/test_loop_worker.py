@@ -58,6 +58,18 @@ def _run_until(cluster, predicate, *, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def _cycles_pass(cluster, incident, cycles: int) -> None:
+    """Wait (no fixed sleep) until the worker's healing cycles have seen the incident again
+    `cycles` more times: the loop had every chance to act."""
+    seen = {incident.last_seen_at}
+
+    def more() -> bool:
+        seen.add(Incident.objects.get(pk=incident.pk).last_seen_at)
+        return len(seen) > cycles
+
+    _run_until(cluster, more, timeout=60, what=f"{cycles} more healing cycles")
+
+
 def _incident(cluster, status=None):
     qs = Incident.objects.filter(cluster=cluster)
     if status:
@@ -180,7 +192,7 @@ def test_halted_touches_nothing(celery_worker_process, fast, adam):
     incident = _run_until(
         cluster, lambda: _incident(cluster), timeout=120, what="the leak's incident"
     )
-    time.sleep(5)
+    _cycles_pass(cluster, incident, 3)
     incident.refresh_from_db()
     assert incident.status == Status.OPEN
     assert Action.objects.get(pk=incident.action_id).status == "proposed"  # never approved
@@ -221,7 +233,7 @@ def test_supervised_waits_for_an_approval_in_the_browser_then_heals(
     )
     assert incident.cause == "bad_rollout"
     before = _mutations(server)
-    time.sleep(3)
+    _cycles_pass(cluster, incident, 2)
     assert _mutations(server) == before  # supervised: nothing happens on its own
     browser_login(page, live_server, "alice")
     page.goto(f"{live_server.url}/healing/")

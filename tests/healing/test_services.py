@@ -466,7 +466,7 @@ def test_a_run_just_restarted_does_not_hide_the_leak_of_the_run_before():
     before the kill still says how memory behaves."""
     from datetime import UTC, datetime
 
-    from apps.healing.selectors import _memory
+    from apps.healing.selectors import memory_states
 
     t0, mib, limit = datetime(2026, 3, 2, 12, 0, tzinfo=UTC), 2**20, 768 * 2**20
     leak = [(t0 + timedelta(seconds=30 * i), 300 * mib + i * 30 * mib, 0) for i in range(14)]
@@ -475,7 +475,7 @@ def test_a_run_just_restarted_does_not_hide_the_leak_of_the_run_before():
         (ts, "shop", "api", "api-1", "api", mem, limit, restarts, True, "", 100.0, 1000)
         for ts, mem, restarts in leak + warm
     ]
-    mem = _memory(rows)[("shop", "api")]
+    mem = memory_states(rows)[("shop", "api")]
     assert mem.steady and mem.peak_bytes == 690 * mib
     assert mem.slope_pct_per_min == pytest.approx(60 / 768 * 100, rel=0.01)  # 60 MiB a minute
 
@@ -487,7 +487,7 @@ def test_a_fix_starts_from_the_limit_the_newest_pods_run_with():
 
     from apps.healing import runbooks
     from apps.healing.diagnose import Cause
-    from apps.healing.selectors import _memory
+    from apps.healing.selectors import memory_states
 
     t0, mib = datetime(2026, 3, 2, 12, 0, tzinfo=UTC), 2**20
     old = [
@@ -502,7 +502,7 @@ def test_a_fix_starts_from_the_limit_the_newest_pods_run_with():
         (ts, "shop", "api", pod, "api", mem, limit, 0, True, "", 100.0, 1000)
         for ts, mem, limit, pod in old + new
     ]
-    mem = _memory(rows)[("shop", "api")]
+    mem = memory_states(rows)[("shop", "api")]
     assert mem.limit_bytes == 3072 * mib
     assert mem.growth_bytes_per_min == pytest.approx(60 * mib, rel=0.01)  # the old run's climb
     d = _forecast_oom(t0)

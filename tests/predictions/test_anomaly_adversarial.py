@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apps.predictions import anomaly
-from apps.predictions.anomaly.period import _refine, find_period
+from apps.predictions.anomaly.period import find_period, refine_period
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -92,7 +92,7 @@ def test_refining_a_period_always_ends_near_where_it_started(acf, lag):
     acf = np.asarray(acf)
     if lag >= acf.size - 1:
         lag = acf.size // 2
-    period = _refine(acf, lag)
+    period = refine_period(acf, lag)
     assert abs(period - lag) <= 2 * max(2, lag // 8) + 1e-9  # two re-centred fits at most
 
 

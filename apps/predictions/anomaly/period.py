@@ -29,7 +29,7 @@ def find_period(z: np.ndarray) -> int | None:
     candidates = _candidates(acf, n)
     if candidates.size == 0:
         return None
-    base = _whole_period(z, _refine(acf, int(candidates[0])))
+    base = _whole_period(z, refine_period(acf, int(candidates[0])))
     return base * _best_multiple(acf, base)
 
 
@@ -65,7 +65,7 @@ def _candidates(acf: np.ndarray, n: int) -> np.ndarray:
     return lags[peak & strong & (acf[lags] - trough >= MIN_PROMINENCE)]
 
 
-def _refine(acf: np.ndarray, lag: int) -> float:
+def refine_period(acf: np.ndarray, lag: int) -> float:
     """The peak position to a fraction of a row, measured on the furthest repeat of the cycle.
 
     The k-th repeat is about as noisy as the first, so dividing its position by k shrinks the

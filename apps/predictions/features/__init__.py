@@ -49,5 +49,5 @@ from .catalogue import empty_frames as empty_frames
 from .rows import CONTAINER_AGG as CONTAINER_AGG
 from .rows import NODE_STATE as NODE_STATE
 from .rows import NUMERIC_COLUMNS as NUMERIC_COLUMNS
-from .rows import _pod_index as _pod_index
-from .windows import _seconds as _seconds
+from .rows import pod_index_of as pod_index_of
+from .windows import seconds_of as seconds_of

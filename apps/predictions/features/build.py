@@ -4,8 +4,6 @@ import numpy as np
 import pandas as pd
 
 from .catalogue import (
-    _PAD,
-    _SPAN,
     CAP_SINCE,
     EVENT_FEATURES,
     FEATURE_NAMES,
@@ -13,18 +11,20 @@ from .catalogue import (
     META_COLUMNS,
     MIN_HISTORY_MINUTES,
     MIN_SAMPLES,
+    PAD,
+    SPAN,
     Frames,
 )
 from .rows import (
-    _container_rows,
-    _event_counts,
-    _event_occurrences,
-    _node_entities,
-    _node_rows,
-    _with_node_state,
-    _workload_rows,
+    container_rows,
+    event_counts,
+    event_occurrences,
+    node_entities,
+    node_rows,
+    with_node_state,
+    workload_rows,
 )
-from .windows import _ratio, _seconds
+from .windows import ratio_of, seconds_of
 
 # --- entities -------------------------------------------------------------------------------
 
@@ -38,26 +38,26 @@ def build_features(
     c, n = frames.containers, frames.nodes
     if c.empty and n.empty:
         return pd.DataFrame(columns=META_COLUMNS + FEATURE_NAMES)
-    t0 = int(min(_seconds(x["ts"]).min() for x in (c, n) if not x.empty)) - _PAD
-    nodes = _node_rows(n, t0) if not n.empty else pd.DataFrame(columns=["node", "t"])
+    t0 = int(min(seconds_of(x["ts"]).min() for x in (c, n) if not x.empty)) - PAD
+    nodes = node_rows(n, t0) if not n.empty else pd.DataFrame(columns=["node", "t"])
     parts = []
     if not c.empty:
-        rows, extra = _container_rows(c, t0, latest_only)
-        parts.append(_workload_rows(_with_node_state(rows, nodes), extra))
+        rows, extra = container_rows(c, t0, latest_only)
+        parts.append(workload_rows(with_node_state(rows, nodes), extra))
     if not nodes.empty:
-        parts.append(_node_entities(nodes, latest_only))
+        parts.append(node_entities(nodes, latest_only))
     ent = pd.concat(parts, ignore_index=True).sort_values(["entity", "t"], ignore_index=True)
     missing = [c for c in META_COLUMNS + FEATURE_NAMES if c not in ent and c != "ts"]
     ent = ent.assign(**dict.fromkeys(missing, np.nan))  # e.g. no containers: node rows only
     _workload_state(ent, frames.workloads, t0)
     code, uniques = pd.factorize(ent["entity"])
-    query = code.astype(np.int64) * _SPAN + ent["t"].to_numpy(np.int64)
+    query = code.astype(np.int64) * SPAN + ent["t"].to_numpy(np.int64)
     for name in EVENT_FEATURES:
         ent[name] = 0.0
     if frames.events is not None and not frames.events.empty:
         pods = extra["pods"] if not c.empty else pd.DataFrame(columns=["workload", "node"])
-        occ = _event_occurrences(frames.events, pods, t0)
-        _event_counts(ent, occ, query, dict(zip(uniques, range(len(uniques)), strict=True)))
+        occ = event_occurrences(frames.events, pods, t0)
+        event_counts(ent, occ, query, dict(zip(uniques, range(len(uniques)), strict=True)))
     ent["ts"] = pd.to_datetime((ent["t"].to_numpy(np.int64) + t0) * 1000, unit="ms", utc=True)
     ent["node_hint"] = ent["node_hint"].fillna("")
     ent["containers"] = ent["containers"].fillna(0).astype(int)
@@ -78,9 +78,9 @@ def _workload_state(ent: pd.DataFrame, workloads: pd.DataFrame | None, t0: int) 
         w = pd.DataFrame(
             {
                 "entity": workloads["namespace"].astype(str) + "/" + workloads["name"].astype(str),
-                "t": _seconds(workloads["ts"]) - t0,
-                "share": _ratio(workloads["ready_replicas"], workloads["replicas"]),
-                "rollout": _seconds(rollout.fillna(pd.Timestamp(0, tz="UTC"))).astype(float),
+                "t": seconds_of(workloads["ts"]) - t0,
+                "share": ratio_of(workloads["ready_replicas"], workloads["replicas"]),
+                "rollout": seconds_of(rollout.fillna(pd.Timestamp(0, tz="UTC"))).astype(float),
             }
         )
         w.loc[rollout.isna().to_numpy(), "rollout"] = np.nan

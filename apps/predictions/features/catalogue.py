@@ -69,8 +69,8 @@ MIN_HISTORY_MINUTES = 5.0  # an entity needs this much history before it gets a 
 MIN_SAMPLES = 5  # ... and this many samples in the last 10 minutes
 CAP_MINUTES = 240.0  # "minutes to limit" when not approaching it (or no limit)
 CAP_SINCE = 60.0  # "minutes since" a restart or rollout: older, or never, counts as 60
-_PAD = 86_400  # keeps every entity's window lookups inside its own key range
-_SPAN = 1 << 40  # keys: entity * _SPAN + seconds (int64)
+PAD = 86_400  # keeps every entity's window lookups inside its own key range
+SPAN = 1 << 40  # keys: entity * _SPAN + seconds (int64)
 WAITING_OK = ("", "ContainerCreating", "PodInitializing")
 # Context, not model inputs: who and when, how much history, and what explanations need
 # (how many containers, which share of them has limits, which node is in trouble).

@@ -5,54 +5,54 @@ import numpy as np
 import pandas as pd
 
 from .catalogue import (
-    _SPAN,
     ANY_TYPE,
     CAP_SINCE,
     EVENT_BUCKETS,
     EVENT_FEATURES,
     LONG_S,
     SHORT_S,
+    SPAN,
     WAITING_OK,
 )
-from .windows import _codes, _last_true, _ratio, _seconds, _sums, _to_limit, _trends
+from .windows import codes_of, last_true, ratio_of, seconds_of, to_limit, trends, window_sums
 
 # --- containers -----------------------------------------------------------------------------
 
 
-def _container_rows(c: pd.DataFrame, t0: int, latest: bool) -> tuple[pd.DataFrame, dict]:
+def container_rows(c: pd.DataFrame, t0: int, latest: bool) -> tuple[pd.DataFrame, dict]:
     """Per-container trailing features at the query rows (every row, or the latest sample),
     plus per-(entity, time) sums over all rows for the entity-level history. Strings are
     touched once (factorised) or only at the query rows: they are slow in pandas."""
     ns, wl, pod = (pd.factorize(c[col])[0] for col in ("namespace", "workload", "pod"))
     bare = c["workload"].isna().to_numpy() | (c["workload"].to_numpy() == "")
-    ecode = _codes(ns, np.where(bare, wl.max(initial=0) + 1 + pod, wl))
-    cid = _codes(ns, pod, c["container"])
-    t = _seconds(c["ts"]) - t0
+    ecode = codes_of(ns, np.where(bare, wl.max(initial=0) + 1 + pod, wl))
+    cid = codes_of(ns, pod, c["container"])
+    t = seconds_of(c["ts"]) - t0
     order = np.lexsort((t, cid))
     t, cid, ecode = t[order], cid[order], ecode[order]
     col = {k: c[k].to_numpy(np.float64)[order] for k in NUMERIC_COLUMNS}
-    key = cid.astype(np.int64) * _SPAN + t
+    key = cid.astype(np.int64) * SPAN + t
     q = np.flatnonzero(t == t.max()) if latest else np.arange(len(t))
     since = int(t.max()) if latest else None
     at = order[q]  # the query rows in the frame's own order, for the string columns
-    mem = _ratio(col["memory"], col["limit_memory"])
-    cpu = _ratio(col["cpu_m"], col["limit_cpu_m"])
+    mem = ratio_of(col["memory"], col["limit_memory"])
+    cpu = ratio_of(col["cpu_m"], col["limit_cpu_m"])
     tmin = t / 60.0
     ys = np.column_stack([mem, col["memory"], cpu])
-    slope_s, mean_s, _ = _trends(key, ys, tmin, key[q], SHORT_S, since)
+    slope_s, mean_s, _ = trends(key, ys, tmin, key[q], SHORT_S, since)
     ys = np.column_stack([mem, cpu])
-    slope_l, _, std_l = _trends(key, ys, tmin, key[q], LONG_S, since)
+    slope_l, _, std_l = trends(key, ys, tmin, key[q], LONG_S, since)
     first = np.r_[True, cid[1:] != cid[:-1]]
     inc = np.where(first, 0.0, np.clip(np.diff(col["restarts"], prepend=0), 0, None))
     oom = np.zeros(len(t))
     hit = np.flatnonzero(inc > 0)
     reason = c["last_terminated_reason"].to_numpy()[order[hit]] == "OOMKilled"
     oom[hit] = np.where(reason | c["oom_killed"].to_numpy(bool)[order[hit]], inc[hit], 0.0)
-    sums, _ = _sums(key, np.column_stack([inc, oom]), key[q], LONG_S)
+    sums, _ = window_sums(key, np.column_stack([inc, oom]), key[q], LONG_S)
     # A container's start is known from a restart, or when it appeared after its entity's
     # first sample (a new pod); one there from the start of the frame has an unknown age.
     entity_first = pd.Series(t).groupby(ecode).transform("min").to_numpy()
-    born = np.maximum(_last_true(key, inc > 0), _last_true(key, first & (t > entity_first)))
+    born = np.maximum(last_true(key, inc > 0), last_true(key, first & (t > entity_first)))
     born = np.where(born >= 0, born, key - int(CAP_SINCE * 60))
     node = c["node"].fillna("").to_numpy()[at].astype(str)
     ready = c["ready"].to_numpy(float)[order]
@@ -68,14 +68,14 @@ def _container_rows(c: pd.DataFrame, t0: int, latest: bool) -> tuple[pd.DataFram
             "mem_slope_10m": slope_l[:, 0],
             "mem_volatility": std_l[:, 0],
             "mem_growth": growth,
-            "mem_minutes_to_limit": _to_limit(mem[q], slope_s[:, 0]),
-            "mem_request_ratio": _ratio(col["memory"][q], col["request_memory"][q]),
+            "mem_minutes_to_limit": to_limit(mem[q], slope_s[:, 0]),
+            "mem_request_ratio": ratio_of(col["memory"][q], col["request_memory"][q]),
             "mem_limit_known": (np.nan_to_num(col["limit_memory"][q]) > 0).astype(float),
             "cpu_limit_ratio": mean_s[:, 2],
             "cpu_slope": slope_l[:, 1],
             "cpu_volatility": std_l[:, 1],
-            "cpu_minutes_to_limit": _to_limit(mean_s[:, 2], slope_l[:, 1]),
-            "cpu_request_ratio": _ratio(col["cpu_m"][q], col["request_cpu_m"][q]),
+            "cpu_minutes_to_limit": to_limit(mean_s[:, 2], slope_l[:, 1]),
+            "cpu_request_ratio": ratio_of(col["cpu_m"][q], col["request_cpu_m"][q]),
             "cpu_limit_known": (np.nan_to_num(col["limit_cpu_m"][q]) > 0).astype(float),
             "restarts_10m": sums[:, 0],
             "oom_kills_10m": sums[:, 1],
@@ -87,7 +87,7 @@ def _container_rows(c: pd.DataFrame, t0: int, latest: bool) -> tuple[pd.DataFram
     )
     history = {"ecode": ecode, "t": t, "ready": ready, "inc": inc}
     entities = _entity_names(c, ecode, order)
-    pods = _pod_index(c, _codes(ns, pod)[order], ecode, entities, order)
+    pods = pod_index_of(c, codes_of(ns, pod)[order], ecode, entities, order)
     return rows, {"history": history, "entities": entities, "pods": pods}
 
 
@@ -110,7 +110,7 @@ def _entity_names(c: pd.DataFrame, ecode: np.ndarray, order: np.ndarray) -> np.n
     return (rows["namespace"].astype(str) + "/" + name.astype(str)).to_numpy(dtype=object)
 
 
-def _pod_index(c, pcode, ecode, entities, order) -> pd.DataFrame:
+def pod_index_of(c, pcode, ecode, entities, order) -> pd.DataFrame:
     """ "namespace/pod" -> its workload entity and last node, for attributing events (rows
     sorted by container, then time: a pod's last row is a latest sample of it)."""
     _, from_end = np.unique(pcode[::-1], return_index=True)
@@ -126,14 +126,14 @@ def _pod_index(c, pcode, ecode, entities, order) -> pd.DataFrame:
 # --- nodes ----------------------------------------------------------------------------------
 
 
-def _node_rows(n: pd.DataFrame, t0: int) -> pd.DataFrame:
-    t = _seconds(n["ts"]) - t0
-    nid = _codes(n["node"])
+def node_rows(n: pd.DataFrame, t0: int) -> pd.DataFrame:
+    t = seconds_of(n["ts"]) - t0
+    nid = codes_of(n["node"])
     order = np.lexsort((t, nid))
     n, t, nid = n.iloc[order].reset_index(drop=True), t[order], nid[order]
-    key = nid.astype(np.int64) * _SPAN + t
-    mem = _ratio(n["memory"], n["allocatable_memory"])
-    slope, _, _ = _trends(key, mem[:, None], t / 60.0, key, LONG_S)
+    key = nid.astype(np.int64) * SPAN + t
+    mem = ratio_of(n["memory"], n["allocatable_memory"])
+    slope, _, _ = trends(key, mem[:, None], t / 60.0, key, LONG_S)
     pressure = n[["memory_pressure", "disk_pressure", "pid_pressure"]].astype(bool).any(axis=1)
     return pd.DataFrame(
         {
@@ -182,7 +182,7 @@ CONTAINER_AGG = {
 }
 
 
-def _with_node_state(rows: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
+def with_node_state(rows: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
     """Each container row gets its node's state at the same collection (NaN: no node)."""
     if nodes.empty:
         return rows.assign(**dict.fromkeys(NODE_STATE, np.nan))
@@ -190,7 +190,7 @@ def _with_node_state(rows: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
     return rows.merge(state, on=["node", "t"], how="left")
 
 
-def _workload_rows(rows: pd.DataFrame, extra: dict) -> pd.DataFrame:
+def workload_rows(rows: pd.DataFrame, extra: dict) -> pd.DataFrame:
     g = rows.groupby(["ecode", "t"], sort=True)
     agg = g.agg(**{k: (k, v) for k, v in CONTAINER_AGG.items()}, containers=("ready", "size"))
     agg = agg.rename(
@@ -211,29 +211,29 @@ def _workload_rows(rows: pd.DataFrame, extra: dict) -> pd.DataFrame:
 def _entity_history(agg: pd.DataFrame, h: dict) -> None:
     """From every (entity, collection) pair: samples in 10 min, history, the mean ready share
     over 10 min and the minutes since the last restart, at the aggregated rows."""
-    pair = h["ecode"].astype(np.int64) * _SPAN + h["t"]
+    pair = h["ecode"].astype(np.int64) * SPAN + h["t"]
     keys, inv = np.unique(pair, return_inverse=True)
     count = np.bincount(inv).astype(float)
     share = np.bincount(inv, weights=h["ready"]) / count
     restarted = np.bincount(inv, weights=h["inc"]) > 0
-    query = agg["ecode"].to_numpy(np.int64) * _SPAN + agg["t"].to_numpy(np.int64)
-    sums, n = _sums(keys, share[:, None], query, LONG_S)
+    query = agg["ecode"].to_numpy(np.int64) * SPAN + agg["t"].to_numpy(np.int64)
+    sums, n = window_sums(keys, share[:, None], query, LONG_S)
     agg["samples"] = n[:, 0].astype(int)
     with np.errstate(invalid="ignore", divide="ignore"):
         agg["ready_share_10m"] = sums[:, 0] / n[:, 0]
-    firsts = keys[np.r_[True, keys[1:] // _SPAN != keys[:-1] // _SPAN]]
-    start = firsts[np.searchsorted(firsts // _SPAN, query // _SPAN)]
+    firsts = keys[np.r_[True, keys[1:] // SPAN != keys[:-1] // SPAN]]
+    start = firsts[np.searchsorted(firsts // SPAN, query // SPAN)]
     agg["history_minutes"] = (query - start) / 60.0
-    last = _last_true(keys, restarted)[np.searchsorted(keys, query)]
+    last = last_true(keys, restarted)[np.searchsorted(keys, query)]
     since = np.where(last >= 0, (query - last) / 60.0, CAP_SINCE)
     agg["minutes_since_restart"] = np.minimum(since, CAP_SINCE)
 
 
-def _node_entities(nodes: pd.DataFrame, latest: bool) -> pd.DataFrame:
+def node_entities(nodes: pd.DataFrame, latest: bool) -> pd.DataFrame:
     """Node rows (sorted by node, then time, by _node_rows) with their own history."""
     t = nodes["t"].to_numpy(np.int64)
-    key = _codes(nodes["node"]).astype(np.int64) * _SPAN + t
-    _, n = _sums(key, np.ones((len(key), 1)), key, LONG_S)
+    key = codes_of(nodes["node"]).astype(np.int64) * SPAN + t
+    _, n = window_sums(key, np.ones((len(key), 1)), key, LONG_S)
     first = nodes.groupby("node")["t"].transform("min").to_numpy()
     out = nodes.rename(columns={"node": "entity"})
     out = out.assign(samples=n[:, 0].astype(int), history_minutes=(t - first) / 60.0)
@@ -251,7 +251,7 @@ def _node_entities(nodes: pd.DataFrame, latest: bool) -> pd.DataFrame:
 # --- events ---------------------------------------------------------------------------------
 
 
-def _event_occurrences(events: pd.DataFrame, pods: pd.DataFrame, t0: int) -> pd.DataFrame:
+def event_occurrences(events: pd.DataFrame, pods: pd.DataFrame, t0: int) -> pd.DataFrame:
     """(entity, t, bucket, n): each stored event counts once at first_seen and its further
     occurrences (count - 1) at last_seen, since the table keeps only an event's latest state."""
     e = events.copy()
@@ -269,8 +269,8 @@ def _event_occurrences(events: pd.DataFrame, pods: pd.DataFrame, t0: int) -> pd.
         (ns + "/" + name).where(kind == "Deployment"),
         (ns + "/" + replica_set).where(kind == "ReplicaSet"),
     ]
-    first = _seconds(e["first_seen"].fillna(e["last_seen"])) - t0
-    last = _seconds(e["last_seen"]) - t0
+    first = seconds_of(e["first_seen"].fillna(e["last_seen"])) - t0
+    last = seconds_of(e["last_seen"]) - t0
     more = (e["count"].fillna(1) - 1).clip(lower=0).to_numpy(np.float64)
     parts = [
         pd.DataFrame(
@@ -284,14 +284,14 @@ def _event_occurrences(events: pd.DataFrame, pods: pd.DataFrame, t0: int) -> pd.
     return occ.assign(t=occ["t"].clip(lower=1))  # older than a day: outside every window
 
 
-def _event_counts(ent: pd.DataFrame, occ: pd.DataFrame, query: np.ndarray, codes: dict) -> None:
+def event_counts(ent: pd.DataFrame, occ: pd.DataFrame, query: np.ndarray, codes: dict) -> None:
     occ = occ.assign(code=occ["entity"].map(codes)).dropna(subset=["code"])
-    okey = occ["code"].to_numpy(np.int64) * _SPAN + occ["t"].to_numpy(np.int64)
+    okey = occ["code"].to_numpy(np.int64) * SPAN + occ["t"].to_numpy(np.int64)
     order = np.argsort(okey, kind="stable")
     vals = np.zeros((len(occ), len(EVENT_FEATURES)))
     bucket = occ["bucket"].to_numpy()
     for i, b in enumerate(EVENT_FEATURES):
         vals[:, i] = np.where(bucket == b, occ["n"].to_numpy(np.float64), 0.0)
-    sums, _ = _sums(okey[order], vals[order], query, LONG_S)
+    sums, _ = window_sums(okey[order], vals[order], query, LONG_S)
     for i, b in enumerate(EVENT_FEATURES):
         ent[b] = sums[:, i]

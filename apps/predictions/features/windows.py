@@ -4,12 +4,12 @@ Pure: no Django."""
 import numpy as np
 import pandas as pd
 
-from .catalogue import _SPAN, CAP_MINUTES
+from .catalogue import CAP_MINUTES, SPAN
 
 # --- window arithmetic ----------------------------------------------------------------------
 
 
-def _seconds(values) -> np.ndarray:
+def seconds_of(values) -> np.ndarray:
     ts = pd.to_datetime(pd.Series(values), utc=True)
     return (ts.dt.as_unit("ms").astype("int64") // 1000).to_numpy()
 
@@ -33,17 +33,17 @@ class _Prefix:
         return self.cs[b] - self.cs[a], self.cn[b] - self.cn[a]
 
 
-def _sums(key: np.ndarray, values: np.ndarray, query: np.ndarray, lo: int, hi: int = 0):
+def window_sums(key: np.ndarray, values: np.ndarray, query: np.ndarray, lo: int, hi: int = 0):
     return _Prefix(key, values).window(query, lo, hi)
 
 
-def _trends(key, y: np.ndarray, tmin: np.ndarray, query, window: int, since: int | None = None):
+def trends(key, y: np.ndarray, tmin: np.ndarray, query, window: int, since: int | None = None):
     """For each column of y (n, k) at each query: the slope per minute (the difference of the
     means of the window's two halves over the difference of their mean times), the window's
     mean and its std. NaN-aware; NaN where a half is empty. `since`: only rows after this
     time can fall in a window (the latest collection's), so the others are skipped."""
     if since is not None:
-        keep = key % _SPAN > since - window
+        keep = key % SPAN > since - window
         key, y, tmin = key[keep], y[keep], tmin[keep]
     tv = np.where(np.isnan(y), np.nan, tmin[:, None])
     prefix = _Prefix(key, np.hstack([y, y * y, tv]))
@@ -59,20 +59,20 @@ def _trends(key, y: np.ndarray, tmin: np.ndarray, query, window: int, since: int
         return (m_new - m_old) / dt, mean, np.sqrt(np.clip(var, 0, None))
 
 
-def _to_limit(ratio: np.ndarray, slope: np.ndarray) -> np.ndarray:
+def to_limit(ratio: np.ndarray, slope: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(slope > 1e-4, (1 - ratio) / slope, CAP_MINUTES)
     return np.where(np.isnan(ratio), np.nan, np.clip(out, 0, CAP_MINUTES))
 
 
-def _ratio(num, den) -> np.ndarray:
+def ratio_of(num, den) -> np.ndarray:
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / den, np.nan)
 
 
-def _codes(*columns) -> np.ndarray:
+def codes_of(*columns) -> np.ndarray:
     """One integer code per distinct combination of the columns' values (codes or values)."""
     key = np.zeros(len(columns[0]), dtype=np.int64)
     for col in columns:
@@ -81,7 +81,7 @@ def _codes(*columns) -> np.ndarray:
     return pd.factorize(key)[0]
 
 
-def _last_true(key: np.ndarray, flag: np.ndarray) -> np.ndarray:
+def last_true(key: np.ndarray, flag: np.ndarray) -> np.ndarray:
     """Per sorted key: the latest key (same entity, at or before) where flag holds, or -1."""
     last = np.maximum.accumulate(np.where(flag, key, -1))
-    return np.where(last // _SPAN == key // _SPAN, last, -1)
+    return np.where(last // SPAN == key // SPAN, last, -1)

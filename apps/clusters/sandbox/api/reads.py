@@ -45,7 +45,7 @@ FIELD_PATHS: dict[str, frozenset[str]] = {
 }
 
 
-def _matching(sb, req: Request, res: Resource, namespace: str) -> list[dict]:
+def matching(sb, req: Request, res: Resource, namespace: str) -> list[dict]:
     labels = parse_label_selector(req.query.get("labelSelector", ""))
     fields = parse_field_selector(req.query.get("fieldSelector", ""))
     supported = COMMON_FIELD_PATHS | FIELD_PATHS.get(res.key, frozenset())
@@ -58,9 +58,9 @@ def _matching(sb, req: Request, res: Resource, namespace: str) -> list[dict]:
     ]
 
 
-def _list(sb, req: Request, res: Resource, namespace: str) -> Response:
+def list_objects(sb, req: Request, res: Resource, namespace: str) -> Response:
     if req.query.get("watch") in ("true", "1"):
-        _matching(sb, req, res, namespace)  # validate the selectors before streaming
+        matching(sb, req, res, namespace)  # validate the selectors before streaming
         for param in ("resourceVersion", "timeoutSeconds"):  # and what the stream parses
             value = req.query.get(param, "")
             if value and not (value.isascii() and value.isdigit()):
@@ -70,7 +70,7 @@ def _list(sb, req: Request, res: Resource, namespace: str) -> Response:
                     f"invalid {param} {value!r}: must be a non-negative integer",
                 )
         return Response(200, None, watch={"res": res, "namespace": namespace})
-    items = _matching(sb, req, res, namespace)
+    items = matching(sb, req, res, namespace)
     body = {
         "kind": res.list_kind,
         "apiVersion": res.api_version,
@@ -82,7 +82,7 @@ def _list(sb, req: Request, res: Resource, namespace: str) -> Response:
     return Response(200, body)
 
 
-def _get(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
+def get_object(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
     obj = sb.store.get(res.key, namespace, name)
     if obj is None:
         raise not_found(name, res)
@@ -91,7 +91,7 @@ def _get(sb, req: Request, res: Resource, namespace: str, name: str) -> Response
     return Response(200, obj)
 
 
-def _metrics(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
+def get_metrics(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
     if req.method != "GET":
         raise ApiError(405, "MethodNotAllowed", "metrics are read-only")
     if res.plural == "nodes":
@@ -99,7 +99,7 @@ def _metrics(sb, req: Request, res: Resource, namespace: str, name: str) -> Resp
     else:
         items = [
             m
-            for p in _matching(sb, req, BY_PATH[("", "v1", "pods")], namespace)
+            for p in matching(sb, req, BY_PATH[("", "v1", "pods")], namespace)
             if (m := metrics.pod_metrics(sb, p)) is not None
         ]
     if name:

@@ -6,9 +6,9 @@ from ..patch import PatchError
 from ..resources import BY_PATH, METRICS_GROUP, RESOURCES, Resource, groups
 from ..selectors import SelectorError
 from .base import ApiError, Request, Response, qualified
-from .reads import _get, _list, _metrics
-from .subresources import _subresource
-from .writes import _create, _delete, _patch, _update
+from .reads import get_metrics, get_object, list_objects
+from .subresources import subresource
+from .writes import create_object, delete_object, patch_object, update_object
 
 log = logging.getLogger(__package__)  # "apps.clusters.sandbox.api", as before the split
 
@@ -29,7 +29,7 @@ VERSION = {
 def handle(sb, req: Request) -> Response:
     try:
         with sb.lock:
-            return _route(sb, req)
+            return route(sb, req)
     except ApiError as exc:
         return Response(exc.code, exc.status())
     except PatchError as exc:
@@ -49,7 +49,7 @@ def handle(sb, req: Request) -> Response:
         )
 
 
-def _route(sb, req: Request) -> Response:
+def route(sb, req: Request) -> Response:
     parts = [p for p in req.path.split("/") if p]
     if req.path in ("/version", "/version/"):
         return Response(200, VERSION)
@@ -67,20 +67,20 @@ def _route(sb, req: Request) -> Response:
             },
         )
     if parts == ["apis"]:
-        return Response(200, _group_list(req.metrics_api))
+        return Response(200, group_list(req.metrics_api))
     if parts[:1] == ["api"] and len(parts) >= 2:
-        return _resource_route(sb, req, "", parts[1], parts[2:])
+        return resource_route(sb, req, "", parts[1], parts[2:])
     if parts[:1] == ["apis"] and len(parts) == 2:
         info = next((g for g in groups() if g.name == parts[1]), None)
         if info is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        return Response(200, _group(info))
+        return Response(200, group_info(info))
     if parts[:1] == ["apis"] and len(parts) >= 3:
-        return _resource_route(sb, req, parts[1], parts[2], parts[3:])
+        return resource_route(sb, req, parts[1], parts[2], parts[3:])
     raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
 
-def _group(info) -> dict:
+def group_info(info) -> dict:
     versions = [{"groupVersion": f"{info.name}/{v}", "version": v} for v in info.versions]
     return {
         "kind": "APIGroup",
@@ -91,15 +91,15 @@ def _group(info) -> dict:
     }
 
 
-def _group_list(metrics_api: bool = True) -> dict:
+def group_list(metrics_api: bool = True) -> dict:
     return {
         "kind": "APIGroupList",
         "apiVersion": "v1",
-        "groups": [_group(g) for g in groups() if metrics_api or g.name != METRICS_GROUP],
+        "groups": [group_info(g) for g in groups() if metrics_api or g.name != METRICS_GROUP],
     }
 
 
-def _resource_list(group: str, version: str) -> dict:
+def resource_list(group: str, version: str) -> dict:
     resources = []
     for r in RESOURCES:
         if (r.group, r.version) != (group, version):
@@ -140,11 +140,11 @@ def _resource_list(group: str, version: str) -> dict:
     }
 
 
-def _resource_route(sb, req: Request, group: str, version: str, rest: list[str]) -> Response:
+def resource_route(sb, req: Request, group: str, version: str, rest: list[str]) -> Response:
     if not rest:
         if not any((r.group, r.version) == (group, version) for r in RESOURCES):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        return Response(200, _resource_list(group, version))
+        return Response(200, resource_list(group, version))
     namespace = ""
     if rest[0] == "namespaces" and len(rest) >= 3:
         namespace, rest = rest[1], rest[2:]
@@ -160,28 +160,33 @@ def _resource_route(sb, req: Request, group: str, version: str, rest: list[str])
     if len(rest) > 3:
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
     if req.nothing or (req.method != "GET" and req.readonly):
-        raise _forbidden(req, res, namespace, name, sub)
+        raise forbidden(req, res, namespace, name, sub)
     if res.group == METRICS_GROUP:
         if req.metrics_api == "broken":  # registered, but metrics-server is down
             raise ApiError(
                 503, "ServiceUnavailable", "the server is currently unable to handle the request"
             )
-        return _metrics(sb, req, res, namespace, name)
+        return get_metrics(sb, req, res, namespace, name)
     if sub:
-        return _subresource(sb, req, res, namespace, name, sub)
+        return subresource(sb, req, res, namespace, name, sub)
     if not name:
         if req.method == "GET":
-            return _list(sb, req, res, namespace)
+            return list_objects(sb, req, res, namespace)
         if req.method == "POST":
-            return _create(sb, req, res, namespace)
+            return create_object(sb, req, res, namespace)
         raise ApiError(405, "MethodNotAllowed", f"{req.method} is not supported on a list")
-    handler = {"GET": _get, "PUT": _update, "PATCH": _patch, "DELETE": _delete}.get(req.method)
+    handler = {
+        "GET": get_object,
+        "PUT": update_object,
+        "PATCH": patch_object,
+        "DELETE": delete_object,
+    }.get(req.method)
     if handler is None:
         raise ApiError(405, "MethodNotAllowed", f"{req.method} is not supported here")
     return handler(sb, req, res, namespace, name)
 
 
-def _forbidden(req: Request, res: Resource, namespace: str, name: str, sub: str) -> ApiError:
+def forbidden(req: Request, res: Resource, namespace: str, name: str, sub: str) -> ApiError:
     """RBAC's refusal, worded as the API server words it (verbs, not HTTP methods)."""
     who = "sandbox:nobody" if req.nothing else "sandbox:viewer"
     if req.method == "GET":

@@ -7,10 +7,10 @@ from ..patch import apply_patch
 from ..resources import Resource
 from ..selectors import format_label_selector, selector_from_match
 from .base import ApiError, Response, not_found
-from .writes import _after_write, _conflict, _count, _json_body, _reconcile_owner
+from .writes import after_write, conflict, count_request, json_body, reconcile_pod_owner
 
 
-def _subresource(sb, req, res: Resource, namespace: str, name: str, sub: str) -> Response:
+def subresource(sb, req, res: Resource, namespace: str, name: str, sub: str) -> Response:
     if sub not in res.subresources:
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
     obj = sb.store.get(res.key, namespace, name)
@@ -23,11 +23,11 @@ def _subresource(sb, req, res: Resource, namespace: str, name: str, sub: str) ->
     if sub == "eviction":
         if req.method != "POST":
             raise ApiError(405, "MethodNotAllowed", "evictions are created with POST")
-        return _evict(sb, res, obj)
-    return _scale(sb, req, res, obj)
+        return evict(sb, res, obj)
+    return scale_response(sb, req, res, obj)
 
 
-def _scale_obj(sb, obj: dict) -> dict:
+def scale_obj(sb, obj: dict) -> dict:
     meta = obj["metadata"]
     return {
         "kind": "Scale",
@@ -47,13 +47,13 @@ def _scale_obj(sb, obj: dict) -> dict:
     }
 
 
-def _scale(sb, req, res: Resource, obj: dict) -> Response:
+def scale_response(sb, req, res: Resource, obj: dict) -> Response:
     if req.method == "GET":
-        return Response(200, _scale_obj(sb, obj))
+        return Response(200, scale_obj(sb, obj))
     if req.method == "PUT":
-        new = _json_body(req)
+        new = json_body(req)
     elif req.method == "PATCH":
-        new = apply_patch(_scale_obj(sb, obj), req.body, req.headers.get("content-type", ""))
+        new = apply_patch(scale_obj(sb, obj), req.body, req.headers.get("content-type", ""))
     else:
         raise ApiError(405, "MethodNotAllowed", f"{req.method} is not supported on scale")
     replicas = new.get("spec", {}).get("replicas")
@@ -78,17 +78,17 @@ def _scale(sb, req, res: Resource, obj: dict) -> Response:
         )
     rv = new.get("metadata", {}).get("resourceVersion")
     if rv and rv != obj["metadata"]["resourceVersion"]:
-        raise _conflict(res, obj["metadata"]["name"])
+        raise conflict(res, obj["metadata"]["name"])
     changed = obj["spec"].get("replicas") != replicas
     if changed:
         obj["spec"]["replicas"] = replicas
         sb.store.update(res.key, obj, spec_changed=True)
-        _after_write(sb, res, obj, spec_changed=True)
-    _count(sb, "scale", res, effective=changed)
-    return Response(200, _scale_obj(sb, obj))
+        after_write(sb, res, obj, spec_changed=True)
+    count_request(sb, "scale", res, effective=changed)
+    return Response(200, scale_obj(sb, obj))
 
 
-def _evict(sb, res: Resource, pod: dict) -> Response:
+def evict(sb, res: Resource, pod: dict) -> Response:
     labels = pod["metadata"].get("labels", {})
     # As the API server: a pod already being deleted is evicted without asking its budget.
     pdbs = (
@@ -117,12 +117,12 @@ def _evict(sb, res: Resource, pod: dict) -> Response:
                     ],
                 )
     going = bool(pod["metadata"].get("deletionTimestamp"))
-    _count(sb, "create", res, "eviction", effective=not going)
+    count_request(sb, "create", res, "eviction", effective=not going)
     if going:
         return _evicted()
     sb.emit(pod, "Evicted", "Evicted via the Eviction API", "Normal", "sandbox-apiserver")
     controllers.delete_pod(sb, pod, reason="eviction")
-    _reconcile_owner(sb, pod)
+    reconcile_pod_owner(sb, pod)
     return _evicted()
 
 
@@ -137,7 +137,7 @@ def _unhealthy_may_go(sb, pdb: dict, pod: dict) -> bool:
     """policy/v1 unhealthyPodEvictionPolicy: a pod that is not ready adds nothing to the
     budget's healthy count, so it may go while the budget still holds (IfHealthyBudget, the
     default), or always (AlwaysAllow)."""
-    if controllers._ready(pod):
+    if controllers.pod_ready(pod):
         return False
     if pdb["spec"].get("unhealthyPodEvictionPolicy") == "AlwaysAllow":
         return True

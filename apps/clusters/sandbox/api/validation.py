@@ -8,7 +8,7 @@ from ..selectors import SelectorError, selector_from_match
 from .base import ApiError
 
 
-def _invalid(
+def invalid(
     res: Resource, obj: dict, field_path: str, message: str, *, reason: str = "FieldValueInvalid"
 ) -> ApiError:
     name = obj.get("metadata", {}).get("name", "")
@@ -47,21 +47,21 @@ def validate(res: Resource, obj: dict) -> None:
     spec = obj.get("spec") or {}
     if res.kind in ("Deployment", "ReplicaSet"):
         _validate_count(res, obj, spec, "replicas", 1)
-        _validate_selector(res, obj, spec)
+        validate_selector(res, obj, spec)
         template = spec.get("template") or {}
-        _validate_pod_spec(res, obj, template.get("spec") or {}, "spec.template.spec")
+        validate_pod_spec(res, obj, template.get("spec") or {}, "spec.template.spec")
     elif res.kind == "Job":
         _validate_job(res, obj, spec)
     elif res.kind == "Pod":
-        _validate_pod_spec(res, obj, spec, "spec")
+        validate_pod_spec(res, obj, spec, "spec")
     elif res.kind == "HorizontalPodAutoscaler":
-        _validate_hpa(res, obj, spec)
+        validate_hpa(res, obj, spec)
 
 
 def _validate_count(res: Resource, obj: dict, spec: dict, key: str, default_value: int) -> None:
     value = spec.get(key, default_value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise _invalid(
+        raise invalid(
             res,
             obj,
             f"spec.{key}",
@@ -74,33 +74,33 @@ def _validate_job(res: Resource, obj: dict, spec: dict) -> None:
     for key in ("backoffLimit", "completions", "parallelism"):
         _validate_count(res, obj, spec, key, 1)
     pod_spec = (spec.get("template") or {}).get("spec") or {}
-    _validate_pod_spec(res, obj, pod_spec, "spec.template.spec")
+    validate_pod_spec(res, obj, pod_spec, "spec.template.spec")
     policy = pod_spec.get("restartPolicy") or "Always"  # the pod default the API server sets
     if policy not in ("OnFailure", "Never"):
-        raise _invalid(
+        raise invalid(
             res,
             obj,
             "spec.template.spec.restartPolicy",
             f'Unsupported value: "{policy}": supported values: "OnFailure", "Never"',
             reason="FieldValueNotSupported",
         )
-    _validate_selector(res, obj, spec)
+    validate_selector(res, obj, spec)
 
 
-def _validate_selector(res: Resource, obj: dict, spec: dict) -> None:
+def validate_selector(res: Resource, obj: dict, spec: dict) -> None:
     """apps/v1 requires a selector, and it must select the pods of the template."""
     selector = spec.get("selector")
     if not isinstance(selector, dict) or not (
         selector.get("matchLabels") or selector.get("matchExpressions")
     ):
-        raise _invalid(res, obj, "spec.selector", "Required value", reason="FieldValueRequired")
+        raise invalid(res, obj, "spec.selector", "Required value", reason="FieldValueRequired")
     try:
         matcher = selector_from_match(selector)
     except SelectorError as exc:
-        raise _invalid(res, obj, "spec.selector", f"Invalid value: {exc}") from None
+        raise invalid(res, obj, "spec.selector", f"Invalid value: {exc}") from None
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     if not matcher.matches(labels):
-        raise _invalid(
+        raise invalid(
             res,
             obj,
             "spec.template.metadata.labels",
@@ -108,17 +108,17 @@ def _validate_selector(res: Resource, obj: dict, spec: dict) -> None:
         )
 
 
-def _validate_pod_spec(res: Resource, obj: dict, pod_spec: dict, where: str) -> None:
+def validate_pod_spec(res: Resource, obj: dict, pod_spec: dict, where: str) -> None:
     from ...quantity import QuantityError, parse
 
     containers = pod_spec.get("containers")
     if not containers:
-        raise _invalid(
+        raise invalid(
             res, obj, f"{where}.containers", "Required value", reason="FieldValueRequired"
         )
     for i, c in enumerate(containers):
         if not c.get("name") or not c.get("image"):
-            raise _invalid(
+            raise invalid(
                 res,
                 obj,
                 f"{where}.containers[{i}]",
@@ -132,7 +132,7 @@ def _validate_pod_spec(res: Resource, obj: dict, pod_spec: dict, where: str) -> 
                 try:
                     amount = parse(value)
                 except QuantityError:
-                    raise _invalid(
+                    raise invalid(
                         res,
                         obj,
                         field_path,
@@ -141,7 +141,7 @@ def _validate_pod_spec(res: Resource, obj: dict, pod_spec: dict, where: str) -> 
                         "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
                     ) from None
                 if amount < 0:
-                    raise _invalid(
+                    raise invalid(
                         res,
                         obj,
                         field_path,
@@ -151,7 +151,7 @@ def _validate_pod_spec(res: Resource, obj: dict, pod_spec: dict, where: str) -> 
         for rname, (value, amount) in amounts.get("requests", {}).items():
             limit = amounts.get("limits", {}).get(rname)
             if limit is not None and amount > limit[1]:
-                raise _invalid(
+                raise invalid(
                     res,
                     obj,
                     f"{where}.containers[{i}].resources.requests",
@@ -160,11 +160,11 @@ def _validate_pod_spec(res: Resource, obj: dict, pod_spec: dict, where: str) -> 
                 )
 
 
-def _validate_hpa(res: Resource, obj: dict, spec: dict) -> None:
+def validate_hpa(res: Resource, obj: dict, spec: dict) -> None:
     ref = spec.get("scaleTargetRef") or {}
     for key in ("kind", "name"):
         if not ref.get(key):
-            raise _invalid(
+            raise invalid(
                 res,
                 obj,
                 f"spec.scaleTargetRef.{key}",
@@ -173,14 +173,14 @@ def _validate_hpa(res: Resource, obj: dict, spec: dict) -> None:
             )
     low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")
     if not isinstance(low, int) or isinstance(low, bool) or low < 1:
-        raise _invalid(
+        raise invalid(
             res,
             obj,
             "spec.minReplicas",
             f"Invalid value: {json.dumps(low)}: must be greater than or equal to 1",
         )
     if not isinstance(high, int) or isinstance(high, bool) or high < low:
-        raise _invalid(
+        raise invalid(
             res,
             obj,
             "spec.maxReplicas",

@@ -35,7 +35,7 @@ IMMUTABLE = (
 )
 
 
-def _json_body(req: Request) -> dict:
+def json_body(req: Request) -> dict:
     try:
         body = json.loads(req.body or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -45,7 +45,7 @@ def _json_body(req: Request) -> dict:
     return body
 
 
-def _count(sb, verb: str, res: Resource, sub: str = "", *, effective: bool = True) -> None:
+def count_request(sb, verb: str, res: Resource, sub: str = "", *, effective: bool = True) -> None:
     """Every mutating call, and separately those that changed something (a repeated
     idempotent call is a call, not a change)."""
     key = f"{verb} {res.key}{'/' + sub if sub else ''}"
@@ -54,10 +54,10 @@ def _count(sb, verb: str, res: Resource, sub: str = "", *, effective: bool = Tru
         sb.effective_mutations[key] += 1
 
 
-def _create(sb, req: Request, res: Resource, namespace: str) -> Response:
+def create_object(sb, req: Request, res: Resource, namespace: str) -> Response:
     if "create" not in res.verbs:
         raise ApiError(405, "MethodNotAllowed", f"{res.plural} cannot be created")
-    obj = _json_body(req)
+    obj = json_body(req)
     meta = obj.setdefault("metadata", {})
     if obj.get("kind") != res.kind or obj.get("apiVersion") != res.api_version:
         raise ApiError(
@@ -109,16 +109,16 @@ def _create(sb, req: Request, res: Resource, namespace: str) -> Response:
             group=res.group,
             kind=res.plural,
         ) from exc
-    _count(sb, "create", res)
-    _after_write(sb, res, created, spec_changed=True, created=True)
+    count_request(sb, "create", res)
+    after_write(sb, res, created, spec_changed=True, created=True)
     return Response(201, created)
 
 
-def _update(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
+def update_object(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
     current = sb.store.get(res.key, namespace, name)
     if current is None:
         raise not_found(name, res)
-    obj = _json_body(req)
+    obj = json_body(req)
     meta = obj.get("metadata") or {}
     if meta.get("name", name) != name:
         raise ApiError(
@@ -134,22 +134,22 @@ def _update(sb, req: Request, res: Resource, namespace: str, name: str) -> Respo
         )
     rv = meta.get("resourceVersion")
     if rv and rv != current["metadata"]["resourceVersion"]:
-        raise _conflict(res, name)
-    return _replace(sb, res, current, obj, "update")
+        raise conflict(res, name)
+    return replace_object(sb, res, current, obj, "update")
 
 
-def _patch(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
+def patch_object(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
     current = sb.store.get(res.key, namespace, name)
     if current is None:
         raise not_found(name, res)
     patched = apply_patch(current, req.body, req.headers.get("content-type", ""))
     rv = patched.get("metadata", {}).get("resourceVersion")
     if rv and rv != current["metadata"]["resourceVersion"]:
-        raise _conflict(res, name)
-    return _replace(sb, res, current, patched, "patch")
+        raise conflict(res, name)
+    return replace_object(sb, res, current, patched, "patch")
 
 
-def _conflict(res: Resource, name: str) -> ApiError:
+def conflict(res: Resource, name: str) -> ApiError:
     return ApiError(
         409,
         "Conflict",
@@ -162,7 +162,7 @@ def _conflict(res: Resource, name: str) -> ApiError:
     )
 
 
-def _replace(sb, res: Resource, current: dict, new: dict, verb: str) -> Response:
+def replace_object(sb, res: Resource, current: dict, new: dict, verb: str) -> Response:
     meta = new.setdefault("metadata", {})
     for key in IMMUTABLE:
         if key in current["metadata"]:
@@ -182,18 +182,18 @@ def _replace(sb, res: Resource, current: dict, new: dict, verb: str) -> Response
     current.clear()
     current.update(new)
     sb.store.update(res.key, current, spec_changed=spec_changed)
-    _count(sb, verb, res, effective=changed)
-    _after_write(sb, res, current, spec_changed=spec_changed)
+    count_request(sb, verb, res, effective=changed)
+    after_write(sb, res, current, spec_changed=spec_changed)
     return Response(200, current)
 
 
-def _delete(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
+def delete_object(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
     obj = sb.store.get(res.key, namespace, name)
     if obj is None:
         raise not_found(name, res)
     if "delete" not in res.verbs:
         raise ApiError(405, "MethodNotAllowed", f"{res.plural} cannot be deleted")
-    options = _json_body(req) if req.body else {}
+    options = json_body(req) if req.body else {}
     want_uid = options.get("preconditions", {}).get("uid")
     if want_uid and want_uid != obj["metadata"]["uid"]:
         raise ApiError(
@@ -205,18 +205,18 @@ def _delete(sb, req: Request, res: Resource, namespace: str, name: str) -> Respo
             group=res.group,
             kind=res.plural,
         )
-    _count(sb, "delete", res, effective=not obj["metadata"].get("deletionTimestamp"))
+    count_request(sb, "delete", res, effective=not obj["metadata"].get("deletionTimestamp"))
     if res.key == "pods":
         grace = options.get("gracePeriodSeconds", req.query.get("gracePeriodSeconds"))
         grace = None if grace is None else _grace(grace)
         controllers.delete_pod(sb, obj, reason="api", grace=grace)
-        _reconcile_owner(sb, obj)
+        reconcile_pod_owner(sb, obj)
     elif res.group == "chaos-mesh.org":
         faults.chaos_end(sb, res.key, namespace, name, obj)
         sb.store.delete(res.key, namespace, name)
     else:
         sb.store.delete(res.key, namespace, name)
-        _collect_garbage(sb, obj)
+        collect_garbage(sb, obj)
     return Response(200, obj)
 
 
@@ -242,7 +242,7 @@ def _grace(value) -> int:
     return grace
 
 
-def _collect_garbage(sb, owner: dict) -> None:
+def collect_garbage(sb, owner: dict) -> None:
     """Background cascading deletion: what the owner owned goes too."""
     uid = owner["metadata"]["uid"]
     for key in ("apps/replicasets", "pods"):
@@ -252,16 +252,14 @@ def _collect_garbage(sb, owner: dict) -> None:
                     controllers.delete_pod(sb, obj, reason="garbage collection")
                 else:
                     sb.store.delete(key, obj["metadata"]["namespace"], obj["metadata"]["name"])
-                    _collect_garbage(sb, obj)
+                    collect_garbage(sb, obj)
 
 
-def _reconcile_owner(sb, pod: dict) -> None:
+def reconcile_pod_owner(sb, pod: dict) -> None:
     controllers.reconcile_owner(sb, pod)
 
 
-def _after_write(
-    sb, res: Resource, obj: dict, *, spec_changed: bool, created: bool = False
-) -> None:
+def after_write(sb, res: Resource, obj: dict, *, spec_changed: bool, created: bool = False) -> None:
     if res.key == "apps/deployments" and spec_changed:
         controllers.reconcile_deployment(sb, obj)
         controllers.resync(sb)

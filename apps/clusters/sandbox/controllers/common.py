@@ -9,13 +9,13 @@ DEPLOYMENTS, REPLICASETS, PODS, NODES = "apps/deployments", "apps/replicasets", 
 JOBS = "batch/jobs"
 
 
-def _ready(pod: dict) -> bool:
+def pod_ready(pod: dict) -> bool:
     return any(
         c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])
     )
 
 
-def _terminal(pod: dict) -> bool:
+def terminal(pod: dict) -> bool:
     """Succeeded or Failed: its containers exited for good and hold no resources."""
     return pod["status"].get("phase") in ("Succeeded", "Failed")
 
@@ -25,7 +25,7 @@ def random_suffix(sb) -> str:
     return "".join(sb.rng.choice(builders.SAFE) for _ in range(5))
 
 
-def _percent(value, total: int, round_up: bool) -> int:
+def percent(value, total: int, round_up: bool) -> int:
     if isinstance(value, str) and value.endswith("%"):
         raw = total * int(value[:-1]) / 100
         return math.ceil(raw) if round_up else math.floor(raw)

@@ -3,7 +3,7 @@ deletion."""
 
 from .. import kubelet
 from ..kubelet import ContainerRt, PodRt
-from .common import NODES, PODS, _terminal
+from .common import NODES, PODS, terminal
 
 
 def pod_runtime(sb, pod: dict, workload: str) -> PodRt:
@@ -35,7 +35,7 @@ def delete_pod(sb, pod: dict, *, reason: str, grace: int | None = None) -> None:
     while its controller already replaces it. Unscheduled and finished pods go at once."""
     meta = pod["metadata"]
     node = pod["spec"].get("nodeName")
-    if node and grace != 0 and not _terminal(pod) and not sb.node_ready.get(node, True):
+    if node and grace != 0 and not terminal(pod) and not sb.node_ready.get(node, True):
         if not meta.get("deletionTimestamp"):
             meta["deletionTimestamp"] = sb.iso()
             meta["deletionGracePeriodSeconds"] = 30 if grace is None else grace
@@ -50,11 +50,11 @@ def delete_pod(sb, pod: dict, *, reason: str, grace: int | None = None) -> None:
         for c in rt.containers.values():
             c.gen += 1  # cancels its pending timers
     sb.store.delete("pods", meta["namespace"], meta["name"])
-    if pod["spec"].get("nodeName") and not _terminal(pod):
+    if pod["spec"].get("nodeName") and not terminal(pod):
         sb.emit(pod, "Killing", f"Stopping container {pod['spec']['containers'][0]['name']}")
 
 
-def _start(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
+def container_start(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
     c.gen += 1
     if kubelet.image_unpullable(c.image):
         first = c.reason not in ("ErrImagePull", "ImagePullBackOff")
@@ -113,7 +113,7 @@ def schedule_oom(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
         sb.after(wait, "container", rt.uid, c.name, c.gen, "oom")
 
 
-def _become_ready(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
+def become_ready(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
     if c.state == "running":
         c.ready = sb.node_ready.get(rt.node, False)
 
@@ -128,18 +128,18 @@ def _termination(sb, c: ContainerRt, reason: str, code: int) -> dict:
     }
 
 
-def _exit(sb, rt: PodRt, c: ContainerRt, pod: dict, reason: str, code: int) -> None:
+def container_exit(sb, rt: PodRt, c: ContainerRt, pod: dict, reason: str, code: int) -> None:
     """The container's process ended: the pod's restartPolicy says whether it runs again."""
     policy = pod["spec"].get("restartPolicy", "Always")
     if policy == "Always" or (policy == "OnFailure" and code != 0):
-        _terminate(sb, rt, c, pod, reason, code)
+        container_terminate(sb, rt, c, pod, reason, code)
         return
     c.term = _termination(sb, c, reason, code)
     c.state, c.reason, c.message, c.ready = "terminated", reason, "", False
     c.gen += 1  # cancels its pending timers
 
 
-def _terminate(sb, rt: PodRt, c: ContainerRt, pod: dict, reason: str, code: int) -> None:
+def container_terminate(sb, rt: PodRt, c: ContainerRt, pod: dict, reason: str, code: int) -> None:
     """Exited, to be restarted after the kubelet's back-off."""
     ran = (sb.now - c.started_at).total_seconds() if c.started_at else 0
     if ran > kubelet.BACKOFF_RESET:
@@ -166,19 +166,19 @@ def _terminate(sb, rt: PodRt, c: ContainerRt, pod: dict, reason: str, code: int)
     sb.after(delay or 1, "container", rt.uid, c.name, c.gen, "start")
 
 
-def _crash(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
-    _exit(sb, rt, c, pod, "Error", 1)
+def crash(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
+    container_exit(sb, rt, c, pod, "Error", 1)
 
 
-def _done(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
+def container_done(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
     """A job pod's work ended: exit 0, or 1 for a `failing` image."""
     if kubelet.image_failing(c.image):
-        _exit(sb, rt, c, pod, "Error", 1)
+        container_exit(sb, rt, c, pod, "Error", 1)
     else:
-        _exit(sb, rt, c, pod, "Completed", 0)
+        container_exit(sb, rt, c, pod, "Completed", 0)
 
 
-def _oom(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
+def oom(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
     node = sb.store.get(NODES, "", rt.node)
     if node is not None:
         sb.emit(
@@ -190,7 +190,7 @@ def _oom(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
             "kernel-monitor",
         )
     sb.record_failure("OOMKilled", pod=rt)
-    _exit(sb, rt, c, pod, "OOMKilled", 137)
+    container_exit(sb, rt, c, pod, "OOMKilled", 137)
 
 
 def render_pod(sb, rt: PodRt, pod: dict) -> None:
@@ -199,18 +199,18 @@ def render_pod(sb, rt: PodRt, pod: dict) -> None:
     running = [c for c in containers if c.state == "running"]
     ready = all(c.ready for c in containers)
     if rt.node:
-        status["hostIP"] = _node_ip(sb, rt.node)
+        status["hostIP"] = node_ip(sb, rt.node)
         status.setdefault("podIP", f"10.244.{sb.rng.randrange(255)}.{sb.rng.randrange(1, 255)}")
         status["podIPs"] = [{"ip": status["podIP"]}]
         status["hostIPs"] = [{"ip": status["hostIP"]}]
         status.setdefault("startTime", sb.iso(rt.scheduled_at))
-        _set_condition(pod, "PodScheduled", "True", None, None, sb)
-        _set_condition(pod, "Initialized", "True", None, None, sb)
+        set_condition(pod, "PodScheduled", "True", None, None, sb)
+        set_condition(pod, "Initialized", "True", None, None, sb)
         status["phase"] = _phase(containers, running)
         status["containerStatuses"] = [kubelet.container_status(c, {}, sb.iso) for c in containers]
-        reason = None if ready else "PodCompleted" if _terminal(pod) else "ContainersNotReady"
-        _set_condition(pod, "ContainersReady", "True" if ready else "False", reason, None, sb)
-        _set_condition(pod, "Ready", "True" if ready else "False", reason, None, sb)
+        reason = None if ready else "PodCompleted" if terminal(pod) else "ContainersNotReady"
+        set_condition(pod, "ContainersReady", "True" if ready else "False", reason, None, sb)
+        set_condition(pod, "Ready", "True" if ready else "False", reason, None, sb)
     sb.store.update(PODS, pod)
 
 
@@ -222,12 +222,12 @@ def _phase(containers: list[ContainerRt], running: list[ContainerRt]) -> str:
     return "Pending"
 
 
-def _node_ip(sb, name: str) -> str:
+def node_ip(sb, name: str) -> str:
     node = sb.store.get(NODES, "", name)
     return node["status"]["addresses"][0]["address"] if node else ""
 
 
-def _set_condition(pod: dict, ctype: str, status: str, reason, message, sb) -> None:
+def set_condition(pod: dict, ctype: str, status: str, reason, message, sb) -> None:
     conds = pod["status"].setdefault("conditions", [])
     prev = next((c for c in conds if c["type"] == ctype), None)
     if (

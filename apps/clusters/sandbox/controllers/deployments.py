@@ -4,11 +4,11 @@ controller."""
 from datetime import timedelta
 
 from .. import builders
-from .common import DEPLOYMENTS, REPLICASETS, _percent, _ready, random_suffix
+from .common import DEPLOYMENTS, REPLICASETS, percent, pod_ready, random_suffix
 from .containers import admit_pod, delete_pod
 
 
-class _Owned:
+class Owned:
     """pods_by_owner[uid] for the store's owner index."""
 
     def __init__(self, store):
@@ -30,17 +30,17 @@ def owned_replica_sets(sb, dep: dict) -> list[dict]:
     ]
 
 
-def _revision(rs: dict) -> int:
+def rs_revision(rs: dict) -> int:
     return int(rs["metadata"].get("annotations", {}).get(builders.REVISION, "0"))
 
 
 def reconcile_deployment(sb, dep: dict) -> None:
-    pods_by_owner = _Owned(sb.store)
+    pods_by_owner = Owned(sb.store)
     spec = dep["spec"]
     owned = owned_replica_sets(sb, dep)
     h = builders.template_hash(spec["template"])
     new = next((rs for rs in owned if rs["metadata"]["labels"].get("pod-template-hash") == h), None)
-    top = max((_revision(rs) for rs in owned), default=0)
+    top = max((rs_revision(rs) for rs in owned), default=0)
     if new is None:
         new = sb.store.create(REPLICASETS, builders.replica_set(dep, spec["template"], top + 1))
         sb.emit(
@@ -50,22 +50,22 @@ def reconcile_deployment(sb, dep: dict) -> None:
             source="deployment-controller",
         )
         owned.append(new)
-    elif _revision(new) < top:  # rolled back to an older template: it becomes the newest
+    elif rs_revision(new) < top:  # rolled back to an older template: it becomes the newest
         new["metadata"]["annotations"][builders.REVISION] = str(top + 1)
         sb.store.update(REPLICASETS, new)
     old = [rs for rs in owned if rs is not new]
     desired = spec.get("replicas", 1)
-    _roll(sb, dep, new, old, desired, pods_by_owner)
+    roll(sb, dep, new, old, desired, pods_by_owner)
     for rs in owned:
         reconcile_rs(sb, rs)
-    _deployment_status(sb, dep, new, owned, desired, pods_by_owner)
+    deployment_status(sb, dep, new, owned, desired, pods_by_owner)
 
 
-def _available(rs: dict, pods_by_owner: dict) -> int:
-    return sum(1 for p in pods_by_owner.get(rs["metadata"]["uid"], []) if _ready(p))
+def available_replicas(rs: dict, pods_by_owner: dict) -> int:
+    return sum(1 for p in pods_by_owner.get(rs["metadata"]["uid"], []) if pod_ready(p))
 
 
-def _set_replicas(sb, dep: dict, rs: dict, n: int) -> None:
+def set_replicas(sb, dep: dict, rs: dict, n: int) -> None:
     if rs["spec"]["replicas"] == n:
         return
     verb = "up" if n > rs["spec"]["replicas"] else "down"
@@ -82,45 +82,45 @@ def _set_replicas(sb, dep: dict, rs: dict, n: int) -> None:
     )
 
 
-def _roll(sb, dep, new, old, desired, pods_by_owner) -> None:
+def roll(sb, dep, new, old, desired, pods_by_owner) -> None:
     """A RollingUpdate: surge the new set, retire old pods only as new ones become ready."""
     strategy = dep["spec"].get("strategy", {}).get("rollingUpdate", {})
-    surge = _percent(strategy.get("maxSurge", "25%"), desired, True)
-    unavailable = _percent(strategy.get("maxUnavailable", "25%"), desired, False)
+    surge = percent(strategy.get("maxSurge", "25%"), desired, True)
+    unavailable = percent(strategy.get("maxUnavailable", "25%"), desired, False)
     if surge == 0 and unavailable == 0:
         unavailable = 1
     old_live = [rs for rs in old if rs["spec"]["replicas"] > 0]
     if not old_live:
-        _set_replicas(sb, dep, new, desired)
+        set_replicas(sb, dep, new, desired)
         return
     total = new["spec"]["replicas"] + sum(rs["spec"]["replicas"] for rs in old_live)
     room = desired + surge - total
     if new["spec"]["replicas"] < desired and room > 0:
-        _set_replicas(sb, dep, new, min(desired, new["spec"]["replicas"] + room))
-    available = _available(new, pods_by_owner) + sum(
-        _available(rs, pods_by_owner) for rs in old_live
+        set_replicas(sb, dep, new, min(desired, new["spec"]["replicas"] + room))
+    available = available_replicas(new, pods_by_owner) + sum(
+        available_replicas(rs, pods_by_owner) for rs in old_live
     )
     can_remove = available - (desired - unavailable)
-    for rs in sorted(old_live, key=_revision):
+    for rs in sorted(old_live, key=rs_revision):
         # Old pods that are not ready never count toward availability: drop them first.
-        broken = rs["spec"]["replicas"] - _available(rs, pods_by_owner)
+        broken = rs["spec"]["replicas"] - available_replicas(rs, pods_by_owner)
         remove = min(rs["spec"]["replicas"], max(0, can_remove) + max(0, broken))
         if remove > 0:
-            _set_replicas(sb, dep, rs, rs["spec"]["replicas"] - remove)
+            set_replicas(sb, dep, rs, rs["spec"]["replicas"] - remove)
             can_remove -= max(0, remove - max(0, broken))
 
 
-def _deployment_status(sb, dep, new, owned, desired, pods_by_owner) -> None:
+def deployment_status(sb, dep, new, owned, desired, pods_by_owner) -> None:
     pods = [p for rs in owned for p in pods_by_owner.get(rs["metadata"]["uid"], [])]
     new_pods = pods_by_owner.get(new["metadata"]["uid"], [])
-    ready = sum(1 for p in pods if _ready(p))
+    ready = sum(1 for p in pods if pod_ready(p))
     updated = len(new_pods)
     strategy = dep["spec"].get("strategy", {}).get("rollingUpdate", {})
-    min_avail = desired - _percent(strategy.get("maxUnavailable", "25%"), desired, False)
+    min_avail = desired - percent(strategy.get("maxUnavailable", "25%"), desired, False)
     complete = updated == desired and len(pods) == desired and ready >= desired
     old = dep.get("status", {})
     progressed = updated > old.get("updatedReplicas", 0) or ready > old.get("availableReplicas", 0)
-    progressing = _progressing(sb, dep, new, complete, old, progressed)
+    progressing = progressing_condition(sb, dep, new, complete, old, progressed)
     status = {
         "observedGeneration": dep["metadata"].get("generation", 1),
         "replicas": len(pods),
@@ -129,7 +129,7 @@ def _deployment_status(sb, dep, new, owned, desired, pods_by_owner) -> None:
         "availableReplicas": ready,
         "unavailableReplicas": max(0, desired - ready),
         "conditions": [
-            _condition(
+            deployment_condition(
                 old,
                 "Available",
                 "True" if ready >= min_avail else "False",
@@ -153,12 +153,12 @@ def _deployment_status(sb, dep, new, owned, desired, pods_by_owner) -> None:
         sb.store.update(DEPLOYMENTS, dep)
 
 
-def _progressing(sb, dep, new, complete, old_status, progressed: bool) -> dict:
+def progressing_condition(sb, dep, new, complete, old_status, progressed: bool) -> dict:
     name = new["metadata"]["name"]
     prev = next((c for c in old_status.get("conditions", []) if c["type"] == "Progressing"), None)
     deadline = dep["spec"].get("progressDeadlineSeconds", 600)
     if complete:
-        return _condition(
+        return deployment_condition(
             old_status,
             "Progressing",
             "True",
@@ -172,7 +172,7 @@ def _progressing(sb, dep, new, complete, old_status, progressed: bool) -> dict:
     same = prev and prev["reason"] == "ReplicaSetUpdated" and name in prev["message"]
     started = prev["lastUpdateTime"] if same and not progressed else sb.iso()
     if sb.iso(sb.now - timedelta(seconds=deadline)) > started:
-        cond = _condition(
+        cond = deployment_condition(
             old_status,
             "Progressing",
             "False",
@@ -183,9 +183,9 @@ def _progressing(sb, dep, new, complete, old_status, progressed: bool) -> dict:
         sb.emit(
             dep, "ProgressDeadlineExceeded", cond["message"], "Warning", "deployment-controller"
         )
-        sb.record_failure("Unavailable", workload=_workload_key(dep), detail=cond["message"])
+        sb.record_failure("Unavailable", workload=workload_key(dep), detail=cond["message"])
         return cond
-    cond = _condition(
+    cond = deployment_condition(
         old_status,
         "Progressing",
         "True",
@@ -197,7 +197,9 @@ def _progressing(sb, dep, new, complete, old_status, progressed: bool) -> dict:
     return cond
 
 
-def _condition(old_status: dict, ctype: str, status: str, reason: str, message: str, sb) -> dict:
+def deployment_condition(
+    old_status: dict, ctype: str, status: str, reason: str, message: str, sb
+) -> dict:
     prev = next((c for c in old_status.get("conditions", []) if c["type"] == ctype), None)
     now = sb.iso()
     if prev and prev["status"] == status and prev["reason"] == reason:
@@ -213,7 +215,7 @@ def _condition(old_status: dict, ctype: str, status: str, reason: str, message: 
     }
 
 
-def _workload_key(dep: dict) -> str:
+def workload_key(dep: dict) -> str:
     return f"{dep['metadata']['namespace']}/{dep['metadata']['name']}"
 
 
@@ -226,7 +228,7 @@ def reconcile_rs(sb, rs: dict) -> None:
     if len(pods) < want:
         for _ in range(want - len(pods)):
             pod = sb.store.create("pods", builders.pod(rs, random_suffix(sb)))
-            _pod_created(sb, rs, pod)
+            pod_created(sb, rs, pod)
             pods.append(pod)
             sb.emit(
                 rs,
@@ -240,7 +242,7 @@ def reconcile_rs(sb, rs: dict) -> None:
             pods,
             key=lambda p: (
                 bool(p["spec"].get("nodeName")),
-                _ready(p),
+                pod_ready(p),
                 p["metadata"]["creationTimestamp"],
             ),
             reverse=False,
@@ -254,7 +256,7 @@ def reconcile_rs(sb, rs: dict) -> None:
                 source="replicaset-controller",
             )
         pods = ranked[len(pods) - want :]
-    ready = sum(1 for p in pods if _ready(p))
+    ready = sum(1 for p in pods if pod_ready(p))
     status = {
         "replicas": len(pods),
         "fullyLabeledReplicas": len(pods),
@@ -267,7 +269,7 @@ def reconcile_rs(sb, rs: dict) -> None:
         sb.store.update(REPLICASETS, rs)
 
 
-def _pod_created(sb, rs: dict, pod: dict) -> None:
+def pod_created(sb, rs: dict, pod: dict) -> None:
     owner = next(
         (r for r in rs["metadata"].get("ownerReferences", []) if r["kind"] == "Deployment"), None
     )

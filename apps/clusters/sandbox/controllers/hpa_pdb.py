@@ -3,11 +3,11 @@
 import math
 
 from ..selectors import selector_from_match
-from .common import DEPLOYMENTS, PODS, _percent, _ready
-from .scheduler import _requests
+from .common import DEPLOYMENTS, PODS, percent, pod_ready
+from .scheduler import pod_requests
 
 
-def _cpu_target(hpa: dict) -> int | None:
+def cpu_target(hpa: dict) -> int | None:
     for m in hpa["spec"].get("metrics") or []:
         res = m.get("resource") or {}
         target = res.get("target") or {}
@@ -28,20 +28,20 @@ def hpa_pass(sb) -> None:
         dep = sb.store.get(DEPLOYMENTS, hpa["metadata"]["namespace"], ref["name"])
         if dep is None:
             continue
-        target = _cpu_target(hpa)
+        target = cpu_target(hpa)
         if target is None:
             continue  # only CPU utilisation targets are simulated; others hold their size
         selector = selector_from_match(dep["spec"]["selector"])
         pods = [
             p
             for p in sb.store.list(PODS, dep["metadata"]["namespace"])
-            if selector.matches(p["metadata"].get("labels", {})) and _ready(p)
+            if selector.matches(p["metadata"].get("labels", {})) and pod_ready(p)
         ]
         if not pods:
             continue
         util = []
         for p in pods:
-            req = _requests(p)[0] or 1
+            req = pod_requests(p)[0] or 1
             util.append(100 * pod_cpu_m(sb, p) / req)
         current = sum(util) / len(util)
         replicas = dep["spec"]["replicas"]
@@ -101,12 +101,12 @@ def pdb_allowed(sb, pdb: dict) -> tuple[int, int, int, int]:
         if selector.matches(p["metadata"].get("labels", {}))
         and not p["metadata"].get("deletionTimestamp")  # going away: neither healthy nor due
     ]
-    healthy = sum(1 for p in pods if _ready(p))
+    healthy = sum(1 for p in pods if pod_ready(p))
     expected = len(pods)
     if "minAvailable" in pdb["spec"]:
-        desired = _percent(pdb["spec"]["minAvailable"], expected, True)
+        desired = percent(pdb["spec"]["minAvailable"], expected, True)
     else:
-        desired = expected - _percent(pdb["spec"].get("maxUnavailable", 1), expected, False)
+        desired = expected - percent(pdb["spec"].get("maxUnavailable", 1), expected, False)
     return max(0, healthy - desired), healthy, desired, expected
 
 

@@ -5,7 +5,7 @@ until more than `backoffLimit` have failed. Then the Job is Complete or Failed, 
 from datetime import timedelta
 
 from .. import builders, kubelet
-from .common import JOBS, PODS, _ready, _terminal, random_suffix
+from .common import JOBS, PODS, pod_ready, random_suffix, terminal
 from .containers import admit_pod, delete_pod
 from .scheduler import schedule_pending
 
@@ -28,7 +28,7 @@ def reconcile_job(sb, job: dict) -> None:
     spec = job["spec"]
     pods = sb.store.pods_of(job["metadata"]["uid"])
     failed, succeeded = _count_finished(sb, job, pods, old)
-    active = [p for p in pods if not _terminal(p)]
+    active = [p for p in pods if not terminal(p)]
     conditions = list(old.get("conditions", []))
     if succeeded >= spec.get("completions", 1):
         _delete_active(sb, job, active)
@@ -66,7 +66,7 @@ def _count_finished(sb, job: dict, pods: list[dict], old: dict) -> tuple[int, in
     newly_failed = 0
     for pod in pods:
         finalizers = pod["metadata"].get("finalizers", [])
-        if not _terminal(pod) or builders.JOB_TRACKING not in finalizers:
+        if not terminal(pod) or builders.JOB_TRACKING not in finalizers:
             continue
         finalizers.remove(builders.JOB_TRACKING)
         if not finalizers:
@@ -131,7 +131,7 @@ def _set_status(sb, job, old, active, failed, succeeded, conditions) -> None:
     status = {
         "startTime": old.get("startTime") or sb.iso(),
         "active": len(active),
-        "ready": sum(1 for p in active if _ready(p)),
+        "ready": sum(1 for p in active if pod_ready(p)),
         "failed": failed,
         "succeeded": succeeded,
         "terminating": 0,

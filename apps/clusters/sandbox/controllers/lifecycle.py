@@ -1,12 +1,26 @@
 """Pod lifecycle events: container timers firing, owners reacting, bare pods adopted."""
 
-from .common import DEPLOYMENTS, REPLICASETS, _ready, _terminal
-from .containers import _become_ready, _crash, _done, _oom, _start, pod_runtime, render_pod
+from .common import DEPLOYMENTS, REPLICASETS, pod_ready, terminal
+from .containers import (
+    become_ready,
+    container_done,
+    container_start,
+    crash,
+    oom,
+    pod_runtime,
+    render_pod,
+)
 from .deployments import reconcile_deployment, reconcile_rs
 from .jobs import reconcile_job_named
-from .scheduler import _pull, schedule_pending
+from .scheduler import pull, schedule_pending
 
-ACTIONS = {"start": _start, "ready": _become_ready, "crash": _crash, "oom": _oom, "done": _done}
+ACTIONS = {
+    "start": container_start,
+    "ready": become_ready,
+    "crash": crash,
+    "oom": oom,
+    "done": container_done,
+}
 
 
 def container_timer(sb, uid: str, name: str, gen: int, action: str) -> None:
@@ -19,10 +33,10 @@ def container_timer(sb, uid: str, name: str, gen: int, action: str) -> None:
         return
     if not sb.node_ready.get(rt.node, False) and action != "ready":
         return  # a node that is not ready runs nothing new
-    was = _ready(pod), _terminal(pod)
+    was = pod_ready(pod), terminal(pod)
     ACTIONS[action](sb, rt, c, pod)
     render_pod(sb, rt, pod)
-    if (_ready(pod), _terminal(pod)) != was:  # availability changed or the pod finished
+    if (pod_ready(pod), terminal(pod)) != was:  # availability changed or the pod finished
         reconcile_owner(sb, pod)
 
 
@@ -55,7 +69,7 @@ def adopt_bare_pod(sb, pod: dict) -> None:
     if pod["spec"].get("nodeName"):
         rt.node, rt.scheduled_at = pod["spec"]["nodeName"], sb.now
         for c in rt.containers.values():
-            _pull(sb, rt, c)
+            pull(sb, rt, c)
         render_pod(sb, rt, pod)
     else:
         schedule_pending(sb)

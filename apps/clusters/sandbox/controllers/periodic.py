@@ -11,7 +11,7 @@ def resync(sb) -> None:
     """The periodic pass. Changes reconcile at once (events); this catches deadlines and
     anything in motion, and skips deployments at rest, which is most of them."""
     for dep in sb.store.list(DEPLOYMENTS):
-        if not _at_rest(dep):
+        if not at_rest(dep):
             reconcile_deployment(sb, dep)
     for rs in sb.store.list(REPLICASETS):
         if not rs["metadata"].get("ownerReferences"):
@@ -25,7 +25,7 @@ def resync(sb) -> None:
         sb.expire_events()
 
 
-def _at_rest(dep: dict) -> bool:
+def at_rest(dep: dict) -> bool:
     st, want = dep.get("status", {}), dep["spec"].get("replicas", 1)
     if st.get("observedGeneration") != dep["metadata"].get("generation", 1):
         return False

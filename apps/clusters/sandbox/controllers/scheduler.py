@@ -4,11 +4,11 @@ from collections import defaultdict
 
 from ...quantity import cpu_millis, memory_bytes
 from ..kubelet import ContainerRt, PodRt
-from .common import NODES, PODS, _terminal
-from .containers import _set_condition, render_pod
+from .common import NODES, PODS, terminal
+from .containers import render_pod, set_condition
 
 
-def _requests(pod: dict) -> tuple[int, int]:
+def pod_requests(pod: dict) -> tuple[int, int]:
     cpu = mem = 0
     for c in pod["spec"]["containers"]:
         req = c.get("resources", {}).get("requests", {})
@@ -17,7 +17,7 @@ def _requests(pod: dict) -> tuple[int, int]:
     return cpu, mem
 
 
-def _tolerates(pod: dict, taints: list[dict]) -> bool:
+def tolerates(pod: dict, taints: list[dict]) -> bool:
     tolerations = pod["spec"].get("tolerations", [])
     for taint in taints:
         if taint.get("effect") not in ("NoSchedule", "NoExecute"):
@@ -31,7 +31,7 @@ def _tolerates(pod: dict, taints: list[dict]) -> bool:
     return True
 
 
-def _unbound_claim(sb, pod: dict) -> str:
+def unbound_claim(sb, pod: dict) -> str:
     for vol in pod["spec"].get("volumes", []):
         claim = vol.get("persistentVolumeClaim", {}).get("claimName")
         if claim:
@@ -50,17 +50,17 @@ def schedule_pending(sb) -> None:
     nodes = sb.store.list(NODES)
     used: dict[str, list[int]] = {n["metadata"]["name"]: [0, 0] for n in nodes}
     for p in sb.store.list(PODS):
-        if p["spec"].get("nodeName") in used and not _terminal(p):
-            cpu, mem = _requests(p)
+        if p["spec"].get("nodeName") in used and not terminal(p):
+            cpu, mem = pod_requests(p)
             used[p["spec"]["nodeName"]][0] += cpu
             used[p["spec"]["nodeName"]][1] += mem
     for pod in pending:
-        _schedule_one(sb, pod, nodes, used)
+        schedule_one(sb, pod, nodes, used)
 
 
-def _schedule_one(sb, pod: dict, nodes: list[dict], used: dict) -> None:
-    claim = _unbound_claim(sb, pod)
-    cpu, mem = _requests(pod)
+def schedule_one(sb, pod: dict, nodes: list[dict], used: dict) -> None:
+    claim = unbound_claim(sb, pod)
+    cpu, mem = pod_requests(pod)
     fits, reasons = [], defaultdict(int)
     for node in nodes:
         name = node["metadata"]["name"]
@@ -70,7 +70,7 @@ def _schedule_one(sb, pod: dict, nodes: list[dict], used: dict) -> None:
             reasons["node(s) had untolerated taint {node.kubernetes.io/unreachable: }"] += 1
         elif node["spec"].get("unschedulable"):
             reasons["node(s) were unschedulable"] += 1
-        elif not _tolerates(pod, node["spec"].get("taints", [])):
+        elif not tolerates(pod, node["spec"].get("taints", [])):
             reasons["node(s) had untolerated taint"] += 1
         elif used[name][0] + cpu > cpu_millis(node["status"]["allocatable"]["cpu"]):
             reasons["Insufficient cpu"] += 1
@@ -86,7 +86,7 @@ def _schedule_one(sb, pod: dict, nodes: list[dict], used: dict) -> None:
             sb.pending_recorded.add(rt.uid)
             sb.record_failure("Pending", pod=rt, detail=msg)
         sb.emit(pod, "FailedScheduling", msg, "Warning", "default-scheduler")
-        _set_condition(pod, "PodScheduled", "False", "Unschedulable", msg, sb)
+        set_condition(pod, "PodScheduled", "False", "Unschedulable", msg, sb)
         sb.store.update(PODS, pod)
         return
     target = min(fits, key=lambda n: (used[n][0], n))  # spread by requested CPU
@@ -105,11 +105,11 @@ def _schedule_one(sb, pod: dict, nodes: list[dict], used: dict) -> None:
     if rt is not None:
         rt.node, rt.scheduled_at = target, sb.now
         for c in rt.containers.values():
-            _pull(sb, rt, c)
+            pull(sb, rt, c)
         render_pod(sb, rt, pod)
 
 
-def _pull(sb, rt: PodRt, c: ContainerRt) -> None:
+def pull(sb, rt: PodRt, c: ContainerRt) -> None:
     c.gen += 1
     pod = sb.pod_obj(rt)
     if pod is not None:
