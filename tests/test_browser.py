@@ -1,64 +1,17 @@
 """Headless Chromium (Debian's package) through Playwright against a live server."""
 
-import os
-from pathlib import Path
-
 import pytest
 
 from apps.core.models import AuditEvent
-from tests.conftest import sandbox_cluster
+from tests.support.browser import SHOTS, browser_login
+from tests.support.sandbox import sandbox_cluster, start_sandbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-# `make screenshots` points this at docs/screenshots; otherwise they land under var/test.
-SHOTS = Path(os.environ.get("SCREENSHOT_DIR", "var/test/screenshots"))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    pg = context.new_page()
-    errors = []
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.console_errors = errors
-    yield pg
-    context.close()
-
-
-def _login(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", f"{username}-pass")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
 
 
 def test_an_admin_halts_everything_and_the_banner_changes(page, live_server, adam):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    _login(page, live_server, "adam")
+    browser_login(page, live_server, "adam")
     banner = page.locator("#safety-banner [data-testid=mode]")
     assert banner.inner_text() == "Supervised"
     page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
@@ -93,7 +46,7 @@ def test_an_admin_halts_everything_and_the_banner_changes(page, live_server, ada
 
 
 def test_a_viewer_sees_the_mode_but_no_controls(page, live_server, vic):
-    _login(page, live_server, "vic")
+    browser_login(page, live_server, "vic")
     page.goto(f"{live_server.url}/safety/")
     assert page.locator("[data-testid=set-mode]").count() == 0
     assert page.locator("#safety-banner").is_visible()
@@ -101,7 +54,6 @@ def test_a_viewer_sees_the_mode_but_no_controls(page, live_server, vic):
 
 def test_the_cluster_page_draws_its_usage_chart_under_the_csp(page, live_server, vic, tmp_path):
     from apps.clusters.services import cluster_collect
-    from tests.clusters.conftest import start_sandbox
 
     server = start_sandbox(tmp_path)
     try:
@@ -114,7 +66,7 @@ def test_the_cluster_page_draws_its_usage_chart_under_the_csp(page, live_server,
             "document.addEventListener('securitypolicyviolation', e => console.error("
             "'CSP', e.violatedDirective, e.sourceFile, e.lineNumber, e.columnNumber))"
         )
-        _login(page, live_server, "vic")
+        browser_login(page, live_server, "vic")
         page.click("nav >> text=Clusters")
         page.wait_for_selector("[data-testid=health-sandbox]")
         assert page.inner_text("[data-testid=health-sandbox]") == "healthy"
@@ -132,12 +84,10 @@ def test_the_cluster_page_draws_its_usage_chart_under_the_csp(page, live_server,
 def test_an_operator_proposes_an_approver_approves_and_the_sandbox_changes(
     page, live_server, olivia, alice, celery_worker_process, tmp_path
 ):
-    from tests.clusters.conftest import start_sandbox
-
     server = start_sandbox(tmp_path, speed=30)
     try:
         sandbox_cluster(server)
-        _login(page, live_server, "olivia")
+        browser_login(page, live_server, "olivia")
         page.goto(f"{live_server.url}/actions/new")
         page.select_option("select[name=cluster]", "sandbox")
         page.select_option("select[name=kind]", "scale")
@@ -149,7 +99,7 @@ def test_an_operator_proposes_an_approver_approves_and_the_sandbox_changes(
         assert page.inner_text("[data-testid=action-status]") == "proposed"
         action_url = page.url
         page.click("text=Log out")
-        _login(page, live_server, "alice")
+        browser_login(page, live_server, "alice")
         page.click("nav >> text=Approvals")
         page.once("dialog", lambda d: d.accept())
         page.click("[data-testid^=approve-]")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from apps.clusters.quantity import memory_bytes
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_ONLY = {

@@ -9,7 +9,7 @@ import pytest
 
 from apps.core.services import safety_mode_set, safety_switch_set
 from benchmarks import soak
-from tests.conftest import sandbox_cluster
+from tests.support.sandbox import sandbox_cluster
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 # busy-day's faults all start within its first 5 hours: CI plays 6 (about 4 minutes on 2

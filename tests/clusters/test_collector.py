@@ -15,7 +15,7 @@ from apps.clusters.models import (
 )
 from apps.clusters.services import cluster_collect, cluster_create, samples_prune
 from apps.core.models import AuditEvent
-from tests.clusters.conftest import start_sandbox
+from tests.support.sandbox import start_sandbox
 
 pytestmark = pytest.mark.django_db
 

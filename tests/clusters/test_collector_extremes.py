@@ -19,7 +19,7 @@ from kubernetes import config as k8s_config
 from apps.clusters.limits import MAX_COUNT, MAX_CPU_M, MAX_MEMORY
 from apps.clusters.models import Cluster, ContainerSample, Node, NodeSample, Pod, Workload
 from apps.clusters.services import cluster_collect
-from tests.conftest import sandbox_cluster
+from tests.support.sandbox import sandbox_cluster
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 from apps.clusters.models import ContainerSample, Pod
 from apps.clusters.services import cluster_create
 from apps.clusters.tasks import collect_due
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from apps.clusters.gateway import Gateway, errors
-from tests.clusters.conftest import START, start_sandbox
+from tests.support.sandbox import START, start_sandbox
 
 
 def test_it_reads_version_nodes_and_pods(gateway, sandbox):

@@ -8,7 +8,7 @@ from pathlib import Path
 from subprocess import PIPE
 
 from apps.clusters.quantity import cpu_millis
-from tests.clusters.conftest import start_sandbox
+from tests.support.sandbox import start_sandbox
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
 

@@ -15,8 +15,8 @@ import yaml
 from apps.clusters.models import ContainerSample, NodeSample
 from apps.clusters.promql import PrometheusError, query_range
 from apps.clusters.services import cluster_collect, cluster_create
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import wait_for
+from tests.support.sandbox import start_sandbox
+from tests.support.waiting import wait_for
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 pytestmark = [

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.clusters.conftest import start_sandbox
+from tests.support.sandbox import start_sandbox
 
 DEPLOYMENTS = "/apis/apps/v1/namespaces/shop/deployments"
 PODS = "/api/v1/namespaces/shop/pods"
@@ -85,6 +85,7 @@ def apps_of(items):
     return sorted({i["metadata"]["labels"]["app"] for i in items})
 
 
+# Its own `cluster`, unlike the shared one: module-scoped, and the bare server (not registered).
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """One paused sandbox shared by the tests that only read or are refused: fast."""

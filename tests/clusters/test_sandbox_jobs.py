@@ -10,9 +10,9 @@ from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
 from apps.clusters.sandbox import scenario
-from tests.clusters.conftest import start_sandbox
 from tests.clusters.test_sandbox_api import get
 from tests.clusters.test_sandbox_schemas import violations
+from tests.support.sandbox import start_sandbox
 
 NS = "shop"
 

@@ -16,7 +16,7 @@ from kubernetes_validate.utils import all_versions, major_minor
 from referencing import Registry, Resource
 
 from apps.clusters.sandbox import scenario
-from tests.clusters.conftest import start_sandbox
+from tests.support.sandbox import start_sandbox
 
 KUBERNETES = "1.31"  # what the sandbox's /version reports
 
@@ -134,6 +134,7 @@ def test_it_validates_strictly_and_agrees_with_kubernetes_validate():
 # --- A quiet cluster ----------------------------------------------------------------------
 
 
+# Its own `cluster`, unlike the shared one: module-scoped, and the bare server (not registered).
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     server = start_sandbox(tmp_path_factory.mktemp("cluster"))

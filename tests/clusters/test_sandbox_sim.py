@@ -10,7 +10,7 @@ from kubernetes.client.exceptions import ApiException
 from apps.clusters.gateway import Gateway
 from apps.clusters.sandbox import scenario
 from apps.clusters.sandbox.sim import Sandbox
-from tests.clusters.conftest import START, start_sandbox
+from tests.support.sandbox import START, start_sandbox
 
 
 def _fingerprint(sb: Sandbox) -> str:

@@ -3,7 +3,7 @@ import pytest
 from apps.clusters.models import Cluster
 from apps.clusters.services import cluster_collect
 from apps.core.models import AuditEvent
-from tests.conftest import sandbox_cluster
+from tests.support.sandbox import sandbox_cluster
 
 pytestmark = pytest.mark.django_db
 

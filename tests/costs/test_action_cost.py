@@ -12,23 +12,12 @@ from apps.core.registry import ACTION_COST
 from apps.costs.action_cost import action_cost
 from apps.costs.prices import DEFAULT_ON_DEMAND, HOURS_PER_MONTH
 from apps.governance.actions import action_propose
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import login, sandbox_cluster
-from tests.predictions.conftest import collect_through
+from tests.support.sandbox import collect_through
+from tests.support.users import login
 
+# `live` and `cluster` are the shared ones: the healthy sandbox, paused (the collections below
+# move it).
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def live(tmp_path):
-    server = start_sandbox(tmp_path)  # paused: the collections below move it
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def cluster(live):
-    return sandbox_cluster(live)
 
 
 def _requests(name: str) -> dict:

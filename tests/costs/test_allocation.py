@@ -20,7 +20,7 @@ import pytest
 
 from apps.costs.allocation import allocate, bill, combine
 from apps.costs.prices import GiB, Prices
-from tests.costs.conftest import allocation_summary
+from tests.support.costs import allocation_summary
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 HOURS = [0, 1, 2, 6, 7]

@@ -11,10 +11,8 @@ from apps.clusters.models import ContainerSample
 from apps.clusters.services import cluster_create
 from apps.costs import rollups
 from apps.costs.selectors import allocation_for
-from tests.conftest import login, sandbox_cluster
-from tests.predictions.conftest import collect_through
-
-from ..clusters.conftest import start_sandbox
+from tests.support.sandbox import collect_through, sandbox_cluster, start_sandbox
+from tests.support.users import login
 
 URL = "/costs/"
 CENT = 0.01

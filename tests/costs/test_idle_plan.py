@@ -16,9 +16,8 @@ from apps.costs.selectors import waste_report
 from apps.costs.waste import Kind as WasteKind
 from apps.governance import executor
 from apps.governance.actions import action_approve
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import login, sandbox_cluster
-from tests.predictions.conftest import collect_through
+from tests.support.sandbox import collect_through, sandbox_cluster, start_sandbox
+from tests.support.users import login
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import login
+from tests.support.users import login
 
 pytestmark = pytest.mark.django_db
 URL = "/ai/optimize"

@@ -11,10 +11,9 @@ from kubernetes import config as k8s_config
 
 from apps.core.models import AuditEvent
 from apps.governance.action_models import Action
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import WORKER_MODEL_DIR, sandbox_cluster
-from tests.predictions.conftest import collect_through
-from tests.test_browser import SHOTS, _login, browser, page  # noqa: F401 (fixtures)
+from tests.support.browser import SHOTS, browser_login
+from tests.support.paths import WORKER_MODEL_DIR
+from tests.support.sandbox import collect_through, sandbox_cluster, start_sandbox
 
 pytestmark = [pytest.mark.worker, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -54,14 +53,14 @@ def _until_final(server, action: Action, timeout: float = 180) -> Action:
 def test_it_applies_a_plan_item_through_approval_and_changes_the_sandbox(
     celery_worker_process,
     wasteful,
-    page,  # noqa: F811 (the fixture imported above)
+    page,
     live_server,
     olivia,
     alice,
 ):
     server, cluster = wasteful
     assert _web_resources(server)["requests"] == {"cpu": "1", "memory": "2Gi"}
-    _login(page, live_server, "olivia")
+    browser_login(page, live_server, "olivia")
     page.goto(f"{live_server.url}/costs/plan/?cluster={cluster.name}")
     row = page.locator("[data-testid=plan-row][data-workload='shop/web']")
     row.wait_for()
@@ -80,7 +79,7 @@ def test_it_applies_a_plan_item_through_approval_and_changes_the_sandbox(
     wanted = action.parameters
 
     page.context.clear_cookies()
-    _login(page, live_server, "alice")
+    browser_login(page, live_server, "alice")
     page.goto(f"{live_server.url}/approvals/")
     cost = page.inner_text(f"[data-testid=cost-{action.pk}]")
     assert cost.startswith("\u2212$") and cost.endswith("/month"), cost  # it saves money

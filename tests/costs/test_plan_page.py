@@ -7,7 +7,7 @@ import pytest
 
 from apps.core.models import AuditEvent
 from apps.governance.action_models import Action
-from tests.conftest import login
+from tests.support.users import login
 
 pytestmark = pytest.mark.django_db
 URL = "/costs/plan/"

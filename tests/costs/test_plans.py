@@ -13,8 +13,7 @@ from kubernetes import config as k8s_config
 from apps.clusters.quantity import parse
 from apps.costs.plans import plan_build, plan_csv, plan_yaml
 from apps.costs.usage import container_usage
-from tests.conftest import sandbox_cluster
-from tests.predictions.conftest import collect_through
+from tests.support.sandbox import collect_through, sandbox_cluster
 
 pytestmark = pytest.mark.django_db
 

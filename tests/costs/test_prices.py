@@ -29,6 +29,7 @@ node_label,pool=batch,spot,0.011,0.0015,0.08
 """
 
 
+# Its own `cluster`, unlike the shared one: a kubeconfig cluster `prod` no test reaches.
 @pytest.fixture
 def cluster(db):
     return cluster_create(

@@ -14,13 +14,14 @@ from apps.costs import prices
 from apps.costs.models import PriceSheet
 from apps.costs.selectors import prices_for_cluster
 from apps.costs.services import price_sheet_load_csv
-from tests.conftest import login
+from tests.support.users import login
 
 from .test_prices import GOOD, HEADER
 
 URL = "/costs/prices/"
 
 
+# Its own `cluster`, unlike the shared one: a kubeconfig cluster `prod` no test reaches.
 @pytest.fixture
 def cluster(db):
     return cluster_create(

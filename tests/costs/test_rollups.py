@@ -17,10 +17,9 @@ from apps.costs.plans import plan_build
 from apps.costs.selectors import allocation_for, waste_report
 from apps.costs.usage import usage_read
 from apps.costs.waste import Kind as WasteKind
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import sandbox_cluster, wait_for
-from tests.costs.conftest import allocation_summary
-from tests.predictions.conftest import collect_through
+from tests.support.costs import allocation_summary
+from tests.support.sandbox import collect_through, sandbox_cluster, start_sandbox
+from tests.support.waiting import wait_for
 
 # --- The histograms (pure) --------------------------------------------------------------------
 

@@ -5,8 +5,7 @@ import re
 import pytest
 
 from apps.clusters.connect import gateway_for
-from tests.conftest import sandbox_cluster
-from tests.predictions.conftest import collect_through
+from tests.support.sandbox import collect_through, sandbox_cluster
 
 pytestmark = pytest.mark.django_db
 

@@ -24,23 +24,11 @@ from apps.governance.actions import (
     policy_active,
 )
 from apps.governance.models import Policy
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import sandbox_cluster
+from tests.support.users import persona
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def live(tmp_path):
-    """A sandbox moving at 30x, so rollouts finish while the executor verifies."""
-    server = start_sandbox(tmp_path, speed=30)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def cluster(live):
-    return sandbox_cluster(live)
+# `live` (and `cluster`, registered): a sandbox moving at 30x, so rollouts finish while the
+# executor verifies.
+pytestmark = [pytest.mark.django_db, pytest.mark.scenario("healthy", speed=30)]
 
 
 @pytest.fixture
@@ -410,10 +398,8 @@ def test_a_cluster_halted_by_the_storm_brake_shows_on_every_page(
 @pytest.mark.parametrize("severity", ["P1", "P2", "P3", "P4"])
 @pytest.mark.parametrize("role", ["viewer", "operator", "approver", "admin"])
 def test_the_role_and_severity_matrix_for_approval(cluster, olivia, severity, role):
-    from tests.conftest import _persona
-
     action = _scale(cluster, olivia, severity=severity)
-    user = _persona(f"{role}-x", role)
+    user = persona(f"{role}-x", role)
     if role in ("viewer", "operator"):
         with pytest.raises(RoleRequired):
             action_approve(approver=user, action=action)

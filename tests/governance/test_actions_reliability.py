@@ -17,8 +17,9 @@ from apps.governance.action_models import Action, Status
 from apps.governance.actions import action_approve, action_propose, policy_active
 from apps.governance.models import Policy
 from apps.governance.tasks import actions_sweep
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import REAL_SERVICES, ROOT, VAR, sandbox_cluster, wait_for
+from tests.support.paths import REAL_SERVICES, ROOT, VAR
+from tests.support.sandbox import sandbox_cluster, start_sandbox
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 ROUNDS = int(os.environ.get("RELIABILITY_ROUNDS", "20"))

@@ -7,17 +7,8 @@ from django.test import Client
 
 from apps.core.models import AuditEvent
 from apps.governance.action_models import Action, Status
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import sandbox_cluster
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    server = start_sandbox(tmp_path)
-    yield sandbox_cluster(server)
-    server.stop()
 
 
 def _post(client, url, body):

@@ -8,17 +8,14 @@ from apps.governance.action_models import Action, Status
 from apps.governance.actions import action_approve, action_propose, policy_active
 from apps.governance.models import Policy
 from apps.governance.tasks import action_execute
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import sandbox_cluster, wait_for
+from tests.support.sandbox import sandbox_cluster
+from tests.support.waiting import wait_for
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def live(tmp_path):
-    server = start_sandbox(tmp_path, speed=30)
-    yield server
-    server.stop()
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.scenario("healthy", speed=30),  # `live` moves at 30x: rollouts finish
+]
 
 
 def _approved(live, olivia, alice, replicas=4) -> Action:

@@ -7,6 +7,7 @@ from django.db import connection, connections, transaction
 from apps.core import chain
 from apps.core.models import AppendOnlyError, AuditChainHead, AuditEvent
 from apps.core.services import audit_record
+from tests.support.audit import tamper
 
 POSTGRES = pytest.mark.skipif(
     "connection.vendor != 'postgresql'", reason="needs PostgreSQL (fallback run)"
@@ -38,15 +39,6 @@ def _verify() -> tuple[bool, str]:
     except CommandError as exc:
         return False, f"{err.getvalue()} {exc}"
     return True, out.getvalue()
-
-
-def _tamper(sql: str, params: list) -> None:
-    """Change a row behind the application's back, as an attacker with SQL access would."""
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            # Superuser-only: skip the append-only trigger for this transaction.
-            cur.execute("SET LOCAL session_replication_role = replica")
-        cur.execute(sql, params)
 
 
 @pytest.mark.django_db
@@ -122,7 +114,7 @@ def test_it_refuses_raw_sql_updates_and_deletes_in_postgres():
 def test_it_finds_one_changed_byte(column, value):
     events = _events(5)
     victim = events[2]
-    _tamper(f"UPDATE governance_auditevent SET {column} = %s WHERE id = %s", [value, victim.pk])
+    tamper(f"UPDATE governance_auditevent SET {column} = %s WHERE id = %s", [value, victim.pk])
     ok, out = _verify()
     assert not ok
     assert f"id={victim.pk} seq={victim.seq}" in out
@@ -133,14 +125,14 @@ def test_it_finds_one_changed_byte(column, value):
 def test_it_finds_a_changed_json_value():
     events = _events(4)
     cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    _tamper(
+    tamper(
         f"UPDATE governance_auditevent SET after = %s{cast} WHERE id = %s",
         ['{"n": 9, "ü": "é"}', events[1].pk],
     )
     ok, out = _verify()
     assert not ok and f"id={events[1].pk} seq={events[1].seq}" in out
     # Writing the original value back restores the chain: the hash covers content, not storage.
-    _tamper(
+    tamper(
         f"UPDATE governance_auditevent SET after = %s{cast} WHERE id = %s",
         ['{"ü": "é", "n": 2}', events[1].pk],
     )
@@ -152,7 +144,7 @@ def test_it_finds_a_changed_json_value():
 @pytest.mark.django_db
 def test_it_finds_a_timestamp_moved_by_one_microsecond():
     events = _events(4)
-    _tamper(
+    tamper(
         "UPDATE governance_auditevent SET created_at = created_at + interval '1 microsecond' "
         "WHERE id = %s",
         [events[3].pk],
@@ -164,7 +156,7 @@ def test_it_finds_a_timestamp_moved_by_one_microsecond():
 @pytest.mark.django_db
 def test_it_finds_a_removed_row():
     events = _events(5)
-    _tamper("DELETE FROM governance_auditevent WHERE id = %s", [events[1].pk])
+    tamper("DELETE FROM governance_auditevent WHERE id = %s", [events[1].pk])
     ok, out = _verify()
     assert not ok
     assert f"seq={events[2].seq}" in out and "sequence gap" in out
@@ -173,7 +165,7 @@ def test_it_finds_a_removed_row():
 @pytest.mark.django_db
 def test_it_finds_the_last_row_removed():
     events = _events(3)
-    _tamper("DELETE FROM governance_auditevent WHERE id = %s", [events[-1].pk])
+    tamper("DELETE FROM governance_auditevent WHERE id = %s", [events[-1].pk])
     ok, out = _verify()
     assert not ok
     assert "chain head" in out
@@ -189,7 +181,7 @@ def test_it_finds_a_rewritten_row_with_a_recomputed_hash():
     fields["created_at"] = victim.created_at.isoformat(timespec="microseconds")
     fields["reason"] = "innocent"
     forged = chain.row_hash(victim.prev_hash, fields)
-    _tamper(
+    tamper(
         "UPDATE governance_auditevent SET reason = %s, hash = %s WHERE id = %s",
         ["innocent", forged, victim.pk],
     )
@@ -258,7 +250,7 @@ def test_it_exits_non_zero_from_the_command_line():
     assert intact.returncode == 0, intact.stderr
     assert "3 events" in intact.stdout
     with transaction.atomic():
-        _tamper("UPDATE governance_auditevent SET reason = 'x' WHERE id = %s", [events[0].pk])
+        tamper("UPDATE governance_auditevent SET reason = 'x' WHERE id = %s", [events[0].pk])
     broken = run()
     assert broken.returncode != 0
     assert f"id={events[0].pk} seq=1" in broken.stderr

@@ -16,7 +16,7 @@ from apps.core import anchor, chain, tasks
 from apps.core.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from apps.core.services import audit_anchor_check, audit_checkpoint_write, audit_record
 from apps.core.sinks import SinkError, parse_sinks
-from tests.governance.test_audit import _tamper
+from tests.support.audit import tamper
 
 pytestmark = pytest.mark.django_db
 KEY = "test-audit-key-" + "k" * 40
@@ -55,7 +55,7 @@ def _rechain_from(seq: int) -> None:
     for row in rows:
         row.refresh_from_db()
         digest = chain.row_hash(prev, row.chain_fields())
-        _tamper(
+        tamper(
             "UPDATE governance_auditevent SET prev_hash = %s, hash = %s WHERE id = %s",
             [prev, digest, row.pk],
         )
@@ -84,9 +84,7 @@ def test_a_rewritten_and_rechained_log_is_found(sink):
     project's own chain code. The chain alone says intact; the checkpoint does not."""
     events = _events(5)
     audit_checkpoint_write()
-    _tamper(
-        "UPDATE governance_auditevent SET reason = %s WHERE id = %s", ["innocent", events[1].pk]
-    )
+    tamper("UPDATE governance_auditevent SET reason = %s WHERE id = %s", ["innocent", events[1].pk])
     _rechain_from(2)
     report = audit_anchor_check()
     assert any("does not match row seq 5" in p and "rewritten" in p for p in report.problems)
@@ -98,7 +96,7 @@ def test_removing_the_last_rows_and_moving_the_head_is_found(sink):
     events = _events(5)
     audit_checkpoint_write()
     for ev in events[3:]:
-        _tamper("DELETE FROM governance_auditevent WHERE id = %s", [ev.pk])
+        tamper("DELETE FROM governance_auditevent WHERE id = %s", [ev.pk])
     AuditChainHead.objects.filter(pk=1).update(seq=3, hash=events[2].hash)
     ok, out = _verify()
     assert not ok and "chain has only 3 rows" in out
@@ -107,7 +105,7 @@ def test_removing_the_last_rows_and_moving_the_head_is_found(sink):
 def test_emptying_the_table_and_the_head_is_found(sink):
     _events(4)
     audit_checkpoint_write()
-    _tamper("DELETE FROM governance_auditevent", [])
+    tamper("DELETE FROM governance_auditevent", [])
     AuditChainHead.objects.all().delete()
     AuditCheckpoint.objects.all().delete()
     ok, out = _verify()

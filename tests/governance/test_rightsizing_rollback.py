@@ -9,19 +9,16 @@ from apps.core.models import AuditEvent
 from apps.governance.action_models import Action, Status
 from apps.governance.actions import action_approve, action_propose, policy_active
 from apps.governance.models import Policy
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import sandbox_cluster, wait_for
+from tests.support.sandbox import sandbox_cluster
+from tests.support.waiting import wait_for
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def live(tmp_path):
-    """The healthy cluster at 30x: the api's working set is about 300Mi, so a 64Mi limit is
-    OOM-killed as its pods warm up."""
-    server = start_sandbox(tmp_path, "healthy", speed=30)
-    yield server
-    server.stop()
+# `live`: the healthy cluster at 30x: the api's working set is about 300Mi, so a 64Mi limit is
+# OOM-killed as its pods warm up.
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.scenario("healthy", speed=30),
+]
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.utils import timezone
 from apps.core.models import AuditEvent, SafetySwitch
 from apps.core.services import safety_mode_set, safety_switch_set
 from apps.core.tasks import safety_expire_due
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -18,17 +18,9 @@ from apps.governance.actions import (
     actions_reclaim_from_lost_workers,
 )
 from apps.governance.selectors import lost_action_ids
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import sandbox_cluster
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    server = start_sandbox(tmp_path, speed=30)
-    yield sandbox_cluster(server)
-    server.stop()
+# `cluster`: the sandbox at 30x, registered.
+pytestmark = [pytest.mark.django_db, pytest.mark.scenario("healthy", speed=30)]
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import sandbox_cluster
+from tests.support.sandbox import sandbox_cluster, start_sandbox
 
 
 def scenario_cluster(tmp_path, name: str, **kw):

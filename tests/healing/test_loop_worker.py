@@ -18,9 +18,10 @@ from apps.core.models import AuditEvent
 from apps.core.services import safety_mode_set, safety_switch_set
 from apps.governance.action_models import Action
 from apps.healing.models import Incident, Status
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import WORKER_MODEL_DIR, login, sandbox_cluster
-from tests.test_browser import SHOTS, _login, browser, page  # noqa: F401 (fixtures)
+from tests.support.browser import SHOTS, browser_login
+from tests.support.paths import WORKER_MODEL_DIR
+from tests.support.sandbox import sandbox_cluster, start_sandbox
+from tests.support.users import login
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 MUTATING = ("patch", "scale", "delete", "create", "evict", "undo", "cordon")
@@ -219,7 +220,7 @@ def test_an_image_that_cannot_be_pulled_escalates_and_changes_nothing(
 def test_supervised_waits_for_an_approval_in_the_browser_then_heals(
     celery_worker_process,
     fast,
-    page,  # noqa: F811 (the fixture imported above)
+    page,
     live_server,
     alice,
 ):
@@ -234,7 +235,7 @@ def test_supervised_waits_for_an_approval_in_the_browser_then_heals(
     before = _mutations(server)
     _cycles_pass(cluster, incident, 2)
     assert _mutations(server) == before  # supervised: nothing happens on its own
-    _login(page, live_server, "alice")
+    browser_login(page, live_server, "alice")
     page.goto(f"{live_server.url}/healing/")
     page.wait_for_selector("[data-testid=incident-row]")
     page.click(f"text=#{incident.pk}")

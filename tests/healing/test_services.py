@@ -14,7 +14,7 @@ from apps.governance.action_models import Action
 from apps.governance.actions import action_propose
 from apps.healing import runbooks, services
 from apps.healing.models import Incident, Status
-from tests.predictions.conftest import collect_through
+from tests.support.sandbox import collect_through
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,7 @@ from apps.governance.actions import (
 from apps.governance.errors import Replaced
 from apps.healing import runbooks
 from apps.healing.diagnose import Cause
-from tests.clusters.conftest import start_sandbox
-from tests.conftest import sandbox_cluster
+from tests.support.sandbox import sandbox_cluster, start_sandbox
 
 
 def _plan(kind, target="web", targets=(), cause=Cause.BAD_ROLLOUT, **parameters):

@@ -6,8 +6,8 @@ from django.test import Client
 from apps.governance.action_models import Action
 from apps.healing import services
 from apps.healing.models import Incident
-from tests.conftest import login
-from tests.predictions.conftest import collect_through
+from tests.support.sandbox import collect_through
+from tests.support.users import login
 
 pytestmark = pytest.mark.django_db
 

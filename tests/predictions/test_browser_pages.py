@@ -4,22 +4,19 @@ timeline with anomaly bands drawn by Plotly, the cluster-wide timeline and the m
 import pytest
 
 from apps.predictions import services
-from tests.conftest import sandbox_cluster
-from tests.predictions.conftest import collect_through
-from tests.test_browser import SHOTS, _login, browser, page  # noqa: F401 (fixtures)
+from tests.support.browser import SHOTS, browser_login
+from tests.support.sandbox import collect_through, sandbox_cluster, start_sandbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_viewer_reads_risk_reasons_and_anomaly_timelines(
-    page,  # noqa: F811 (the fixture imported above)
+    page,
     live_server,
     vic,
     base_model,
     tmp_path,
 ):
-    from tests.clusters.conftest import start_sandbox
-
     server = start_sandbox(tmp_path, "memory-leak")
     try:
         cluster = sandbox_cluster(server)
@@ -31,7 +28,7 @@ def test_a_viewer_reads_risk_reasons_and_anomaly_timelines(
             "document.addEventListener('securitypolicyviolation', e => console.error("
             "'CSP', e.violatedDirective, e.sourceFile, e.lineNumber))"
         )
-        _login(page, live_server, "vic")
+        browser_login(page, live_server, "vic")
         page.click("nav >> text=Predictions")
         page.wait_for_selector("[data-testid=risk-row]")
         first = page.locator("[data-testid=risk-row]").first

@@ -12,9 +12,9 @@ from kubernetes import config as k8s_config
 from apps.core.models import AuditEvent
 from apps.predictions import services, tasks
 from apps.predictions.models import ModelVersion
-from tests.clusters.conftest import START, start_sandbox
-from tests.conftest import WORKER_MODEL_DIR, sandbox_cluster, wait_for
-from tests.predictions.conftest import collect_through
+from tests.support.paths import WORKER_MODEL_DIR
+from tests.support.sandbox import START, collect_through, sandbox_cluster, start_sandbox
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -11,8 +11,8 @@ from apps.predictions import artifacts, services, training
 from apps.predictions.models import Anomaly, ModelVersion, RiskScore
 from apps.predictions.selectors import samples_frames
 from apps.predictions.series import all_series
-from tests.conftest import SMALL
-from tests.predictions.conftest import collect_through
+from tests.support.base_model import SMALL
+from tests.support.sandbox import collect_through
 
 pytestmark = pytest.mark.django_db
 

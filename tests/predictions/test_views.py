@@ -8,7 +8,7 @@ import pytest
 from apps.core.models import AuditEvent
 from apps.predictions import services
 from apps.predictions.models import Anomaly, RiskScore
-from tests.predictions.conftest import collect_through
+from tests.support.sandbox import collect_through
 
 pytestmark = pytest.mark.django_db
 

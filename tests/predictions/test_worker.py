@@ -7,7 +7,10 @@ from django.test import Client
 from apps.clusters.tasks import collect
 from apps.predictions import training
 from apps.predictions.models import RiskScore
-from tests.conftest import SMALL, WORKER_MODEL_DIR, sandbox_cluster, wait_for
+from tests.support.base_model import SMALL
+from tests.support.paths import WORKER_MODEL_DIR
+from tests.support.sandbox import sandbox_cluster
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
