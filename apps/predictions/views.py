@@ -45,7 +45,9 @@ class AnomalyFilterForm(forms.Form):
     )
     namespace = forms.CharField(required=False, max_length=253)
     name = forms.CharField(required=False, max_length=253, label="Workload or node")
-    hours = forms.TypedChoiceField(choices=HOURS, coerce=int, required=False, empty_value=6)
+    hours = forms.TypedChoiceField(
+        choices=HOURS, coerce=int, required=False, empty_value=6, initial=6
+    )
 
 
 def _bad_filters(request, form) -> None:

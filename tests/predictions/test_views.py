@@ -48,8 +48,10 @@ def test_the_pages_rank_the_leak_first_say_why_and_show_its_timeline(client, vic
     page = client.get("/predictions/anomalies/", {"cluster": "nope"})
     assert page.status_code == 400 and "cluster: Select a valid choice" in page.content.decode()
 
-    # The anomaly timelines.
+    # The anomaly timelines; the range shown is the range read (6 hours when not chosen).
     assert Anomaly.objects.filter(cluster=scored, name="api").exists()
+    default = client.get("/predictions/anomalies/").content.decode()
+    assert re.search(r'<option value="6" selected>6 hours</option>', default)
     page = client.get("/predictions/anomalies/", {"cluster": "leak", "hours": 24})
     assert page.status_code == 200
     body = page.content.decode()
