@@ -51,13 +51,14 @@ def run() -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["CELERY_BROKER_URL"] = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/12")
     os.environ["CELERY_QUEUE"] = f"zt-bench-{os.getpid()}"
+    tmp = Path(tempfile.mkdtemp())
+    os.environ["KUBECONFIG_DIRS"] = str(tmp)  # the product reads kubeconfigs only from there
     import django
 
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    tmp = Path(tempfile.mkdtemp())
     kubeconfig = tmp / "large.kubeconfig"
     env = {**os.environ}
     sandbox = subprocess.Popen(

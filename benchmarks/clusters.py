@@ -43,11 +43,12 @@ def run() -> None:
     url = scratch_database()
     if url:
         os.environ["DATABASE_URL"] = url
+    tmp = Path(tempfile.mkdtemp())
+    os.environ["KUBECONFIG_DIRS"] = str(tmp)  # the product reads kubeconfigs only from there
     import django
 
     django.setup()
     _fast_forward()
-    tmp = Path(tempfile.mkdtemp())
     kubeconfig, port = tmp / "large.kubeconfig", free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "aiops_site.settings"}
     server = subprocess.Popen(

@@ -3,7 +3,8 @@
 import dataclasses
 from datetime import timedelta
 
-from . import controllers
+from ..quantity import cpu_millis, memory_bytes
+from . import builders, controllers
 from .scenario import duration
 from .selectors import selector_from_match
 
@@ -47,8 +48,6 @@ def inject(sb, fault) -> None:
     if profile is None or dep is None:
         return
     if fault.kind == "memory_leak":
-        from ..quantity import memory_bytes
-
         profile.leak_bytes_per_s = memory_bytes(p.get("leak_per_hour", "512Mi")) / 3600
         profile.leak_since = sb.now
         _reschedule_ooms(sb, fault.target)
@@ -74,8 +73,6 @@ def inject(sb, fault) -> None:
             detail=f"CPU demand {profile.cpu_factor:g}x: its nodes run hot",
         )
     elif fault.kind == "unbound_pvc":
-        from . import builders
-
         w = next(w for w in sb.scenario.workloads if f"{w.namespace}/{w.name}" == fault.target)
         claim = p.get("claim") or f"{(w.pvc or {}).get('name', 'data')}-v2"
         spec = {**(w.pvc or {}), "name": claim, "storage_class": "does-not-exist"}
@@ -101,8 +98,6 @@ def inject(sb, fault) -> None:
 
 def _saturation_at(sb, dep: dict, profile, target: str) -> None:
     """Ground truth: when the ramping demand reaches the CPU limit (throttling starts)."""
-    from ..quantity import cpu_millis
-
     limit = (
         dep["spec"]["template"]["spec"]["containers"][0]
         .get("resources", {})
@@ -201,8 +196,6 @@ def chaos_start(sb, key: str, obj: dict) -> None:
                     / 100
                 )
             if "memory" in stress:
-                from ..quantity import memory_bytes
-
                 sb.mem_extra[uid] += memory_bytes(stress["memory"].get("size", "256Mi"))
         elif kind == "NetworkChaos":
             rt = sb.runtime.get(uid)

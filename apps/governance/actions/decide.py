@@ -12,6 +12,7 @@ from apps.core.services import audit_record
 from .. import guards
 from ..action_models import Action, Approval, Status
 from ..errors import Replaced
+from ..queueing import queue_execution
 from .params import clean_parameters, fingerprint
 from .policies import rules, rules_mod
 from .target import action_rating, resolve_target
@@ -62,12 +63,7 @@ def approve_recorded(action: Action, *, actor, reason: str) -> Action:
         verb="action.queued",
         queued_at=now,
     )
-    # Imported here: the task module imports these actions (expiry, reclaim) at module level.
-    # Not by name: a web process has not registered the task, and eager mode (the healing
-    # benchmark) runs only registered tasks.
-    from ..tasks import action_execute
-
-    action_execute.delay_on_commit(action.pk)
+    queue_execution(action.pk)
     return action
 
 

@@ -2,6 +2,7 @@
 
 import json
 
+from ...quantity import QuantityError, parse
 from ..builders import job_defaults
 from ..resources import Resource
 from ..selectors import SelectorError, selector_from_match
@@ -109,8 +110,6 @@ def validate_selector(res: Resource, obj: dict, spec: dict) -> None:
 
 
 def validate_pod_spec(res: Resource, obj: dict, pod_spec: dict, where: str) -> None:
-    from ...quantity import QuantityError, parse
-
     containers = pod_spec.get("containers")
     if not containers:
         raise invalid(

@@ -2,6 +2,7 @@
 
 import math
 
+from ..metrics import pod_cpu_m
 from ..selectors import selector_from_match
 from .common import DEPLOYMENTS, PODS, percent, pod_ready
 from .scheduler import pod_requests
@@ -21,8 +22,6 @@ def cpu_target(hpa: dict) -> int | None:
 
 
 def hpa_pass(sb) -> None:
-    from ..metrics import pod_cpu_m
-
     for hpa in sb.store.list("autoscaling/horizontalpodautoscalers"):
         ref = hpa["spec"]["scaleTargetRef"]
         dep = sb.store.get(DEPLOYMENTS, hpa["metadata"]["namespace"], ref["name"])
