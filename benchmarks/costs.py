@@ -303,12 +303,12 @@ def planning_from_the_database(workloads: int = 2000, days: int = 14, step: int 
         rolled += len(rows) + len(costs[0])
     day = first_day
     while day < last_day:  # whole days, aggregated a day at a time (what merging 24 gives)
-        hours = [_synthetic_hour(day + hours.HOUR * h, workloads, step, rng) for h in range(24)]
-        rows = rollups.aggregate(pd.concat(hours, ignore_index=True), day)
+        day_hours = [_synthetic_hour(day + hours.HOUR * h, workloads, step, rng) for h in range(24)]
+        rows = rollups.aggregate(pd.concat(day_hours, ignore_index=True), day)
         UsageRollup.objects.bulk_create(
             (UsageRollup(cluster=cluster, hours=24, **r) for r in rows), 2000
         )
-        bills = [_bill_hour(day + hours.HOUR * h, f, step) for h, f in enumerate(hours)]
+        bills = [_bill_hour(day + hours.HOUR * h, f, step) for h, f in enumerate(day_hours)]
         for h, b in enumerate(bills):  # each hour's summary, and the day's containers summed
             billing.save([], billing.rows(cluster, day + hours.HOUR * h, b)[1])
         sums = pd.concat([b.containers for b in bills]).groupby(billing.KEYS, as_index=False).sum()
