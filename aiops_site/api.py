@@ -11,6 +11,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.errors import HttpError as NinjaHttpError
 
+from apps.chaos.api import router as chaos_router
 from apps.core import context
 from apps.core.api import router as core_router
 from apps.core.errors import ApplicationError
@@ -106,6 +107,7 @@ api.add_router("ai/", predictions_router)
 api.add_router("ai/", healing_router)
 api.add_router("ai/", costs_router)
 api.add_router("api/", actions_router)
+api.add_router("chaos/", chaos_router)
 
 
 @api.exception_handler(ApplicationError)

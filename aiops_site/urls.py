@@ -16,7 +16,7 @@ urlpatterns = [
     path("", api.urls),
 ]
 
-API_PREFIXES = ("/api/", "/ai/")
+API_PREFIXES = ("/api/", "/ai/", "/chaos/inject-failure", "/chaos/experiments", "/chaos/runs")
 
 
 def handler404(request, exception):

@@ -76,6 +76,14 @@ class LabelSelector:
         return ",".join(str(req) for req in self.requirements)
 
 
+def is_label_key(key) -> bool:
+    return isinstance(key, str) and bool(_KEY_RE.fullmatch(key))
+
+
+def is_label_value(value) -> bool:
+    return isinstance(value, str) and bool(_VALUE_RE.fullmatch(value))
+
+
 def parse_label_selector(text: str) -> LabelSelector:
     """Parse the string form used by `?labelSelector=` and `kubectl -l`."""
     return LabelSelector(tuple(_LabelParser(text).parse()))
@@ -249,3 +257,8 @@ def format_label_selector(spec: dict | None) -> str:
     """
     selector = selector_from_match(spec)
     return str(LabelSelector(tuple(sorted(selector.requirements, key=lambda r: r.key))))
+
+
+# A namespace opts in to chaos experiments with this annotation set to "true" (as LitmusChaos's
+# `litmuschaos.io/chaos` does): ZeroTouch injects faults nowhere else.
+CHAOS_OPT_IN = "chaos.zerotouch.dev/enabled"

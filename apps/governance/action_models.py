@@ -18,11 +18,25 @@ class Kind(models.TextChoices):
     CHAOS_POD_KILL = "chaos_pod_kill", "Chaos: pod kill"
     CHAOS_NETWORK_DELAY = "chaos_network_delay", "Chaos: network delay"
     CHAOS_STRESS = "chaos_stress", "Chaos: CPU stress"
+    CHAOS_POD_FAILURE = "chaos_pod_failure", "Chaos: pod failure"
+    CHAOS_CONTAINER_KILL = "chaos_container_kill", "Chaos: container kill"
+    CHAOS_NETWORK_LOSS = "chaos_network_loss", "Chaos: packet loss"
+    CHAOS_NETWORK_PARTITION = "chaos_network_partition", "Chaos: network partition"
+    CHAOS_MEMORY_STRESS = "chaos_memory_stress", "Chaos: memory stress"
 
 
 NODE_KINDS = {Kind.CORDON, Kind.UNCORDON, Kind.DRAIN_NODE}
 POD_KINDS = {Kind.RESTART_POD, Kind.EVICT_POD}
-CHAOS_KINDS = {Kind.CHAOS_POD_KILL, Kind.CHAOS_NETWORK_DELAY, Kind.CHAOS_STRESS}
+CHAOS_KINDS = {
+    Kind.CHAOS_POD_KILL,
+    Kind.CHAOS_POD_FAILURE,
+    Kind.CHAOS_CONTAINER_KILL,
+    Kind.CHAOS_NETWORK_DELAY,
+    Kind.CHAOS_NETWORK_LOSS,
+    Kind.CHAOS_NETWORK_PARTITION,
+    Kind.CHAOS_STRESS,
+    Kind.CHAOS_MEMORY_STRESS,
+}
 
 
 class Status(models.TextChoices):

@@ -23,8 +23,8 @@ from apps.core.models import Mode
 from apps.core.selectors import safety_state_get
 from apps.core.services import audit_record
 
-from . import guards
-from .action_models import Action, Kind, Status
+from . import chaosmesh, guards
+from .action_models import CHAOS_KINDS, Action, Kind, Status
 from .actions.policies import rules
 from .actions.transitions import effective_mode, transition
 from .podwatch import PodWatch, watch_pods
@@ -253,17 +253,7 @@ def snapshot(gw, a: Action) -> dict:
 
 
 def _chaos_spec(a: Action) -> tuple[str, dict]:
-    selector = {"namespaces": [a.namespace], "labelSelectors": {"app": a.target_name}}
-    base = {"mode": "one", "selector": selector, "duration": a.parameters["duration"]}
-    if a.kind == Kind.CHAOS_POD_KILL:
-        return "PodChaos", {**base, "action": "pod-kill"}
-    if a.kind == Kind.CHAOS_NETWORK_DELAY:
-        return "NetworkChaos", {
-            **base,
-            "action": "delay",
-            "delay": {"latency": a.parameters["latency"]},
-        }
-    return "StressChaos", {**base, "stressors": {"cpu": {"workers": 1, "load": 80}}}
+    return chaosmesh.chaos_object(a.kind, a.namespace, a.target_name, a.parameters)
 
 
 def _refuse_new_protected_pods(gw, a: Action) -> None:
@@ -309,7 +299,7 @@ def mutate(gw, a: Action) -> None:
     else:
         kind, spec = _chaos_spec(a)
         with contextlib.suppress(gw_errors.Conflict):  # created by an earlier attempt
-            gw.create_chaos(kind, ns, f"zt-action-{a.pk}", spec)
+            gw.create_chaos(kind, ns, chaosmesh.object_name(a.pk), spec)
 
 
 def _rolled_out(gw, ns: str, name: str, replicas: int | None = None) -> tuple[bool, str]:
@@ -354,8 +344,8 @@ def _check(gw, a: Action) -> tuple[bool, str]:
             f"unschedulable={node.unschedulable}" + (f", {len(left)} pods left" if left else "")
         )
     kind, _ = _chaos_spec(a)
-    gw.get_chaos(kind, a.namespace, f"zt-action-{a.pk}")
-    return True, f"{kind} zt-action-{a.pk} in place"
+    gw.get_chaos(kind, a.namespace, chaosmesh.object_name(a.pk))
+    return True, f"{kind} {chaosmesh.object_name(a.pk)} in place"
 
 
 def verify(
@@ -404,9 +394,9 @@ def rollback(gw, a: Action) -> str:
         if a.kind == Kind.UNCORDON and snap.get("unschedulable"):
             gw.cordon(a.target_name)
             return "cordoned again"
-        if a.kind in (Kind.CHAOS_POD_KILL, Kind.CHAOS_NETWORK_DELAY, Kind.CHAOS_STRESS):
+        if a.kind in CHAOS_KINDS:
             kind, _ = _chaos_spec(a)
-            gw.delete_chaos(kind, a.namespace, f"zt-action-{a.pk}")
+            gw.delete_chaos(kind, a.namespace, chaosmesh.object_name(a.pk))
             return "chaos object deleted"
     except gw_errors.GatewayError as exc:
         return f"rollback failed: {exc.message}"

@@ -26,7 +26,16 @@ from apps.clusters.quantity import cpu_millis, memory_bytes
 SEVERITIES = ("P4", "P3", "P2", "P1")  # mildest first
 RISKS = ("low", "medium", "high")  # mildest first
 ENV_SHIFT = {"production": 0, "staging": 1, "development": 2}
-CHAOS = ("chaos_pod_kill", "chaos_network_delay", "chaos_stress")
+CHAOS = (
+    "chaos_pod_kill",
+    "chaos_pod_failure",
+    "chaos_container_kill",
+    "chaos_network_delay",
+    "chaos_network_loss",
+    "chaos_network_partition",
+    "chaos_stress",
+    "chaos_memory_stress",
+)
 
 
 @dataclass(frozen=True)

@@ -305,3 +305,88 @@ def test_a_write_cannot_take_back_or_fake_a_deletion(tmp_path):
         assert not pods[staying.name].terminating
     finally:
         server.stop()
+
+
+def test_network_chaos_adds_and_takes_back_exactly_its_own_effect(sandbox, gateway):
+    """Delay adds to the workload's latency; loss and a partition drop the hit pods' share of
+    its packets. Each object's end takes back what its start added, even if its pod is gone."""
+    sb = sandbox.sandbox
+    web = len(gateway.pods("shop", label_selector="app=web"))
+    base = {"selector": {"labelSelectors": {"app": "web"}}, "duration": "1m"}
+    gateway.create_chaos(
+        "NetworkChaos",
+        "shop",
+        "slow",
+        {**base, "mode": "all", "action": "delay", "delay": {"latency": "300ms"}},
+    )
+    gateway.create_chaos(
+        "NetworkChaos",
+        "shop",
+        "lossy",
+        {**base, "mode": "one", "action": "loss", "loss": {"loss": "60"}},
+    )
+    gateway.create_chaos(
+        "NetworkChaos", "shop", "cut", {**base, "mode": "one", "action": "partition"}
+    )
+    assert sb.latency_extra["shop/web"] == pytest.approx(0.3 * web)
+    assert sb.packet_loss["shop/web"] == pytest.approx((0.6 + 1.0) / web)
+    gateway.delete_chaos("NetworkChaos", "shop", "cut")  # ended early, as an abort does
+    assert sb.packet_loss["shop/web"] == pytest.approx(0.6 / web)
+    victim = gateway.pods("shop", label_selector="app=web")[0]
+    gateway.delete_pod("shop", victim.name, uid=victim.uid)
+    sb.advance(90)  # the rest end by themselves
+    assert sb.latency_extra["shop/web"] == pytest.approx(0)
+    assert sb.packet_loss["shop/web"] == pytest.approx(0)
+
+
+def test_container_kill_kills_only_the_named_container_once(sandbox, gateway):
+    pod = gateway.pods("shop", label_selector="app=web")[0]
+    restarts = pod.restarts
+    name = pod.containers[0].name
+    gateway.create_chaos(
+        "PodChaos",
+        "shop",
+        "kill",
+        {
+            "mode": "all",
+            "duration": "5m",
+            "action": "container-kill",
+            "containerNames": ["not-" + name],
+            "selector": {"labelSelectors": {"app": "web"}},
+        },
+    )
+    sandbox.sandbox.advance(30)
+    assert next(p for p in gateway.pods("shop") if p.name == pod.name).restarts == restarts
+    gateway.create_chaos(
+        "PodChaos",
+        "shop",
+        "kill-it",
+        {
+            "mode": "all",
+            "duration": "5m",
+            "action": "container-kill",
+            "containerNames": [name],
+            "selector": {"labelSelectors": {"app": "web"}},
+        },
+    )
+    sandbox.sandbox.advance(60)
+    again = next(p for p in gateway.pods("shop") if p.name == pod.name)
+    assert again.restarts == restarts + 1 and again.ready  # restarted once, not held down
+
+
+def test_pod_kill_chaos_has_its_pod_replaced(sandbox, gateway):
+    before = {p.uid for p in gateway.pods("shop", label_selector="app=web")}
+    gateway.create_chaos(
+        "PodChaos",
+        "shop",
+        "kill-one",
+        {
+            "mode": "one",
+            "duration": "30s",
+            "action": "pod-kill",
+            "selector": {"labelSelectors": {"app": "web"}},
+        },
+    )
+    sandbox.sandbox.advance(30)
+    after = {p.uid for p in gateway.pods("shop", label_selector="app=web") if p.ready}
+    assert len(after) == len(before) and len(before - after) == 1

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver
 from django.utils import timezone
 
+from aiops_site.urls import API_PREFIXES
 from apps.clusters.models import Cluster
 from apps.clusters.services import cluster_create
 from apps.core.models import ApiToken, AuditEvent, SafetyMode, SafetySwitch
@@ -71,6 +72,13 @@ JSON_BODIES = {
     "api/actions/<action_id>/approve": {"reason": "walk"},
     "api/actions/<action_id>/reject": {"reason": "walk"},
     "api/policy": {"rules": {"approval_ttl_minutes": 1}, "reason": "walk"},
+    "chaos/inject-failure": {
+        "cluster": "sandbox",
+        "namespace": "shop",
+        "target": "web",
+        "fault": "pod-kill",
+        "duration_seconds": 30,
+    },
     "ai/heal": {},
 }
 PUBLIC = {"login/", "health", "assets/plotly.css"}  # say nothing about the installation
@@ -99,6 +107,7 @@ def _url(route: str, token_id: int) -> str:
         .replace("<str:namespace>", "shop")
         .replace("<int:incident_id>", "1")
         .replace("<incident_id>", "1")
+        .replace("<experiment_id>", "1")
     )
 
 
@@ -181,7 +190,7 @@ def test_anonymous_gets_nothing_and_changes_nothing(route, method, secrets):
     assert MARKER not in body and raw not in body
     if route in PUBLIC or route == "logout/":
         assert response.status_code in (200, 302, 405)
-    elif route.startswith("ai/") or (route.startswith("api/") and route not in DOCS):
+    elif ("/" + route).startswith(API_PREFIXES) and route not in DOCS:
         assert response.status_code in (401, 405), response.status_code
     else:
         assert response.status_code in (302, 405), response.status_code
@@ -222,6 +231,7 @@ def test_a_viewer_reads_but_changes_nothing(route, method, secrets, vic):
         readable |= {r: 404 for r in ROUTES if r.startswith("predictions/<slug:cluster>/")}
         # no incident #1 in this walk
         readable |= {"ai/incidents/<incident_id>": 404, "healing/<int:incident_id>/": 404}
+        readable |= {"chaos/experiments/<experiment_id>": 404}  # no experiment #1 either
         expected = {"login/": 302, "logout/": 405, **admin_pages, **readable}.get(
             route, 405 if route in mutating else 200
         )

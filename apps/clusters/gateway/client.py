@@ -173,6 +173,11 @@ class Gateway:
         body = self._call("list namespaces", self.core.list_namespace)
         return [o["metadata"]["name"] for o in body["items"]]
 
+    def namespace_annotations(self, name: str) -> dict[str, str]:
+        body = self._call(f"get namespace {name}", self.core.read_namespace, name)
+        annotations = (body.get("metadata") or {}).get("annotations") or {}
+        return {str(k): str(v) for k, v in annotations.items()}
+
     def nodes(self) -> list[Node]:
         body = self._call("list nodes", self.core.list_node)
         return self._parse_items(body, Node.parse, "Node")

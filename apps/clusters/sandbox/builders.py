@@ -22,11 +22,12 @@ def template_hash(template: dict) -> str:
     return out
 
 
-def namespace(name: str) -> dict:
+def namespace(name: str, annotations: dict | None = None) -> dict:
+    meta = {"name": name, **({"annotations": dict(annotations)} if annotations else {})}
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": name},
+        "metadata": meta,
         "spec": {"finalizers": ["kubernetes"]},
         "status": {"phase": "Active"},
     }

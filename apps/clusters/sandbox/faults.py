@@ -1,6 +1,7 @@
 """Faults a scenario injects at set times, and Chaos Mesh objects taking effect."""
 
 import dataclasses
+import json
 from datetime import timedelta
 
 from ..quantity import cpu_millis, memory_bytes
@@ -174,11 +175,20 @@ def chaos_start(sb, key: str, obj: dict) -> None:
     kind, spec = obj["kind"], obj["spec"]
     targets = _chaos_targets(sb, obj)
     ends = duration(spec.get("duration", "30s")).total_seconds()
+    effects: dict[str, dict[str, float]] = {}  # workload -> what this object adds to it
     for pod in targets:
         uid = pod["metadata"]["uid"]
         if kind == "PodChaos" and spec.get("action") == "pod-kill":
             controllers.delete_pod(sb, pod, reason="chaos")
-        elif kind == "PodChaos":  # pod-failure / container-kill: containers fail meanwhile
+            controllers.reconcile_owner(sb, pod)  # its ReplicaSet replaces it, as on a cluster
+        elif kind == "PodChaos" and spec.get("action") == "container-kill":
+            rt = sb.runtime.get(uid)  # the named containers die once; the kubelet restarts them
+            names = set(spec.get("containerNames") or [])
+            for c in rt.containers.values() if rt is not None else ():
+                if c.state == "running" and (not names or c.name in names):
+                    c.gen += 1
+                    sb.after(0, "container", uid, c.name, c.gen, "crash")
+        elif kind == "PodChaos":  # pod-failure: its containers fail for the whole duration
             rt = sb.runtime.get(uid)
             if rt is not None:
                 rt.failing_until = sb.now + timedelta(seconds=ends)
@@ -200,8 +210,7 @@ def chaos_start(sb, key: str, obj: dict) -> None:
         elif kind == "NetworkChaos":
             rt = sb.runtime.get(uid)
             if rt is not None and rt.workload:
-                delay = spec.get("delay", {}).get("latency", "100ms")
-                sb.latency_extra[rt.workload] += duration_ms(delay) / 1000
+                _add(effects, rt.workload, _network_effect(sb, rt.workload, spec))
     obj["status"] = {
         "experiment": {
             "desiredPhase": "Run",
@@ -220,11 +229,46 @@ def chaos_start(sb, key: str, obj: dict) -> None:
             {"type": "Selected", "status": "True" if targets else "False"},
         ],
     }
-    obj["metadata"].setdefault("annotations", {})["sandbox.zerotouch.dev/targets"] = ",".join(
-        p["metadata"]["uid"] for p in targets
-    )
+    annotations = obj["metadata"].setdefault("annotations", {})
+    annotations["sandbox.zerotouch.dev/targets"] = ",".join(p["metadata"]["uid"] for p in targets)
+    annotations[EFFECTS] = json.dumps(effects, sort_keys=True)
+    _apply(sb, effects, +1)
     sb.store.update(key, obj)
     sb.after(ends, "chaos_end", key, obj["metadata"]["namespace"], obj["metadata"]["name"])
+
+
+EFFECTS = "sandbox.zerotouch.dev/effects"
+
+
+def _network_effect(sb, workload: str, spec: dict) -> dict[str, float]:
+    """What a NetworkChaos on one pod of `workload` does to it: a delay adds to its latency;
+    loss and a partition drop that pod's share of the workload's packets."""
+    action = spec.get("action", "delay")
+    if action == "delay":
+        return {"latency": duration_ms(spec.get("delay", {}).get("latency", "100ms")) / 1000}
+    pods = max(1, sum(1 for rt in sb.runtime.values() if rt.workload == workload))
+    dropped = 1.0 if action == "partition" else float(spec.get("loss", {}).get("loss", 0)) / 100
+    return {"loss": dropped / pods}
+
+
+def _add(effects: dict, workload: str, effect: dict[str, float]) -> None:
+    mine = effects.setdefault(workload, {})
+    for name, amount in effect.items():
+        mine[name] = mine.get(name, 0.0) + amount
+
+
+def _apply(sb, effects: dict, sign: int) -> None:
+    """Add (sign +1) or take back (-1) an object's effects, recorded on the object itself so
+    its end takes back exactly what its start added, whatever became of its pods."""
+    for workload, effect in effects.items():
+        if "latency" in effect:
+            sb.latency_extra[workload] = max(
+                0.0, sb.latency_extra[workload] + sign * effect["latency"]
+            )
+        if "loss" in effect:
+            sb.packet_loss[workload] = min(
+                1.0, max(0.0, sb.packet_loss[workload] + sign * effect["loss"])
+            )
 
 
 def duration_ms(text: str) -> float:
@@ -238,7 +282,6 @@ def chaos_end(sb, key: str, ns: str, name: str, obj: dict | None = None) -> None
     obj = obj or sb.store.get(key, ns, name)
     if obj is None or obj.get("status", {}).get("experiment", {}).get("desiredPhase") == "Stop":
         return
-    spec = obj["spec"]
     uids = [
         u
         for u in obj["metadata"]
@@ -254,11 +297,7 @@ def chaos_end(sb, key: str, ns: str, name: str, obj: dict | None = None) -> None
         rt = sb.runtime.get(uid)
         if rt is not None:
             rt.failing_until = None
-            if obj["kind"] == "NetworkChaos" and rt.workload:
-                delay = spec.get("delay", {}).get("latency", "100ms")
-                sb.latency_extra[rt.workload] = max(
-                    0.0, sb.latency_extra[rt.workload] - duration_ms(delay) / 1000
-                )
+    _apply(sb, json.loads(obj["metadata"].get("annotations", {}).get(EFFECTS, "{}")), -1)
     obj["status"]["experiment"]["desiredPhase"] = "Stop"
     for rec in obj["status"]["experiment"]["containerRecords"]:
         rec["phase"], rec["recoveredCount"] = "Recovered", 1

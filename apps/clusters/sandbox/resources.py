@@ -33,7 +33,9 @@ READ = ("get", "list", "watch")
 RW = ("create", "delete", "get", "list", "patch", "update", "watch")
 
 RESOURCES: list[Resource] = [
-    Resource("", "v1", "namespaces", "Namespace", False, ("ns",), ("create", "delete", *READ)),
+    Resource(
+        "", "v1", "namespaces", "Namespace", False, ("ns",), ("create", "delete", "patch", *READ)
+    ),
     Resource(
         "",
         "v1",

@@ -128,6 +128,7 @@ class Scenario:
     faults: list[Fault]
     missing_storage_classes: tuple[str, ...] = ("does-not-exist",)
     jobs: list[Job] = field(default_factory=list)
+    chaos_namespaces: tuple[str, ...] = ()  # opted in to chaos experiments (an annotation)
 
 
 def load(name_or_path: str) -> Scenario:
@@ -161,6 +162,7 @@ def parse(doc: dict, *, source: str = "scenario") -> Scenario:
         workloads,
         faults,
         jobs=jobs,
+        chaos_namespaces=tuple(doc.get("chaos_namespaces", ())),
     )
 
 

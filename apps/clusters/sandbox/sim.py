@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from random import Random
 
+from ..labels import CHAOS_OPT_IN
 from ..quantity import cpu_millis, memory_bytes
 from . import builders, controllers, faults
 from .kubelet import PodRt, Profile
@@ -47,6 +48,8 @@ class Sandbox:
         self.cpu_extra: dict[str, float] = defaultdict(float)  # pod uid -> millicores (chaos)
         self.mem_extra: dict[str, float] = defaultdict(float)
         self.latency_extra: dict[str, float] = defaultdict(float)  # workload -> seconds
+        # workload -> share of its pods' packets dropped (NetworkChaos loss; 1 partitioned)
+        self.packet_loss: dict[str, float] = defaultdict(float)
         self._next_resync = self.now
         self._event_index: dict[tuple, dict] = {}
         self.missing_storage_classes = set(scenario.missing_storage_classes)
@@ -88,7 +91,9 @@ class Sandbox:
     def _build(self) -> None:
         for ns in ("default", *PROTECTED, *self.scenario.namespaces):
             if not self.store.get("namespaces", "", ns):
-                self.store.create("namespaces", builders.namespace(ns))
+                opted = ns in self.scenario.chaos_namespaces
+                annotations = {CHAOS_OPT_IN: "true"} if opted else None
+                self.store.create("namespaces", builders.namespace(ns, annotations))
         for pool in self.scenario.nodes:
             for i in range(1, pool.count + 1):
                 obj = self.store.create("nodes", builders.node(pool, i))

@@ -5,6 +5,7 @@ import json
 import re
 from datetime import timedelta
 
+from apps.clusters.labels import is_label_key, is_label_value
 from apps.clusters.limits import MAX_COUNT, MAX_CPU_M, MAX_MEMORY, MAX_REPLICAS
 from apps.clusters.quantity import QuantityError, cpu_millis, memory_bytes
 from apps.core.errors import ValidationFailed
@@ -32,13 +33,26 @@ def fingerprint(
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
+CHAOS_COMMON = frozenset({"duration", "mode", "value", "selector"})
+CHAOS_MODES = ("one", "fixed", "fixed-percent", "all")  # Chaos Mesh's, random-max-percent aside
+DIRECTIONS = ("to", "from", "both")
+MAX_STRESS_WORKERS = 16
+_CONTAINER = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
 ALLOWED = {
     Kind.SCALE: {"replicas"},
     Kind.ROLLOUT_UNDO: {"revision"},  # the template hash is the cluster's to fill in
     Kind.PATCH_RESOURCES: {"container", "requests", "limits"},
-    Kind.CHAOS_POD_KILL: {"duration"},
-    Kind.CHAOS_NETWORK_DELAY: {"duration", "latency"},
-    Kind.CHAOS_STRESS: {"duration"},
+    # Every chaos kind: how long, which pods (Chaos Mesh's mode and value, and a label
+    # selector that narrows the workload's pods), and what the fault itself needs.
+    Kind.CHAOS_POD_KILL: CHAOS_COMMON,
+    Kind.CHAOS_POD_FAILURE: CHAOS_COMMON,
+    Kind.CHAOS_CONTAINER_KILL: CHAOS_COMMON | {"container"},
+    Kind.CHAOS_NETWORK_DELAY: CHAOS_COMMON | {"latency", "jitter"},
+    Kind.CHAOS_NETWORK_LOSS: CHAOS_COMMON | {"loss"},
+    Kind.CHAOS_NETWORK_PARTITION: CHAOS_COMMON | {"direction"},
+    Kind.CHAOS_STRESS: CHAOS_COMMON | {"workers", "load"},
+    Kind.CHAOS_MEMORY_STRESS: CHAOS_COMMON | {"workers", "size"},
 }
 MAX_PARAMETERS_BYTES = 16 * 1024
 CHAOS_MAX_DURATION = timedelta(hours=1)
@@ -68,12 +82,79 @@ def clean_parameters(kind: str, parameters: dict) -> dict:
     elif kind == Kind.PATCH_RESOURCES:
         _check_resources(p)
     elif kind in CHAOS_KINDS:
-        p.setdefault("duration", "60s")
-        _duration(p["duration"], CHAOS_MAX_DURATION, "parameters.duration")
-        if kind == Kind.CHAOS_NETWORK_DELAY:
-            p.setdefault("latency", "200ms")
-            _duration(p["latency"], MAX_LATENCY, "parameters.latency")
+        _check_chaos(kind, p)
     return p
+
+
+def _check_chaos(kind: str, p: dict) -> None:
+    """Defaults filled in the one way (so two proposals of one fault compare equal), then
+    every value checked."""
+    p.setdefault("duration", "60s")
+    _duration(p["duration"], CHAOS_MAX_DURATION, "parameters.duration")
+    p.setdefault("mode", "one")
+    if p["mode"] not in CHAOS_MODES:
+        raise ValidationFailed(
+            f"mode {p['mode']!r} is not one of {', '.join(CHAOS_MODES)}", field="parameters.mode"
+        )
+    if p["mode"] in ("fixed", "fixed-percent"):
+        hi = 100 if p["mode"] == "fixed-percent" else MAX_COUNT
+        value = p.get("value")
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        _whole(value, 1, hi, "parameters.value", f"value for mode {p['mode']}")
+        p["value"] = str(value)  # Chaos Mesh's field is a string
+    elif "value" in p:
+        raise ValidationFailed(
+            f"mode {p['mode']} takes no value (fixed and fixed-percent do)",
+            field="parameters.value",
+        )
+    if "selector" in p:
+        _check_selector(p["selector"])
+    if kind == Kind.CHAOS_CONTAINER_KILL:
+        c = p.get("container")
+        if not isinstance(c, str) or not _CONTAINER.match(c):
+            raise ValidationFailed(
+                "container is required: the name of the container to kill",
+                field="parameters.container",
+            )
+    elif kind == Kind.CHAOS_NETWORK_DELAY:
+        p.setdefault("latency", "200ms")
+        _duration(p["latency"], MAX_LATENCY, "parameters.latency")
+        if "jitter" in p:
+            _duration(p["jitter"], MAX_LATENCY, "parameters.jitter")
+    elif kind == Kind.CHAOS_NETWORK_LOSS:
+        loss = p.setdefault("loss", 25)
+        if isinstance(loss, str) and loss.isdigit():
+            loss = int(loss)
+        _whole(loss, 1, 100, "parameters.loss", "loss (percent of packets)")
+        p["loss"] = loss
+    elif kind == Kind.CHAOS_NETWORK_PARTITION:
+        p.setdefault("direction", "both")
+        if p["direction"] not in DIRECTIONS:
+            raise ValidationFailed(
+                f"direction {p['direction']!r} is not one of {', '.join(DIRECTIONS)}",
+                field="parameters.direction",
+            )
+    elif kind in (Kind.CHAOS_STRESS, Kind.CHAOS_MEMORY_STRESS):
+        _whole(p.setdefault("workers", 1), 1, MAX_STRESS_WORKERS, "parameters.workers", "workers")
+        if kind == Kind.CHAOS_STRESS:
+            _whole(p.setdefault("load", 80), 1, 100, "parameters.load", "load (percent of a core)")
+        else:
+            _quantity("stress", "memory", p.setdefault("size", "256Mi"), field="parameters.size")
+
+
+def _check_selector(selector) -> None:
+    if not isinstance(selector, dict) or not selector:
+        raise ValidationFailed(
+            'selector must be an object of labels, e.g. {"app": "api"}', field="parameters.selector"
+        )
+    for key, value in selector.items():
+        if not is_label_key(key):
+            raise ValidationFailed(f"{key!r} is not a label key", field="parameters.selector")
+        if not is_label_value(value):
+            raise ValidationFailed(
+                f"{value!r} is not a label value (for {key})", field="parameters.selector"
+            )
 
 
 def _check_size_and_text(parameters: dict) -> None:
@@ -110,8 +191,8 @@ def _check_resources(p: dict) -> None:
         raise ValidationFailed("give requests or limits", field="parameters")
 
 
-def _quantity(part: str, name: str, value) -> None:
-    field = f"parameters.{part}.{name}"
+def _quantity(part: str, name: str, value, *, field: str = "") -> None:
+    field = field or f"parameters.{part}.{name}"
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise ValidationFailed(f"{part}.{name}: {value!r} is not a quantity", field=field)
     try:

@@ -1,0 +1,176 @@
+"""JSON: POST /chaos/inject-failure (a one-off experiment, or its dry run), GET
+/chaos/experiments, GET /chaos/experiments/{id}. Injection goes through a governed Action."""
+
+from datetime import datetime
+from typing import Annotated
+
+from ninja import Router, Schema, Status
+from pydantic import StringConstraints
+
+from apps.clusters.models import Cluster
+from apps.core.api import AUTH
+from apps.core.errors import NotFound, ValidationFailed
+from apps.core.roles import Cap, require
+
+from . import selectors, services
+from .models import Experiment, Run
+
+router = Router(auth=AUTH, tags=["chaos"])
+Name = Annotated[str, StringConstraints(max_length=253, pattern=r"^[^\x00]*$")]
+Text = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
+
+
+class InjectIn(Schema):
+    cluster: Name
+    namespace: Name
+    target: Name  # a Deployment
+    fault: Name
+    duration_seconds: int
+    parameters: dict = {}
+    mode: Name = "one"
+    value: Name | None = None
+    selector: dict[str, str] | None = None  # labels narrowing the workload's pods
+    dry_run: bool = False
+    name: Text = ""
+    reason: Text = ""
+
+
+class ActionRef(Schema):
+    id: int
+    kind: str
+    status: str
+    severity: str
+    risk: str
+    status_reason: str
+
+
+class RunOut(Schema):
+    id: int
+    state: str
+    started_by: str
+    created_at: datetime
+    candidates: list[str]
+    hit: int
+    action: ActionRef
+
+
+class ExperimentOut(Schema):
+    id: int
+    name: str
+    cluster: str
+    namespace: str
+    target: str
+    selector: dict
+    fault: str
+    mode: str
+    value: str
+    duration_seconds: int
+    parameters: dict
+    owner: str
+    one_off: bool
+    created_at: datetime
+
+
+class ExperimentDetailOut(ExperimentOut):
+    runs: list[RunOut]
+
+
+class InjectOut(Schema):
+    dry_run: bool
+    plan: dict
+    experiment: ExperimentOut | None = None
+    run: RunOut | None = None
+
+
+def _run_out(run: Run) -> dict:
+    a = run.action
+    return {
+        "id": run.pk,
+        "state": selectors.run_state(run),
+        "started_by": run.started_by,
+        "created_at": run.created_at,
+        "candidates": run.candidates,
+        "hit": run.hit,
+        "action": {
+            "id": a.pk,
+            "kind": a.kind,
+            "status": a.status,
+            "severity": a.severity,
+            "risk": a.risk,
+            "status_reason": a.status_reason,
+        },
+    }
+
+
+def _experiment_out(e: Experiment, *, runs: bool = False) -> dict:
+    out = {
+        "id": e.pk,
+        "name": e.name,
+        "cluster": e.cluster.name,
+        "namespace": e.namespace,
+        "target": e.workload,
+        "selector": e.selector,
+        "fault": e.fault,
+        "mode": e.mode,
+        "value": e.value,
+        "duration_seconds": e.duration_seconds,
+        "parameters": e.parameters,
+        "owner": e.owner.get_username(),
+        "one_off": e.one_off,
+        "created_at": e.created_at,
+    }
+    if runs:
+        out["runs"] = [_run_out(r) for r in e.runs.all()]
+    return out
+
+
+@router.post(
+    "/inject-failure", response={200: InjectOut, 201: InjectOut}, summary="Inject a failure"
+)
+def inject_failure(request, payload: InjectIn):
+    """Start a one-off experiment: checks the fault, the caps, the namespace's opt-in and the
+    pods the selector matches, then proposes the Action that injects it (201). With `dry_run`
+    it only says what would happen, which pods may be hit and the Chaos Mesh object (200)."""
+    require(request.auth, Cap.RUN_CHAOS)
+    cluster = Cluster.objects.filter(name=payload.cluster).first()
+    if cluster is None:
+        raise ValidationFailed(f"no cluster {payload.cluster!r}", field="cluster")
+    plan = services.plan(
+        actor=request.auth,
+        cluster=cluster,
+        namespace=payload.namespace,
+        target=payload.target,
+        fault=payload.fault,
+        duration_seconds=payload.duration_seconds,
+        parameters=payload.parameters,
+        mode=payload.mode,
+        value=payload.value,
+        selector=payload.selector,
+    )
+    if payload.dry_run:
+        return Status(200, {"dry_run": True, "plan": plan.as_dict()})
+    run = services.inject(actor=request.auth, plan=plan, name=payload.name, reason=payload.reason)
+    return Status(
+        201,
+        {
+            "dry_run": False,
+            "plan": plan.as_dict(),
+            "experiment": _experiment_out(run.experiment),
+            "run": _run_out(run),
+        },
+    )
+
+
+@router.get("/experiments", response=list[ExperimentDetailOut], summary="Experiments")
+def experiments(request):
+    require(request.auth, Cap.VIEW)
+    return [_experiment_out(e, runs=True) for e in selectors.experiments_list()]
+
+
+@router.get("/experiments/{experiment_id}", response=ExperimentDetailOut, summary="One experiment")
+def experiment(request, experiment_id: int):
+    require(request.auth, Cap.VIEW)
+    e = selectors.experiment_get(experiment_id)
+    if e is None:
+        raise NotFound(f"no experiment {experiment_id}", field="experiment_id")
+    return _experiment_out(e, runs=True)

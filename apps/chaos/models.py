@@ -1,0 +1,76 @@
+"""Chaos experiments as data: what to break, where, for how long; and each run of one, which
+injects through a governed Action."""
+
+from django.conf import settings
+from django.db import models
+
+from .faults import Fault
+
+
+class Caps(models.Model):
+    """The hard caps on every experiment, on top of governance's guards. One row; admins
+    change it (audited)."""
+
+    max_duration_seconds = models.PositiveIntegerField(default=900)
+    max_pod_share_percent = models.PositiveSmallIntegerField(default=50)
+    changed_by = models.CharField(max_length=150, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "caps"
+
+    def __str__(self) -> str:
+        return f"at most {self.max_duration_seconds} s, {self.max_pod_share_percent}% of pods"
+
+
+class Experiment(models.Model):
+    class Mode(models.TextChoices):  # Chaos Mesh's: which of the selected pods are hit
+        ONE = "one", "one pod"
+        FIXED = "fixed", "a fixed number of pods"
+        FIXED_PERCENT = "fixed-percent", "a share of the pods"
+        ALL = "all", "every pod"
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    cluster = models.ForeignKey(
+        "clusters.Cluster", on_delete=models.PROTECT, related_name="experiments"
+    )
+    namespace = models.CharField(max_length=63)
+    workload = models.CharField(max_length=253)  # the Deployment whose pods are targeted
+    selector = models.JSONField(default=dict, blank=True)  # labels narrowing its pods
+    fault = models.CharField(max_length=30, choices=[(f.value, f.value) for f in Fault])
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.ONE)
+    value = models.CharField(max_length=10, blank=True)  # for fixed and fixed-percent
+    duration_seconds = models.PositiveIntegerField()
+    parameters = models.JSONField(default=dict, blank=True)  # the fault's own
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="experiments"
+    )
+    one_off = models.BooleanField(default=False)  # made by POST /chaos/inject-failure
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.fault} on {self.namespace}/{self.workload}"
+
+
+class Run(models.Model):
+    """One run of an experiment. What it is doing is read from its Action (the injection) and
+    the clock: see `state`."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.PROTECT, related_name="runs")
+    action = models.OneToOneField(
+        "governance.Action", on_delete=models.PROTECT, related_name="chaos_run"
+    )
+    started_by = models.CharField(max_length=150)
+    candidates = models.JSONField(default=list)  # the pods the selector matched at the start
+    hit = models.PositiveIntegerField(default=0)  # how many of them the fault hits
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"run #{self.pk} of {self.experiment.name}"

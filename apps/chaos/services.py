@@ -1,0 +1,334 @@
+"""Starting chaos: check an experiment against the caps and the cluster, then inject it through
+a governed Action. Nothing here changes a cluster; the governance executor does, once the
+Action is approved (per the policy: a person's chaos always waits for an approver).
+
+Order of the checks, cheapest first, so bad input is refused before the cluster is asked:
+the fault and its parameters, the duration against the cap, the namespace (protected?); then
+the cluster, outside any transaction: the namespace's opt-in annotation, the workload, the pods
+its selector matches, and the share of them the fault would hit. Every refusal is a
+ValidationFailed naming the field, and nothing is written.
+"""
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.clusters.connect import gateway_for
+from apps.clusters.gateway import errors as gw_errors
+from apps.clusters.labels import CHAOS_OPT_IN, format_label_selector
+from apps.clusters.models import Cluster
+from apps.core.errors import ValidationFailed
+from apps.core.roles import Cap, require
+from apps.core.services import audit_record
+from apps.governance.action_models import Source
+from apps.governance.actions import action_prepare, action_record
+from apps.governance.actions.params import clean_parameters
+from apps.governance.chaosmesh import chaos_object
+
+from .faults import FAULTS, Fault, targets_hit
+from .models import Caps, Experiment, Run
+
+MAX_NAME = 100
+
+
+def caps_get() -> Caps:
+    return Caps.objects.order_by("pk").first() or Caps(pk=1)
+
+
+def caps_set(
+    *, actor: AbstractBaseUser, max_duration_seconds: int, max_pod_share_percent: int, reason: str
+) -> Caps:
+    """Admins change the caps; audited with the values before and after."""
+    require(actor, Cap.MANAGE_POLICY)
+    if not isinstance(max_duration_seconds, int) or not 1 <= max_duration_seconds <= 3600:
+        raise ValidationFailed(
+            "max_duration_seconds must be from 1 to 3600 (governance's own cap is 1 h)",
+            field="max_duration_seconds",
+        )
+    if not isinstance(max_pod_share_percent, int) or not 1 <= max_pod_share_percent <= 100:
+        raise ValidationFailed(
+            "max_pod_share_percent must be from 1 to 100", field="max_pod_share_percent"
+        )
+    if not reason.strip():
+        raise ValidationFailed("a reason is required", field="reason")
+    with transaction.atomic():
+        caps = Caps.objects.select_for_update().order_by("pk").first() or Caps.objects.create()
+        before = _caps_doc(caps)
+        caps.max_duration_seconds = max_duration_seconds
+        caps.max_pod_share_percent = max_pod_share_percent
+        caps.changed_by = actor.get_username()
+        caps.changed_at = timezone.now()
+        caps.save()
+        audit_record(
+            actor=actor,
+            verb="chaos.caps.set",
+            target_type="chaos.caps",
+            target_id=str(caps.pk),
+            target_repr="chaos caps",
+            before=before,
+            after=_caps_doc(caps),
+            reason=reason,
+        )
+    return caps
+
+
+def _caps_doc(caps: Caps) -> dict:
+    return {
+        "max_duration_seconds": caps.max_duration_seconds,
+        "max_pod_share_percent": caps.max_pod_share_percent,
+    }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run would do: the Action it proposes, the Chaos Mesh object the executor will
+    create, and the pods it may hit."""
+
+    cluster: Cluster
+    namespace: str
+    workload: str
+    fault: Fault
+    duration_seconds: int
+    action_kind: str
+    parameters: dict  # the Action's, checked, defaults filled in
+    chaos_kind: str
+    chaos_spec: dict
+    candidates: list[str]  # pods the selector matches now
+    hit: int  # how many of them the fault hits (Chaos Mesh picks which at random)
+    workload_pods: int
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "cluster": self.cluster.name,
+            "namespace": self.namespace,
+            "target": self.workload,
+            "fault": self.fault.value,
+            "duration_seconds": self.duration_seconds,
+            "what": FAULTS[self.fault].what,
+            "action_kind": self.action_kind,
+            "parameters": self.parameters,
+            "chaos_object": {"kind": self.chaos_kind, "spec": self.chaos_spec},
+            "candidates": self.candidates,
+            "hit": self.hit,
+            "workload_pods": self.workload_pods,
+            "notes": self.notes,
+        }
+
+
+def plan(
+    *,
+    actor: AbstractBaseUser,
+    cluster: Cluster,
+    namespace: str,
+    target: str,
+    fault: str,
+    duration_seconds,
+    parameters: dict | None = None,
+    mode: str = "one",
+    value: str | int | None = None,
+    selector: dict | None = None,
+) -> Plan:
+    """Check a one-off experiment and say exactly what it would do. Reads the cluster; writes
+    nothing. Raises ValidationFailed naming the field, RoleRequired without `run_chaos`."""
+    require(actor, Cap.RUN_CHAOS)
+    if fault not in Fault.__members__.values():
+        known = ", ".join(f.value for f in Fault)
+        raise ValidationFailed(f"unknown fault {fault!r}; expected one of {known}", field="fault")
+    f = Fault(fault)
+    caps = caps_get()
+    if (
+        not isinstance(duration_seconds, int)
+        or isinstance(duration_seconds, bool)
+        or not 1 <= duration_seconds <= caps.max_duration_seconds
+    ):
+        raise ValidationFailed(
+            f"duration_seconds must be a whole number from 1 to {caps.max_duration_seconds} "
+            "(the chaos cap; admins change it)",
+            field="duration_seconds",
+        )
+    if not namespace:
+        raise ValidationFailed("namespace is required", field="namespace")
+    if namespace in cluster.protected_namespaces:
+        raise ValidationFailed(
+            f"namespace {namespace} is protected on {cluster.name}: no chaos there",
+            field="namespace",
+        )
+    if not target:
+        raise ValidationFailed("target (a Deployment's name) is required", field="target")
+    info = FAULTS[f]
+    params = {
+        **info.parameters,
+        **(parameters or {}),
+        "duration": f"{duration_seconds}s",
+        "mode": mode,
+    }
+    if value is not None and value != "":
+        params["value"] = value
+    if f == Fault.CONTAINER_KILL and not params.get("container"):
+        params.pop("container", None)  # filled in from the workload below, when it has one
+    cluster_plan = _read_cluster(cluster, namespace, target, selector, params)
+    params["selector"] = cluster_plan["selector"]
+    if f == Fault.CONTAINER_KILL and "container" not in params:
+        params["container"] = cluster_plan["container"]
+    checked = clean_parameters(info.action_kind, params)
+    candidates = cluster_plan["pods"]
+    hit = targets_hit(checked["mode"], checked.get("value"), len(candidates))
+    share_cap = caps.max_pod_share_percent
+    total = max(1, cluster_plan["workload_pods"])
+    if hit * 100 > share_cap * total:
+        raise ValidationFailed(
+            f"mode {checked['mode']} would hit {hit} of {namespace}/{target}'s {total} pods; "
+            f"the chaos cap is {share_cap}% of a workload's pods",
+            field="mode" if checked["mode"] in ("one", "all") else "value",
+        )
+    kind, spec = chaos_object(info.action_kind, namespace, target, checked)
+    notes = []
+    if checked["mode"] != "all" and hit < len(candidates):
+        notes.append(f"Chaos Mesh picks {hit} of the {len(candidates)} candidates at random")
+    return Plan(
+        cluster=cluster,
+        namespace=namespace,
+        workload=target,
+        fault=f,
+        duration_seconds=duration_seconds,
+        action_kind=info.action_kind,
+        parameters=checked,
+        chaos_kind=kind,
+        chaos_spec=spec,
+        candidates=candidates,
+        hit=hit,
+        workload_pods=cluster_plan["workload_pods"],
+        notes=notes,
+    )
+
+
+def _read_cluster(cluster: Cluster, namespace: str, target: str, selector, params) -> dict:
+    if selector is not None and (not isinstance(selector, dict) or not selector):
+        raise ValidationFailed(
+            'selector must be an object of labels, e.g. {"tier": "canary"}', field="selector"
+        )
+    try:
+        gw = gateway_for(cluster)
+        try:
+            try:
+                annotations = gw.namespace_annotations(namespace)
+            except gw_errors.NotFound:
+                raise ValidationFailed(
+                    f"no namespace {namespace} on {cluster.name}", field="namespace"
+                ) from None
+            if annotations.get(CHAOS_OPT_IN) != "true":
+                raise ValidationFailed(
+                    f"namespace {namespace} has not opted in to chaos: annotate it "
+                    f'{CHAOS_OPT_IN}="true"',
+                    field="namespace",
+                )
+            try:
+                dep = gw.deployment(namespace, target)
+            except gw_errors.NotFound:
+                raise ValidationFailed(
+                    f"no Deployment {namespace}/{target} on {cluster.name}", field="target"
+                ) from None
+            own = dict((dep.selector or {}).get("matchLabels") or {})
+            if not own:
+                raise ValidationFailed(
+                    f"{namespace}/{target} selects its pods by expressions only; chaos needs "
+                    "matchLabels",
+                    field="target",
+                )
+            labels = {**own, **(selector or {})}
+            clash = {k for k in own if k in (selector or {}) and selector[k] != own[k]}
+            if clash:
+                raise ValidationFailed(
+                    f"selector contradicts {target}'s own labels ({', '.join(sorted(clash))}): "
+                    "it would match none of its pods",
+                    field="selector",
+                )
+            text = format_label_selector({"matchLabels": labels})
+            everyone = format_label_selector({"matchLabels": own})
+            matched = [p for p in gw.pods(namespace, label_selector=text) if not p.terminating]
+            workload_pods = [
+                p for p in gw.pods(namespace, label_selector=everyone) if not p.terminating
+            ]
+        finally:
+            gw.close()
+    except gw_errors.GatewayError as exc:
+        raise ValidationFailed(
+            f"cannot read {cluster.name} to check the experiment: {exc.message}", field="cluster"
+        ) from exc
+    running = sorted(p.name for p in matched if p.phase == "Running")
+    if not running:
+        raise ValidationFailed(
+            f"the selector ({text}) matches no running pod in {namespace}", field="selector"
+        )
+    return {
+        "selector": labels,
+        "pods": running,
+        "workload_pods": len(workload_pods),
+        "container": _first_container(dep),
+    }
+
+
+def _first_container(dep) -> str:
+    return next(iter(dep.resources), "") if dep.resources else ""
+
+
+def inject(*, actor: AbstractBaseUser, plan: Plan, name: str = "", reason: str = "") -> Run:
+    """Start a one-off experiment from a checked plan: the experiment, its run and the Action
+    that injects the fault, written and audited in one transaction."""
+    require(actor, Cap.RUN_CHAOS)
+    why = (
+        reason.strip()
+        or f"chaos experiment: {plan.fault.value} on {plan.namespace}/{plan.workload}"
+    )
+    prepared = action_prepare(  # reads the cluster: outside the transaction
+        actor=actor,
+        cluster=plan.cluster,
+        kind=plan.action_kind,
+        target_name=plan.workload,
+        namespace=plan.namespace,
+        parameters=plan.parameters,
+        reason=why,
+        source=Source.CHAOS,
+        evidence={"chaos": {"candidates": plan.candidates, "hit": plan.hit}},
+    )
+    p = plan.parameters
+    with transaction.atomic():
+        experiment = Experiment.objects.create(
+            name=(name.strip() or f"{plan.fault.value} {plan.namespace}/{plan.workload}")[
+                :MAX_NAME
+            ],
+            cluster=plan.cluster,
+            namespace=plan.namespace,
+            workload=plan.workload,
+            selector=p["selector"],
+            fault=plan.fault.value,
+            mode=p["mode"],
+            value=str(p.get("value") or ""),
+            duration_seconds=plan.duration_seconds,
+            parameters={
+                k: v for k, v in p.items() if k not in ("duration", "mode", "value", "selector")
+            },
+            owner=actor,
+            one_off=True,
+        )
+        action = action_record(prepared)
+        run = Run.objects.create(
+            experiment=experiment,
+            action=action,
+            started_by=actor.get_username(),
+            candidates=plan.candidates,
+            hit=plan.hit,
+        )
+        audit_record(
+            actor=actor,
+            verb="chaos.run.start",
+            target_type="chaos.run",
+            target_id=str(run.pk),
+            target_repr=str(experiment),
+            after={**plan.as_dict(), "action": action.pk, "experiment": experiment.pk},
+            reason=why,
+        )
+    return run
