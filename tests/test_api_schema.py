@@ -22,6 +22,8 @@ schema = schemathesis.openapi.from_dict(api.get_openapi_schema())
 CONTEXTUAL = {
     "POST /ai/safety/enable": "an expiry must lie in the future: no schema can say after now",
     "POST /ai/safety/switch": "an expiry must lie in the future: no schema can say after now",
+    "POST /chaos/inject-failure": "the cluster, namespace and Deployment must exist and the "
+    "namespace opt in; the fault and its parameters are checked per fault: no schema says so",
 }
 
 
