@@ -254,6 +254,10 @@ AUDIT_CHECKPOINT_SINKS = env.str("AUDIT_CHECKPOINT_SINKS", default="") or (
     f"file://{VAR_DIR / 'audit-checkpoints.jsonl'}"
 )
 AUDIT_CHECKPOINT_SECONDS = env.int("AUDIT_CHECKPOINT_SECONDS", default=60)
+# Chaos: how often running experiments' probes are read (an abort comes within one interval
+# after the grace), and how long after a run's end steady state is checked again.
+CHAOS_WATCH_SECONDS = env.int("CHAOS_WATCH_SECONDS", default=10)
+CHAOS_SETTLE_SECONDS = env.int("CHAOS_SETTLE_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     # Expired safety modes and override switches fall back by themselves (also checked on read).
     "safety-expire": {"task": "core.safety_expire_due", "schedule": 15.0},
@@ -270,6 +274,9 @@ CELERY_BEAT_SCHEDULE = {
     "predictions-prune": {"task": "predictions.prune", "schedule": 3600.0},
     # Hourly usage rollups for the cost plan and waste report, once each hour is complete.
     "costs-rollup-usage": {"task": "costs.rollup_usage", "schedule": 60.0},
+    # Chaos: watch running experiments (probes, aborts, ends); sweep fault objects left behind.
+    "chaos-watch": {"task": "chaos.runs_watch", "schedule": float(CHAOS_WATCH_SECONDS)},
+    "chaos-sweep": {"task": "chaos.sweep", "schedule": 60.0},
     # Sign the audit chain's head and write it outside the database (when it moved).
     "audit-checkpoint": {
         "task": "core.audit_checkpoint",

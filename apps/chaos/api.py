@@ -1,5 +1,6 @@
 """JSON: POST /chaos/inject-failure (a one-off experiment, or its dry run), GET
-/chaos/experiments, GET /chaos/experiments/{id}. Injection goes through a governed Action."""
+/chaos/experiments, GET /chaos/experiments/{id}, POST /chaos/runs/{id}/abort. Injection goes
+through a governed Action."""
 
 from datetime import datetime
 from typing import Annotated
@@ -12,7 +13,7 @@ from apps.core.api import AUTH
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.roles import Cap, require
 
-from . import selectors, services
+from . import runs, selectors, services
 from .models import Experiment, Run
 
 router = Router(auth=AUTH, tags=["chaos"])
@@ -30,9 +31,15 @@ class InjectIn(Schema):
     mode: Name = "one"
     value: Name | None = None
     selector: dict[str, str] | None = None  # labels narrowing the workload's pods
+    probes: list[dict] | None = None  # the steady-state hypothesis; default availability >= 50%
+    grace_seconds: int = 20  # how long a probe may stay broken before the run is aborted
     dry_run: bool = False
     name: Text = ""
     reason: Text = ""
+
+
+class AbortIn(Schema):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")]
 
 
 class ActionRef(Schema):
@@ -52,6 +59,11 @@ class RunOut(Schema):
     candidates: list[str]
     hit: int
     action: ActionRef
+    end_reason: str
+    ended_at: datetime | None
+    steady_before: list[dict]
+    steady_after: list[dict]
+    timeline: list[dict]
 
 
 class ExperimentOut(Schema):
@@ -66,6 +78,8 @@ class ExperimentOut(Schema):
     value: str
     duration_seconds: int
     parameters: dict
+    probes: list[dict]
+    grace_seconds: int
     owner: str
     one_off: bool
     created_at: datetime
@@ -91,6 +105,11 @@ def _run_out(run: Run) -> dict:
         "created_at": run.created_at,
         "candidates": run.candidates,
         "hit": run.hit,
+        "end_reason": run.end_reason,
+        "ended_at": run.ended_at,
+        "steady_before": run.steady_before,
+        "steady_after": run.steady_after,
+        "timeline": run.timeline,
         "action": {
             "id": a.pk,
             "kind": a.kind,
@@ -115,6 +134,8 @@ def _experiment_out(e: Experiment, *, runs: bool = False) -> dict:
         "value": e.value,
         "duration_seconds": e.duration_seconds,
         "parameters": e.parameters,
+        "probes": e.probes,
+        "grace_seconds": e.grace_seconds,
         "owner": e.owner.get_username(),
         "one_off": e.one_off,
         "created_at": e.created_at,
@@ -146,6 +167,8 @@ def inject_failure(request, payload: InjectIn):
         mode=payload.mode,
         value=payload.value,
         selector=payload.selector,
+        probes_given=payload.probes,
+        grace_seconds=payload.grace_seconds,
     )
     if payload.dry_run:
         return Status(200, {"dry_run": True, "plan": plan.as_dict()})
@@ -174,3 +197,15 @@ def experiment(request, experiment_id: int):
     if e is None:
         raise NotFound(f"no experiment {experiment_id}", field="experiment_id")
     return _experiment_out(e, runs=True)
+
+
+@router.post("/runs/{run_id}/abort", response=RunOut, summary="Abort a run")
+def abort(request, run_id: int, payload: AbortIn):
+    """End a run now: its Action is cancelled if it has not run, its fault object deleted if it
+    has (by the governance executor, in every safety mode). 409 when the run has ended."""
+    require(request.auth, Cap.RUN_CHAOS)
+    run = Run.objects.select_related("action", "experiment").filter(pk=run_id).first()
+    if run is None:
+        raise NotFound(f"no run {run_id}", field="run_id")
+    runs.run_abort(actor=request.auth, run=run, reason=payload.reason)
+    return _run_out(Run.objects.select_related("action", "experiment").get(pk=run_id))

@@ -43,6 +43,10 @@ class Experiment(models.Model):
     value = models.CharField(max_length=10, blank=True)  # for fixed and fixed-percent
     duration_seconds = models.PositiveIntegerField()
     parameters = models.JSONField(default=dict, blank=True)  # the fault's own
+    # The steady-state hypothesis: read-only probes with tolerances (probes.py), checked before
+    # the run, watched during it (a break beyond `grace_seconds` aborts it) and checked after.
+    probes = models.JSONField(default=list, blank=True)
+    grace_seconds = models.PositiveIntegerField(default=20)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="experiments"
     )
@@ -57,8 +61,13 @@ class Experiment(models.Model):
 
 
 class Run(models.Model):
-    """One run of an experiment. What it is doing is read from its Action (the injection) and
-    the clock: see `state`."""
+    """One run of an experiment. Where the injection stands is read from its Action; the run's
+    own part (watching, an abort, the end) is `phase`: see selectors.run_state."""
+
+    class Phase(models.TextChoices):
+        ACTIVE = "active", "Active"  # waiting, starting or running: the watcher looks at it
+        ABORTED = "aborted", "Aborted"  # ended early: a probe broke, halted, or Abort pressed
+        ENDED = "ended", "Ended"  # its duration passed, or governance never injected it
 
     experiment = models.ForeignKey(Experiment, on_delete=models.PROTECT, related_name="runs")
     action = models.OneToOneField(
@@ -67,6 +76,15 @@ class Run(models.Model):
     started_by = models.CharField(max_length=150)
     candidates = models.JSONField(default=list)  # the pods the selector matched at the start
     hit = models.PositiveIntegerField(default=0)  # how many of them the fault hits
+    phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.ACTIVE)
+    baseline = models.JSONField(default=dict)  # what probes compare against (restarts before)
+    steady_before = models.JSONField(default=list)  # probe results before the injection
+    steady_after = models.JSONField(default=list)  # ... and after the end
+    breach_since = models.DateTimeField(null=True, blank=True)  # a probe broken since
+    end_reason = models.TextField(blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    after_due = models.DateTimeField(null=True, blank=True)  # when to check steady state after
+    timeline = models.JSONField(default=list)  # [{"at", "kind", "text"}], in order
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,10 +1,6 @@
 """Reading experiments and runs. A run's state comes from its Action (the injection) and the
 clock, so it can never disagree with what governance did."""
 
-from datetime import datetime, timedelta
-
-from django.utils import timezone
-
 from apps.governance.action_models import Status
 
 from .models import Experiment, Run
@@ -15,22 +11,25 @@ REFUSED = {Status.REJECTED, Status.EXPIRED, Status.BLOCKED, Status.CANCELLED}
 FAILED = {Status.FAILED, Status.ROLLED_BACK}
 
 
-def run_state(run: Run, now: datetime | None = None) -> str:
-    """waiting (for approval) | starting | running (the fault is in place) | completed (its
-    duration is over) | refused (rejected, expired, blocked or cancelled: nothing injected) |
-    failed (the injection failed or was rolled back)."""
+def run_state(run: Run) -> str:
+    """waiting (for approval) | starting (approved, being executed) | running (the fault is in;
+    the watcher reads the probes) | aborted (ended early: a probe broke, halted, or Abort) |
+    completed (its duration is over) | refused (rejected, expired, blocked or cancelled: nothing
+    injected) | failed (the injection failed or was rolled back)."""
     a = run.action
-    if a.status in WAITING:
-        return "waiting"
-    if a.status in STARTING:
-        return "starting"
+    if run.phase == Run.Phase.ABORTED:
+        return "aborted"
     if a.status in REFUSED:
         return "refused"
     if a.status in FAILED:
         return "failed"
-    injected = a.finished_at or a.started_at
-    ends = injected + timedelta(seconds=run.experiment.duration_seconds) if injected else None
-    return "running" if ends and (now or timezone.now()) < ends else "completed"
+    if run.phase == Run.Phase.ENDED:
+        return "completed"
+    if a.status in WAITING:
+        return "waiting"
+    if a.status in STARTING:
+        return "starting"
+    return "running"
 
 
 def experiments_list(*, cluster=None) -> list[Experiment]:

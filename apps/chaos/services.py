@@ -27,10 +27,13 @@ from apps.governance.actions import action_prepare, action_record
 from apps.governance.actions.params import clean_parameters
 from apps.governance.chaosmesh import chaos_object
 
+from . import probes
 from .faults import FAULTS, Fault, targets_hit
 from .models import Caps, Experiment, Run
+from .runs import note
 
 MAX_NAME = 100
+MAX_GRACE = 600
 
 
 def caps_get() -> Caps:
@@ -98,6 +101,8 @@ class Plan:
     candidates: list[str]  # pods the selector matches now
     hit: int  # how many of them the fault hits (Chaos Mesh picks which at random)
     workload_pods: int
+    probes: list[dict]
+    grace_seconds: int
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -114,6 +119,8 @@ class Plan:
             "candidates": self.candidates,
             "hit": self.hit,
             "workload_pods": self.workload_pods,
+            "probes": [{**p, "label": probes.label(p)} for p in self.probes],
+            "grace_seconds": self.grace_seconds,
             "notes": self.notes,
         }
 
@@ -130,6 +137,8 @@ def plan(
     mode: str = "one",
     value: str | int | None = None,
     selector: dict | None = None,
+    probes_given: list | None = None,
+    grace_seconds: int = 20,
 ) -> Plan:
     """Check a one-off experiment and say exactly what it would do. Reads the cluster; writes
     nothing. Raises ValidationFailed naming the field, RoleRequired without `run_chaos`."""
@@ -158,6 +167,15 @@ def plan(
         )
     if not target:
         raise ValidationFailed("target (a Deployment's name) is required", field="target")
+    hypothesis = probes.clean(probes_given)
+    if (
+        not isinstance(grace_seconds, int)
+        or isinstance(grace_seconds, bool)
+        or not (0 <= grace_seconds <= MAX_GRACE)
+    ):
+        raise ValidationFailed(
+            f"grace_seconds must be a whole number from 0 to {MAX_GRACE}", field="grace_seconds"
+        )
     info = FAULTS[f]
     params = {
         **info.parameters,
@@ -201,6 +219,8 @@ def plan(
         candidates=candidates,
         hit=hit,
         workload_pods=cluster_plan["workload_pods"],
+        probes=hypothesis,
+        grace_seconds=grace_seconds,
         notes=notes,
     )
 
@@ -279,6 +299,14 @@ def inject(*, actor: AbstractBaseUser, plan: Plan, name: str = "", reason: str =
     """Start a one-off experiment from a checked plan: the experiment, its run and the Action
     that injects the fault, written and audited in one transaction."""
     require(actor, Cap.RUN_CHAOS)
+    baseline, before = steady_state_before(plan)
+    broken = [r for r in before if not r["ok"]]
+    if broken:
+        raise ValidationFailed(
+            "steady state does not hold before the run, so it would prove nothing: "
+            + "; ".join(f"{r['probe']}: {r['detail']}" for r in broken),
+            field="probes",
+        )
     why = (
         reason.strip()
         or f"chaos experiment: {plan.fault.value} on {plan.namespace}/{plan.workload}"
@@ -311,6 +339,8 @@ def inject(*, actor: AbstractBaseUser, plan: Plan, name: str = "", reason: str =
             parameters={
                 k: v for k, v in p.items() if k not in ("duration", "mode", "value", "selector")
             },
+            probes=plan.probes,
+            grace_seconds=plan.grace_seconds,
             owner=actor,
             one_off=True,
         )
@@ -321,7 +351,14 @@ def inject(*, actor: AbstractBaseUser, plan: Plan, name: str = "", reason: str =
             started_by=actor.get_username(),
             candidates=plan.candidates,
             hit=plan.hit,
+            baseline=baseline,
+            steady_before=before,
         )
+        note(run, "start", f"started by {actor.get_username()}; steady state holds before")
+        note(
+            run, "action", f"action #{action.pk} {action.status} ({action.severity}/{action.risk})"
+        )
+        run.save(update_fields=["timeline"])
         audit_record(
             actor=actor,
             verb="chaos.run.start",
@@ -332,3 +369,30 @@ def inject(*, actor: AbstractBaseUser, plan: Plan, name: str = "", reason: str =
             reason=why,
         )
     return run
+
+
+def steady_state_before(plan: Plan) -> tuple[dict, list[dict]]:
+    """(the baseline probes compare with later, each probe's result now)."""
+    try:
+        gw = gateway_for(plan.cluster)
+        try:
+            baseline = {
+                "restarts": probes.restarts_by_pod(gw, plan.namespace, plan.parameters["selector"])
+            }
+            results = probes.evaluate(
+                gw,
+                cluster=plan.cluster,
+                namespace=plan.namespace,
+                workload=plan.workload,
+                selector=plan.parameters["selector"],
+                probes=plan.probes,
+                baseline=baseline,
+            )
+        finally:
+            gw.close()
+    except gw_errors.GatewayError as exc:
+        raise ValidationFailed(
+            f"cannot read {plan.cluster.name} to check steady state: {exc.message}",
+            field="cluster",
+        ) from exc
+    return baseline, results

@@ -17,20 +17,10 @@ class PrometheusError(Exception):
     pass
 
 
-def query_range(
-    base_url: str, query: str, start: datetime, end: datetime, step: float, *, timeout: float = 30.0
-) -> list[tuple[dict, list[tuple[datetime, float]]]]:
-    params = urllib.parse.urlencode(
-        {
-            "query": query,
-            "start": start.timestamp(),
-            "end": end.timestamp(),
-            "step": f"{step:g}",
-        }  # float seconds
-    )
+def _get(base_url: str, path: str, params: dict, query: str, timeout: float) -> dict:
     if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
         raise PrometheusError(f"Prometheus URL {base_url!r} is not http(s)://")
-    url = f"{base_url.rstrip('/')}/api/v1/query_range?{params}"
+    url = f"{base_url.rstrip('/')}{path}?{urllib.parse.urlencode(params)}"
     try:
         # The scheme is checked just above (http or https only), as registration checks it.
         with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310  # nosec B310
@@ -42,6 +32,19 @@ def query_range(
         raise PrometheusError(f"Prometheus at {base_url} unreachable: {exc}") from exc
     if body.get("status") != "success":
         raise PrometheusError(f"Prometheus error for {query!r}: {body.get('error')}")
+    return body
+
+
+def query_range(
+    base_url: str, query: str, start: datetime, end: datetime, step: float, *, timeout: float = 30.0
+) -> list[tuple[dict, list[tuple[datetime, float]]]]:
+    params = {
+        "query": query,
+        "start": start.timestamp(),
+        "end": end.timestamp(),
+        "step": f"{step:g}",  # float seconds
+    }
+    body = _get(base_url, "/api/v1/query_range", params, query, timeout)
     out = []
     for series in body["data"]["result"]:
         points = []
@@ -50,6 +53,25 @@ def query_range(
             if math.isfinite(v):
                 points.append((datetime.fromtimestamp(float(ts), tz=UTC), v))
         out.append((series["metric"], points))
+    return out
+
+
+def query_instant(base_url: str, query: str, *, timeout: float = 10.0) -> list[tuple[dict, float]]:
+    """An instant query now: (labels, value) per series, a scalar as one unlabelled value;
+    values that are not finite numbers are left out."""
+    body = _get(base_url, "/api/v1/query", {"query": query}, query, timeout)
+    data = body["data"]
+    if data.get("resultType") == "scalar":
+        rows = [({}, data["result"][1])]
+    elif data.get("resultType") == "vector":
+        rows = [(series["metric"], series["value"][1]) for series in data["result"]]
+    else:
+        raise PrometheusError(f"{query!r} is a {data.get('resultType')}, not an instant value")
+    out = []
+    for labels, value in rows:
+        v = float(value)
+        if math.isfinite(v):
+            out.append((labels, v))
     return out
 
 

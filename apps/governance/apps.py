@@ -10,10 +10,11 @@ class GovernanceConfig(AppConfig):
         from apps.core.registry import HALT_HOOKS, WORKLOAD_HOLDS
 
         from .actions import actions_cancel_queued
-        from .queueing import executor_register
+        from .queueing import chaos_stop_register, executor_register
         from .selectors import workloads_with_active_actions
-        from .tasks import action_execute
+        from .tasks import action_execute, chaos_stop_task
 
         executor_register(action_execute.delay_on_commit)
+        chaos_stop_register(chaos_stop_task.delay_on_commit)
         WORKLOAD_HOLDS.register("governance.actions", workloads_with_active_actions)
         HALT_HOOKS.register("governance.cancel_queued", actions_cancel_queued)

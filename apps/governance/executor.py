@@ -185,11 +185,14 @@ def _run(action: Action, gw, r: dict) -> str:
             action, Status.BLOCKED, "action.blocked", f"{exc}; rolled back: {undone or 'nothing'}"
         ).status
     if effective_mode(action.cluster) == Mode.HALTED:
+        # A fault injected as the mode turned halted is taken away again at once.
+        undone = rollback(gw, action) if action.kind in CHAOS_KINDS else ""
         return _finish(
             action,
             Status.CANCELLED,
             "action.cancelled",
-            "halted after the change was made: no verification or follow-up",
+            "halted after the change was made: no verification or follow-up"
+            + (f"; {undone}" if undone else ""),
         ).status
     watch = r["resources_watch_seconds"]
     ok, detail, healthy_at = verify(gw, action, r["verify_timeout_seconds"], watch_seconds=watch)
@@ -401,3 +404,61 @@ def rollback(gw, a: Action) -> str:
     except gw_errors.GatewayError as exc:
         return f"rollback failed: {exc.message}"
     return ""
+
+
+# --- ending a chaos fault early ---------------------------------------------------------------
+
+
+def chaos_stop(action_id: int, *, actor: str, reason: str) -> str:
+    """End a chaos Action's fault before its duration: an Action not yet carried out is
+    cancelled, and an injected one has its Chaos Mesh object deleted. Allowed in every mode,
+    `halted` included, and with every switch off: it takes a fault away, never adds one. Safe
+    to repeat (an object already gone is fine). Returns what it did."""
+    action = Action.objects.select_related("cluster").get(pk=action_id)
+    if action.kind not in CHAOS_KINDS:
+        raise ValueError(f"action #{action_id} is {action.kind}, not a chaos fault")
+    waiting = (Status.PROPOSED, Status.APPROVED, Status.QUEUED)
+    if action.status in waiting:
+        with transaction.atomic():
+            transition(
+                action,
+                to=Status.CANCELLED,
+                allowed=waiting,
+                actor=actor,
+                verb="action.cancelled",
+                reason=reason,
+                status_reason=f"stopped before it ran: {reason}",
+                finished_at=timezone.now(),
+            )
+        return "cancelled before it ran"
+    kind, _ = _chaos_spec(action)
+    name = chaosmesh.object_name(action.pk)
+    try:
+        gw = gateway_for(action.cluster)
+        try:
+            try:
+                gw.delete_chaos(kind, action.namespace, name)
+                done = f"{kind} {name} deleted"
+            except gw_errors.NotFound:
+                done = f"{kind} {name} already gone"
+        finally:
+            gw.close()
+    except gw_errors.GatewayError as exc:
+        raise RetryLater(f"stopping {kind} {name}: {exc.message}") from exc
+    with transaction.atomic():
+        locked = Action.objects.select_for_update().get(pk=action.pk)
+        stops = [
+            *((locked.result or {}).get("stops") or []),
+            {"at": timezone.now().isoformat(), "by": actor, "did": done},
+        ]
+        Action.objects.filter(pk=locked.pk).update(result={**(locked.result or {}), "stops": stops})
+        audit_record(
+            actor=actor,
+            verb="action.chaos_stopped",
+            target_type="governance.action",
+            target_id=str(action.pk),
+            target_repr=f"action #{action.pk} {action}",
+            after={"did": done},
+            reason=reason,
+        )
+    return done

@@ -26,3 +26,19 @@ def queue_execution(action_id: int) -> None:
     if not _send:
         raise RuntimeError("no executor is registered: the governance app is not ready")
     _send[0](action_id)
+
+
+_stop: list[Callable[[int, str, str], None]] = []
+
+
+def chaos_stop_register(send: Callable[[int, str, str], None]) -> None:
+    """Set the function that queues the ending of a chaos fault after the commit."""
+    _stop[:] = [send]
+
+
+def queue_chaos_stop(action_id: int, *, actor: str, reason: str) -> None:
+    """Queue the executor to end chaos Action `action_id`'s fault once the current transaction
+    commits (cancelled if it has not run, its Chaos Mesh object deleted if it has)."""
+    if not _stop:
+        raise RuntimeError("no chaos stop is registered: the governance app is not ready")
+    _stop[0](action_id, actor, reason)

@@ -477,6 +477,17 @@ class Gateway:
             name,
         )
 
+    def list_chaos(self, kind: str) -> list[dict]:
+        """Every object of a Chaos Mesh kind, in every namespace (raw, as the API gives them)."""
+        body = self._call(
+            f"list {kind}",
+            self.custom.list_cluster_custom_object,
+            CHAOS_GROUP,
+            CHAOS_VERSION,
+            self._chaos_plural(kind),
+        )
+        return [o for o in body.get("items", []) if isinstance(o, dict) and o.get("metadata")]
+
     def get_chaos(self, kind: str, namespace: str, name: str) -> dict:
         return self._call(
             f"get {kind} {namespace}/{name}",

@@ -1,0 +1,317 @@
+"""A run's life after it is started: watched, ended or aborted, cleaned up, checked after.
+
+- The watcher (beat, every CHAOS_WATCH_SECONDS) looks at every active run. Once its Action has
+  injected the fault it evaluates the probes: a probe broken for longer than the experiment's
+  grace aborts the run; a mode of `halted` aborts it; when the duration is over the run ends.
+  An Action that governance refused, or that failed, ends the run with nothing injected.
+- An abort — a probe, the emergency stop (a halt hook, in the transaction of the change), or
+  a person pressing Abort — queues the governance executor to end the fault: an Action not yet
+  run is cancelled, an injected one has its Chaos Mesh object deleted. So does a normal end
+  (the object has already stopped by its own duration; deleting it is the clean-up).
+- Steady state is checked again once the fault is gone (CHAOS_SETTLE_SECONDS after the end).
+- The sweeper (beat) deletes Chaos Mesh objects of ZeroTouch's runs that are no longer
+  active: what a worker killed in the middle of an abort left behind.
+
+Times are on the cluster's clock (the API server's Date), as the fault's own duration is, so a
+sandbox in fast-forward is watched in its own time. Every step is an audit event and a line
+on the run's timeline.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.clusters.connect import gateway_for
+from apps.clusters.gateway import errors as gw_errors
+from apps.clusters.models import Cluster
+from apps.core.errors import Conflict
+from apps.core.models import Mode
+from apps.core.roles import Cap, require
+from apps.core.services import audit_record
+from apps.governance.action_models import Status
+from apps.governance.actions import effective_mode
+from apps.governance.chaosmesh import OBJECT_PREFIX
+from apps.governance.queueing import queue_chaos_stop
+
+from . import probes
+from .models import Run
+
+WATCHER = "system:chaos-watch"
+NOT_INJECTED = {
+    Status.REJECTED,
+    Status.EXPIRED,
+    Status.BLOCKED,
+    Status.CANCELLED,
+    Status.FAILED,
+    Status.ROLLED_BACK,
+}
+CHAOS_OBJECT_KINDS = ("PodChaos", "NetworkChaos", "StressChaos")
+
+
+def note(run: Run, kind: str, text: str, at: datetime | None = None) -> None:
+    """A line on the run's timeline (saved by the caller)."""
+    run.timeline = [
+        *run.timeline,
+        {"at": (at or timezone.now()).isoformat(), "kind": kind, "text": text[:500]},
+    ]
+
+
+def injected_at(run: Run) -> datetime | None:
+    """When the fault went in, on the cluster's clock (the executor's verification)."""
+    result = run.action.result or {}
+    if run.action.status != Status.SUCCEEDED or not result.get("verified_at"):
+        return None
+    return datetime.fromisoformat(result["verified_at"])
+
+
+def ends_at(run: Run) -> datetime | None:
+    start = injected_at(run)
+    return start + timedelta(seconds=run.experiment.duration_seconds) if start else None
+
+
+# --- aborting -------------------------------------------------------------------------------
+
+
+def run_abort(*, actor: AbstractBaseUser | str, run: Run, reason: str) -> Run:
+    """End a run now: the fault is taken away (the Action cancelled if it has not run, the
+    object deleted if it has). People need `run_chaos`. An ended run answers 409."""
+    if not isinstance(actor, str):
+        require(actor, Cap.RUN_CHAOS)
+    with transaction.atomic():
+        locked = (
+            Run.objects.select_for_update().select_related("action", "experiment").get(pk=run.pk)
+        )
+        if locked.phase != Run.Phase.ACTIVE:
+            raise Conflict(f"run #{run.pk} has already {locked.phase}: {locked.end_reason}")
+        _abort_locked(locked, actor=actor, reason=reason)
+    return locked
+
+
+def _abort_locked(run: Run, *, actor, reason: str, at: datetime | None = None) -> None:
+    name = actor if isinstance(actor, str) else actor.get_username()
+    run.phase, run.end_reason, run.ended_at = Run.Phase.ABORTED, reason[:2000], timezone.now()
+    run.after_due = timezone.now() + timedelta(seconds=settings.CHAOS_SETTLE_SECONDS)
+    note(run, "abort", f"aborted by {name}: {reason}", at)
+    run.save()
+    audit_record(
+        actor=actor,
+        verb="chaos.run.abort",
+        target_type="chaos.run",
+        target_id=str(run.pk),
+        target_repr=str(run.experiment),
+        after={"action": run.action_id, "action_status": run.action.status},
+        reason=reason,
+    )
+    queue_chaos_stop(run.action_id, actor=name, reason=f"chaos run #{run.pk} aborted: {reason}")
+
+
+def runs_abort_halted(scope: str, reason: str) -> None:
+    """The emergency stop (core's HALT_HOOKS): every active run in the halted scope is aborted
+    in the transaction of the change, and its fault queued to be taken away."""
+    runs = Run.objects.select_for_update().select_related("action", "experiment")
+    runs = runs.filter(phase=Run.Phase.ACTIVE)
+    if scope.startswith("cluster:"):
+        runs = runs.filter(experiment__cluster_id=int(scope.split(":", 1)[1]))
+    for run in runs:
+        _abort_locked(run, actor="system:emergency-stop", reason=f"halted: {reason}")
+
+
+# --- the watcher ----------------------------------------------------------------------------
+
+
+def runs_watch() -> dict:
+    """One look at every active run, and at ended ones whose after-check is due. Returns
+    counts of what it did."""
+    done = {"watched": 0, "aborted": 0, "ended": 0, "checked_after": 0}
+    active = Run.objects.filter(phase=Run.Phase.ACTIVE).select_related(
+        "action", "experiment__cluster"
+    )
+    for run in active:
+        done["watched"] += 1
+        outcome = _watch_one(run)
+        if outcome:
+            done[outcome] += 1
+    due = Run.objects.filter(after_due__lte=timezone.now()).select_related(
+        "action", "experiment__cluster"
+    )
+    for run in due:
+        _check_after(run)
+        done["checked_after"] += 1
+    return done
+
+
+def _watch_one(run: Run) -> str:
+    a = run.action
+    if a.status in NOT_INJECTED:
+        return _end(run, f"nothing was injected: the action {a.status} ({a.status_reason})")
+    if a.status != Status.SUCCEEDED:
+        return ""  # waiting for approval, or being executed
+    e = run.experiment
+    if effective_mode(e.cluster) == Mode.HALTED:
+        with transaction.atomic():
+            locked = _lock(run)
+            if locked is not None:
+                _abort_locked(locked, actor=WATCHER, reason="the safety mode is halted")
+        return "aborted"
+    try:
+        gw = gateway_for(e.cluster)
+        try:
+            results = probes.evaluate(
+                gw,
+                cluster=e.cluster,
+                namespace=e.namespace,
+                workload=e.workload,
+                selector=e.selector,
+                probes=e.probes,
+                baseline=run.baseline,
+            )
+            now = gw.last_server_time or timezone.now()
+        finally:
+            gw.close()
+    except gw_errors.GatewayError as exc:
+        results = [{"probe": "cluster", "ok": False, "value": None, "detail": exc.message}]
+        now = timezone.now()
+    ends = ends_at(run)
+    if ends is not None and now >= ends:
+        return _end(run, "its duration is over", at=now, stop=True)
+    broken = [r for r in results if not r["ok"]]
+    with transaction.atomic():
+        locked = _lock(run)
+        if locked is None:
+            return ""
+        if not broken:
+            if locked.breach_since is not None:
+                locked.breach_since = None
+                note(locked, "probe", "steady state holds again", now)
+                locked.save(update_fields=["breach_since", "timeline"])
+            return ""
+        text = "; ".join(f"{r['probe']}: {r['detail']}" for r in broken)
+        if locked.breach_since is None:
+            locked.breach_since = now
+            note(locked, "probe", f"a probe broke: {text}", now)
+            locked.save(update_fields=["breach_since", "timeline"])
+        if (now - locked.breach_since).total_seconds() >= e.grace_seconds:
+            _abort_locked(
+                locked,
+                actor=WATCHER,
+                reason=f"steady state broken for over {e.grace_seconds} s: {text}",
+                at=now,
+            )
+            return "aborted"
+    return ""
+
+
+def _lock(run: Run) -> Run | None:
+    """The run locked, if it is still active (an abort may have come in meanwhile)."""
+    return (
+        Run.objects.select_for_update()
+        .select_related("action", "experiment__cluster")
+        .filter(pk=run.pk, phase=Run.Phase.ACTIVE)
+        .first()
+    )
+
+
+def _end(run: Run, reason: str, *, at: datetime | None = None, stop: bool = False) -> str:
+    with transaction.atomic():
+        locked = _lock(run)
+        if locked is None:
+            return ""
+        locked.phase, locked.end_reason, locked.ended_at = Run.Phase.ENDED, reason, timezone.now()
+        if stop:
+            locked.after_due = timezone.now() + timedelta(seconds=settings.CHAOS_SETTLE_SECONDS)
+        note(locked, "end", f"ended: {reason}", at)
+        locked.save()
+        audit_record(
+            actor=WATCHER,
+            verb="chaos.run.end",
+            target_type="chaos.run",
+            target_id=str(locked.pk),
+            target_repr=str(locked.experiment),
+            after={"action": locked.action_id, "action_status": locked.action.status},
+            reason=reason,
+        )
+        if stop:  # the object stopped by its own duration; deleting it is the clean-up
+            queue_chaos_stop(
+                locked.action_id, actor=WATCHER, reason=f"chaos run #{locked.pk} ended: clean-up"
+            )
+    return "ended"
+
+
+def _check_after(run: Run) -> None:
+    e = run.experiment
+    try:
+        gw = gateway_for(e.cluster)
+        try:
+            results = probes.evaluate(
+                gw,
+                cluster=e.cluster,
+                namespace=e.namespace,
+                workload=e.workload,
+                selector=e.selector,
+                probes=e.probes,
+                baseline=run.baseline,
+            )
+        finally:
+            gw.close()
+    except gw_errors.GatewayError as exc:
+        results = [{"probe": "cluster", "ok": False, "value": None, "detail": exc.message}]
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        if locked.after_due is None:
+            return
+        locked.steady_after, locked.after_due = results, None
+        holds = all(r["ok"] for r in results)
+        note(
+            locked,
+            "after",
+            "steady state holds after the run"
+            if holds
+            else "steady state does NOT hold after the run: "
+            + "; ".join(f"{r['probe']}: {r['detail']}" for r in results if not r["ok"]),
+        )
+        locked.save(update_fields=["steady_after", "after_due", "timeline"])
+        audit_record(
+            actor=WATCHER,
+            verb="chaos.run.after",
+            target_type="chaos.run",
+            target_id=str(locked.pk),
+            target_repr=str(e),
+            after={"steady_state": results},
+        )
+
+
+# --- the sweeper ----------------------------------------------------------------------------
+
+
+def chaos_sweep() -> int:
+    """Delete (through the executor) every Chaos Mesh object of a ZeroTouch run that is no
+    longer active. Returns how many it queued."""
+    queued = 0
+    for cluster in Cluster.objects.filter(enabled=True):
+        try:
+            gw = gateway_for(cluster)
+            try:
+                names = [
+                    o["metadata"]["name"]
+                    for kind in CHAOS_OBJECT_KINDS
+                    for o in gw.list_chaos(kind)
+                    if o["metadata"]["name"].startswith(OBJECT_PREFIX)
+                ]
+            finally:
+                gw.close()
+        except gw_errors.GatewayError:
+            continue  # unreachable: the next sweep tries again
+        ids = [int(n[len(OBJECT_PREFIX) :]) for n in names if n[len(OBJECT_PREFIX) :].isdigit()]
+        stale = Run.objects.filter(action_id__in=ids).exclude(phase=Run.Phase.ACTIVE)
+        with transaction.atomic():
+            for run in stale:
+                queue_chaos_stop(
+                    run.action_id,
+                    actor="system:chaos-sweep",
+                    reason=f"chaos run #{run.pk} is {run.phase}; its fault object was left behind",
+                )
+                queued += 1
+    return queued

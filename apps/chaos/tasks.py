@@ -1,0 +1,22 @@
+"""Beat tasks of chaos: the watcher of running experiments and the sweeper of fault objects
+left behind. Thin: the logic is in runs.py."""
+
+from celery import shared_task
+
+from apps.core import context
+
+from .runs import chaos_sweep, runs_watch
+
+
+@shared_task(name="chaos.runs_watch", ignore_result=True)
+def runs_watch_task() -> dict:
+    """Beat, every CHAOS_WATCH_SECONDS: probes of running experiments, aborts and ends."""
+    with context.bound(request_id="task:chaos-watch"):
+        return runs_watch()
+
+
+@shared_task(name="chaos.sweep", ignore_result=True)
+def sweep_task() -> int:
+    """Beat, every minute: delete fault objects of runs that are no longer active."""
+    with context.bound(request_id="task:chaos-sweep"):
+        return chaos_sweep()

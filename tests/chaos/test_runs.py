@@ -1,0 +1,204 @@
+"""A chaos run's life: steady state before, the watcher's probes, an abort within one watch
+when a probe breaks, the emergency stop, Abort, the end and the check after, and the sweeper —
+against the sandbox over HTTPS, with the executor on a real Celery worker where it matters."""
+
+import pytest
+from django.test import Client
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from aiops_site.celery import app as celery_app
+from apps.chaos import runs
+from apps.chaos.models import Run
+from apps.chaos.selectors import run_state
+from apps.chaos.services import inject, plan
+from apps.chaos.tasks import runs_watch_task
+from apps.clusters.labels import CHAOS_OPT_IN
+from apps.core.errors import Conflict, ValidationFailed
+from apps.core.models import AuditEvent
+from apps.core.services import safety_mode_set, safety_switch_set
+from apps.governance import executor
+from apps.governance.action_models import Status
+from apps.governance.actions import action_approve
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the worker reads what the test wrote
+
+
+def kube(live):
+    api = k8s.ApiClient(k8s_config.new_client_from_config(str(live.kubeconfig)).configuration)
+    return k8s.CoreV1Api(api), k8s.CustomObjectsApi(api)
+
+
+def chaos_objects(live, plural="podchaos", namespace="shop") -> list[str]:
+    items = kube(live)[1].list_namespaced_custom_object(
+        "chaos-mesh.org", "v1alpha1", namespace, plural
+    )["items"]
+    return [o["metadata"]["name"] for o in items]
+
+
+@pytest.fixture
+def opted(live, settings, adam):
+    kube(live)[0].patch_namespace("shop", {"metadata": {"annotations": {CHAOS_OPT_IN: "true"}}})
+    settings.CHAOS_SETTLE_SECONDS = 0
+    safety_switch_set(actor=adam, name="allow_chaos", enabled=True, reason="game day")
+
+
+def start(cluster, olivia, **over) -> Run:
+    kw = {"namespace": "shop", "target": "web", "fault": "pod-kill", "duration_seconds": 60}
+    kw.update(over)
+    return inject(actor=olivia, plan=plan(actor=olivia, cluster=cluster, **kw))
+
+
+def approved(run: Run, alice) -> Run:
+    action_approve(approver=alice, action=run.action, reason="game day")
+    return Run.objects.select_related("action", "experiment__cluster").get(pk=run.pk)
+
+
+def test_a_pod_kill_holds_steady_state_ends_and_is_checked_after(
+    cluster, live, opted, olivia, alice
+):
+    run = approved(start(cluster, olivia), alice)
+    assert executor.execute(run.action_id) == Status.SUCCEEDED  # as the task would
+    run.refresh_from_db()
+    assert run.steady_before == [
+        {"probe": "availability >= 50%", "ok": True, "value": 100.0, "detail": "3/3 ready"}
+    ]
+    assert runs.runs_watch()["aborted"] == 0  # 2 of 3 ready is within the hypothesis
+    live.sandbox.advance(30)
+    assert run_state(Run.objects.get(pk=run.pk)) == "running"
+    live.sandbox.advance(31)  # the fault's own 60 s are over, on the cluster's clock
+    watched = runs.runs_watch()
+    assert watched["ended"] == 1
+    run.refresh_from_db()
+    assert run.phase == Run.Phase.ENDED and run_state(run) == "completed"
+    assert executor.chaos_stop(run.action_id, actor="test", reason="clean-up") == (
+        f"PodChaos zt-action-{run.action_id} deleted"
+    )
+    assert watched["checked_after"] == 1  # settled at once here (CHAOS_SETTLE_SECONDS 0)
+    run.refresh_from_db()
+    assert run.steady_after[0]["ok"] and run.steady_after[0]["detail"] == "3/3 ready"
+    kinds = [e["kind"] for e in run.timeline]
+    assert kinds == ["start", "action", "end", "after"]
+    verbs = set(AuditEvent.objects.values_list("verb", flat=True))
+    assert {"chaos.run.start", "chaos.run.end", "chaos.run.after", "action.chaos_stopped"} <= verbs
+
+
+def test_it_refuses_to_start_when_steady_state_does_not_hold_before(cluster, live, opted, olivia):
+    with pytest.raises(ValidationFailed) as e:
+        start(
+            cluster,
+            olivia,
+            probes_given=[{"kind": "promql", "query": "up", "op": ">", "threshold": 0}],
+        )
+    assert e.value.field == "probes" and "no Prometheus URL" in str(e.value)
+    assert not Run.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("probes_given", "field"),
+    [
+        ([{"kind": "vibes"}], "probes[0].kind"),
+        ([{"kind": "availability", "min_percent": 0}], "probes[0].min_percent"),
+        ([{"kind": "restarts", "max": -1}], "probes[0].max"),
+        ([{"kind": "promql", "query": "up", "op": "=="}], "probes[0].op"),
+        ([{"kind": "availability", "min_percent": 90, "extra": 1}], "probes[0].extra"),
+    ],
+)
+def test_bad_probes_are_refused_naming_the_field(cluster, live, opted, olivia, probes_given, field):
+    with pytest.raises(ValidationFailed) as e:
+        start(cluster, olivia, probes_given=probes_given)
+    assert e.value.field == field
+
+
+def test_a_broken_probe_aborts_within_one_watch_and_the_fault_object_goes(
+    celery_worker_process, cluster, live, opted, olivia, alice
+):
+    run = start(
+        cluster,
+        olivia,
+        fault="pod-failure",
+        duration_seconds=600,
+        probes_given=[{"kind": "availability", "min_percent": 90}],
+        grace_seconds=0,
+    )
+    approved(run, alice)  # the worker executes it
+    wait_for(
+        lambda: Run.objects.get(pk=run.pk).action.status == Status.SUCCEEDED,
+        timeout=30,
+        what="the worker to inject the fault",
+    )
+    live.sandbox.advance(5)  # the hit pod's containers fail: 2 of 3 ready
+    runs_watch_task.delay()  # what beat sends every CHAOS_WATCH_SECONDS
+    wait_for(
+        lambda: Run.objects.get(pk=run.pk).phase == Run.Phase.ABORTED,
+        timeout=30,
+        what="the watcher to abort the run",
+    )
+    wait_for(lambda: chaos_objects(live) == [], timeout=30, what="the fault object to go")
+    run = Run.objects.get(pk=run.pk)
+    assert "availability >= 90%" in run.end_reason and "2/3 ready" in run.end_reason
+    assert run_state(run) == "aborted"
+    ev = AuditEvent.objects.get(verb="chaos.run.abort")
+    assert ev.actor == "system:chaos-watch"
+    assert AuditEvent.objects.filter(verb="action.chaos_stopped").exists()
+
+
+def test_halted_aborts_every_running_run_at_once(
+    celery_worker_process, cluster, live, opted, olivia, alice, adam
+):
+    web = approved(start(cluster, olivia, duration_seconds=600), alice)
+    api = approved(
+        start(cluster, olivia, target="api", fault="cpu-stress", duration_seconds=600), alice
+    )
+    wait_for(
+        lambda: all(Run.objects.get(pk=r.pk).action.status == Status.SUCCEEDED for r in (web, api)),
+        timeout=30,
+        what="the worker to inject both faults",
+    )
+    assert chaos_objects(live) and chaos_objects(live, "stresschaos")
+    safety_mode_set(actor=adam, mode="halted", reason="incident")
+    for r in (web, api):  # in the transaction of the change, not at the next watch
+        r = Run.objects.get(pk=r.pk)
+        assert r.phase == Run.Phase.ABORTED and r.end_reason == "halted: incident"
+    wait_for(
+        lambda: chaos_objects(live) == [] and chaos_objects(live, "stresschaos") == [],
+        timeout=30,
+        what="the executor to take both faults away while halted",
+    )
+
+
+def test_abort_through_the_api_cancels_a_waiting_run_and_a_second_abort_is_409(
+    cluster, live, opted, olivia, vic
+):
+    run = start(cluster, olivia)
+    viewer = Client()
+    viewer.force_login(vic)
+    url = f"/chaos/runs/{run.pk}/abort"
+    assert viewer.post(url, {"reason": "x"}, content_type="application/json").status_code == 403
+    operator = Client()
+    operator.force_login(olivia)
+    r = operator.post(url, {"reason": "wrong target"}, content_type="application/json")
+    assert r.status_code == 200 and r.json()["state"] == "aborted"
+    assert executor.chaos_stop(run.action_id, actor="olivia", reason="x") == (
+        "cancelled before it ran"
+    )  # as the queued task does
+    run.action.refresh_from_db()
+    assert run.action.status == Status.CANCELLED
+    again = operator.post(url, {"reason": "again"}, content_type="application/json")
+    assert again.status_code == 409
+    with pytest.raises(Conflict):
+        runs.run_abort(actor=olivia, run=run, reason="again")
+
+
+def test_the_sweeper_takes_away_a_fault_whose_stop_was_lost(cluster, live, opted, olivia, alice):
+    run = approved(start(cluster, olivia, duration_seconds=600), alice)
+    assert executor.execute(run.action_id) == Status.SUCCEEDED
+    runs.run_abort(actor=olivia, run=run, reason="enough")
+    celery_app.control.purge()  # the queued stop is lost, as with a worker killed by -9
+    assert chaos_objects(live) == [f"zt-action-{run.action_id}"]
+    assert runs.chaos_sweep() == 1  # queued again ...
+    celery_app.control.purge()
+    assert executor.chaos_stop(run.action_id, actor="system:chaos-sweep", reason="sweep")
+    assert chaos_objects(live) == []  # ... and gone once the executor ran it
+    assert runs.chaos_sweep() == 0
