@@ -9,17 +9,29 @@ Kinds:
 - `promql`: an instant PromQL query against the cluster's Prometheus, its first value compared
   with `op` (<, <=, >, >=) to `threshold`. A query with no result fails (no data is not
   evidence of health).
+- the golden signals, read from the cluster's Prometheus over `window` (default 1m) with the
+  names an instrumented HTTP service exports (`http_requests_total{namespace, deployment,
+  code}`, `http_request_duration_seconds_bucket{namespace, deployment, le}`; the sandbox
+  exports them): `request_rate` at least `min` requests/s, `error_ratio` (5xx share) at most
+  `max`, `latency_p95` at most `max_seconds`.
 """
 
 import math
 import operator
+import re
 
 from apps.clusters.gateway import errors as gw_errors
 from apps.clusters.labels import format_label_selector
 from apps.clusters.promql import PrometheusError, query_instant
 from apps.core.errors import ValidationFailed
 
-KINDS = ("availability", "restarts", "promql")
+KINDS = ("availability", "restarts", "promql", "request_rate", "error_ratio", "latency_p95")
+GOLDEN = {
+    "request_rate": ("min", ">="),
+    "error_ratio": ("max", "<="),
+    "latency_p95": ("max_seconds", "<="),
+}
+_WINDOW = re.compile(r"^[1-9][0-9]{0,3}[smh]$")
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 DEFAULT = [{"kind": "availability", "min_percent": 50}]
 MAX_PROBES = 10
@@ -46,6 +58,7 @@ def _clean_one(i: int, p) -> dict:
         "availability": {"kind", "min_percent"},
         "restarts": {"kind", "max"},
         "promql": {"kind", "query", "op", "threshold"},
+        **{k: {"kind", GOLDEN[k][0], "window"} for k in GOLDEN},
     }[kind]
     unknown = sorted(set(p) - allowed)
     if unknown:
@@ -59,6 +72,16 @@ def _clean_one(i: int, p) -> dict:
         if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 1000:
             raise ValidationFailed(
                 f"{where}: max must be a whole number from 0 to 1000", field=f"{where}.max"
+            )
+    elif kind in GOLDEN:
+        bound = GOLDEN[kind][0]
+        hi = 1.0 if kind == "error_ratio" else 1e9
+        _number(p.get(bound), 0, hi, f"{where}.{bound}")
+        window = p.setdefault("window", "1m")
+        if not isinstance(window, str) or not _WINDOW.match(window):
+            raise ValidationFailed(
+                f"{where}: window must be a PromQL duration such as 30s, 1m or 5m",
+                field=f"{where}.window",
             )
     else:
         q = p.get("query")
@@ -86,7 +109,24 @@ def label(p: dict) -> str:
         return f"availability >= {p['min_percent']:g}%"
     if p["kind"] == "restarts":
         return f"restarts <= {p['max']}"
+    if p["kind"] in GOLDEN:
+        bound, op = GOLDEN[p["kind"]]
+        unit = " s" if p["kind"] == "latency_p95" else ("/s" if p["kind"] == "request_rate" else "")
+        return f"{p['kind']} {op} {p[bound]:g}{unit} ({p['window']})"
     return f"{p['query']} {p['op']} {p['threshold']:g}"
+
+
+def golden_query(kind: str, namespace: str, workload: str, window: str) -> str:
+    sel = f'namespace="{namespace}",deployment="{workload}"'
+    total = f"sum(rate(http_requests_total{{{sel}}}[{window}]))"
+    if kind == "request_rate":
+        return total
+    if kind == "error_ratio":
+        return f'sum(rate(http_requests_total{{{sel},code=~"5.."}}[{window}])) / {total}'
+    return (
+        "histogram_quantile(0.95, sum by (le) "
+        f"(rate(http_request_duration_seconds_bucket{{{sel}}}[{window}])))"
+    )
 
 
 def restarts_by_pod(gw, namespace: str, selector: dict) -> dict[str, int]:
@@ -128,11 +168,16 @@ def _one(gw, cluster, namespace, workload, selector, p, baseline) -> tuple[bool,
         return grew <= p["max"], float(grew), f"{grew} restarts since the run began"
     if not cluster.prometheus_url:
         return False, None, f"{cluster.name} has no Prometheus URL for a PromQL probe"
-    result = query_instant(cluster.prometheus_url, p["query"])
+    if p["kind"] in GOLDEN:
+        bound, op = GOLDEN[p["kind"]]
+        query, threshold = golden_query(p["kind"], namespace, workload, p["window"]), p[bound]
+    else:
+        query, op, threshold = p["query"], p["op"], p["threshold"]
+    result = query_instant(cluster.prometheus_url, query)
     if not result:
         return False, None, "the query returned no data"
-    value = result[0][1]
-    return bool(OPS[p["op"]](value, p["threshold"])), value, f"{value:g} (first series)"
+    value = round(result[0][1], 4)
+    return bool(OPS[op](value, threshold)), value, f"{value:g} (limit {op} {threshold:g})"
 
 
 def restarts_since(before: dict[str, int], now: dict[str, int]) -> int:

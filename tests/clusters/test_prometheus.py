@@ -1,24 +1,16 @@
 """History from a real Prometheus (Debian's package) that scrapes the sandbox's /metrics."""
 
-import json
 import os
-import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import yaml
 
 from apps.clusters.models import ContainerSample, NodeSample
 from apps.clusters.promql import PrometheusError, query_range
 from apps.clusters.services import cluster_collect, cluster_create
+from tests.support.prometheus import PROMETHEUS, free_port, scraping
 from tests.support.sandbox import start_sandbox
-from tests.support.waiting import wait_for
 
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.skipif(
@@ -28,63 +20,20 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory):
-    """A real-time sandbox and a Prometheus scraping it every second (shared by the module)."""
+    """A real-time sandbox and a Prometheus scraping it every second (shared by the module),
+    once it holds a few seconds of history."""
     tmp_path = tmp_path_factory.mktemp("prometheus")
     server = start_sandbox(
         tmp_path, speed=1, start=datetime.now(UTC).replace(microsecond=0), warmup=0
     )
     server.sandbox.advance(0)
-    ca = tmp_path / "ca.pem"
-    ca.write_bytes(server.ca_pem)
-    port = _free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [
-            {
-                "job_name": "sandbox",
-                "scheme": "https",
-                "tls_config": {"ca_file": str(ca)},
-                "static_configs": [{"targets": [server.url[8:]]}],
-            }
-        ],
-    }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _up(url), timeout=60, what="Prometheus to scrape the sandbox")
-        time.sleep(12)  # a few samples of history
-        yield server, url
+        with scraping(server, tmp_path, history=12) as url:
+            yield server, url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
         server.stop()
-
-
-def _up(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/api/v1/query?query=up", timeout=2) as r:
-            result = json.loads(r.read())["data"]["result"]
-    except OSError:
-        return False
-    return bool(result) and result[0]["value"][1] == "1"
 
 
 def test_it_reads_history_through_query_range(scraped):
@@ -133,7 +82,7 @@ def test_an_unreachable_prometheus_is_a_warning_not_a_crash(sandbox):
         connection="sandbox",
         kubeconfig_path=str(sandbox.kubeconfig),
         context="sandbox",
-        prometheus_url=f"http://127.0.0.1:{_free_port()}",
+        prometheus_url=f"http://127.0.0.1:{free_port()}",
     )
     result = cluster_collect(cluster=cluster)
     assert result.ok and "Prometheus" in result.message

@@ -2,7 +2,7 @@
 so a real Prometheus can scrape the sandbox and ZeroTouch can read history back from it."""
 
 from ..quantity import cpu_millis, memory_bytes
-from . import metrics
+from . import metrics, traffic
 
 HELP = {
     "kube_pod_status_phase": "gauge",
@@ -23,6 +23,9 @@ HELP = {
     "container_memory_working_set_bytes": "gauge",
     "container_oom_events_total": "counter",
     "sandbox_request_latency_seconds": "gauge",
+    # The golden signals (traffic.py), named as an instrumented HTTP service names them.
+    "http_requests_total": "counter",
+    "http_request_duration_seconds": "histogram",
     "node_cpu_usage_seconds_total": "counter",
     "node_memory_working_set_bytes": "gauge",
 }
@@ -142,6 +145,30 @@ def _deployments(sb, lines: dict) -> None:
         lines["sandbox_request_latency_seconds"].append(
             (lbl, round(latency_seconds(sb, workload), 4))
         )
+        _golden(sb, dep, lines, meta["namespace"], meta["name"])
+
+
+def _golden(sb, dep: dict, lines: dict, namespace: str, name: str) -> None:
+    workload = f"{namespace}/{name}"
+    totals = traffic.advance(sb.traffic.get(workload), traffic.signals(sb, dep), sb.now)
+    sb.traffic[workload] = totals
+    for code, n in (("200", totals.ok), ("503", totals.errors)):
+        lbl = _labels(namespace=namespace, deployment=name, code=code)
+        lines["http_requests_total"].append((lbl, round(n, 3)))
+    h = lines["http_request_duration_seconds"]
+    for le, n in zip(traffic.BUCKETS, totals.buckets, strict=True):
+        h.append(
+            ("_bucket" + _labels(namespace=namespace, deployment=name, le=f"{le:g}"), round(n, 3))
+        )
+    lbl = _labels(namespace=namespace, deployment=name)
+    h.append(
+        (
+            "_bucket" + _labels(namespace=namespace, deployment=name, le="+Inf"),
+            round(totals.count, 3),
+        )
+    )
+    h.append(("_sum" + lbl, round(totals.seconds, 3)))
+    h.append(("_count" + lbl, round(totals.count, 3)))
 
 
 def latency_seconds(sb, workload: str) -> float:

@@ -50,6 +50,7 @@ class Sandbox:
         self.latency_extra: dict[str, float] = defaultdict(float)  # workload -> seconds
         # workload -> share of its pods' packets dropped (NetworkChaos loss; 1 partitioned)
         self.packet_loss: dict[str, float] = defaultdict(float)
+        self.traffic: dict = {}  # workload -> traffic.Totals: its golden-signal counters
         self._next_resync = self.now
         self._event_index: dict[tuple, dict] = {}
         self.missing_storage_classes = set(scenario.missing_storage_classes)
