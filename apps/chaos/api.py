@@ -64,6 +64,7 @@ class RunOut(Schema):
     steady_before: list[dict]
     steady_after: list[dict]
     timeline: list[dict]
+    grade: dict | None
 
 
 class ExperimentOut(Schema):
@@ -110,6 +111,7 @@ def _run_out(run: Run) -> dict:
         "steady_before": run.steady_before,
         "steady_after": run.steady_after,
         "timeline": run.timeline,
+        "grade": run.grade,
         "action": {
             "id": a.pk,
             "kind": a.kind,

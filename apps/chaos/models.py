@@ -85,6 +85,7 @@ class Run(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     after_due = models.DateTimeField(null=True, blank=True)  # when to check steady state after
     timeline = models.JSONField(default=list)  # [{"at", "kind", "text"}], in order
+    grade = models.JSONField(null=True, blank=True)  # grading.grade, once it has ended
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -29,6 +29,7 @@ from apps.clusters.gateway import errors as gw_errors
 from apps.clusters.models import Cluster
 from apps.core.errors import Conflict
 from apps.core.models import Mode
+from apps.core.registry import WORKLOAD_INCIDENTS
 from apps.core.roles import Cap, require
 from apps.core.services import audit_record
 from apps.governance.action_models import Status
@@ -36,7 +37,7 @@ from apps.governance.actions import effective_mode
 from apps.governance.chaosmesh import OBJECT_PREFIX
 from apps.governance.queueing import queue_chaos_stop
 
-from . import probes
+from . import grading, probes
 from .models import Run
 
 WATCHER = "system:chaos-watch"
@@ -49,6 +50,8 @@ NOT_INJECTED = {
     Status.ROLLED_BACK,
 }
 CHAOS_OBJECT_KINDS = ("PodChaos", "NetworkChaos", "StressChaos")
+GRADE_WINDOW = timedelta(minutes=30)  # incidents counted, and regrading, until this after the end
+BROKEN = "steady state broken"
 
 
 def note(run: Run, kind: str, text: str, at: datetime | None = None) -> None:
@@ -125,7 +128,7 @@ def runs_abort_halted(scope: str, reason: str) -> None:
 def runs_watch() -> dict:
     """One look at every active run, and at ended ones whose after-check is due. Returns
     counts of what it did."""
-    done = {"watched": 0, "aborted": 0, "ended": 0, "checked_after": 0}
+    done = {"watched": 0, "aborted": 0, "ended": 0, "checked_after": 0, "graded": 0}
     active = Run.objects.filter(phase=Run.Phase.ACTIVE).select_related(
         "action", "experiment__cluster"
     )
@@ -140,13 +143,79 @@ def runs_watch() -> dict:
     for run in due:
         _check_after(run)
         done["checked_after"] += 1
+    # Grades wait for the incident: regraded at each watch until final, at most GRADE_WINDOW.
+    open_grades = Run.objects.filter(
+        after_due__isnull=True,
+        ended_at__gte=timezone.now() - GRADE_WINDOW,
+        grade__final=False,
+    ).select_related("action", "experiment__cluster")
+    for run in open_grades:
+        run_grade(run)
+        done["graded"] += 1
     return done
+
+
+def run_grade(run: Run) -> dict:
+    """Grade the run from the incidents about its workload (core's WORKLOAD_INCIDENTS) and
+    store it; an "after" line and audit event when it first becomes final."""
+    e, start = run.experiment, injected_at(run)
+    incidents = []
+    if start is not None:
+        until = (ends_at(run) or start) + GRADE_WINDOW
+        for find in WORKLOAD_INCIDENTS:
+            incidents += find(e.cluster_id, e.namespace, e.workload, start, until)
+        incidents.sort(key=lambda i: i["detected_at"])
+    g = grading.grade(
+        fault=e.fault,
+        injected_at=start,
+        aborted_by_probe=run.phase == Run.Phase.ABORTED and run.end_reason.startswith(BROKEN),
+        steady_after=run.steady_after,
+        incidents=incidents,
+    )
+    g = _jsonable(g)
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        was_final = bool(locked.grade and locked.grade.get("final"))
+        locked.grade = g
+        fields = ["grade"]
+        if g["final"] and not was_final:
+            note(
+                locked,
+                "grade",
+                f"graded {g['score']}: {g['verdict']}" if g["score"] is not None else g["verdict"],
+            )
+            fields.append("timeline")
+            audit_record(
+                actor=WATCHER,
+                verb="chaos.run.graded",
+                target_type="chaos.run",
+                target_id=str(locked.pk),
+                target_repr=str(e),
+                after=g,
+            )
+        locked.save(update_fields=fields)
+    run.grade = g
+    return g
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def _watch_one(run: Run) -> str:
     a = run.action
     if a.status in NOT_INJECTED:
-        return _end(run, f"nothing was injected: the action {a.status} ({a.status_reason})")
+        outcome = _end(run, f"nothing was injected: the action {a.status} ({a.status_reason})")
+        if outcome:
+            run.refresh_from_db()
+            run_grade(run)
+        return outcome
     if a.status != Status.SUCCEEDED:
         return ""  # waiting for approval, or being executed
     e = run.experiment
@@ -197,7 +266,7 @@ def _watch_one(run: Run) -> str:
             _abort_locked(
                 locked,
                 actor=WATCHER,
-                reason=f"steady state broken for over {e.grace_seconds} s: {text}",
+                reason=f"{BROKEN} for over {e.grace_seconds} s: {text}",
                 at=now,
             )
             return "aborted"
@@ -281,6 +350,8 @@ def _check_after(run: Run) -> None:
             target_repr=str(e),
             after={"steady_state": results},
         )
+    run.steady_after = results
+    run_grade(run)
 
 
 # --- the sweeper ----------------------------------------------------------------------------

@@ -37,6 +37,15 @@ WorkloadHolds = Callable[[object], dict[tuple[str, str], str]]
 WORKLOAD_HOLDS: Registry[WorkloadHolds] = Registry("workload holds")
 
 
+# Incidents about a workload in a time window, for whoever grades the self-healer (chaos):
+# each function takes (cluster id, namespace, workload, since, until), times on the cluster's
+# clock, and returns one dict per incident: id, cause, severity, preventive, status,
+# started_at, detected_at, recovered_at, resolved_at, healed_by_zerotouch, and its fix as
+# action {id, kind, status, approved_by} or None. Healing registers its incidents.
+WorkloadIncidents = Callable[[int, str, str, object, object], list[dict]]
+WORKLOAD_INCIDENTS: Registry[WorkloadIncidents] = Registry("workload incidents")
+
+
 # What stops when a scope ("global" or "cluster:<id>") is halted, by an admin or the storm
 # brake: each function takes the scope and the reason and runs in the transaction of the
 # change. Governance registers the cancelling of queued actions (the emergency stop).

@@ -7,12 +7,19 @@ class HealingConfig(AppConfig):
 
     def ready(self) -> None:
         # Models and selectors load only once the app registry is ready: imported here.
-        from apps.core.registry import METRICS_PARTS, OVERVIEW_PANELS, STATUS_PARTS, WORKLOAD_HOLDS
+        from apps.core.registry import (
+            METRICS_PARTS,
+            OVERVIEW_PANELS,
+            STATUS_PARTS,
+            WORKLOAD_HOLDS,
+            WORKLOAD_INCIDENTS,
+        )
 
         from .figures import summary
-        from .selectors import overview_panel, workloads_in_incident
+        from .selectors import incidents_about, overview_panel, workloads_in_incident
 
         STATUS_PARTS.register("healing", summary)
         METRICS_PARTS.register("healing", summary)
         OVERVIEW_PANELS.register("healing", ("healing/_overview.html", overview_panel))
         WORKLOAD_HOLDS.register("healing.incidents", workloads_in_incident)
+        WORKLOAD_INCIDENTS.register("healing.incidents", incidents_about)

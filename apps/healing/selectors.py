@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.clusters.connect import gateway_for
 from apps.clusters.gateway import errors as gw_errors
@@ -411,3 +411,51 @@ def workloads_in_incident(cluster) -> dict[tuple[str, str], str]:
         (i.namespace, i.name): f"has incident #{i.pk} ({i.cause_label}, {i.status}) not over"
         for i in rows.order_by("pk")
     }
+
+
+def incidents_about(cluster_id: int, namespace: str, workload: str, since, until) -> list[dict]:
+    """Incidents about a workload (or its pods) detected in [since, until], cluster time
+    (registered in core's WORKLOAD_INCIDENTS: chaos grades the self-healer with them)."""
+    rows = (
+        Incident.objects.filter(
+            cluster_id=cluster_id,
+            namespace=namespace,
+            detected_at__gte=since,
+            detected_at__lte=until,
+        )
+        # the workload's own, and those of its pods (a pod-scoped incident names the pod)
+        .filter(Q(name=workload) | Q(scope="pod", name__startswith=f"{workload}-"))
+        .select_related("action")
+        .order_by("detected_at", "pk")
+    )
+    out = []
+    for i in rows:
+        a = i.action
+        approved_by = (
+            list(a.approvals.filter(decision="approve").values_list("approver", flat=True))
+            if a
+            else []
+        )
+        out.append(
+            {
+                "id": i.pk,
+                "cause": i.cause,
+                "severity": i.severity,
+                "preventive": i.preventive,
+                "status": i.status,
+                "started_at": i.started_at,
+                "detected_at": i.detected_at,
+                "recovered_at": i.recovered_at,
+                "resolved_at": i.resolved_at,
+                "healed_by_zerotouch": i.healed_by_zerotouch,
+                "action": {
+                    "id": a.pk,
+                    "kind": a.kind,
+                    "status": a.status,
+                    "approved_by": approved_by,
+                }
+                if a
+                else None,
+            }
+        )
+    return out

@@ -14,12 +14,14 @@ from apps.chaos.selectors import run_state
 from apps.chaos.services import inject, plan
 from apps.chaos.tasks import runs_watch_task
 from apps.clusters.labels import CHAOS_OPT_IN
+from apps.clusters.services import cluster_collect
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.models import AuditEvent
 from apps.core.services import safety_mode_set, safety_switch_set
 from apps.governance import executor
 from apps.governance.action_models import Status
 from apps.governance.actions import action_approve
+from apps.healing.services import heal_cycle
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker reads what the test wrote
@@ -65,9 +67,13 @@ def test_a_pod_kill_holds_steady_state_ends_and_is_checked_after(
         {"probe": "availability >= 50%", "ok": True, "value": 100.0, "detail": "3/3 ready"}
     ]
     assert runs.runs_watch()["aborted"] == 0  # 2 of 3 ready is within the hypothesis
-    live.sandbox.advance(30)
-    assert run_state(Run.objects.get(pk=run.pk)) == "running"
-    live.sandbox.advance(31)  # the fault's own 60 s are over, on the cluster's clock
+    for _ in range(2):  # ZeroTouch watches the cluster meanwhile, as it always does
+        live.sandbox.advance(30)
+        assert cluster_collect(cluster=cluster).ok
+        cluster.refresh_from_db()
+        heal_cycle(cluster=cluster)
+        assert run_state(Run.objects.get(pk=run.pk)) == "running"
+    live.sandbox.advance(1)  # the fault's own 60 s are over, on the cluster's clock
     watched = runs.runs_watch()
     assert watched["ended"] == 1
     run.refresh_from_db()
@@ -79,7 +85,12 @@ def test_a_pod_kill_holds_steady_state_ends_and_is_checked_after(
     run.refresh_from_db()
     assert run.steady_after[0]["ok"] and run.steady_after[0]["detail"] == "3/3 ready"
     kinds = [e["kind"] for e in run.timeline]
-    assert kinds == ["start", "action", "end", "after"]
+    assert kinds == ["start", "action", "end", "after", "grade"]
+    assert run.grade["score"] == 100 and run.grade["final"] and not run.grade["detected"]
+    assert (
+        "Kubernetes recovered by itself and ZeroTouch correctly did nothing"
+        in (run.grade["verdict"])
+    )
     verbs = set(AuditEvent.objects.values_list("verb", flat=True))
     assert {"chaos.run.start", "chaos.run.end", "chaos.run.after", "action.chaos_stopped"} <= verbs
 
@@ -202,3 +213,39 @@ def test_the_sweeper_takes_away_a_fault_whose_stop_was_lost(cluster, live, opted
     assert executor.chaos_stop(run.action_id, actor="system:chaos-sweep", reason="sweep")
     assert chaos_objects(live) == []  # ... and gone once the executor ran it
     assert runs.chaos_sweep() == 0
+
+
+@pytest.mark.scenario("healthy", speed=20)
+def test_memory_stress_is_seen_named_fixed_and_graded_with_mttd_and_mttr(
+    celery_worker_process, cluster, live, opted, olivia, alice, adam
+):
+    """The whole loop against a fault: OOM kills, an incident with the right cause, healing's
+    fix auto-approved in autonomous mode and run by the worker, and the grade."""
+    safety_mode_set(actor=adam, mode="autonomous", reason="game day")
+    safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="gd")
+    run = start(
+        cluster,
+        olivia,
+        target="api",
+        fault="memory-stress",
+        duration_seconds=300,
+        parameters={"size": "600Mi"},  # api: 300Mi used of a 768Mi limit
+        grace_seconds=120,
+    )
+    approved(run, alice)  # a person's chaos still needs an approver
+
+    def one_cycle():  # what beat and the collector do, every 30 simulated seconds
+        assert cluster_collect(cluster=cluster).ok
+        cluster.refresh_from_db()
+        heal_cycle(cluster=cluster)
+        runs.runs_watch()
+        grade = Run.objects.get(pk=run.pk).grade
+        return grade if grade and grade["final"] else None
+
+    grade = wait_for(one_cycle, timeout=120, what="the run to be graded", interval=1.5)
+    assert grade["detected"] and grade["cause"] == "memory_undersized" and grade["right_cause"]
+    assert grade["fix"]["kind"] == "patch_resources" and grade["fix"]["status"] == "succeeded"
+    assert grade["fix"]["approved_by"][0].startswith("policy:")  # autonomous: nobody clicked
+    assert grade["mttd_seconds"] is not None and grade["mttr_seconds"] is not None
+    assert grade["recovered"] and grade["steady_state_held"] and grade["score"] == 100
+    assert AuditEvent.objects.filter(verb="chaos.run.graded").count() == 1

@@ -133,9 +133,9 @@ def restore(sb, kind: str, target: str) -> None:
         profile.cpu_factor, profile.ramp_from, profile.ramp_to = 1.0, None, 1.0
 
 
-def _reschedule_ooms(sb, workload: str) -> None:
+def _reschedule_ooms(sb, workload: str = "", uids: set[str] | None = None) -> None:
     for rt in list(sb.runtime.values()):
-        if rt.workload != workload:
+        if (uids is None and rt.workload != workload) or (uids is not None and rt.uid not in uids):
             continue
         pod = sb.pod_obj(rt)
         for c in rt.containers.values():
@@ -207,6 +207,7 @@ def chaos_start(sb, key: str, obj: dict) -> None:
                 )
             if "memory" in stress:
                 sb.mem_extra[uid] += memory_bytes(stress["memory"].get("size", "256Mi"))
+                _reschedule_ooms(sb, uids={uid})  # past its limit now: OOM-killed
         elif kind == "NetworkChaos":
             rt = sb.runtime.get(uid)
             if rt is not None and rt.workload:
@@ -293,7 +294,8 @@ def chaos_end(sb, key: str, ns: str, name: str, obj: dict | None = None) -> None
     for uid in uids:
         if obj["kind"] == "StressChaos":
             sb.cpu_extra.pop(uid, None)
-            sb.mem_extra.pop(uid, None)
+            if sb.mem_extra.pop(uid, None):
+                _reschedule_ooms(sb, uids={uid})  # the OOM kill it had scheduled is called off
         rt = sb.runtime.get(uid)
         if rt is not None:
             rt.failing_until = None
