@@ -86,6 +86,7 @@ class Run(models.Model):
     after_due = models.DateTimeField(null=True, blank=True)  # when to check steady state after
     timeline = models.JSONField(default=list)  # [{"at", "kind", "text"}], in order
     grade = models.JSONField(null=True, blank=True)  # grading.grade, once it has ended
+    readings = models.JSONField(default=list)  # [{"at", "results": [{probe, ok, value}]}]
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -52,14 +52,22 @@ NOT_INJECTED = {
 CHAOS_OBJECT_KINDS = ("PodChaos", "NetworkChaos", "StressChaos")
 GRADE_WINDOW = timedelta(minutes=30)  # incidents counted, and regrading, until this after the end
 BROKEN = "steady state broken"
+MAX_READINGS = 720  # probe readings kept per run for its chart (2 h at the default watch)
 
 
 def note(run: Run, kind: str, text: str, at: datetime | None = None) -> None:
-    """A line on the run's timeline (saved by the caller)."""
-    run.timeline = [
-        *run.timeline,
-        {"at": (at or timezone.now()).isoformat(), "kind": kind, "text": text[:500]},
-    ]
+    """A line on the run's timeline (saved by the caller), on the cluster's clock: `at` when
+    the caller read it from the API server, else the latest the run knows of."""
+    at = at or cluster_now(run)
+    run.timeline = [*run.timeline, {"at": at.isoformat(), "kind": kind, "text": text[:500]}]
+
+
+def cluster_now(run: Run) -> datetime:
+    """The latest cluster time known: its last collection or the run's last timeline line."""
+    known = [run.experiment.cluster.last_cluster_time]
+    known += [datetime.fromisoformat(t["at"]) for t in run.timeline[-1:]]
+    known = [t for t in known if t is not None]
+    return max(known) if known else timezone.now()
 
 
 def injected_at(run: Run) -> datetime | None:
@@ -95,20 +103,44 @@ def run_abort(*, actor: AbstractBaseUser | str, run: Run, reason: str) -> Run:
 
 def _abort_locked(run: Run, *, actor, reason: str, at: datetime | None = None) -> None:
     name = actor if isinstance(actor, str) else actor.get_username()
-    run.phase, run.end_reason, run.ended_at = Run.Phase.ABORTED, reason[:2000], timezone.now()
-    run.after_due = timezone.now() + timedelta(seconds=settings.CHAOS_SETTLE_SECONDS)
-    note(run, "abort", f"aborted by {name}: {reason}", at)
+    _close(
+        run,
+        Run.Phase.ABORTED,
+        actor=actor,
+        reason=reason,
+        at=at,
+        settle=True,
+        line=f"aborted by {name}: {reason}",
+    )
+    queue_chaos_stop(run.action_id, actor=name, reason=f"chaos run #{run.pk} aborted: {reason}")
+
+
+def _close(run: Run, phase: str, *, actor, reason: str, at, settle: bool, line: str) -> None:
+    """Write a locked run's end (aborted or ended), its timeline line and its audit event."""
+    run.phase, run.end_reason, run.ended_at = phase, reason[:2000], timezone.now()
+    if settle:  # steady state is checked again once the fault is gone
+        run.after_due = timezone.now() + timedelta(seconds=settings.CHAOS_SETTLE_SECONDS)
+    note(run, "abort" if phase == Run.Phase.ABORTED else "end", line, at)
     run.save()
+    _audit(
+        run,
+        "chaos.run.abort" if phase == Run.Phase.ABORTED else "chaos.run.end",
+        actor,
+        {"action": run.action_id, "action_status": run.action.status},
+        reason,
+    )
+
+
+def _audit(run: Run, verb: str, actor, after: dict, reason: str = "") -> None:
     audit_record(
         actor=actor,
-        verb="chaos.run.abort",
+        verb=verb,
         target_type="chaos.run",
         target_id=str(run.pk),
         target_repr=str(run.experiment),
-        after={"action": run.action_id, "action_status": run.action.status},
+        after=after,
         reason=reason,
     )
-    queue_chaos_stop(run.action_id, actor=name, reason=f"chaos run #{run.pk} aborted: {reason}")
 
 
 def runs_abort_halted(scope: str, reason: str) -> None:
@@ -185,14 +217,7 @@ def run_grade(run: Run) -> dict:
                 f"graded {g['score']}: {g['verdict']}" if g["score"] is not None else g["verdict"],
             )
             fields.append("timeline")
-            audit_record(
-                actor=WATCHER,
-                verb="chaos.run.graded",
-                target_type="chaos.run",
-                target_id=str(locked.pk),
-                target_repr=str(e),
-                after=g,
-            )
+            _audit(locked, "chaos.run.graded", WATCHER, g)
         locked.save(update_fields=fields)
     run.grade = g
     return g
@@ -251,17 +276,19 @@ def _watch_one(run: Run) -> str:
         locked = _lock(run)
         if locked is None:
             return ""
+        reading = {"at": now.isoformat(), "results": [_reading(r) for r in results]}
+        locked.readings = [*locked.readings, reading][-MAX_READINGS:]
         if not broken:
             if locked.breach_since is not None:
                 locked.breach_since = None
                 note(locked, "probe", "steady state holds again", now)
-                locked.save(update_fields=["breach_since", "timeline"])
+            locked.save(update_fields=["breach_since", "timeline", "readings"])
             return ""
         text = "; ".join(f"{r['probe']}: {r['detail']}" for r in broken)
         if locked.breach_since is None:
             locked.breach_since = now
             note(locked, "probe", f"a probe broke: {text}", now)
-            locked.save(update_fields=["breach_since", "timeline"])
+        locked.save(update_fields=["breach_since", "timeline", "readings"])
         if (now - locked.breach_since).total_seconds() >= e.grace_seconds:
             _abort_locked(
                 locked,
@@ -271,6 +298,10 @@ def _watch_one(run: Run) -> str:
             )
             return "aborted"
     return ""
+
+
+def _reading(r: dict) -> dict:
+    return {"probe": r["probe"], "ok": r["ok"], "value": r["value"]}
 
 
 def _lock(run: Run) -> Run | None:
@@ -288,19 +319,14 @@ def _end(run: Run, reason: str, *, at: datetime | None = None, stop: bool = Fals
         locked = _lock(run)
         if locked is None:
             return ""
-        locked.phase, locked.end_reason, locked.ended_at = Run.Phase.ENDED, reason, timezone.now()
-        if stop:
-            locked.after_due = timezone.now() + timedelta(seconds=settings.CHAOS_SETTLE_SECONDS)
-        note(locked, "end", f"ended: {reason}", at)
-        locked.save()
-        audit_record(
+        _close(
+            locked,
+            Run.Phase.ENDED,
             actor=WATCHER,
-            verb="chaos.run.end",
-            target_type="chaos.run",
-            target_id=str(locked.pk),
-            target_repr=str(locked.experiment),
-            after={"action": locked.action_id, "action_status": locked.action.status},
             reason=reason,
+            at=at,
+            settle=stop,
+            line=f"ended: {reason}",
         )
         if stop:  # the object stopped by its own duration; deleting it is the clean-up
             queue_chaos_stop(
@@ -323,10 +349,12 @@ def _check_after(run: Run) -> None:
                 probes=e.probes,
                 baseline=run.baseline,
             )
+            at = gw.last_server_time
         finally:
             gw.close()
     except gw_errors.GatewayError as exc:
         results = [{"probe": "cluster", "ok": False, "value": None, "detail": exc.message}]
+        at = None
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if locked.after_due is None:
@@ -340,16 +368,10 @@ def _check_after(run: Run) -> None:
             if holds
             else "steady state does NOT hold after the run: "
             + "; ".join(f"{r['probe']}: {r['detail']}" for r in results if not r["ok"]),
+            at,
         )
         locked.save(update_fields=["steady_after", "after_due", "timeline"])
-        audit_record(
-            actor=WATCHER,
-            verb="chaos.run.after",
-            target_type="chaos.run",
-            target_id=str(locked.pk),
-            target_repr=str(e),
-            after={"steady_state": results},
-        )
+        _audit(locked, "chaos.run.after", WATCHER, {"steady_state": results})
     run.steady_after = results
     run_grade(run)
 

@@ -46,3 +46,55 @@ def experiment_get(pk: int) -> Experiment | None:
         .filter(pk=pk)
         .first()
     )
+
+
+SCORE_RUNS = 5  # a workload's resilience: the mean score of its latest graded runs
+
+
+def scorecard(*, cluster=None) -> dict:
+    """Resilience per workload and per namespace from the latest graded runs, and the points
+    of its history: {"workloads": [...], "namespaces": [...], "history": [(label, at, score)]}."""
+    qs = Run.objects.filter(grade__final=True, grade__score__isnull=False, ended_at__isnull=False)
+    qs = qs.select_related("experiment__cluster").order_by("-ended_at")
+    if cluster is not None:
+        qs = qs.filter(experiment__cluster=cluster)
+    by_workload: dict[tuple, list[Run]] = {}
+    history = []
+    for run in qs[:2000]:
+        e = run.experiment
+        key = (e.cluster.name, e.namespace, e.workload)
+        by_workload.setdefault(key, []).append(run)
+        history.append((f"{e.namespace}/{e.workload}", run.ended_at, run.grade["score"]))
+    workloads = []
+    for (cluster_name, ns, name), rows in sorted(by_workload.items()):
+        latest = rows[:SCORE_RUNS]
+        workloads.append(
+            {
+                "cluster": cluster_name,
+                "namespace": ns,
+                "workload": name,
+                "score": round(sum(r.grade["score"] for r in latest) / len(latest)),
+                "runs": len(rows),
+                "last_verdict": latest[0].grade["verdict"],
+                "last_run": latest[0].pk,
+            }
+        )
+    namespaces: dict[tuple, list[int]] = {}
+    for w in workloads:
+        namespaces.setdefault((w["cluster"], w["namespace"]), []).append(w["score"])
+    return {
+        "workloads": workloads,
+        "namespaces": [
+            {"cluster": c, "namespace": ns, "score": round(sum(s) / len(s)), "workloads": len(s)}
+            for (c, ns), s in sorted(namespaces.items())
+        ],
+        "history": history,
+    }
+
+
+def run_get(pk: int) -> Run | None:
+    return (
+        Run.objects.select_related("action", "experiment__cluster", "experiment__owner")
+        .filter(pk=pk)
+        .first()
+    )

@@ -10,6 +10,7 @@ ValidationFailed naming the field, and nothing is written.
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -299,7 +300,7 @@ def inject(*, actor: AbstractBaseUser, plan: Plan, name: str = "", reason: str =
     """Start a one-off experiment from a checked plan: the experiment, its run and the Action
     that injects the fault, written and audited in one transaction."""
     require(actor, Cap.RUN_CHAOS)
-    baseline, before = steady_state_before(plan)
+    baseline, before, at = steady_state_before(plan)
     broken = [r for r in before if not r["ok"]]
     if broken:
         raise ValidationFailed(
@@ -354,7 +355,7 @@ def inject(*, actor: AbstractBaseUser, plan: Plan, name: str = "", reason: str =
             baseline=baseline,
             steady_before=before,
         )
-        note(run, "start", f"started by {actor.get_username()}; steady state holds before")
+        note(run, "start", f"started by {actor.get_username()}; steady state holds before", at)
         note(
             run, "action", f"action #{action.pk} {action.status} ({action.severity}/{action.risk})"
         )
@@ -371,8 +372,8 @@ def inject(*, actor: AbstractBaseUser, plan: Plan, name: str = "", reason: str =
     return run
 
 
-def steady_state_before(plan: Plan) -> tuple[dict, list[dict]]:
-    """(the baseline probes compare with later, each probe's result now)."""
+def steady_state_before(plan: Plan) -> tuple[dict, list[dict], datetime | None]:
+    """(the baseline probes compare with later, each probe's result now, the cluster's time)."""
     try:
         gw = gateway_for(plan.cluster)
         try:
@@ -388,6 +389,7 @@ def steady_state_before(plan: Plan) -> tuple[dict, list[dict]]:
                 probes=plan.probes,
                 baseline=baseline,
             )
+            at = gw.last_server_time
         finally:
             gw.close()
     except gw_errors.GatewayError as exc:
@@ -395,4 +397,4 @@ def steady_state_before(plan: Plan) -> tuple[dict, list[dict]]:
             f"cannot read {plan.cluster.name} to check steady state: {exc.message}",
             field="cluster",
         ) from exc
-    return baseline, results
+    return baseline, results, at

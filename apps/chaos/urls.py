@@ -1,7 +1,12 @@
 from django.urls import path
 
-from apps.core.views import section_page
+from . import views
 
 app_name = "chaos"
-# The page says what will be here; its own views arrive with the chaos issue.
-urlpatterns = [path("", section_page("chaos/index.html"), name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("preview", views.preview, name="preview"),
+    path("start", views.start, name="start"),
+    path("run/<int:run_id>/", views.run_detail, name="run"),
+    path("run/<int:run_id>/abort", views.abort, name="abort"),
+]

@@ -40,6 +40,9 @@ FORM_BODIES = {
     "actions/<int:action_id>/<str:decision>": {"reason": "walk"},
     "predictions/models/retrain": {"reason": "walk"},
     "healing/heal": {},
+    "chaos/preview": {"cluster": "sandbox", "namespace": "shop", "target": "web"},
+    "chaos/start": {"cluster": "sandbox", "namespace": "shop", "target": "web"},
+    "chaos/run/<int:run_id>/abort": {"reason": "walk"},
     "clusters/new": {
         "name": "walk",
         "connection": "kubeconfig",
@@ -72,6 +75,7 @@ JSON_BODIES = {
     "api/actions/<action_id>/approve": {"reason": "walk"},
     "api/actions/<action_id>/reject": {"reason": "walk"},
     "api/policy": {"rules": {"approval_ttl_minutes": 1}, "reason": "walk"},
+    "chaos/runs/<run_id>/abort": {"reason": "walk"},
     "chaos/inject-failure": {
         "cluster": "sandbox",
         "namespace": "shop",
@@ -108,6 +112,8 @@ def _url(route: str, token_id: int) -> str:
         .replace("<int:incident_id>", "1")
         .replace("<incident_id>", "1")
         .replace("<experiment_id>", "1")
+        .replace("<int:run_id>", "1")
+        .replace("<run_id>", "1")
     )
 
 
@@ -232,6 +238,7 @@ def test_a_viewer_reads_but_changes_nothing(route, method, secrets, vic):
         # no incident #1 in this walk
         readable |= {"ai/incidents/<incident_id>": 404, "healing/<int:incident_id>/": 404}
         readable |= {"chaos/experiments/<experiment_id>": 404}  # no experiment #1 either
+        readable |= {"chaos/run/<int:run_id>/": 404}  # nor run #1
         expected = {"login/": 302, "logout/": 405, **admin_pages, **readable}.get(
             route, 405 if route in mutating else 200
         )

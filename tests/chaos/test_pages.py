@@ -1,0 +1,93 @@
+"""The Chaos pages through Django's test client: who sees the form, the dry run, a start, the
+run's live view and Abort (a browser test drives the same in Chromium)."""
+
+import pytest
+from django.test import Client
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from apps.chaos import runs
+from apps.chaos.models import Run
+from apps.clusters.labels import CHAOS_OPT_IN
+from apps.core.services import safety_switch_set
+from apps.governance import executor
+from apps.governance.action_models import Action, Status
+from apps.governance.actions import action_approve
+
+pytestmark = [pytest.mark.django_db]
+
+FORM = {
+    "cluster": "sandbox",
+    "namespace": "shop",
+    "target": "web",
+    "fault": "pod-kill",
+    "duration_seconds": "60",
+    "mode": "one",
+    "value": "",
+    "parameters": "{}",
+    "probes": '[{"kind": "availability", "min_percent": 50}]',
+    "grace_seconds": "20",
+    "reason": "game day",
+}
+
+
+@pytest.fixture
+def opted(live):
+    api = k8s.ApiClient(k8s_config.new_client_from_config(str(live.kubeconfig)).configuration)
+    k8s.CoreV1Api(api).patch_namespace(
+        "shop", {"metadata": {"annotations": {CHAOS_OPT_IN: "true"}}}
+    )
+
+
+def as_(user) -> Client:
+    c = Client()
+    c.force_login(user)
+    return c
+
+
+def test_viewers_read_operators_get_the_form_and_templates(cluster, vic, olivia):
+    page = as_(vic).get("/chaos/").content.decode()
+    assert "Resilience" in page and "Start an experiment" not in page
+    page = as_(olivia).get("/chaos/?template=memory-stress").content.decode()
+    assert "Start an experiment" in page and "600Mi" in page and 'data-testid="dry-run"' in page
+    assert as_(vic).post("/chaos/preview", FORM).status_code == 403
+    assert as_(vic).post("/chaos/start", FORM).status_code == 403
+
+
+def test_the_dry_run_shows_the_pods_and_writes_nothing(cluster, live, opted, olivia):
+    r = as_(olivia).post("/chaos/preview", FORM, headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    page = r.content.decode()
+    assert 'data-testid="plan-ok"' in page and page.count('data-testid="plan-pod"') == 3
+    assert "PodChaos" in page and not Action.objects.exists()
+
+
+def test_a_refused_dry_run_names_the_problem(cluster, live, olivia):
+    r = as_(olivia).post("/chaos/preview", FORM)  # shop has not opted in
+    assert r.status_code == 400
+    assert "namespace: namespace shop has not opted in" in r.content.decode()
+    bad = as_(olivia).post("/chaos/preview", {**FORM, "probes": "[{oops"})
+    assert bad.status_code == 400 and "probes is not JSON" in bad.content.decode()
+
+
+def test_start_then_the_run_page_shows_state_chart_timeline_and_abort(
+    cluster, live, opted, olivia, alice, adam, vic
+):
+    r = as_(olivia).post("/chaos/start", FORM)
+    assert r.status_code == 302
+    run = Run.objects.get()
+    assert r["Location"] == f"/chaos/run/{run.pk}/"
+    page = as_(olivia).get(r["Location"]).content.decode()
+    assert 'data-testid="run-state">waiting' in page and "Approvals inbox" in page
+    assert 'data-testid="abort"' in page
+    assert 'data-testid="abort"' not in as_(vic).get(r["Location"]).content.decode()
+    safety_switch_set(actor=adam, name="allow_chaos", enabled=True, reason="game day")
+    action_approve(approver=alice, action=run.action, reason="ok")
+    assert executor.execute(run.action_id) == Status.SUCCEEDED
+    runs.runs_watch()
+    page = as_(vic).get(r["Location"]).content.decode()
+    assert 'data-testid="run-state">running' in page and 'data-testid="run-chart"' in page
+    done = as_(olivia).post(f"/chaos/run/{run.pk}/abort", {"reason": "seen enough"})
+    assert done.status_code == 302
+    page = as_(olivia).get(r["Location"]).content.decode()
+    assert 'data-testid="run-state">aborted' in page and "seen enough" in page
