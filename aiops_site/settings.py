@@ -277,6 +277,7 @@ CELERY_BEAT_SCHEDULE = {
     # Chaos: watch running experiments (probes, aborts, ends); sweep fault objects left behind.
     "chaos-watch": {"task": "chaos.runs_watch", "schedule": float(CHAOS_WATCH_SECONDS)},
     "chaos-sweep": {"task": "chaos.sweep", "schedule": 60.0},
+    "chaos-schedules": {"task": "chaos.schedules_due", "schedule": 60.0},
     # Sign the audit chain's head and write it outside the database (when it moved).
     "audit-checkpoint": {
         "task": "core.audit_checkpoint",

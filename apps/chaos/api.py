@@ -38,6 +38,17 @@ class InjectIn(Schema):
     reason: Text = ""
 
 
+class ExperimentIn(InjectIn):
+    name: Text  # required for a saved experiment
+    schedule: Name = ""  # cron, five fields; empty: run by hand only
+    timezone: Name = "UTC"
+    window: Name = ""  # HH:MM-HH:MM in the time zone; empty: any time
+
+
+class RunIn(Schema):
+    reason: Text = ""
+
+
 class AbortIn(Schema):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")]
 
@@ -83,6 +94,11 @@ class ExperimentOut(Schema):
     grace_seconds: int
     owner: str
     one_off: bool
+    schedule: str
+    timezone: str
+    window: str
+    next_run_at: datetime | None
+    last_skip: str
     created_at: datetime
 
 
@@ -140,6 +156,11 @@ def _experiment_out(e: Experiment, *, runs: bool = False) -> dict:
         "grace_seconds": e.grace_seconds,
         "owner": e.owner.get_username(),
         "one_off": e.one_off,
+        "schedule": e.schedule,
+        "timezone": e.timezone,
+        "window": e.window,
+        "next_run_at": e.next_run_at,
+        "last_skip": e.last_skip,
         "created_at": e.created_at,
     }
     if runs:
@@ -155,10 +176,26 @@ def inject_failure(request, payload: InjectIn):
     pods the selector matches, then proposes the Action that injects it (201). With `dry_run`
     it only says what would happen, which pods may be hit and the Chaos Mesh object (200)."""
     require(request.auth, Cap.RUN_CHAOS)
+    plan = _plan(request, payload)
+    if payload.dry_run:
+        return Status(200, {"dry_run": True, "plan": plan.as_dict()})
+    run = services.inject(actor=request.auth, plan=plan, name=payload.name, reason=payload.reason)
+    return Status(
+        201,
+        {
+            "dry_run": False,
+            "plan": plan.as_dict(),
+            "experiment": _experiment_out(run.experiment),
+            "run": _run_out(run),
+        },
+    )
+
+
+def _plan(request, payload: InjectIn) -> services.Plan:
     cluster = Cluster.objects.filter(name=payload.cluster).first()
     if cluster is None:
         raise ValidationFailed(f"no cluster {payload.cluster!r}", field="cluster")
-    plan = services.plan(
+    return services.plan(
         actor=request.auth,
         cluster=cluster,
         namespace=payload.namespace,
@@ -171,18 +208,6 @@ def inject_failure(request, payload: InjectIn):
         selector=payload.selector,
         probes_given=payload.probes,
         grace_seconds=payload.grace_seconds,
-    )
-    if payload.dry_run:
-        return Status(200, {"dry_run": True, "plan": plan.as_dict()})
-    run = services.inject(actor=request.auth, plan=plan, name=payload.name, reason=payload.reason)
-    return Status(
-        201,
-        {
-            "dry_run": False,
-            "plan": plan.as_dict(),
-            "experiment": _experiment_out(run.experiment),
-            "run": _run_out(run),
-        },
     )
 
 
@@ -211,3 +236,30 @@ def abort(request, run_id: int, payload: AbortIn):
         raise NotFound(f"no run {run_id}", field="run_id")
     runs.run_abort(actor=request.auth, run=run, reason=payload.reason)
     return _run_out(Run.objects.select_related("action", "experiment").get(pk=run_id))
+
+
+@router.post("/experiments", response={201: ExperimentDetailOut}, summary="Save an experiment")
+def create_experiment(request, payload: ExperimentIn):
+    """Save an experiment to run by hand or on its schedule (cron in its time zone, inside its
+    window and governance's change windows). Checked as a run would be; nothing injected."""
+    require(request.auth, Cap.RUN_CHAOS)
+    e = services.experiment_create(
+        actor=request.auth,
+        plan=_plan(request, payload),
+        name=payload.name,
+        schedule=payload.schedule,
+        timezone_name=payload.timezone,
+        window=payload.window,
+        reason=payload.reason,
+    )
+    return Status(201, _experiment_out(selectors.experiment_get(e.pk), runs=True))
+
+
+@router.post("/experiments/{experiment_id}/run", response={201: RunOut}, summary="Run it now")
+def run_experiment(request, experiment_id: int, payload: RunIn):
+    require(request.auth, Cap.RUN_CHAOS)
+    e = selectors.experiment_get(experiment_id)
+    if e is None:
+        raise NotFound(f"no experiment {experiment_id}", field="experiment_id")
+    run = services.experiment_run(actor=request.auth, experiment=e, reason=payload.reason)
+    return Status(201, _run_out(Run.objects.select_related("action", "experiment").get(pk=run.pk)))

@@ -51,6 +51,14 @@ class Experiment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="experiments"
     )
     one_off = models.BooleanField(default=False)  # made by POST /chaos/inject-failure
+    # A saved experiment may run on a schedule: cron in its time zone, only inside its own
+    # window (HH:MM-HH:MM there; empty: any time) and governance's change windows.
+    schedule = models.CharField(max_length=100, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    window = models.CharField(max_length=11, blank=True)
+    enabled = models.BooleanField(default=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_skip = models.TextField(blank=True)  # why the last scheduled run did not start
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -233,6 +233,29 @@ def _jsonable(value):
     return value
 
 
+def read_probes(run: Run) -> tuple[list[dict], datetime | None]:
+    """The run's probes now, and the cluster's clock when they were read (None when the
+    cluster could not be reached: every probe then fails, saying so)."""
+    e = run.experiment
+    try:
+        gw = gateway_for(e.cluster)
+        try:
+            results = probes.evaluate(
+                gw,
+                cluster=e.cluster,
+                namespace=e.namespace,
+                workload=e.workload,
+                selector=e.selector,
+                probes=e.probes,
+                baseline=run.baseline,
+            )
+            return results, gw.last_server_time
+        finally:
+            gw.close()
+    except gw_errors.GatewayError as exc:
+        return [{"probe": "cluster", "ok": False, "value": None, "detail": exc.message}], None
+
+
 def _watch_one(run: Run) -> str:
     a = run.action
     if a.status in NOT_INJECTED:
@@ -250,24 +273,8 @@ def _watch_one(run: Run) -> str:
             if locked is not None:
                 _abort_locked(locked, actor=WATCHER, reason="the safety mode is halted")
         return "aborted"
-    try:
-        gw = gateway_for(e.cluster)
-        try:
-            results = probes.evaluate(
-                gw,
-                cluster=e.cluster,
-                namespace=e.namespace,
-                workload=e.workload,
-                selector=e.selector,
-                probes=e.probes,
-                baseline=run.baseline,
-            )
-            now = gw.last_server_time or timezone.now()
-        finally:
-            gw.close()
-    except gw_errors.GatewayError as exc:
-        results = [{"probe": "cluster", "ok": False, "value": None, "detail": exc.message}]
-        now = timezone.now()
+    results, at = read_probes(run)
+    now = at or timezone.now()
     ends = ends_at(run)
     if ends is not None and now >= ends:
         return _end(run, "its duration is over", at=now, stop=True)
@@ -336,25 +343,7 @@ def _end(run: Run, reason: str, *, at: datetime | None = None, stop: bool = Fals
 
 
 def _check_after(run: Run) -> None:
-    e = run.experiment
-    try:
-        gw = gateway_for(e.cluster)
-        try:
-            results = probes.evaluate(
-                gw,
-                cluster=e.cluster,
-                namespace=e.namespace,
-                workload=e.workload,
-                selector=e.selector,
-                probes=e.probes,
-                baseline=run.baseline,
-            )
-            at = gw.last_server_time
-        finally:
-            gw.close()
-    except gw_errors.GatewayError as exc:
-        results = [{"probe": "cluster", "ok": False, "value": None, "detail": exc.message}]
-        at = None
+    results, at = read_probes(run)
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if locked.after_due is None:

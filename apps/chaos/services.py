@@ -20,15 +20,22 @@ from apps.clusters.connect import gateway_for
 from apps.clusters.gateway import errors as gw_errors
 from apps.clusters.labels import CHAOS_OPT_IN, format_label_selector
 from apps.clusters.models import Cluster
-from apps.core.errors import ValidationFailed
+from apps.core.errors import ApplicationError, ValidationFailed
+from apps.core.models import Mode
 from apps.core.roles import Cap, require
 from apps.core.services import audit_record
 from apps.governance.action_models import Source
-from apps.governance.actions import action_prepare, action_record
+from apps.governance.actions import (
+    action_prepare,
+    action_record,
+    effective_mode,
+    rules,
+    rules_mod,
+)
 from apps.governance.actions.params import clean_parameters
 from apps.governance.chaosmesh import chaos_object
 
-from . import probes
+from . import probes, schedules
 from .faults import FAULTS, Fault, targets_hit
 from .models import Caps, Experiment, Run
 from .runs import note
@@ -296,9 +303,17 @@ def _first_container(dep) -> str:
     return next(iter(dep.resources), "") if dep.resources else ""
 
 
-def inject(*, actor: AbstractBaseUser, plan: Plan, name: str = "", reason: str = "") -> Run:
-    """Start a one-off experiment from a checked plan: the experiment, its run and the Action
-    that injects the fault, written and audited in one transaction."""
+def inject(
+    *,
+    actor: AbstractBaseUser,
+    plan: Plan,
+    name: str = "",
+    reason: str = "",
+    experiment: Experiment | None = None,
+) -> Run:
+    """Start a run from a checked plan: of `experiment` (a saved one), or of a new one-off
+    experiment. The run and the Action that injects the fault (and the one-off experiment) are
+    written and audited in one transaction, once steady state holds."""
     require(actor, Cap.RUN_CHAOS)
     baseline, before, at = steady_state_before(plan)
     broken = [r for r in before if not r["ok"]]
@@ -323,28 +338,9 @@ def inject(*, actor: AbstractBaseUser, plan: Plan, name: str = "", reason: str =
         source=Source.CHAOS,
         evidence={"chaos": {"candidates": plan.candidates, "hit": plan.hit}},
     )
-    p = plan.parameters
     with transaction.atomic():
-        experiment = Experiment.objects.create(
-            name=(name.strip() or f"{plan.fault.value} {plan.namespace}/{plan.workload}")[
-                :MAX_NAME
-            ],
-            cluster=plan.cluster,
-            namespace=plan.namespace,
-            workload=plan.workload,
-            selector=p["selector"],
-            fault=plan.fault.value,
-            mode=p["mode"],
-            value=str(p.get("value") or ""),
-            duration_seconds=plan.duration_seconds,
-            parameters={
-                k: v for k, v in p.items() if k not in ("duration", "mode", "value", "selector")
-            },
-            probes=plan.probes,
-            grace_seconds=plan.grace_seconds,
-            owner=actor,
-            one_off=True,
-        )
+        if experiment is None:
+            experiment = _experiment_from(plan, owner=actor, name=name, one_off=True)
         action = action_record(prepared)
         run = Run.objects.create(
             experiment=experiment,
@@ -370,6 +366,151 @@ def inject(*, actor: AbstractBaseUser, plan: Plan, name: str = "", reason: str =
             reason=why,
         )
     return run
+
+
+def _experiment_from(plan: Plan, *, owner, name: str, one_off: bool, **more) -> Experiment:
+    p = plan.parameters
+    return Experiment.objects.create(
+        name=(name.strip() or f"{plan.fault.value} {plan.namespace}/{plan.workload}")[:MAX_NAME],
+        cluster=plan.cluster,
+        namespace=plan.namespace,
+        workload=plan.workload,
+        selector=p["selector"],
+        fault=plan.fault.value,
+        mode=p["mode"],
+        value=str(p.get("value") or ""),
+        duration_seconds=plan.duration_seconds,
+        parameters={
+            k: v for k, v in p.items() if k not in ("duration", "mode", "value", "selector")
+        },
+        probes=plan.probes,
+        grace_seconds=plan.grace_seconds,
+        owner=owner,
+        one_off=one_off,
+        **more,
+    )
+
+
+def experiment_create(
+    *,
+    actor: AbstractBaseUser,
+    plan: Plan,
+    name: str,
+    schedule: str = "",
+    timezone_name: str = "UTC",
+    window: str = "",
+    reason: str = "",
+) -> Experiment:
+    """Save an experiment (checked as a run would be, nothing injected) to run again, by hand
+    or on its schedule. Audited."""
+    require(actor, Cap.RUN_CHAOS)
+    if not name.strip():
+        raise ValidationFailed("a saved experiment needs a name", field="name")
+    try:
+        schedules.check(schedule, timezone_name, window)
+    except schedules.ScheduleError as exc:
+        raise ValidationFailed(str(exc), field=exc.field) from None
+    with transaction.atomic():
+        e = _experiment_from(
+            plan,
+            owner=actor,
+            name=name,
+            one_off=False,
+            schedule=schedule,
+            timezone=timezone_name,
+            window=window,
+            next_run_at=schedules.next_run(schedule, timezone_name, timezone.now()),
+        )
+        audit_record(
+            actor=actor,
+            verb="chaos.experiment.create",
+            target_type="chaos.experiment",
+            target_id=str(e.pk),
+            target_repr=str(e),
+            after={
+                **plan.as_dict(),
+                "schedule": schedule,
+                "timezone": timezone_name,
+                "window": window,
+            },
+            reason=reason,
+        )
+    return e
+
+
+def plan_of(experiment: Experiment, *, actor) -> Plan:
+    """A saved experiment checked again against the cluster as it is now."""
+    e = experiment
+    return plan(
+        actor=actor,
+        cluster=e.cluster,
+        namespace=e.namespace,
+        target=e.workload,
+        fault=e.fault,
+        duration_seconds=e.duration_seconds,
+        parameters=e.parameters,
+        mode=e.mode,
+        value=e.value or None,
+        selector=e.selector,
+        probes_given=e.probes,
+        grace_seconds=e.grace_seconds,
+    )
+
+
+def experiment_run(*, actor: AbstractBaseUser, experiment: Experiment, reason: str = "") -> Run:
+    """Run a saved experiment now (by hand, or its schedule as its owner)."""
+    return inject(
+        actor=actor,
+        plan=plan_of(experiment, actor=actor),
+        reason=reason or f"chaos experiment {experiment.name!r}",
+        experiment=experiment,
+    )
+
+
+def schedules_due(*, now=None) -> dict:
+    """Beat, every minute: start each saved experiment whose schedule has come, as its owner,
+    unless it is outside its window or governance's change windows, the mode is halted, or the
+    checks refuse it then (steady state, opt-in, caps); a skipped run says why (audited) and
+    waits for the next time. Returns counts."""
+    now = now or timezone.now()
+    done = {"started": 0, "skipped": 0}
+    due = Experiment.objects.filter(
+        enabled=True, one_off=False, next_run_at__lte=now
+    ).select_related("cluster", "owner")
+    for e in due:
+        why = _not_now(e, now)
+        if not why:
+            try:
+                experiment_run(actor=e.owner, experiment=e, reason=f"scheduled: {e.schedule}")
+            except ApplicationError as exc:
+                why = exc.message
+        with transaction.atomic():
+            Experiment.objects.filter(pk=e.pk).update(
+                next_run_at=schedules.next_run(e.schedule, e.timezone, now), last_skip=why
+            )
+            if why:
+                audit_record(
+                    actor="system:chaos-schedule",
+                    verb="chaos.run.skipped",
+                    target_type="chaos.experiment",
+                    target_id=str(e.pk),
+                    target_repr=str(e),
+                    after={"due": e.next_run_at.isoformat()},
+                    reason=why,
+                )
+        done["skipped" if why else "started"] += 1
+    return done
+
+
+def _not_now(e: Experiment, now) -> str:
+    if not schedules.inside(e.window, e.timezone, now):
+        return f"outside its window ({e.window} {e.timezone})"
+    closed = rules_mod.window_verdict(rules(), now)
+    if closed:
+        return f"governance: {closed}"
+    if effective_mode(e.cluster) == Mode.HALTED:
+        return "the safety mode is halted"
+    return ""
 
 
 def steady_state_before(plan: Plan) -> tuple[dict, list[dict], datetime | None]:

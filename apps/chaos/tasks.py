@@ -6,6 +6,7 @@ from celery import shared_task
 from apps.core import context
 
 from .runs import chaos_sweep, runs_watch
+from .services import schedules_due
 
 
 @shared_task(name="chaos.runs_watch", ignore_result=True)
@@ -20,3 +21,10 @@ def sweep_task() -> int:
     """Beat, every minute: delete fault objects of runs that are no longer active."""
     with context.bound(request_id="task:chaos-sweep"):
         return chaos_sweep()
+
+
+@shared_task(name="chaos.schedules_due", ignore_result=True)
+def schedules_due_task() -> dict:
+    """Beat, every minute: start saved experiments whose schedule has come (or say why not)."""
+    with context.bound(request_id="task:chaos-schedule"):
+        return schedules_due()
