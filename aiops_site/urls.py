@@ -16,7 +16,14 @@ urlpatterns = [
     path("", api.urls),
 ]
 
-API_PREFIXES = ("/api/", "/ai/", "/chaos/inject-failure", "/chaos/experiments", "/chaos/runs")
+API_PREFIXES = (
+    "/api/",
+    "/ai/",
+    "/chaos/inject-failure",
+    "/chaos/experiments",
+    "/chaos/runs",
+    "/chaos/gamedays",
+)
 
 
 def handler404(request, exception):

@@ -13,8 +13,8 @@ from apps.core.api import AUTH
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.roles import Cap, require
 
-from . import runs, selectors, services
-from .models import Experiment, Run
+from . import gamedays, runs, selectors, services
+from .models import Experiment, GameDay, Run
 
 router = Router(auth=AUTH, tags=["chaos"])
 Name = Annotated[str, StringConstraints(max_length=253, pattern=r"^[^\x00]*$")]
@@ -263,3 +263,73 @@ def run_experiment(request, experiment_id: int, payload: RunIn):
         raise NotFound(f"no experiment {experiment_id}", field="experiment_id")
     run = services.experiment_run(actor=request.auth, experiment=e, reason=payload.reason)
     return Status(201, _run_out(Run.objects.select_related("action", "experiment").get(pk=run.pk)))
+
+
+class GameDayIn(Schema):
+    name: Text
+    experiments: list[int]  # saved experiment ids, in order
+    timezone: Name = "UTC"
+    window: Name = ""  # HH:MM-HH:MM in the time zone; empty: any time
+
+
+class GameDayRowOut(Schema):
+    run: int
+    experiment: str
+    fault: str
+    target: str
+    state: str
+    score: int | None
+    detected: bool | None
+    right_cause: bool | None
+    mttd_seconds: float | None
+    mttr_seconds: float | None
+    steady_state_held: bool | None
+    steady_state_after: bool | None
+    verdict: str | None
+
+
+class GameDayOut(Schema):
+    id: int
+    name: str
+    status: str
+    stop_reason: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    experiments: int
+    runs: list[GameDayRowOut]
+    mean_score: int | None
+
+
+def _gameday(gameday_id: int) -> GameDay:
+    g = GameDay.objects.filter(pk=gameday_id).first()
+    if g is None:
+        raise NotFound(f"no GameDay {gameday_id}", field="gameday_id")
+    return g
+
+
+@router.post("/gamedays", response={201: GameDayOut}, summary="Plan a GameDay")
+def create_gameday(request, payload: GameDayIn):
+    """Saved experiments to run in order inside a window (HH:MM-HH:MM in its time zone)."""
+    require(request.auth, Cap.RUN_CHAOS)
+    g = gamedays.gameday_create(
+        actor=request.auth,
+        name=payload.name,
+        experiments=payload.experiments,
+        timezone_name=payload.timezone,
+        window=payload.window,
+    )
+    return Status(201, gamedays.report(g))
+
+
+@router.post("/gamedays/{gameday_id}/start", response=GameDayOut, summary="Start a GameDay")
+def start_gameday(request, gameday_id: int):
+    require(request.auth, Cap.RUN_CHAOS)
+    g = gamedays.gameday_start(actor=request.auth, gameday=_gameday(gameday_id))
+    return gamedays.report(g)
+
+
+@router.get("/gamedays/{gameday_id}", response=GameDayOut, summary="A GameDay's report")
+def gameday_report(request, gameday_id: int):
+    """Every run in order with its grade, and the mean score (also as CSV on its page)."""
+    require(request.auth, Cap.VIEW)
+    return gamedays.report(_gameday(gameday_id))

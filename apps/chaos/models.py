@@ -102,3 +102,34 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"run #{self.pk} of {self.experiment.name}"
+
+
+class GameDay(models.Model):
+    """A suite of saved experiments run in order, one after the other, inside a window; one
+    report at the end."""
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        STOPPED = "stopped", "Stopped"  # the window closed, halted, or a run was refused
+
+    name = models.CharField(max_length=100)
+    experiments = models.JSONField(default=list)  # Experiment ids, in order
+    timezone = models.CharField(max_length=64, default="UTC")
+    window = models.CharField(max_length=11, blank=True)  # HH:MM-HH:MM there; empty: any time
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gamedays"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLANNED)
+    runs = models.JSONField(default=list)  # Run ids, in the order started
+    stop_reason = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"GameDay {self.name}"

@@ -5,15 +5,19 @@ from celery import shared_task
 
 from apps.core import context
 
+from .gamedays import gamedays_advance
 from .runs import chaos_sweep, runs_watch
 from .services import schedules_due
 
 
 @shared_task(name="chaos.runs_watch", ignore_result=True)
 def runs_watch_task() -> dict:
-    """Beat, every CHAOS_WATCH_SECONDS: probes of running experiments, aborts and ends."""
+    """Beat, every CHAOS_WATCH_SECONDS: probes of running experiments, aborts and ends; then
+    each running GameDay's next run once the one before is over."""
     with context.bound(request_id="task:chaos-watch"):
-        return runs_watch()
+        done = runs_watch()
+        done["gameday_runs_started"] = gamedays_advance()
+        return done
 
 
 @shared_task(name="chaos.sweep", ignore_result=True)

@@ -9,4 +9,6 @@ urlpatterns = [
     path("start", views.start, name="start"),
     path("run/<int:run_id>/", views.run_detail, name="run"),
     path("run/<int:run_id>/abort", views.abort, name="abort"),
+    path("gameday/<int:gameday_id>/", views.gameday_detail, name="gameday"),
+    path("gameday/<int:gameday_id>.csv", views.gameday_csv, name="gameday-csv"),
 ]

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -16,8 +16,9 @@ from apps.clusters.models import Cluster
 from apps.core.errors import ApplicationError
 from apps.core.roles import Cap, role_required, user_can
 
-from . import charts, runs, selectors, services
+from . import charts, gamedays, runs, selectors, services
 from .faults import FAULTS, Fault
+from .models import GameDay
 
 # Ready-made experiments: the fault, its settings and a steady-state hypothesis; every field
 # stays editable on the form.
@@ -160,6 +161,7 @@ def _context(request, form, template: str) -> dict:
     history = charts.resilience_history(card["history"])
     return {
         "experiments": [(e, e.runs.all()[:1]) for e in selectors.experiments_list()[:50]],
+        "gamedays": list(GameDay.objects.all()[:20]),
         "form": form,
         "templates": TEMPLATES,
         "template": template,
@@ -258,3 +260,26 @@ def abort(request, run_id: int):
     else:
         messages.success(request, f"Run #{run.pk} aborted: the fault is being taken away.")
     return redirect("chaos:run", run_id=run.pk)
+
+
+@require_GET
+@role_required(Cap.VIEW)
+def gameday_detail(request, gameday_id: int):
+    g = GameDay.objects.filter(pk=gameday_id).first()
+    if g is None:
+        raise Http404("no such GameDay")
+    template = "chaos/gameday.html"
+    if request.htmx:
+        template += "#gameday-report"
+    return render(request, template, {"g": g, "report": gamedays.report(g)})
+
+
+@require_GET
+@role_required(Cap.VIEW)
+def gameday_csv(request, gameday_id: int):
+    g = GameDay.objects.filter(pk=gameday_id).first()
+    if g is None:
+        raise Http404("no such GameDay")
+    response = HttpResponse(gamedays.report_csv(g), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="gameday-{g.pk}.csv"'
+    return response

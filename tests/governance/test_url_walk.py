@@ -76,6 +76,17 @@ JSON_BODIES = {
     "api/actions/<action_id>/reject": {"reason": "walk"},
     "api/policy": {"rules": {"approval_ttl_minutes": 1}, "reason": "walk"},
     "chaos/runs/<run_id>/abort": {"reason": "walk"},
+    "chaos/experiments": {
+        "cluster": "sandbox",
+        "namespace": "shop",
+        "target": "web",
+        "fault": "pod-kill",
+        "duration_seconds": 30,
+        "name": "walk",
+    },
+    "chaos/experiments/<experiment_id>/run": {"reason": "walk"},
+    "chaos/gamedays": {"name": "walk", "experiments": [1]},
+    "chaos/gamedays/<gameday_id>/start": {},
     "chaos/inject-failure": {
         "cluster": "sandbox",
         "namespace": "shop",
@@ -114,6 +125,8 @@ def _url(route: str, token_id: int) -> str:
         .replace("<experiment_id>", "1")
         .replace("<int:run_id>", "1")
         .replace("<run_id>", "1")
+        .replace("<int:gameday_id>", "1")
+        .replace("<gameday_id>", "1")
     )
 
 
@@ -232,13 +245,18 @@ def test_a_viewer_reads_but_changes_nothing(route, method, secrets, vic):
     elif method == "get":
         # forms a viewer may not open: cluster registry (admin), proposing (operator)
         admin_pages = {"clusters/new": 403, "clusters/<slug:name>/edit": 403, "actions/new": 403}
-        readable = {"api/actions": 200, "api/policy": 200}  # GET reads, POST changes
+        readable = {"api/actions": 200, "api/policy": 200, "chaos/experiments": 200}  # GET reads
         # a workload's or node's timeline: this cluster has no samples for it
         readable |= {r: 404 for r in ROUTES if r.startswith("predictions/<slug:cluster>/")}
         # no incident #1 in this walk
         readable |= {"ai/incidents/<incident_id>": 404, "healing/<int:incident_id>/": 404}
         readable |= {"chaos/experiments/<experiment_id>": 404}  # no experiment #1 either
         readable |= {"chaos/run/<int:run_id>/": 404}  # nor run #1
+        readable |= {  # nor GameDay #1
+            "chaos/gameday/<int:gameday_id>/": 404,
+            "chaos/gameday/<int:gameday_id>.csv": 404,
+            "chaos/gamedays/<gameday_id>": 404,
+        }
         expected = {"login/": 302, "logout/": 405, **admin_pages, **readable}.get(
             route, 405 if route in mutating else 200
         )
