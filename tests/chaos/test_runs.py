@@ -2,6 +2,9 @@
 when a probe breaks, the emergency stop, Abort, the end and the check after, and the sweeper —
 against the sandbox over HTTPS, with the executor on a real Celery worker where it matters."""
 
+import os
+import signal
+
 import pytest
 from django.test import Client
 from kubernetes import client as k8s
@@ -16,13 +19,15 @@ from apps.chaos.tasks import runs_watch_task
 from apps.clusters.labels import CHAOS_OPT_IN
 from apps.clusters.services import cluster_collect
 from apps.core.errors import Conflict, ValidationFailed
-from apps.core.models import AuditEvent
+from apps.core.models import AuditEvent, WorkerHeartbeat
 from apps.core.services import safety_mode_set, safety_switch_set
 from apps.governance import executor
 from apps.governance.action_models import Status
 from apps.governance.actions import action_approve
 from apps.healing.services import heal_cycle
+from tests.support.paths import REAL_SERVICES
 from tests.support.waiting import wait_for
+from tests.support.workers import start_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker reads what the test wrote
 
@@ -249,3 +254,33 @@ def test_memory_stress_is_seen_named_fixed_and_graded_with_mttd_and_mttr(
     assert grade["mttd_seconds"] is not None and grade["mttr_seconds"] is not None
     assert grade["recovered"] and grade["steady_state_held"] and grade["score"] == 100
     assert AuditEvent.objects.filter(verb="chaos.run.graded").count() == 1
+
+
+def test_kill_9_of_the_worker_mid_run_leaves_no_fault_object_behind(
+    cluster, live, opted, olivia, alice
+):
+    """The worker that injected a fault dies by kill -9 mid-run; the run is aborted meanwhile.
+    The next worker takes the fault away, and the sweeper then finds nothing left."""
+    if not REAL_SERVICES:
+        pytest.skip("needs PostgreSQL and Redis (fallback run)")
+    celery_app.control.purge()  # this run's queue only: nothing queued by earlier tests
+    worker = start_worker("chaos-kill")
+    try:
+        wait_for(lambda: WorkerHeartbeat.objects.exists(), timeout=60, what="a worker")
+        run = approved(start(cluster, olivia, duration_seconds=600), alice)
+        wait_for(
+            lambda: Run.objects.get(pk=run.pk).action.status == Status.SUCCEEDED,
+            timeout=30,
+            what="the worker to inject the fault",
+        )
+        assert chaos_objects(live) == [f"zt-action-{run.action_id}"]
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+        runs.run_abort(actor=olivia, run=run, reason="the worker died; stop it")
+        assert chaos_objects(live)  # nobody to take it away yet
+        worker = start_worker("chaos-kill")
+        wait_for(lambda: chaos_objects(live) == [], timeout=60, what="the new worker to clean up")
+        assert runs.chaos_sweep() == 0  # nothing left behind for the sweeper
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)

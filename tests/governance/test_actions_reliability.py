@@ -4,10 +4,7 @@ change at the sandbox, and the interruption is in the audit log."""
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,58 +14,14 @@ from apps.governance.action_models import Action, Status
 from apps.governance.actions import action_approve, action_propose, policy_active
 from apps.governance.models import Policy
 from apps.governance.tasks import actions_sweep
-from tests.support.paths import REAL_SERVICES, ROOT, VAR
+from tests.support.paths import REAL_SERVICES
 from tests.support.sandbox import sandbox_cluster, start_sandbox
 from tests.support.waiting import wait_for
+from tests.support.workers import children, start_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 ROUNDS = int(os.environ.get("RELIABILITY_ROUNDS", "20"))
 TARGETS = ["web", "api", "worker"]
-
-
-def _start_worker() -> subprocess.Popen:
-    from django.db import connection
-
-    s = connection.settings_dict
-    env = {
-        **os.environ,
-        "WORKER_HEARTBEAT_SECONDS": "1",
-        "DATABASE_URL": f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}",
-    }
-    log = open(VAR / "reliability-worker.log", "a")  # noqa: SIM115
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "aiops_site",
-            "worker",
-            "--loglevel=INFO",
-            "--concurrency=1",
-            "--hostname=reliability@%h",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry.name))
-    return out
 
 
 @pytest.fixture
@@ -109,7 +62,7 @@ def _state(pk: int) -> str:
 @pytest.mark.parametrize("victim", ["child", "worker"])
 def test_kill_9_mid_action_never_loses_or_repeats_a_change(setup, olivia, alice, victim):
     server, cluster = setup
-    worker = _start_worker()
+    worker = start_worker("reliability")
     actions = []
     try:
         for i in range(ROUNDS):
@@ -122,12 +75,12 @@ def test_kill_9_mid_action_never_loses_or_repeats_a_change(setup, olivia, alice,
                 interval=0.02,
             )
             if victim == "child":
-                for child in _children(worker.pid):
+                for child in children(worker.pid):
                     os.kill(child, signal.SIGKILL)  # the pool restarts a child by itself
             else:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait(timeout=30)
-                worker = _start_worker()
+                worker = start_worker("reliability")
             time.sleep(3.2)  # the lease runs out
             actions_sweep.delay()  # what beat does every 30 s
             try:
