@@ -113,9 +113,17 @@ def _json(text: str, name: str, kind: type):
     return value
 
 
+# On the sandbox (the demo's busy-day), a ready target: shop opted in, and worker is the
+# workload busy-day's own faults touch last.
+SANDBOX_TARGET = {"namespace": "shop", "target": "worker"}
+
+
 def _initial(template: str) -> dict:
     t = TEMPLATES.get(template) or TEMPLATES["pod-kill"]
+    first = Cluster.objects.filter(enabled=True).order_by("name").first()
+    ready = SANDBOX_TARGET if first is not None and first.simulated else {}
     return {
+        **ready,
         "fault": t["fault"],
         "duration_seconds": t["duration_seconds"],
         "parameters": json.dumps(t["parameters"]),
@@ -168,6 +176,7 @@ def _context(request, form, template: str) -> dict:
         "card": card,
         "history_chart": history.to_json() if history else None,
         "can_start": user_can(request.user, Cap.RUN_CHAOS),
+        "sandbox": Cluster.objects.filter(enabled=True, connection="sandbox").exists(),
     }
 
 

@@ -50,6 +50,8 @@ def test_viewers_read_operators_get_the_form_and_templates(cluster, vic, olivia)
     assert "Resilience" in page and "Start an experiment" not in page
     page = as_(olivia).get("/chaos/?template=memory-stress").content.decode()
     assert "Start an experiment" in page and "600Mi" in page and 'data-testid="dry-run"' in page
+    # on the sandbox a ready experiment is filled in, with the steps to run and grade it
+    assert 'data-testid="sandbox-guide"' in page and 'value="worker"' in page
     assert as_(vic).post("/chaos/preview", FORM).status_code == 403
     assert as_(vic).post("/chaos/start", FORM).status_code == 403
 
