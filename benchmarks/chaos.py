@@ -42,6 +42,7 @@ SUITE = [
     ("network-partition", "web", {}),
     ("cpu-stress", "api", {"workers": 2, "load": 100}),
     ("memory-stress", "api", {"size": "600Mi"}),
+    ("node-drain", "web", {}),
 ]
 P95 = math.log(20)  # the 95th percentile of an exponential, in means
 

@@ -19,6 +19,7 @@ class Fault(StrEnum):
     NETWORK_PARTITION = "network-partition"
     CPU_STRESS = "cpu-stress"
     MEMORY_STRESS = "memory-stress"
+    NODE_DRAIN = "node-drain"
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,14 @@ FAULTS: dict[Fault, FaultInfo] = {
         "allocates memory in the selected pods; past the limit they are OOM-killed",
         {"workers": 1, "size": "256Mi"},
     ),
+    Fault.NODE_DRAIN: FaultInfo(
+        "drain_node",
+        "Node drain",
+        "drains the node that runs one of the selected pods (kubectl drain: cordon, evict); "
+        "uncordoned at the end",
+    ),
 }
+NODE_FAULTS = {Fault.NODE_DRAIN}  # the Action targets a node, not the workload
 
 
 def targets_hit(mode: str, value: str | None, candidates: int) -> int:

@@ -50,6 +50,11 @@ EXPECTED: dict[Fault, Expected] = {
         frozenset({"saturation", "predicted_saturation", "autoscaler_maxed"}),
         "CPU at the limit throttles: a saturation incident",
     ),
+    Fault.NODE_DRAIN: Expected(
+        False,
+        frozenset(),
+        "the evicted pods are rescheduled on other nodes; ZeroTouch should do nothing",
+    ),
     Fault.NETWORK_DELAY: Expected(
         None, frozenset({"anomaly"}), "latency rises; the probes judge it, an anomaly is a bonus"
     ),

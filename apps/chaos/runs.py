@@ -369,8 +369,9 @@ def _check_after(run: Run) -> None:
 
 
 def chaos_sweep() -> int:
-    """Delete (through the executor) every Chaos Mesh object of a ZeroTouch run that is no
-    longer active. Returns how many it queued."""
+    """Take away (through the executor) every fault of a ZeroTouch run that is no longer
+    active: its Chaos Mesh object still there, or its drained node never uncordoned. Returns
+    how many it queued."""
     queued = 0
     for cluster in Cluster.objects.filter(enabled=True):
         try:
@@ -387,6 +388,7 @@ def chaos_sweep() -> int:
         except gw_errors.GatewayError:
             continue  # unreachable: the next sweep tries again
         ids = [int(n[len(OBJECT_PREFIX) :]) for n in names if n[len(OBJECT_PREFIX) :].isdigit()]
+        ids += _drains_not_undone(cluster)
         stale = Run.objects.filter(action_id__in=ids).exclude(phase=Run.Phase.ACTIVE)
         with transaction.atomic():
             for run in stale:
@@ -397,3 +399,15 @@ def chaos_sweep() -> int:
                 )
                 queued += 1
     return queued
+
+
+def _drains_not_undone(cluster) -> list[int]:
+    """Action ids of chaos drains whose run is over but whose node was never uncordoned."""
+    drains = Run.objects.filter(
+        experiment__cluster=cluster, action__kind="drain_node", action__status=Status.SUCCEEDED
+    ).exclude(phase=Run.Phase.ACTIVE)
+    return [
+        r.action_id
+        for r in drains.select_related("action")
+        if not (r.action.result or {}).get("stops")
+    ]

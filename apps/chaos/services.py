@@ -36,7 +36,7 @@ from apps.governance.actions.params import clean_parameters
 from apps.governance.chaosmesh import chaos_object
 
 from . import probes, schedules
-from .faults import FAULTS, Fault, targets_hit
+from .faults import FAULTS, NODE_FAULTS, Fault, targets_hit
 from .models import Caps, Experiment, Run
 from .runs import note
 
@@ -111,6 +111,10 @@ class Plan:
     workload_pods: int
     probes: list[dict]
     grace_seconds: int
+    selector: dict  # the labels that pick the workload's pods (its own, narrowed)
+    mode: str
+    value: str
+    action_target: str  # the workload, or the node a drain targets
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -122,6 +126,7 @@ class Plan:
             "duration_seconds": self.duration_seconds,
             "what": FAULTS[self.fault].what,
             "action_kind": self.action_kind,
+            "action_target": self.action_target,
             "parameters": self.parameters,
             "chaos_object": {"kind": self.chaos_kind, "spec": self.chaos_spec},
             "candidates": self.candidates,
@@ -185,6 +190,20 @@ def plan(
             f"grace_seconds must be a whole number from 0 to {MAX_GRACE}", field="grace_seconds"
         )
     info = FAULTS[f]
+    if f in NODE_FAULTS:
+        return _node_plan(
+            cluster,
+            namespace,
+            target,
+            f,
+            duration_seconds,
+            parameters,
+            mode,
+            selector,
+            hypothesis,
+            grace_seconds,
+            caps,
+        )
     params = {
         **info.parameters,
         **(parameters or {}),
@@ -229,7 +248,71 @@ def plan(
         workload_pods=cluster_plan["workload_pods"],
         probes=hypothesis,
         grace_seconds=grace_seconds,
+        selector=checked["selector"],
+        mode=checked["mode"],
+        value=str(checked.get("value") or ""),
+        action_target=target,
         notes=notes,
+    )
+
+
+def _node_plan(
+    cluster,
+    namespace,
+    target,
+    f,
+    duration_seconds,
+    parameters,
+    mode,
+    selector,
+    hypothesis,
+    grace_seconds,
+    caps,
+) -> Plan:
+    """A drain of the node that runs one of the workload's pods (the first by name)."""
+    if mode != "one":
+        raise ValidationFailed(f"{f.value} drains one node: mode must be one", field="mode")
+    if parameters:
+        first = sorted(parameters)[0]
+        raise ValidationFailed(
+            f"{f.value} takes no parameter {first!r}", field=f"parameters.{first}"
+        )
+    cluster_plan = _read_cluster(cluster, namespace, target, selector, {})
+    candidates, nodes = cluster_plan["pods"], cluster_plan["nodes"]
+    node = nodes[candidates[0]]
+    on_node = [p for p in candidates if nodes[p] == node]
+    total = max(1, cluster_plan["workload_pods"])
+    if len(on_node) * 100 > caps.max_pod_share_percent * total:
+        raise ValidationFailed(
+            f"draining {node} would evict {len(on_node)} of {namespace}/{target}'s {total} "
+            f"pods; the chaos cap is {caps.max_pod_share_percent}% of a workload's pods",
+            field="target",
+        )
+    return Plan(
+        cluster=cluster,
+        namespace=namespace,
+        workload=target,
+        fault=f,
+        duration_seconds=duration_seconds,
+        action_kind=FAULTS[f].action_kind,
+        parameters={},
+        chaos_kind="",
+        chaos_spec={"drain": node, "evicts_of_the_workload": on_node},
+        candidates=on_node,
+        hit=len(on_node),
+        workload_pods=cluster_plan["workload_pods"],
+        probes=hypothesis,
+        grace_seconds=grace_seconds,
+        selector=cluster_plan["selector"],
+        mode="one",
+        value="",
+        action_target=node,
+        notes=[
+            f"every other pod on {node} is evicted too (DaemonSet pods aside), as kubectl "
+            "drain does; the node is uncordoned when the run ends",
+            "a drain has no duration of its own: if ZeroTouch is down at the end, the node "
+            "stays cordoned until the sweeper undoes it",
+        ],
     )
 
 
@@ -293,6 +376,7 @@ def _read_cluster(cluster: Cluster, namespace: str, target: str, selector, param
         )
     return {
         "selector": labels,
+        "nodes": {p.name: p.node for p in matched},
         "pods": running,
         "workload_pods": len(workload_pods),
         "container": _first_container(dep),
@@ -331,7 +415,7 @@ def inject(
         actor=actor,
         cluster=plan.cluster,
         kind=plan.action_kind,
-        target_name=plan.workload,
+        target_name=plan.action_target,
         namespace=plan.namespace,
         parameters=plan.parameters,
         reason=why,
@@ -375,10 +459,10 @@ def _experiment_from(plan: Plan, *, owner, name: str, one_off: bool, **more) -> 
         cluster=plan.cluster,
         namespace=plan.namespace,
         workload=plan.workload,
-        selector=p["selector"],
+        selector=plan.selector,
         fault=plan.fault.value,
-        mode=p["mode"],
-        value=str(p.get("value") or ""),
+        mode=plan.mode,
+        value=plan.value,
         duration_seconds=plan.duration_seconds,
         parameters={
             k: v for k, v in p.items() if k not in ("duration", "mode", "value", "selector")
@@ -518,15 +602,13 @@ def steady_state_before(plan: Plan) -> tuple[dict, list[dict], datetime | None]:
     try:
         gw = gateway_for(plan.cluster)
         try:
-            baseline = {
-                "restarts": probes.restarts_by_pod(gw, plan.namespace, plan.parameters["selector"])
-            }
+            baseline = {"restarts": probes.restarts_by_pod(gw, plan.namespace, plan.selector)}
             results = probes.evaluate(
                 gw,
                 cluster=plan.cluster,
                 namespace=plan.namespace,
                 workload=plan.workload,
-                selector=plan.parameters["selector"],
+                selector=plan.selector,
                 probes=plan.probes,
                 baseline=baseline,
             )

@@ -24,7 +24,7 @@ from apps.core.selectors import safety_state_get
 from apps.core.services import audit_record
 
 from . import chaosmesh, guards
-from .action_models import CHAOS_KINDS, Action, Kind, Status
+from .action_models import CHAOS_KINDS, Action, Kind, Source, Status
 from .actions.policies import rules
 from .actions.transitions import effective_mode, transition
 from .podwatch import PodWatch, watch_pods
@@ -415,7 +415,8 @@ def chaos_stop(action_id: int, *, actor: str, reason: str) -> str:
     `halted` included, and with every switch off: it takes a fault away, never adds one. Safe
     to repeat (an object already gone is fine). Returns what it did."""
     action = Action.objects.select_related("cluster").get(pk=action_id)
-    if action.kind not in CHAOS_KINDS:
+    drain = action.kind == Kind.DRAIN_NODE and action.source == Source.CHAOS
+    if action.kind not in CHAOS_KINDS and not drain:
         raise ValueError(f"action #{action_id} is {action.kind}, not a chaos fault")
     waiting = (Status.PROPOSED, Status.APPROVED, Status.QUEUED)
     if action.status in waiting:
@@ -431,20 +432,14 @@ def chaos_stop(action_id: int, *, actor: str, reason: str) -> str:
                 finished_at=timezone.now(),
             )
         return "cancelled before it ran"
-    kind, _ = _chaos_spec(action)
-    name = chaosmesh.object_name(action.pk)
     try:
         gw = gateway_for(action.cluster)
         try:
-            try:
-                gw.delete_chaos(kind, action.namespace, name)
-                done = f"{kind} {name} deleted"
-            except gw_errors.NotFound:
-                done = f"{kind} {name} already gone"
+            done = _undo_drain(gw, action) if drain else _delete_chaos_object(gw, action)
         finally:
             gw.close()
     except gw_errors.GatewayError as exc:
-        raise RetryLater(f"stopping {kind} {name}: {exc.message}") from exc
+        raise RetryLater(f"stopping action #{action.pk}'s fault: {exc.message}") from exc
     with transaction.atomic():
         locked = Action.objects.select_for_update().get(pk=action.pk)
         stops = [
@@ -462,3 +457,22 @@ def chaos_stop(action_id: int, *, actor: str, reason: str) -> str:
             reason=reason,
         )
     return done
+
+
+def _delete_chaos_object(gw, action: Action) -> str:
+    kind, _ = _chaos_spec(action)
+    name = chaosmesh.object_name(action.pk)
+    try:
+        gw.delete_chaos(kind, action.namespace, name)
+        return f"{kind} {name} deleted"
+    except gw_errors.NotFound:
+        return f"{kind} {name} already gone"
+
+
+def _undo_drain(gw, action: Action) -> str:
+    """A chaos drain is undone by uncordoning the node (its evicted pods run elsewhere; new
+    ones may come back)."""
+    if (action.snapshot or {}).get("unschedulable"):
+        return f"{action.target_name} was cordoned before the drain: left cordoned"
+    gw.uncordon(action.target_name)
+    return f"{action.target_name} uncordoned"

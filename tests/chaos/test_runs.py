@@ -16,6 +16,7 @@ from apps.chaos.models import Run
 from apps.chaos.selectors import run_state
 from apps.chaos.services import inject, plan
 from apps.chaos.tasks import runs_watch_task
+from apps.clusters.connect import gateway_for
 from apps.clusters.labels import CHAOS_OPT_IN
 from apps.clusters.services import cluster_collect
 from apps.core.errors import Conflict, ValidationFailed
@@ -284,3 +285,44 @@ def test_kill_9_of_the_worker_mid_run_leaves_no_fault_object_behind(
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
+
+
+@pytest.mark.scenario("healthy", speed=30)
+def test_a_node_drain_is_undone_at_the_end_and_graded(cluster, live, opted, olivia, alice):
+    p = plan(
+        actor=olivia,
+        cluster=cluster,
+        namespace="shop",
+        target="web",
+        fault="node-drain",
+        duration_seconds=60,
+    )
+    node = p.action_target
+    assert p.action_kind == "drain_node" and p.chaos_spec["drain"] == node and p.hit == 1
+    with pytest.raises(ValidationFailed) as e:
+        plan(
+            actor=olivia,
+            cluster=cluster,
+            namespace="shop",
+            target="web",
+            fault="node-drain",
+            duration_seconds=60,
+            mode="all",
+        )
+    assert e.value.field == "mode"
+    run = approved(inject(actor=olivia, plan=p), alice)
+    assert run.action.target_name == node and run.action.source == "chaos"
+    assert executor.execute(run.action_id) == Status.SUCCEEDED  # cordoned and evicted
+    gw = gateway_for(cluster)
+    try:
+        assert next(n for n in gw.nodes() if n.name == node).unschedulable
+        wait_for(lambda: runs.runs_watch()["ended"] == 1, timeout=30, what="the drain's end")
+        assert executor.chaos_stop(run.action_id, actor="test", reason="end") == (
+            f"{node} uncordoned"
+        )
+        assert not next(n for n in gw.nodes() if n.name == node).unschedulable
+    finally:
+        gw.close()
+    assert runs.chaos_sweep() == 0  # undone: nothing for the sweeper
+    run.refresh_from_db()
+    assert run.grade["final"] and "ZeroTouch correctly did nothing" in run.grade["verdict"]
