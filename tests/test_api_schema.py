@@ -24,6 +24,9 @@ CONTEXTUAL = {
     "POST /ai/safety/switch": "an expiry must lie in the future: no schema can say after now",
     "POST /chaos/inject-failure": "the cluster, namespace and Deployment must exist and the "
     "namespace opt in; the fault and its parameters are checked per fault: no schema says so",
+    "POST /chaos/experiments": "as inject-failure, and a cron expression and a time zone must "
+    "be real ones",
+    "POST /chaos/gamedays": "the experiments must be saved experiments that exist",
 }
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from ninja import Router, Schema, Status
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from apps.clusters.models import Cluster
 from apps.core.api import AUTH
@@ -19,6 +19,7 @@ from .models import Experiment, GameDay, Run
 router = Router(auth=AUTH, tags=["chaos"])
 Name = Annotated[str, StringConstraints(max_length=253, pattern=r"^[^\x00]*$")]
 Text = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
+Window = Annotated[str, StringConstraints(pattern=r"^(|\d\d:\d\d-\d\d:\d\d)$")]
 
 
 class InjectIn(Schema):
@@ -42,7 +43,7 @@ class ExperimentIn(InjectIn):
     name: Text  # required for a saved experiment
     schedule: Name = ""  # cron, five fields; empty: run by hand only
     timezone: Name = "UTC"
-    window: Name = ""  # HH:MM-HH:MM in the time zone; empty: any time
+    window: Window = ""  # HH:MM-HH:MM in the time zone; empty: any time
 
 
 class RunIn(Schema):
@@ -267,9 +268,9 @@ def run_experiment(request, experiment_id: int, payload: RunIn):
 
 class GameDayIn(Schema):
     name: Text
-    experiments: list[int]  # saved experiment ids, in order
+    experiments: Annotated[list[int], Field(min_length=1, max_length=20)]  # saved, in order
     timezone: Name = "UTC"
-    window: Name = ""  # HH:MM-HH:MM in the time zone; empty: any time
+    window: Window = ""  # HH:MM-HH:MM in the time zone; empty: any time
 
 
 class GameDayRowOut(Schema):
