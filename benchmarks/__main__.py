@@ -15,6 +15,7 @@ BENCHMARKS = [
     "alarms",
     "failure",
     "healing",
+    "chaos",
     "costs",
     "soak",
 ]
