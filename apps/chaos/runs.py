@@ -17,10 +17,12 @@ sandbox in fast-forward is watched in its own time. Every step is an audit event
 on the run's timeline.
 """
 
+import json
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
@@ -204,7 +206,7 @@ def run_grade(run: Run) -> dict:
         steady_after=run.steady_after,
         incidents=incidents,
     )
-    g = _jsonable(g)
+    g = json.loads(json.dumps(g, cls=DjangoJSONEncoder))  # datetimes as ISO text
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         was_final = bool(locked.grade and locked.grade.get("final"))
@@ -221,16 +223,6 @@ def run_grade(run: Run) -> dict:
         locked.save(update_fields=fields)
     run.grade = g
     return g
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
 
 
 def read_probes(run: Run) -> tuple[list[dict], datetime | None]:

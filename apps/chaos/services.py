@@ -192,17 +192,16 @@ def plan(
     info = FAULTS[f]
     if f in NODE_FAULTS:
         return _node_plan(
-            cluster,
-            namespace,
-            target,
-            f,
-            duration_seconds,
-            parameters,
-            mode,
-            selector,
-            hypothesis,
-            grace_seconds,
-            caps,
+            cluster=cluster,
+            namespace=namespace,
+            target=target,
+            fault=f,
+            duration_seconds=duration_seconds,
+            parameters=parameters,
+            mode=mode,
+            selector=selector,
+            probes_given=hypothesis,
+            grace_seconds=grace_seconds,
         )
     params = {
         **info.parameters,
@@ -221,14 +220,13 @@ def plan(
     checked = clean_parameters(info.action_kind, params)
     candidates = cluster_plan["pods"]
     hit = targets_hit(checked["mode"], checked.get("value"), len(candidates))
-    share_cap = caps.max_pod_share_percent
-    total = max(1, cluster_plan["workload_pods"])
-    if hit * 100 > share_cap * total:
-        raise ValidationFailed(
-            f"mode {checked['mode']} would hit {hit} of {namespace}/{target}'s {total} pods; "
-            f"the chaos cap is {share_cap}% of a workload's pods",
-            field="mode" if checked["mode"] in ("one", "all") else "value",
-        )
+    _check_share(
+        hit,
+        cluster_plan["workload_pods"],
+        what=f"mode {checked['mode']} would hit",
+        workload=f"{namespace}/{target}",
+        field="mode" if checked["mode"] in ("one", "all") else "value",
+    )
     kind, spec = chaos_object(info.action_kind, namespace, target, checked)
     notes = []
     if checked["mode"] != "all" and hit < len(candidates):
@@ -256,20 +254,33 @@ def plan(
     )
 
 
+def _check_share(hit: int, workload_pods: int, *, what: str, workload: str, field: str) -> None:
+    """The cap on the share of a workload's pods one fault may hit."""
+    cap = caps_get().max_pod_share_percent
+    total = max(1, workload_pods)
+    if hit * 100 > cap * total:
+        raise ValidationFailed(
+            f"{what} {hit} of {workload}'s {total} pods; the chaos cap is {cap}% of a "
+            "workload's pods",
+            field=field,
+        )
+
+
 def _node_plan(
-    cluster,
-    namespace,
-    target,
-    f,
-    duration_seconds,
-    parameters,
-    mode,
-    selector,
-    hypothesis,
-    grace_seconds,
-    caps,
+    *,
+    cluster: Cluster,
+    namespace: str,
+    target: str,
+    fault: Fault,
+    duration_seconds: int,
+    parameters: dict | None,
+    mode: str,
+    selector: dict | None,
+    probes_given: list[dict],
+    grace_seconds: int,
 ) -> Plan:
     """A drain of the node that runs one of the workload's pods (the first by name)."""
+    f = fault
     if mode != "one":
         raise ValidationFailed(f"{f.value} drains one node: mode must be one", field="mode")
     if parameters:
@@ -281,13 +292,13 @@ def _node_plan(
     candidates, nodes = cluster_plan["pods"], cluster_plan["nodes"]
     node = nodes[candidates[0]]
     on_node = [p for p in candidates if nodes[p] == node]
-    total = max(1, cluster_plan["workload_pods"])
-    if len(on_node) * 100 > caps.max_pod_share_percent * total:
-        raise ValidationFailed(
-            f"draining {node} would evict {len(on_node)} of {namespace}/{target}'s {total} "
-            f"pods; the chaos cap is {caps.max_pod_share_percent}% of a workload's pods",
-            field="target",
-        )
+    _check_share(
+        len(on_node),
+        cluster_plan["workload_pods"],
+        what=f"draining {node} would evict",
+        workload=f"{namespace}/{target}",
+        field="target",
+    )
     return Plan(
         cluster=cluster,
         namespace=namespace,
@@ -301,7 +312,7 @@ def _node_plan(
         candidates=on_node,
         hit=len(on_node),
         workload_pods=cluster_plan["workload_pods"],
-        probes=hypothesis,
+        probes=probes_given,
         grace_seconds=grace_seconds,
         selector=cluster_plan["selector"],
         mode="one",

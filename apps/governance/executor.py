@@ -381,28 +381,35 @@ def _poll_interval(waited: float) -> float:
 
 
 def rollback(gw, a: Action) -> str:
-    snap = a.snapshot or {}
+    """Undo the change, saying what was done ("" when nothing could be); never raises."""
     try:
-        if a.kind == Kind.SCALE:
-            gw.scale(a.namespace, a.target_name, replicas=snap["replicas"])
-            return f"scaled back to {snap['replicas']}"
-        if a.kind in (Kind.ROLLOUT_RESTART, Kind.ROLLOUT_UNDO, Kind.PATCH_RESOURCES) and snap.get(
-            "template_hash"
-        ):
-            gw.rollout_undo(a.namespace, a.target_name, template_hash=snap["template_hash"])
-            return f"rolled back to revision {snap.get('revision')}"
-        if a.kind in (Kind.CORDON, Kind.DRAIN_NODE) and not snap.get("unschedulable"):
-            gw.uncordon(a.target_name)
-            return "uncordoned"
-        if a.kind == Kind.UNCORDON and snap.get("unschedulable"):
-            gw.cordon(a.target_name)
-            return "cordoned again"
-        if a.kind in CHAOS_KINDS:
-            kind, _ = _chaos_spec(a)
-            gw.delete_chaos(kind, a.namespace, chaosmesh.object_name(a.pk))
-            return "chaos object deleted"
+        return undo(gw, a)
     except gw_errors.GatewayError as exc:
         return f"rollback failed: {exc.message}"
+
+
+def undo(gw, a: Action) -> str:
+    """Put the target back as the snapshot found it; what was done, "" when there is nothing
+    to undo. Raises GatewayError (NotFound: already gone)."""
+    snap = a.snapshot or {}
+    if a.kind == Kind.SCALE:
+        gw.scale(a.namespace, a.target_name, replicas=snap["replicas"])
+        return f"scaled back to {snap['replicas']}"
+    if a.kind in (Kind.ROLLOUT_RESTART, Kind.ROLLOUT_UNDO, Kind.PATCH_RESOURCES) and snap.get(
+        "template_hash"
+    ):
+        gw.rollout_undo(a.namespace, a.target_name, template_hash=snap["template_hash"])
+        return f"rolled back to revision {snap.get('revision')}"
+    if a.kind in (Kind.CORDON, Kind.DRAIN_NODE) and not snap.get("unschedulable"):
+        gw.uncordon(a.target_name)
+        return f"{a.target_name} uncordoned"
+    if a.kind == Kind.UNCORDON and snap.get("unschedulable"):
+        gw.cordon(a.target_name)
+        return "cordoned again"
+    if a.kind in CHAOS_KINDS:
+        kind, _ = _chaos_spec(a)
+        gw.delete_chaos(kind, a.namespace, chaosmesh.object_name(a.pk))
+        return f"{kind} {chaosmesh.object_name(a.pk)} deleted"
     return ""
 
 
@@ -435,7 +442,9 @@ def chaos_stop(action_id: int, *, actor: str, reason: str) -> str:
     try:
         gw = gateway_for(action.cluster)
         try:
-            done = _undo_drain(gw, action) if drain else _delete_chaos_object(gw, action)
+            done = undo(gw, action) or "nothing to undo (the node was cordoned before the drain)"
+        except gw_errors.NotFound:
+            done = "already gone"
         finally:
             gw.close()
     except gw_errors.GatewayError as exc:
@@ -457,22 +466,3 @@ def chaos_stop(action_id: int, *, actor: str, reason: str) -> str:
             reason=reason,
         )
     return done
-
-
-def _delete_chaos_object(gw, action: Action) -> str:
-    kind, _ = _chaos_spec(action)
-    name = chaosmesh.object_name(action.pk)
-    try:
-        gw.delete_chaos(kind, action.namespace, name)
-        return f"{kind} {name} deleted"
-    except gw_errors.NotFound:
-        return f"{kind} {name} already gone"
-
-
-def _undo_drain(gw, action: Action) -> str:
-    """A chaos drain is undone by uncordoning the node (its evicted pods run elsewhere; new
-    ones may come back)."""
-    if (action.snapshot or {}).get("unschedulable"):
-        return f"{action.target_name} was cordoned before the drain: left cordoned"
-    gw.uncordon(action.target_name)
-    return f"{action.target_name} uncordoned"
