@@ -43,6 +43,7 @@ SUITE = [
     ("cpu-stress", "api", {"workers": 2, "load": 100}),
     ("memory-stress", "api", {"size": "600Mi"}),
     ("node-drain", "api", {}),  # web: 2 of its 3 pods share a node, over the 50% cap
+    ("node-not-ready", "api", {}),  # the sandbox's own: the node of one api pod goes NotReady
 ]
 P95 = math.log(20)  # the 95th percentile of an exponential, in means
 

@@ -236,6 +236,11 @@ class Soak:
             "healed": len(healed),
             "plans": self.plans,
             "plan_items": self.plan_items,
+            "false_list": [
+                f"#{i.pk} {i.cause} {i.target_label} from {i.started_at:%H:%M} "
+                f"({'predicted' if i.preventive else 'observed'}, {i.status}): {i.title}"
+                for i in false
+            ],
         }
 
 
@@ -292,6 +297,7 @@ def report(f: dict) -> str:
             f"  replaced proposals        {f['replaced']:.1f}",
             f"  clicks per healed incident {f['clicks_per_healed']:.2f} ({f['healed']} healed)",
             f"  cost plans built {f['plans']}, items in them {f['plan_items']}",
+            *(f"  false alarm: {line}" for line in f["false_list"]),
         ]
     )
 

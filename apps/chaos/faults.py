@@ -20,6 +20,7 @@ class Fault(StrEnum):
     CPU_STRESS = "cpu-stress"
     MEMORY_STRESS = "memory-stress"
     NODE_DRAIN = "node-drain"
+    NODE_NOT_READY = "node-not-ready"
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,15 @@ FAULTS: dict[Fault, FaultInfo] = {
         "drains the node that runs one of the selected pods (kubectl drain: cordon, evict); "
         "uncordoned at the end",
     ),
+    Fault.NODE_NOT_READY: FaultInfo(
+        "chaos_node_not_ready",
+        "Node NotReady (sandbox)",
+        "stops the kubelet of the node that runs one of the selected pods: the node goes "
+        "NotReady, its pods unready, and they are evicted after 300 s; back at the end",
+    ),
 }
-NODE_FAULTS = {Fault.NODE_DRAIN}  # the Action targets a node, not the workload
+NODE_FAULTS = {Fault.NODE_DRAIN, Fault.NODE_NOT_READY}  # the Action targets a node
+SANDBOX_ONLY = {Fault.NODE_NOT_READY}  # a real cluster has no API that stops a kubelet
 
 
 def targets_hit(mode: str, value: str | None, candidates: int) -> int:

@@ -55,6 +55,12 @@ EXPECTED: dict[Fault, Expected] = {
         frozenset(),
         "the evicted pods are rescheduled on other nodes; ZeroTouch should do nothing",
     ),
+    Fault.NODE_NOT_READY: Expected(
+        True,
+        frozenset({"node_failure"}),
+        "a node stops reporting: an incident naming the node (and, if it stays NotReady, its "
+        "drain proposed)",
+    ),
     Fault.NETWORK_DELAY: Expected(
         None, frozenset({"anomaly"}), "latency rises; the probes judge it, an anomaly is a bonus"
     ),

@@ -40,6 +40,7 @@ from apps.governance.chaosmesh import OBJECT_PREFIX
 from apps.governance.queueing import queue_chaos_stop
 
 from . import grading, probes
+from .faults import NODE_FAULTS, Fault
 from .models import Run
 
 WATCHER = "system:chaos-watch"
@@ -51,7 +52,7 @@ NOT_INJECTED = {
     Status.FAILED,
     Status.ROLLED_BACK,
 }
-CHAOS_OBJECT_KINDS = ("PodChaos", "NetworkChaos", "StressChaos")
+CHAOS_OBJECT_KINDS = ("PodChaos", "NetworkChaos", "StressChaos", "NodeChaos")
 GRADE_WINDOW = timedelta(minutes=30)  # incidents counted, and regrading, until this after the end
 BROKEN = "steady state broken"
 MAX_READINGS = 720  # probe readings kept per run for its chart (2 h at the default watch)
@@ -196,8 +197,11 @@ def run_grade(run: Run) -> dict:
     incidents = []
     if start is not None:
         until = (ends_at(run) or start) + GRADE_WINDOW
+        node = run.action.target_name if Fault(e.fault) in NODE_FAULTS and run.action else ""
         for find in WORKLOAD_INCIDENTS:
             incidents += find(e.cluster_id, e.namespace, e.workload, start, until)
+            if node:  # a node fault: the incidents about the node itself too
+                incidents += find(e.cluster_id, "", node, start, until)
         incidents.sort(key=lambda i: i["detected_at"])
     g = grading.grade(
         fault=e.fault,

@@ -36,7 +36,7 @@ from apps.governance.actions.params import clean_parameters
 from apps.governance.chaosmesh import chaos_object
 
 from . import probes, schedules
-from .faults import FAULTS, NODE_FAULTS, Fault, targets_hit
+from .faults import FAULTS, NODE_FAULTS, SANDBOX_ONLY, Fault, targets_hit
 from .models import Caps, Experiment, Run
 from .runs import note
 
@@ -279,10 +279,17 @@ def _node_plan(
     probes_given: list[dict],
     grace_seconds: int,
 ) -> Plan:
-    """A drain of the node that runs one of the workload's pods (the first by name)."""
+    """A fault on the node that runs one of the workload's pods (the first by name): a drain,
+    or (on the sandbox) the node NotReady for the duration."""
     f = fault
+    if f in SANDBOX_ONLY and not cluster.simulated:
+        raise ValidationFailed(
+            f"{f.value} is played by the sandbox only: a real cluster has no API that stops a "
+            "kubelet (use node-drain there)",
+            field="fault",
+        )
     if mode != "one":
-        raise ValidationFailed(f"{f.value} drains one node: mode must be one", field="mode")
+        raise ValidationFailed(f"{f.value} hits one node: mode must be one", field="mode")
     if parameters:
         first = sorted(parameters)[0]
         raise ValidationFailed(
@@ -292,23 +299,41 @@ def _node_plan(
     candidates, nodes = cluster_plan["pods"], cluster_plan["nodes"]
     node = nodes[candidates[0]]
     on_node = [p for p in candidates if nodes[p] == node]
+    drain = f == Fault.NODE_DRAIN
     _check_share(
         len(on_node),
         cluster_plan["workload_pods"],
-        what=f"draining {node} would evict",
+        what=f"{'draining' if drain else 'taking down'} {node} would hit",
         workload=f"{namespace}/{target}",
         field="target",
     )
+    info = FAULTS[f]
+    if drain:
+        kind, spec, params = "", {"drain": node, "evicts_of_the_workload": on_node}, {}
+        notes = [
+            f"every other pod on {node} is evicted too (DaemonSet pods aside), as kubectl "
+            "drain does; the node is uncordoned when the run ends",
+            "a drain has no duration of its own: if ZeroTouch is down at the end, the node "
+            "stays cordoned until the sweeper undoes it",
+        ]
+    else:
+        params = clean_parameters(info.action_kind, {"duration": f"{duration_seconds}s"})
+        kind, spec = chaos_object(info.action_kind, "", node, params)
+        notes = [
+            f"every pod on {node} turns unready, not only the workload's; the taint manager "
+            "evicts them if the node stays NotReady for 300 s",
+            "the sandbox ends the fault by itself at the duration, even if ZeroTouch is down",
+        ]
     return Plan(
         cluster=cluster,
         namespace=namespace,
         workload=target,
         fault=f,
         duration_seconds=duration_seconds,
-        action_kind=FAULTS[f].action_kind,
-        parameters={},
-        chaos_kind="",
-        chaos_spec={"drain": node, "evicts_of_the_workload": on_node},
+        action_kind=info.action_kind,
+        parameters=params,
+        chaos_kind=kind,
+        chaos_spec=spec,
         candidates=on_node,
         hit=len(on_node),
         workload_pods=cluster_plan["workload_pods"],
@@ -318,12 +343,7 @@ def _node_plan(
         mode="one",
         value="",
         action_target=node,
-        notes=[
-            f"every other pod on {node} is evicted too (DaemonSet pods aside), as kubectl "
-            "drain does; the node is uncordoned when the run ends",
-            "a drain has no duration of its own: if ZeroTouch is down at the end, the node "
-            "stays cordoned until the sweeper undoes it",
-        ],
+        notes=notes,
     )
 
 

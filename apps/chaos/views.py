@@ -52,6 +52,14 @@ TEMPLATES = {
         "parameters": {"workers": 2, "load": 100},
         "probes": [{"kind": "availability", "min_percent": 50}],
     },
+    "node-not-ready": {
+        "title": "Take a node down (sandbox only)",
+        "fault": "node-not-ready",
+        "duration_seconds": 120,
+        "parameters": {},
+        "probes": [{"kind": "availability", "min_percent": 50}],
+        "grace_seconds": 60,
+    },
     "network-delay": {
         "title": "Network delay (needs the cluster's Prometheus for the latency probe)",
         "fault": "network-delay",

@@ -23,9 +23,10 @@ class Kind(models.TextChoices):
     CHAOS_NETWORK_LOSS = "chaos_network_loss", "Chaos: packet loss"
     CHAOS_NETWORK_PARTITION = "chaos_network_partition", "Chaos: network partition"
     CHAOS_MEMORY_STRESS = "chaos_memory_stress", "Chaos: memory stress"
+    CHAOS_NODE_NOT_READY = "chaos_node_not_ready", "Chaos: node NotReady (sandbox)"
 
 
-NODE_KINDS = {Kind.CORDON, Kind.UNCORDON, Kind.DRAIN_NODE}
+NODE_KINDS = {Kind.CORDON, Kind.UNCORDON, Kind.DRAIN_NODE, Kind.CHAOS_NODE_NOT_READY}
 POD_KINDS = {Kind.RESTART_POD, Kind.EVICT_POD}
 CHAOS_KINDS = {
     Kind.CHAOS_POD_KILL,
@@ -36,7 +37,10 @@ CHAOS_KINDS = {
     Kind.CHAOS_NETWORK_PARTITION,
     Kind.CHAOS_STRESS,
     Kind.CHAOS_MEMORY_STRESS,
+    Kind.CHAOS_NODE_NOT_READY,
 }
+# Faults only the sandbox plays (a real cluster has no API that stops a kubelet).
+SANDBOX_ONLY_KINDS = {Kind.CHAOS_NODE_NOT_READY}
 
 
 class Status(models.TextChoices):

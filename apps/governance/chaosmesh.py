@@ -24,6 +24,8 @@ def selector(namespace: str, target_name: str, parameters: dict) -> dict:
 def chaos_object(kind: str, namespace: str, target_name: str, parameters: dict) -> tuple[str, dict]:
     """(Chaos Mesh kind, spec) for a chaos Action kind."""
     p = parameters
+    if kind == Kind.CHAOS_NODE_NOT_READY:  # the sandbox's own: the node is the target
+        return "NodeChaos", {"nodeName": target_name, "duration": p["duration"]}
     base = {
         "mode": p.get("mode", "one"),
         "selector": selector(namespace, target_name, p),

@@ -14,7 +14,7 @@ from apps.core.selectors import safety_state_get
 from apps.core.services import safety_storm_brake
 
 from . import policy as rules_mod
-from .action_models import CHAOS_KINDS, POD_KINDS, Action, Kind, Status
+from .action_models import CHAOS_KINDS, POD_KINDS, SANDBOX_ONLY_KINDS, Action, Kind, Status
 from .actions.policies import rules
 from .actions.transitions import effective_mode
 
@@ -63,6 +63,8 @@ def check(action: Action, *, stage: str, auto: bool = False, now=None) -> Verdic
         return Verdict("block", f"safety mode {mode}: no auto-approval", "mode")
     if action.kind in CHAOS_KINDS and not switch["allow_chaos"]:
         return Verdict("block", "chaos experiments need the allow_chaos switch", "chaos")
+    if action.kind in SANDBOX_ONLY_KINDS and not action.cluster.simulated:
+        return Verdict("block", f"{action.kind} is played by the sandbox only", "chaos")
     if (
         action.namespace in action.cluster.protected_namespaces
         and not switch["allow_protected_namespaces"]
@@ -72,7 +74,9 @@ def check(action: Action, *, stage: str, auto: bool = False, now=None) -> Verdic
             f"namespace {action.namespace} is protected on {action.cluster.name}",
             "protected_namespace",
         )
-    if action.kind == Kind.DRAIN_NODE and not switch["allow_protected_namespaces"]:
+    # A drain evicts the node's pods; a NotReady node has them evicted by the taint manager.
+    node_wide = action.kind in (Kind.DRAIN_NODE, Kind.CHAOS_NODE_NOT_READY)
+    if node_wide and not switch["allow_protected_namespaces"]:
         why = _drain_protected(action)
         if why:
             return Verdict("block", why, "protected_namespace")
@@ -125,8 +129,9 @@ def _drain_protected(action: Action) -> str:
     if not pods:
         return ""
     shown = ", ".join(pods[:5]) + (f" and {len(pods) - 5} more" if len(pods) > 5 else "")
+    verb = "draining" if action.kind == Kind.DRAIN_NODE else "taking down"
     return (
-        f"draining {action.target_name} would evict pods in protected namespaces ({shown}); "
+        f"{verb} {action.target_name} would evict pods in protected namespaces ({shown}); "
         "that needs the allow_protected_namespaces switch"
     )
 

@@ -35,6 +35,7 @@ CHAOS = (
     "chaos_network_partition",
     "chaos_stress",
     "chaos_memory_stress",
+    "chaos_node_not_ready",
 )
 
 
@@ -151,6 +152,8 @@ def table(facts: Facts) -> tuple[str, str]:
         if facts.node_pods == 0:
             return "medium", "cordons the node; no pod runs on it"
         return "high", "evicts every pod on the node"
+    if k == "chaos_node_not_ready":
+        return "high", "every pod on the node turns unready (evicted after 300 s)"
     if k in CHAOS:
         return "medium", "injects a fault on purpose"
     return "high", f"no rating known for {k}"  # fail closed

@@ -52,10 +52,14 @@ def opted(live, settings, adam):
     safety_switch_set(actor=adam, name="allow_chaos", enabled=True, reason="game day")
 
 
-def start(cluster, olivia, **over) -> Run:
+def planned(cluster, olivia, **over):
     kw = {"namespace": "shop", "target": "web", "fault": "pod-kill", "duration_seconds": 60}
     kw.update(over)
-    return inject(actor=olivia, plan=plan(actor=olivia, cluster=cluster, **kw))
+    return plan(actor=olivia, cluster=cluster, **kw)
+
+
+def start(cluster, olivia, **over) -> Run:
+    return inject(actor=olivia, plan=planned(cluster, olivia, **over))
 
 
 def approved(run: Run, alice) -> Run:
@@ -326,3 +330,60 @@ def test_a_node_drain_is_undone_at_the_end_and_graded(cluster, live, opted, oliv
     assert runs.chaos_sweep() == 0  # undone: nothing for the sweeper
     run.refresh_from_db()
     assert run.grade["final"] and "ZeroTouch correctly did nothing" in run.grade["verdict"]
+
+
+def test_a_node_not_ready_is_seen_as_the_node_ended_by_its_object_and_graded(
+    cluster, live, opted, olivia, alice
+):
+    p = planned(cluster, olivia, fault="node-not-ready")
+    node = p.action_target
+    assert (p.action_kind, p.chaos_kind) == ("chaos_node_not_ready", "NodeChaos")
+    assert p.chaos_spec == {"nodeName": node, "duration": "60s"} and p.hit == 1
+    run = approved(inject(actor=olivia, plan=p), alice)
+    assert (run.action.target_name, run.action.namespace) == (node, "")
+    assert run.action.risk == "high"  # every pod on the node turns unready
+    assert executor.execute(run.action_id) == Status.SUCCEEDED
+    core, custom = kube(live)
+    objects = custom.list_cluster_custom_object("sandbox.zerotouch.dev", "v1", "nodechaos")
+    assert [o["metadata"]["name"] for o in objects["items"]] == [f"zt-action-{run.action_id}"]
+    ready = {c.type: c.status for c in core.read_node(node).status.conditions}["Ready"]
+    assert ready == "Unknown"  # the kubelet stopped posting status
+    for _ in range(2):  # ZeroTouch watches the cluster meanwhile, as it always does
+        live.sandbox.advance(25)
+        assert cluster_collect(cluster=cluster).ok
+        cluster.refresh_from_db()
+        heal_cycle(cluster=cluster)
+    live.sandbox.advance(11)  # past the fault's own 60 s: the sandbox ends it by itself
+    ready = {c.type: c.status for c in core.read_node(node).status.conditions}["Ready"]
+    assert ready == "True"
+    assert runs.runs_watch()["ended"] == 1
+    assert executor.chaos_stop(run.action_id, actor="test", reason="clean-up") == (
+        f"NodeChaos zt-action-{run.action_id} deleted"
+    )
+    assert (
+        custom.list_cluster_custom_object("sandbox.zerotouch.dev", "v1", "nodechaos")["items"] == []
+    )
+    run.refresh_from_db()
+    assert run.grade["detected"] and run.grade["right_cause"], run.grade
+
+
+def test_a_node_not_ready_is_refused_off_the_sandbox_at_plan_and_at_the_gate(
+    cluster, live, opted, olivia, alice
+):
+    p = planned(cluster, olivia, fault="node-not-ready")
+    run = approved(inject(actor=olivia, plan=p), alice)
+    cluster.connection = cluster.Connection.KUBECONFIG  # the same API, now a "real" cluster
+    cluster.save(update_fields=["connection"])
+    with pytest.raises(ValidationFailed) as e:
+        planned(cluster, olivia, fault="node-not-ready")
+    assert e.value.field == "fault" and "sandbox only" in str(e.value)
+    # An Action already approved is stopped at the gate: nothing is created.
+    assert executor.execute(run.action_id) == Status.BLOCKED
+    run.action.refresh_from_db()
+    assert "played by the sandbox only" in run.action.status_reason
+    assert (
+        kube(live)[1].list_cluster_custom_object("sandbox.zerotouch.dev", "v1", "nodechaos")[
+            "items"
+        ]
+        == []
+    )

@@ -390,3 +390,22 @@ def test_pod_kill_chaos_has_its_pod_replaced(sandbox, gateway):
     sandbox.sandbox.advance(30)
     after = {p.uid for p in gateway.pods("shop", label_selector="app=web") if p.ready}
     assert len(after) == len(before) and len(before - after) == 1
+
+
+def test_node_chaos_takes_its_node_down_for_its_duration_and_never_a_node_already_down(
+    sandbox, gateway
+):
+    ready = lambda name: next(n for n in gateway.nodes() if n.name == name).ready  # noqa: E731
+    gateway.create_chaos("NodeChaos", "", "down", {"nodeName": "node-1", "duration": "60s"})
+    assert not ready("node-1") and ready("node-2")
+    assert gateway.list_chaos("NodeChaos")[0]["metadata"]["name"] == "down"
+    # A second object on a node already down takes nothing and gives nothing back.
+    gateway.create_chaos("NodeChaos", "", "again", {"nodeName": "node-1", "duration": "10s"})
+    sandbox.sandbox.advance(15)
+    assert not ready("node-1")  # "again" ended; the node stays down for "down"
+    sandbox.sandbox.advance(50)
+    assert ready("node-1")
+    stopped = gateway.get_chaos("NodeChaos", "", "down")["status"]["experiment"]
+    assert stopped["desiredPhase"] == "Stop"
+    gateway.delete_chaos("NodeChaos", "", "down")
+    assert [o["metadata"]["name"] for o in gateway.list_chaos("NodeChaos")] == ["again"]

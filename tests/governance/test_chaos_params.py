@@ -61,6 +61,14 @@ def test_it_builds_the_chaos_mesh_object_each_kind_needs(kind, given, chaos_kind
     assert {k: spec[k] for k in spec_part} == spec_part
 
 
+def test_a_node_not_ready_names_the_node_cluster_wide_with_its_duration():
+    p = clean_parameters(Kind.CHAOS_NODE_NOT_READY, {"duration": "45s"})
+    assert chaos_object(Kind.CHAOS_NODE_NOT_READY, "", "node-b", p) == (
+        "NodeChaos",
+        {"nodeName": "node-b", "duration": "45s"},
+    )
+
+
 def test_it_fills_defaults_the_one_way_so_equal_faults_compare_equal():
     a = clean_parameters(Kind.CHAOS_NETWORK_LOSS, {"mode": "fixed", "value": "2", "loss": "30"})
     b = clean_parameters(Kind.CHAOS_NETWORK_LOSS, {"mode": "fixed", "value": 2, "loss": 30})
@@ -88,6 +96,8 @@ def test_it_fills_defaults_the_one_way_so_equal_faults_compare_equal():
         (Kind.CHAOS_STRESS, {"workers": 17}, "parameters.workers"),
         (Kind.CHAOS_STRESS, {"load": 0}, "parameters.load"),
         (Kind.CHAOS_MEMORY_STRESS, {"size": "2Pi"}, "parameters.size"),
+        (Kind.CHAOS_NODE_NOT_READY, {"mode": "all"}, "parameters.mode"),
+        (Kind.CHAOS_NODE_NOT_READY, {"duration": "2h"}, "parameters.duration"),
     ],
 )
 def test_it_refuses_bad_chaos_parameters_naming_the_field(kind, given, field):

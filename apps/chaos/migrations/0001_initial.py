@@ -6,65 +6,134 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('clusters', '0005_collect_warnings'),
-        ('governance', '0009_chaos_kinds'),
+        ("clusters", "0005_collect_warnings"),
+        ("governance", "0009_chaos_kinds"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Caps',
+            name="Caps",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('max_duration_seconds', models.PositiveIntegerField(default=900)),
-                ('max_pod_share_percent', models.PositiveSmallIntegerField(default=50)),
-                ('changed_by', models.CharField(blank=True, max_length=150)),
-                ('changed_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("max_duration_seconds", models.PositiveIntegerField(default=900)),
+                ("max_pod_share_percent", models.PositiveSmallIntegerField(default=50)),
+                ("changed_by", models.CharField(blank=True, max_length=150)),
+                ("changed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name_plural': 'caps',
+                "verbose_name_plural": "caps",
             },
         ),
         migrations.CreateModel(
-            name='Experiment',
+            name="Experiment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('description', models.TextField(blank=True)),
-                ('namespace', models.CharField(max_length=63)),
-                ('workload', models.CharField(max_length=253)),
-                ('selector', models.JSONField(blank=True, default=dict)),
-                ('fault', models.CharField(choices=[('pod-kill', 'pod-kill'), ('pod-failure', 'pod-failure'), ('container-kill', 'container-kill'), ('network-delay', 'network-delay'), ('network-loss', 'network-loss'), ('network-partition', 'network-partition'), ('cpu-stress', 'cpu-stress'), ('memory-stress', 'memory-stress')], max_length=30)),
-                ('mode', models.CharField(choices=[('one', 'one pod'), ('fixed', 'a fixed number of pods'), ('fixed-percent', 'a share of the pods'), ('all', 'every pod')], default='one', max_length=20)),
-                ('value', models.CharField(blank=True, max_length=10)),
-                ('duration_seconds', models.PositiveIntegerField()),
-                ('parameters', models.JSONField(blank=True, default=dict)),
-                ('one_off', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='experiments', to='clusters.cluster')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='experiments', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("description", models.TextField(blank=True)),
+                ("namespace", models.CharField(max_length=63)),
+                ("workload", models.CharField(max_length=253)),
+                ("selector", models.JSONField(blank=True, default=dict)),
+                (
+                    "fault",
+                    models.CharField(
+                        choices=[
+                            ("pod-kill", "pod-kill"),
+                            ("pod-failure", "pod-failure"),
+                            ("container-kill", "container-kill"),
+                            ("network-delay", "network-delay"),
+                            ("network-loss", "network-loss"),
+                            ("network-partition", "network-partition"),
+                            ("cpu-stress", "cpu-stress"),
+                            ("memory-stress", "memory-stress"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("one", "one pod"),
+                            ("fixed", "a fixed number of pods"),
+                            ("fixed-percent", "a share of the pods"),
+                            ("all", "every pod"),
+                        ],
+                        default="one",
+                        max_length=20,
+                    ),
+                ),
+                ("value", models.CharField(blank=True, max_length=10)),
+                ("duration_seconds", models.PositiveIntegerField()),
+                ("parameters", models.JSONField(blank=True, default=dict)),
+                ("one_off", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="experiments",
+                        to="clusters.cluster",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="experiments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_by', models.CharField(max_length=150)),
-                ('candidates', models.JSONField(default=list)),
-                ('hit', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('action', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='chaos_run', to='governance.action')),
-                ('experiment', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='chaos.experiment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("started_by", models.CharField(max_length=150)),
+                ("candidates", models.JSONField(default=list)),
+                ("hit", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "action",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="chaos_run",
+                        to="governance.action",
+                    ),
+                ),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="runs",
+                        to="chaos.experiment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
     ]

@@ -4,65 +4,68 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chaos', '0001_initial'),
+        ("chaos", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='experiment',
-            name='grace_seconds',
+            model_name="experiment",
+            name="grace_seconds",
             field=models.PositiveIntegerField(default=20),
         ),
         migrations.AddField(
-            model_name='experiment',
-            name='probes',
+            model_name="experiment",
+            name="probes",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='run',
-            name='after_due',
+            model_name="run",
+            name="after_due",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='run',
-            name='baseline',
+            model_name="run",
+            name="baseline",
             field=models.JSONField(default=dict),
         ),
         migrations.AddField(
-            model_name='run',
-            name='breach_since',
+            model_name="run",
+            name="breach_since",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='run',
-            name='end_reason',
+            model_name="run",
+            name="end_reason",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='run',
-            name='ended_at',
+            model_name="run",
+            name="ended_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='run',
-            name='phase',
-            field=models.CharField(choices=[('active', 'Active'), ('aborted', 'Aborted'), ('ended', 'Ended')], default='active', max_length=10),
+            model_name="run",
+            name="phase",
+            field=models.CharField(
+                choices=[("active", "Active"), ("aborted", "Aborted"), ("ended", "Ended")],
+                default="active",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='run',
-            name='steady_after',
+            model_name="run",
+            name="steady_after",
             field=models.JSONField(default=list),
         ),
         migrations.AddField(
-            model_name='run',
-            name='steady_before',
+            model_name="run",
+            name="steady_before",
             field=models.JSONField(default=list),
         ),
         migrations.AddField(
-            model_name='run',
-            name='timeline',
+            model_name="run",
+            name="timeline",
             field=models.JSONField(default=list),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chaos', '0002_lifecycle'),
+        ("chaos", "0002_lifecycle"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='run',
-            name='grade',
+            model_name="run",
+            name="grade",
             field=models.JSONField(blank=True, null=True),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chaos', '0003_grade'),
+        ("chaos", "0003_grade"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='run',
-            name='readings',
+            model_name="run",
+            name="readings",
             field=models.JSONField(default=list),
         ),
     ]

@@ -4,40 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chaos', '0004_readings'),
+        ("chaos", "0004_readings"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='experiment',
-            name='enabled',
+            model_name="experiment",
+            name="enabled",
             field=models.BooleanField(default=True),
         ),
         migrations.AddField(
-            model_name='experiment',
-            name='last_skip',
+            model_name="experiment",
+            name="last_skip",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='experiment',
-            name='next_run_at',
+            model_name="experiment",
+            name="next_run_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='experiment',
-            name='schedule',
+            model_name="experiment",
+            name="schedule",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddField(
-            model_name='experiment',
-            name='timezone',
-            field=models.CharField(default='UTC', max_length=64),
+            model_name="experiment",
+            name="timezone",
+            field=models.CharField(default="UTC", max_length=64),
         ),
         migrations.AddField(
-            model_name='experiment',
-            name='window',
+            model_name="experiment",
+            name="window",
             field=models.CharField(blank=True, max_length=11),
         ),
     ]

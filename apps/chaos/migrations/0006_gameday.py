@@ -6,31 +6,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chaos', '0005_schedules'),
+        ("chaos", "0005_schedules"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='GameDay',
+            name="GameDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('experiments', models.JSONField(default=list)),
-                ('timezone', models.CharField(default='UTC', max_length=64)),
-                ('window', models.CharField(blank=True, max_length=11)),
-                ('status', models.CharField(choices=[('planned', 'Planned'), ('running', 'Running'), ('done', 'Done'), ('stopped', 'Stopped')], default='planned', max_length=10)),
-                ('runs', models.JSONField(default=list)),
-                ('stop_reason', models.TextField(blank=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='gamedays', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("experiments", models.JSONField(default=list)),
+                ("timezone", models.CharField(default="UTC", max_length=64)),
+                ("window", models.CharField(blank=True, max_length=11)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("planned", "Planned"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("stopped", "Stopped"),
+                        ],
+                        default="planned",
+                        max_length=10,
+                    ),
+                ),
+                ("runs", models.JSONField(default=list)),
+                ("stop_reason", models.TextField(blank=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="gamedays",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
     ]

@@ -4,15 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chaos', '0006_gameday'),
+        ("chaos", "0006_gameday"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='experiment',
-            name='fault',
-            field=models.CharField(choices=[('pod-kill', 'pod-kill'), ('pod-failure', 'pod-failure'), ('container-kill', 'container-kill'), ('network-delay', 'network-delay'), ('network-loss', 'network-loss'), ('network-partition', 'network-partition'), ('cpu-stress', 'cpu-stress'), ('memory-stress', 'memory-stress'), ('node-drain', 'node-drain')], max_length=30),
+            model_name="experiment",
+            name="fault",
+            field=models.CharField(
+                choices=[
+                    ("pod-kill", "pod-kill"),
+                    ("pod-failure", "pod-failure"),
+                    ("container-kill", "container-kill"),
+                    ("network-delay", "network-delay"),
+                    ("network-loss", "network-loss"),
+                    ("network-partition", "network-partition"),
+                    ("cpu-stress", "cpu-stress"),
+                    ("memory-stress", "memory-stress"),
+                    ("node-drain", "node-drain"),
+                ],
+                max_length=30,
+            ),
         ),
     ]

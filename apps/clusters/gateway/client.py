@@ -38,8 +38,17 @@ from .types import (
 )
 
 log = logging.getLogger(__name__)
-CHAOS = {"PodChaos": "podchaos", "NetworkChaos": "networkchaos", "StressChaos": "stresschaos"}
 CHAOS_GROUP, CHAOS_VERSION = "chaos-mesh.org", "v1alpha1"
+# Fault objects: kind -> (group, version, plural). Chaos Mesh's live in the namespace of the
+# pods they hit; NodeChaos is the sandbox's own (a node NotReady for a duration, cluster-wide
+# as nodes are), which a real cluster does not serve.
+CHAOS = {
+    "PodChaos": (CHAOS_GROUP, CHAOS_VERSION, "podchaos"),
+    "NetworkChaos": (CHAOS_GROUP, CHAOS_VERSION, "networkchaos"),
+    "StressChaos": (CHAOS_GROUP, CHAOS_VERSION, "stresschaos"),
+    "NodeChaos": ("sandbox.zerotouch.dev", "v1", "nodechaos"),
+}
+CLUSTER_SCOPED_CHAOS = {"NodeChaos"}
 SMP = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -449,58 +458,68 @@ class Gateway:
         )
 
     def create_chaos(self, kind: str, namespace: str, name: str, spec: dict) -> dict:
-        plural = self._chaos_plural(kind)
+        """Create a fault object (`namespace` is ignored for a cluster-wide kind)."""
+        group, version, plural = self._chaos_resource(kind)
+        metadata = (
+            {"name": name}
+            if kind in CLUSTER_SCOPED_CHAOS
+            else {"name": name, "namespace": namespace}
+        )
         body = {
-            "apiVersion": f"{CHAOS_GROUP}/{CHAOS_VERSION}",
+            "apiVersion": f"{group}/{version}",
             "kind": kind,
-            "metadata": {"name": name, "namespace": namespace},
+            "metadata": metadata,
             "spec": spec,
         }
+        if kind in CLUSTER_SCOPED_CHAOS:
+            return self._call(
+                f"create {kind} {name}",
+                self.custom.create_cluster_custom_object,
+                group,
+                version,
+                plural,
+                body,
+            )
         return self._call(
             f"create {kind} {namespace}/{name}",
             self.custom.create_namespaced_custom_object,
-            CHAOS_GROUP,
-            CHAOS_VERSION,
+            group,
+            version,
             namespace,
             plural,
             body,
         )
 
     def delete_chaos(self, kind: str, namespace: str, name: str) -> None:
-        self._call(
-            f"delete {kind} {namespace}/{name}",
-            self.custom.delete_namespaced_custom_object,
-            CHAOS_GROUP,
-            CHAOS_VERSION,
-            namespace,
-            self._chaos_plural(kind),
-            name,
+        self._chaos_verb("delete", kind, namespace, name)
+
+    def get_chaos(self, kind: str, namespace: str, name: str) -> dict:
+        return self._chaos_verb("get", kind, namespace, name)
+
+    def _chaos_verb(self, verb: str, kind: str, namespace: str, name: str):
+        group, version, plural = self._chaos_resource(kind)
+        if kind in CLUSTER_SCOPED_CHAOS:
+            call = getattr(self.custom, f"{verb}_cluster_custom_object")
+            return self._call(f"{verb} {kind} {name}", call, group, version, plural, name)
+        call = getattr(self.custom, f"{verb}_namespaced_custom_object")
+        return self._call(
+            f"{verb} {kind} {namespace}/{name}", call, group, version, namespace, plural, name
         )
 
     def list_chaos(self, kind: str) -> list[dict]:
-        """Every object of a Chaos Mesh kind, in every namespace (raw, as the API gives them)."""
-        body = self._call(
-            f"list {kind}",
-            self.custom.list_cluster_custom_object,
-            CHAOS_GROUP,
-            CHAOS_VERSION,
-            self._chaos_plural(kind),
-        )
+        """Every object of a fault kind, in every namespace (raw, as the API gives them); none
+        where the cluster does not serve the kind (Chaos Mesh not installed, or NodeChaos on a
+        real cluster)."""
+        try:
+            body = self._call(
+                f"list {kind}", self.custom.list_cluster_custom_object, *self._chaos_resource(kind)
+            )
+        except errors.NotFound:
+            return []
         return [o for o in body.get("items", []) if isinstance(o, dict) and o.get("metadata")]
 
-    def get_chaos(self, kind: str, namespace: str, name: str) -> dict:
-        return self._call(
-            f"get {kind} {namespace}/{name}",
-            self.custom.get_namespaced_custom_object,
-            CHAOS_GROUP,
-            CHAOS_VERSION,
-            namespace,
-            self._chaos_plural(kind),
-            name,
-        )
-
     @staticmethod
-    def _chaos_plural(kind: str) -> str:
+    def _chaos_resource(kind: str) -> tuple[str, str, str]:
         if kind not in CHAOS:
             raise errors.Invalid(f"unknown chaos kind {kind!r}; expected one of {sorted(CHAOS)}")
         return CHAOS[kind]

@@ -7,177 +7,299 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Cluster',
+            name="Cluster",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=60, unique=True)),
-                ('connection', models.CharField(choices=[('kubeconfig', 'Kubeconfig file and context'), ('in_cluster', 'In-cluster service account'), ('sandbox', 'Sandbox (simulated)')], max_length=20)),
-                ('kubeconfig_path', models.CharField(blank=True, max_length=500)),
-                ('context', models.CharField(blank=True, max_length=200)),
-                ('environment', models.CharField(choices=[('production', 'Production'), ('staging', 'Staging'), ('development', 'Development')], default='development', max_length=20)),
-                ('protected_namespaces', models.JSONField(default=apps.clusters.models.default_protected)),
-                ('collect_interval_seconds', models.PositiveIntegerField(default=30)),
-                ('prometheus_url', models.URLField(blank=True)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('reachable', models.BooleanField(null=True)),
-                ('server_version', models.CharField(blank=True, max_length=100)),
-                ('node_count', models.PositiveIntegerField(default=0)),
-                ('pod_count', models.PositiveIntegerField(default=0)),
-                ('last_checked_at', models.DateTimeField(blank=True, null=True)),
-                ('last_collected_at', models.DateTimeField(blank=True, null=True)),
-                ('last_cluster_time', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('last_error_at', models.DateTimeField(blank=True, null=True)),
-                ('metrics_available', models.BooleanField(null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(max_length=60, unique=True)),
+                (
+                    "connection",
+                    models.CharField(
+                        choices=[
+                            ("kubeconfig", "Kubeconfig file and context"),
+                            ("in_cluster", "In-cluster service account"),
+                            ("sandbox", "Sandbox (simulated)"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("kubeconfig_path", models.CharField(blank=True, max_length=500)),
+                ("context", models.CharField(blank=True, max_length=200)),
+                (
+                    "environment",
+                    models.CharField(
+                        choices=[
+                            ("production", "Production"),
+                            ("staging", "Staging"),
+                            ("development", "Development"),
+                        ],
+                        default="development",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "protected_namespaces",
+                    models.JSONField(default=apps.clusters.models.default_protected),
+                ),
+                ("collect_interval_seconds", models.PositiveIntegerField(default=30)),
+                ("prometheus_url", models.URLField(blank=True)),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("reachable", models.BooleanField(null=True)),
+                ("server_version", models.CharField(blank=True, max_length=100)),
+                ("node_count", models.PositiveIntegerField(default=0)),
+                ("pod_count", models.PositiveIntegerField(default=0)),
+                ("last_checked_at", models.DateTimeField(blank=True, null=True)),
+                ("last_collected_at", models.DateTimeField(blank=True, null=True)),
+                ("last_cluster_time", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("last_error_at", models.DateTimeField(blank=True, null=True)),
+                ("metrics_available", models.BooleanField(null=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='ClusterEvent',
+            name="ClusterEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uid', models.CharField(max_length=64)),
-                ('namespace', models.CharField(blank=True, max_length=253)),
-                ('type', models.CharField(max_length=20)),
-                ('reason', models.CharField(max_length=120)),
-                ('message', models.TextField(blank=True)),
-                ('count', models.PositiveIntegerField(default=1)),
-                ('object_kind', models.CharField(blank=True, max_length=60)),
-                ('object_name', models.CharField(blank=True, max_length=253)),
-                ('object_namespace', models.CharField(blank=True, max_length=253)),
-                ('first_seen', models.DateTimeField(null=True)),
-                ('last_seen', models.DateTimeField(db_index=True, null=True)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='clusters.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uid", models.CharField(max_length=64)),
+                ("namespace", models.CharField(blank=True, max_length=253)),
+                ("type", models.CharField(max_length=20)),
+                ("reason", models.CharField(max_length=120)),
+                ("message", models.TextField(blank=True)),
+                ("count", models.PositiveIntegerField(default=1)),
+                ("object_kind", models.CharField(blank=True, max_length=60)),
+                ("object_name", models.CharField(blank=True, max_length=253)),
+                ("object_namespace", models.CharField(blank=True, max_length=253)),
+                ("first_seen", models.DateTimeField(null=True)),
+                ("last_seen", models.DateTimeField(db_index=True, null=True)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-last_seen'],
-                'constraints': [models.UniqueConstraint(fields=('cluster', 'uid'), name='uniq_event')],
+                "ordering": ["-last_seen"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("cluster", "uid"), name="uniq_event")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ContainerSample',
+            name="ContainerSample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ts', models.DateTimeField()),
-                ('namespace', models.CharField(max_length=253)),
-                ('workload', models.CharField(blank=True, max_length=253)),
-                ('pod', models.CharField(max_length=253)),
-                ('container', models.CharField(max_length=253)),
-                ('node', models.CharField(blank=True, max_length=253)),
-                ('cpu_m', models.FloatField(null=True)),
-                ('memory', models.BigIntegerField(null=True)),
-                ('request_cpu_m', models.IntegerField(null=True)),
-                ('limit_cpu_m', models.IntegerField(null=True)),
-                ('request_memory', models.BigIntegerField(null=True)),
-                ('limit_memory', models.BigIntegerField(null=True)),
-                ('restarts', models.IntegerField(default=0)),
-                ('ready', models.BooleanField(default=False)),
-                ('state', models.CharField(blank=True, max_length=12)),
-                ('waiting_reason', models.CharField(blank=True, max_length=60)),
-                ('last_terminated_reason', models.CharField(blank=True, max_length=60)),
-                ('oom_killed', models.BooleanField(default=False)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clusters.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("ts", models.DateTimeField()),
+                ("namespace", models.CharField(max_length=253)),
+                ("workload", models.CharField(blank=True, max_length=253)),
+                ("pod", models.CharField(max_length=253)),
+                ("container", models.CharField(max_length=253)),
+                ("node", models.CharField(blank=True, max_length=253)),
+                ("cpu_m", models.FloatField(null=True)),
+                ("memory", models.BigIntegerField(null=True)),
+                ("request_cpu_m", models.IntegerField(null=True)),
+                ("limit_cpu_m", models.IntegerField(null=True)),
+                ("request_memory", models.BigIntegerField(null=True)),
+                ("limit_memory", models.BigIntegerField(null=True)),
+                ("restarts", models.IntegerField(default=0)),
+                ("ready", models.BooleanField(default=False)),
+                ("state", models.CharField(blank=True, max_length=12)),
+                ("waiting_reason", models.CharField(blank=True, max_length=60)),
+                ("last_terminated_reason", models.CharField(blank=True, max_length=60)),
+                ("oom_killed", models.BooleanField(default=False)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['cluster', 'ts'], name='clusters_co_cluster_163312_idx'), models.Index(fields=['cluster', 'namespace', 'workload', 'ts'], name='clusters_co_cluster_3219ff_idx')],
+                "indexes": [
+                    models.Index(fields=["cluster", "ts"], name="clusters_co_cluster_163312_idx"),
+                    models.Index(
+                        fields=["cluster", "namespace", "workload", "ts"],
+                        name="clusters_co_cluster_3219ff_idx",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Node',
+            name="Node",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=253)),
-                ('ready', models.BooleanField(default=False)),
-                ('unschedulable', models.BooleanField(default=False)),
-                ('pressure', models.JSONField(default=list)),
-                ('taints', models.JSONField(default=list)),
-                ('labels', models.JSONField(default=dict)),
-                ('allocatable_cpu_m', models.PositiveIntegerField(default=0)),
-                ('allocatable_memory', models.PositiveBigIntegerField(default=0)),
-                ('kubelet_version', models.CharField(blank=True, max_length=60)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='nodes', to='clusters.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=253)),
+                ("ready", models.BooleanField(default=False)),
+                ("unschedulable", models.BooleanField(default=False)),
+                ("pressure", models.JSONField(default=list)),
+                ("taints", models.JSONField(default=list)),
+                ("labels", models.JSONField(default=dict)),
+                ("allocatable_cpu_m", models.PositiveIntegerField(default=0)),
+                ("allocatable_memory", models.PositiveBigIntegerField(default=0)),
+                ("kubelet_version", models.CharField(blank=True, max_length=60)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="nodes",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(fields=('cluster', 'name'), name='uniq_node')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("cluster", "name"), name="uniq_node")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='NodeSample',
+            name="NodeSample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ts', models.DateTimeField()),
-                ('node', models.CharField(max_length=253)),
-                ('cpu_m', models.FloatField(null=True)),
-                ('memory', models.BigIntegerField(null=True)),
-                ('allocatable_cpu_m', models.IntegerField(default=0)),
-                ('allocatable_memory', models.BigIntegerField(default=0)),
-                ('ready', models.BooleanField(default=False)),
-                ('memory_pressure', models.BooleanField(default=False)),
-                ('disk_pressure', models.BooleanField(default=False)),
-                ('pid_pressure', models.BooleanField(default=False)),
-                ('unschedulable', models.BooleanField(default=False)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clusters.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("ts", models.DateTimeField()),
+                ("node", models.CharField(max_length=253)),
+                ("cpu_m", models.FloatField(null=True)),
+                ("memory", models.BigIntegerField(null=True)),
+                ("allocatable_cpu_m", models.IntegerField(default=0)),
+                ("allocatable_memory", models.BigIntegerField(default=0)),
+                ("ready", models.BooleanField(default=False)),
+                ("memory_pressure", models.BooleanField(default=False)),
+                ("disk_pressure", models.BooleanField(default=False)),
+                ("pid_pressure", models.BooleanField(default=False)),
+                ("unschedulable", models.BooleanField(default=False)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['cluster', 'node', 'ts'], name='clusters_no_cluster_5915e5_idx'), models.Index(fields=['cluster', 'ts'], name='clusters_no_cluster_04a813_idx')],
+                "indexes": [
+                    models.Index(
+                        fields=["cluster", "node", "ts"], name="clusters_no_cluster_5915e5_idx"
+                    ),
+                    models.Index(fields=["cluster", "ts"], name="clusters_no_cluster_04a813_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Pod',
+            name="Pod",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('namespace', models.CharField(max_length=253)),
-                ('name', models.CharField(max_length=253)),
-                ('uid', models.CharField(max_length=64)),
-                ('workload', models.CharField(blank=True, max_length=253)),
-                ('node', models.CharField(blank=True, max_length=253)),
-                ('phase', models.CharField(max_length=20)),
-                ('ready', models.BooleanField(default=False)),
-                ('restarts', models.PositiveIntegerField(default=0)),
-                ('reason', models.CharField(blank=True, max_length=60)),
-                ('containers', models.JSONField(default=list)),
-                ('created', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pods', to='clusters.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("namespace", models.CharField(max_length=253)),
+                ("name", models.CharField(max_length=253)),
+                ("uid", models.CharField(max_length=64)),
+                ("workload", models.CharField(blank=True, max_length=253)),
+                ("node", models.CharField(blank=True, max_length=253)),
+                ("phase", models.CharField(max_length=20)),
+                ("ready", models.BooleanField(default=False)),
+                ("restarts", models.PositiveIntegerField(default=0)),
+                ("reason", models.CharField(blank=True, max_length=60)),
+                ("containers", models.JSONField(default=list)),
+                ("created", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pods",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['namespace', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('cluster', 'namespace', 'name'), name='uniq_pod')],
+                "ordering": ["namespace", "name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("cluster", "namespace", "name"), name="uniq_pod"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Workload',
+            name="Workload",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('namespace', models.CharField(max_length=253)),
-                ('kind', models.CharField(default='Deployment', max_length=40)),
-                ('name', models.CharField(max_length=253)),
-                ('replicas', models.PositiveIntegerField(default=0)),
-                ('ready_replicas', models.PositiveIntegerField(default=0)),
-                ('available_replicas', models.PositiveIntegerField(default=0)),
-                ('updated_replicas', models.PositiveIntegerField(default=0)),
-                ('revision', models.PositiveIntegerField(default=0)),
-                ('conditions', models.JSONField(default=list)),
-                ('last_rollout_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='workloads', to='clusters.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("namespace", models.CharField(max_length=253)),
+                ("kind", models.CharField(default="Deployment", max_length=40)),
+                ("name", models.CharField(max_length=253)),
+                ("replicas", models.PositiveIntegerField(default=0)),
+                ("ready_replicas", models.PositiveIntegerField(default=0)),
+                ("available_replicas", models.PositiveIntegerField(default=0)),
+                ("updated_replicas", models.PositiveIntegerField(default=0)),
+                ("revision", models.PositiveIntegerField(default=0)),
+                ("conditions", models.JSONField(default=list)),
+                ("last_rollout_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="workloads",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['namespace', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('cluster', 'namespace', 'kind', 'name'), name='uniq_workload')],
+                "ordering": ["namespace", "name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("cluster", "namespace", "kind", "name"), name="uniq_workload"
+                    )
+                ],
             },
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clusters', '0001_initial'),
+        ("clusters", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='cluster',
-            name='history_until',
+            model_name="cluster",
+            name="history_until",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

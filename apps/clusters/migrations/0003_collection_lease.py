@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clusters', '0002_cluster_history_until'),
+        ("clusters", "0002_cluster_history_until"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='cluster',
-            name='collecting_until',
+            model_name="cluster",
+            name="collecting_until",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clusters', '0003_collection_lease'),
+        ("clusters", "0003_collection_lease"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='workload',
-            name='user_facing',
+            model_name="workload",
+            name="user_facing",
             field=models.BooleanField(default=False),
         ),
     ]

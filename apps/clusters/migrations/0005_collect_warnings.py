@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clusters', '0004_workload_user_facing'),
+        ("clusters", "0004_workload_user_facing"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='cluster',
-            name='collect_warnings',
+            model_name="cluster",
+            name="collect_warnings",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

@@ -12,6 +12,33 @@ from .selectors import selector_from_match
 DEPLOYMENTS = "apps/deployments"
 
 
+def node_down(sb, name: str) -> bool:
+    """The node's kubelet stops reporting: NotReady, its pods unready, and evicted after the
+    pods' default toleration of 300 s. False if there is no such node or it is already down."""
+    node = sb.store.get("nodes", "", name)
+    if node is None or not sb.node_ready.get(name, True):
+        return False
+    controllers.node_status(sb, node, ready=False)
+    sb.emit(
+        node,
+        "NodeNotReady",
+        f"Node {name} status is now: NodeNotReady",
+        "Normal",
+        "node-controller",
+    )
+    sb.record_failure("NotReady", node=name)
+    controllers.lose_kubelet(sb, name)
+    sb.after(300, "evict_node", name)  # the pods' default toleration
+    return True
+
+
+def node_up(sb, name: str) -> None:
+    node = sb.store.get("nodes", "", name)
+    if node is not None:
+        controllers.node_status(sb, node, ready=True)
+        sb.emit(node, "NodeReady", f"Node {name} status is now: NodeReady", "Normal", "kubelet")
+
+
 def _deployment(sb, target: str) -> dict | None:
     ns, _, name = target.partition("/")
     return sb.store.get(DEPLOYMENTS, ns, name)
@@ -27,21 +54,7 @@ def inject(sb, fault) -> None:
     """Apply one scenario fault now. Its ground truth is the scenario file itself."""
     p = fault.params
     if fault.kind == "node_not_ready":
-        node = sb.store.get("nodes", "", fault.target)
-        if node is None:
-            return
-        controllers.node_status(sb, node, ready=False)
-        sb.emit(
-            node,
-            "NodeNotReady",
-            f"Node {fault.target} status is now: NodeNotReady",
-            "Normal",
-            "node-controller",
-        )
-        sb.record_failure("NotReady", node=fault.target)
-        controllers.lose_kubelet(sb, fault.target)
-        sb.after(300, "evict_node", fault.target)  # the pods' default toleration
-        if "duration" in p:
+        if node_down(sb, fault.target) and "duration" in p:
             sb.after(duration(p["duration"]).total_seconds(), "restore", fault.kind, fault.target)
         return
     profile = sb.profiles.get(fault.target)
@@ -116,12 +129,7 @@ def _saturation_at(sb, dep: dict, profile, target: str) -> None:
 
 def restore(sb, kind: str, target: str) -> None:
     if kind == "node_not_ready":
-        node = sb.store.get("nodes", "", target)
-        if node is not None:
-            controllers.node_status(sb, node, ready=True)
-            sb.emit(
-                node, "NodeReady", f"Node {target} status is now: NodeReady", "Normal", "kubelet"
-            )
+        node_up(sb, target)
         return
     profile = sb.profiles.get(target)
     if profile is None:
@@ -173,8 +181,11 @@ def _chaos_targets(sb, obj: dict) -> list[dict]:
 def chaos_start(sb, key: str, obj: dict) -> None:
     """A Chaos Mesh object was created: apply it and schedule its end."""
     kind, spec = obj["kind"], obj["spec"]
-    targets = _chaos_targets(sb, obj)
     ends = duration(spec.get("duration", "30s")).total_seconds()
+    if kind == "NodeChaos":
+        _node_chaos_start(sb, key, obj, ends)
+        return
+    targets = _chaos_targets(sb, obj)
     effects: dict[str, dict[str, float]] = {}  # workload -> what this object adds to it
     for pod in targets:
         uid = pod["metadata"]["uid"]
@@ -239,6 +250,35 @@ def chaos_start(sb, key: str, obj: dict) -> None:
 
 
 EFFECTS = "sandbox.zerotouch.dev/effects"
+NODE_TAKEN = "sandbox.zerotouch.dev/took-node-down"
+
+
+def _node_chaos_start(sb, key: str, obj: dict, ends: float) -> None:
+    """The sandbox's NodeChaos: its node NotReady for the duration. A node already down (a
+    scenario's fault, another object) is left to whatever took it down: the object's end
+    brings back only a node it took down itself."""
+    name = obj["spec"].get("nodeName", "")
+    took = node_down(sb, name)
+    obj["metadata"].setdefault("annotations", {})[NODE_TAKEN] = "true" if took else "false"
+    obj["status"] = {
+        "experiment": {
+            "desiredPhase": "Run",
+            "containerRecords": [
+                {
+                    "id": name,
+                    "phase": "Injected" if took else "NotInjected",
+                    "injectedCount": int(took),
+                    "recoveredCount": 0,
+                }
+            ],
+        },
+        "conditions": [
+            {"type": "AllInjected", "status": "True" if took else "False"},
+            {"type": "Selected", "status": "True" if sb.store.get("nodes", "", name) else "False"},
+        ],
+    }
+    sb.store.update(key, obj)
+    sb.after(ends, "chaos_end", key, "", obj["metadata"]["name"])
 
 
 def _network_effect(sb, workload: str, spec: dict) -> dict[str, float]:
@@ -291,6 +331,11 @@ def chaos_end(sb, key: str, ns: str, name: str, obj: dict | None = None) -> None
         .split(",")
         if u
     ]
+    if (
+        obj["kind"] == "NodeChaos"
+        and obj["metadata"].get("annotations", {}).get(NODE_TAKEN) == "true"
+    ):
+        node_up(sb, obj["spec"].get("nodeName", ""))
     for uid in uids:
         if obj["kind"] == "StressChaos":
             sb.cpu_extra.pop(uid, None)

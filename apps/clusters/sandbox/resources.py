@@ -81,7 +81,11 @@ RESOURCES: list[Resource] = [
     Resource("chaos-mesh.org", "v1alpha1", "podchaos", "PodChaos", True, (), RW),
     Resource("chaos-mesh.org", "v1alpha1", "networkchaos", "NetworkChaos", True, (), RW),
     Resource("chaos-mesh.org", "v1alpha1", "stresschaos", "StressChaos", True, (), RW),
+    # The sandbox's own fault, shaped as Chaos Mesh's: a node NotReady for a duration (a real
+    # cluster has no API that stops a kubelet, so this group exists only here). Cluster-wide.
+    Resource("sandbox.zerotouch.dev", "v1", "nodechaos", "NodeChaos", False, (), RW),
 ]
+CHAOS_GROUPS = ("chaos-mesh.org", "sandbox.zerotouch.dev")
 
 BY_PATH: dict[tuple[str, str, str], Resource] = {
     (r.group, r.version, r.plural): r for r in RESOURCES

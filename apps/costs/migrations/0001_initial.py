@@ -6,40 +6,108 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('clusters', '0004_workload_user_facing'),
+        ("clusters", "0004_workload_user_facing"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PriceSheet',
+            name="PriceSheet",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(max_length=300)),
-                ('updated_by', models.CharField(max_length=150)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('cluster', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='price_sheet', to='clusters.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source", models.CharField(max_length=300)),
+                ("updated_by", models.CharField(max_length=150)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "cluster",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="price_sheet",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='PriceRow',
+            name="PriceRow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('kind', models.CharField(choices=[('default', 'Default'), ('node_label', 'Node label')], max_length=20)),
-                ('selector', models.CharField(blank=True, max_length=400)),
-                ('capacity_type', models.CharField(choices=[('on_demand', 'On-demand'), ('spot', 'Spot')], max_length=20)),
-                ('cpu_per_vcpu_hour', models.DecimalField(decimal_places=8, max_digits=14)),
-                ('memory_per_gib_hour', models.DecimalField(decimal_places=8, max_digits=14)),
-                ('storage_per_gib_month', models.DecimalField(decimal_places=8, max_digits=14)),
-                ('sheet', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rows', to='costs.pricesheet')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("default", "Default"), ("node_label", "Node label")],
+                        max_length=20,
+                    ),
+                ),
+                ("selector", models.CharField(blank=True, max_length=400)),
+                (
+                    "capacity_type",
+                    models.CharField(
+                        choices=[("on_demand", "On-demand"), ("spot", "Spot")], max_length=20
+                    ),
+                ),
+                ("cpu_per_vcpu_hour", models.DecimalField(decimal_places=8, max_digits=14)),
+                ("memory_per_gib_hour", models.DecimalField(decimal_places=8, max_digits=14)),
+                ("storage_per_gib_month", models.DecimalField(decimal_places=8, max_digits=14)),
+                (
+                    "sheet",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rows",
+                        to="costs.pricesheet",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['sheet', 'position'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('cpu_per_vcpu_hour__gt', 0)), name='costs_price_cpu_positive'), models.CheckConstraint(condition=models.Q(('memory_per_gib_hour__gt', 0)), name='costs_price_memory_positive'), models.CheckConstraint(condition=models.Q(('storage_per_gib_month__gt', 0)), name='costs_price_storage_positive'), models.CheckConstraint(condition=models.Q(models.Q(('kind', 'default'), ('selector', '')), models.Q(('kind', 'node_label'), models.Q(('selector', ''), _negated=True)), _connector='OR'), name='costs_price_selector_matches_kind'), models.UniqueConstraint(condition=models.Q(('kind', 'default')), fields=('sheet',), name='costs_price_one_default'), models.UniqueConstraint(fields=('sheet', 'selector'), name='costs_price_selector'), models.UniqueConstraint(fields=('sheet', 'position'), name='costs_price_position')],
+                "ordering": ["sheet", "position"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("cpu_per_vcpu_hour__gt", 0)),
+                        name="costs_price_cpu_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("memory_per_gib_hour__gt", 0)),
+                        name="costs_price_memory_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("storage_per_gib_month__gt", 0)),
+                        name="costs_price_storage_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("kind", "default"), ("selector", "")),
+                            models.Q(
+                                ("kind", "node_label"), models.Q(("selector", ""), _negated=True)
+                            ),
+                            _connector="OR",
+                        ),
+                        name="costs_price_selector_matches_kind",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("kind", "default")),
+                        fields=("sheet",),
+                        name="costs_price_one_default",
+                    ),
+                    models.UniqueConstraint(
+                        fields=("sheet", "selector"), name="costs_price_selector"
+                    ),
+                    models.UniqueConstraint(
+                        fields=("sheet", "position"), name="costs_price_position"
+                    ),
+                ],
             },
         ),
     ]

@@ -5,56 +5,88 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clusters', '0004_workload_user_facing'),
-        ('costs', '0001_initial'),
+        ("clusters", "0004_workload_user_facing"),
+        ("costs", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RollupMark',
+            name="RollupMark",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rolled_until', models.DateTimeField()),
-                ('cluster', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clusters.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("rolled_until", models.DateTimeField()),
+                (
+                    "cluster",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='UsageRollup',
+            name="UsageRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField()),
-                ('hours', models.PositiveSmallIntegerField(default=1)),
-                ('namespace', models.CharField(max_length=253)),
-                ('workload', models.CharField(max_length=253)),
-                ('container', models.CharField(blank=True, max_length=253)),
-                ('samples', models.IntegerField()),
-                ('first_ts', models.DateTimeField()),
-                ('last_ts', models.DateTimeField()),
-                ('cpu_sum', models.FloatField()),
-                ('cpu_max', models.FloatField()),
-                ('memory_sum', models.FloatField()),
-                ('memory_max', models.BigIntegerField()),
-                ('cpu_hist', models.BinaryField()),
-                ('cpu_startup_hist', models.BinaryField()),
-                ('memory_hist', models.BinaryField()),
-                ('startup_samples', models.IntegerField(default=0)),
-                ('startup_cpu_max', models.FloatField(default=0)),
-                ('startup_memory_max', models.BigIntegerField(default=0)),
-                ('starts', models.IntegerField(default=0)),
-                ('ooms', models.JSONField(default=list)),
-                ('nodes', models.JSONField(default=dict)),
-                ('request_cpu_m', models.FloatField(null=True)),
-                ('limit_cpu_m', models.FloatField(null=True)),
-                ('request_memory', models.BigIntegerField(null=True)),
-                ('limit_memory', models.BigIntegerField(null=True)),
-                ('pods_at_last', models.IntegerField(default=0)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clusters.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hour", models.DateTimeField()),
+                ("hours", models.PositiveSmallIntegerField(default=1)),
+                ("namespace", models.CharField(max_length=253)),
+                ("workload", models.CharField(max_length=253)),
+                ("container", models.CharField(blank=True, max_length=253)),
+                ("samples", models.IntegerField()),
+                ("first_ts", models.DateTimeField()),
+                ("last_ts", models.DateTimeField()),
+                ("cpu_sum", models.FloatField()),
+                ("cpu_max", models.FloatField()),
+                ("memory_sum", models.FloatField()),
+                ("memory_max", models.BigIntegerField()),
+                ("cpu_hist", models.BinaryField()),
+                ("cpu_startup_hist", models.BinaryField()),
+                ("memory_hist", models.BinaryField()),
+                ("startup_samples", models.IntegerField(default=0)),
+                ("startup_cpu_max", models.FloatField(default=0)),
+                ("startup_memory_max", models.BigIntegerField(default=0)),
+                ("starts", models.IntegerField(default=0)),
+                ("ooms", models.JSONField(default=list)),
+                ("nodes", models.JSONField(default=dict)),
+                ("request_cpu_m", models.FloatField(null=True)),
+                ("limit_cpu_m", models.FloatField(null=True)),
+                ("request_memory", models.BigIntegerField(null=True)),
+                ("limit_memory", models.BigIntegerField(null=True)),
+                ("pods_at_last", models.IntegerField(default=0)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['cluster', 'hours', 'hour'], name='costs_usage_cluster_9694cd_idx')],
-                'constraints': [models.UniqueConstraint(fields=('cluster', 'hours', 'hour', 'namespace', 'workload', 'container'), name='costs_rollup_unique')],
+                "indexes": [
+                    models.Index(
+                        fields=["cluster", "hours", "hour"], name="costs_usage_cluster_9694cd_idx"
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("cluster", "hours", "hour", "namespace", "workload", "container"),
+                        name="costs_rollup_unique",
+                    )
+                ],
             },
         ),
     ]

@@ -13,57 +13,102 @@ def rebuild_rollups(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clusters', '0004_workload_user_facing'),
-        ('costs', '0002_usage_rollups'),
+        ("clusters", "0004_workload_user_facing"),
+        ("costs", "0002_usage_rollups"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CostHour',
+            name="CostHour",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField()),
-                ('first_ns', models.BigIntegerField()),
-                ('last_ns', models.BigIntegerField()),
-                ('end_ns', models.BigIntegerField()),
-                ('after_ns', models.BigIntegerField(null=True)),
-                ('nominal_ns', models.FloatField()),
-                ('billed_hours', models.FloatField()),
-                ('unscheduled', models.IntegerField(default=0)),
-                ('gaps', models.JSONField(default=list)),
-                ('namespaces', models.JSONField(default=list)),
-                ('nodes', models.JSONField(default=list)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clusters.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hour", models.DateTimeField()),
+                ("first_ns", models.BigIntegerField()),
+                ("last_ns", models.BigIntegerField()),
+                ("end_ns", models.BigIntegerField()),
+                ("after_ns", models.BigIntegerField(null=True)),
+                ("nominal_ns", models.FloatField()),
+                ("billed_hours", models.FloatField()),
+                ("unscheduled", models.IntegerField(default=0)),
+                ("gaps", models.JSONField(default=list)),
+                ("namespaces", models.JSONField(default=list)),
+                ("nodes", models.JSONField(default=list)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('cluster', 'hour'), name='costs_cost_hour_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("cluster", "hour"), name="costs_cost_hour_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='CostRollup',
+            name="CostRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField()),
-                ('hours', models.PositiveSmallIntegerField(default=1)),
-                ('namespace', models.CharField(max_length=253)),
-                ('workload', models.CharField(blank=True, max_length=253)),
-                ('pod', models.CharField(max_length=253)),
-                ('container', models.CharField(max_length=253)),
-                ('node', models.CharField(max_length=253)),
-                ('cpu', models.FloatField()),
-                ('memory', models.FloatField()),
-                ('cpu_use', models.FloatField()),
-                ('cpu_req', models.FloatField()),
-                ('mem_use', models.FloatField()),
-                ('mem_req', models.FloatField()),
-                ('billed_hours', models.FloatField()),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clusters.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hour", models.DateTimeField()),
+                ("hours", models.PositiveSmallIntegerField(default=1)),
+                ("namespace", models.CharField(max_length=253)),
+                ("workload", models.CharField(blank=True, max_length=253)),
+                ("pod", models.CharField(max_length=253)),
+                ("container", models.CharField(max_length=253)),
+                ("node", models.CharField(max_length=253)),
+                ("cpu", models.FloatField()),
+                ("memory", models.FloatField()),
+                ("cpu_use", models.FloatField()),
+                ("cpu_req", models.FloatField()),
+                ("mem_use", models.FloatField()),
+                ("mem_req", models.FloatField()),
+                ("billed_hours", models.FloatField()),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['cluster', 'hours', 'hour'], name='costs_costr_cluster_4ae044_idx')],
-                'constraints': [models.UniqueConstraint(fields=('cluster', 'hours', 'hour', 'namespace', 'workload', 'pod', 'container', 'node'), name='costs_cost_rollup_unique')],
+                "indexes": [
+                    models.Index(
+                        fields=["cluster", "hours", "hour"], name="costs_costr_cluster_4ae044_idx"
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=(
+                            "cluster",
+                            "hours",
+                            "hour",
+                            "namespace",
+                            "workload",
+                            "pod",
+                            "container",
+                            "node",
+                        ),
+                        name="costs_cost_rollup_unique",
+                    )
+                ],
             },
         ),
         migrations.RunPython(rebuild_rollups, migrations.RunPython.noop),

@@ -53,6 +53,7 @@ ALLOWED = {
     Kind.CHAOS_NETWORK_PARTITION: CHAOS_COMMON | {"direction"},
     Kind.CHAOS_STRESS: CHAOS_COMMON | {"workers", "load"},
     Kind.CHAOS_MEMORY_STRESS: CHAOS_COMMON | {"workers", "size"},
+    Kind.CHAOS_NODE_NOT_READY: {"duration"},  # the node is the target: no pod selector
 }
 MAX_PARAMETERS_BYTES = 16 * 1024
 CHAOS_MAX_DURATION = timedelta(hours=1)
@@ -91,6 +92,8 @@ def _check_chaos(kind: str, p: dict) -> None:
     every value checked."""
     p.setdefault("duration", "60s")
     _duration(p["duration"], CHAOS_MAX_DURATION, "parameters.duration")
+    if kind == Kind.CHAOS_NODE_NOT_READY:
+        return
     p.setdefault("mode", "one")
     if p["mode"] not in CHAOS_MODES:
         raise ValidationFailed(

@@ -7,97 +7,228 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clusters', '0003_collection_lease'),
-        ('governance', '0003_audit_append_only'),
+        ("clusters", "0003_collection_lease"),
+        ("governance", "0003_audit_append_only"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Action',
+            name="Action",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('restart_pod', 'Restart pod'), ('evict_pod', 'Evict pod'), ('rollout_restart', 'Rollout restart'), ('scale', 'Scale'), ('rollout_undo', 'Rollout undo'), ('patch_resources', 'Patch resources'), ('cordon', 'Cordon node'), ('uncordon', 'Uncordon node'), ('drain_node', 'Drain node'), ('chaos_pod_kill', 'Chaos: pod kill'), ('chaos_network_delay', 'Chaos: network delay'), ('chaos_stress', 'Chaos: CPU stress')], max_length=30)),
-                ('namespace', models.CharField(blank=True, max_length=253)),
-                ('target_kind', models.CharField(max_length=40)),
-                ('target_name', models.CharField(max_length=253)),
-                ('target_uid', models.CharField(blank=True, max_length=64)),
-                ('workload', models.CharField(blank=True, max_length=253)),
-                ('parameters', models.JSONField(default=dict)),
-                ('evidence', models.JSONField(default=dict)),
-                ('reason', models.TextField()),
-                ('severity', models.CharField(choices=[('P1', 'P1 — critical'), ('P2', 'P2 — high'), ('P3', 'P3 — medium'), ('P4', 'P4 — low')], default='P3', max_length=2)),
-                ('risk', models.CharField(choices=[('low', 'Low'), ('medium', 'Medium'), ('high', 'High')], default='medium', max_length=6)),
-                ('source', models.CharField(choices=[('healing', 'Healing'), ('chaos', 'Chaos'), ('costs', 'Costs'), ('manual', 'Manual'), ('api', 'API')], default='manual', max_length=10)),
-                ('requester', models.CharField(max_length=150)),
-                ('fingerprint', models.CharField(max_length=64)),
-                ('approved_fingerprint', models.CharField(blank=True, max_length=64)),
-                ('required_approvals', models.PositiveSmallIntegerField(default=1)),
-                ('status', models.CharField(choices=[('proposed', 'Proposed'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('expired', 'Expired'), ('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('rolled_back', 'Rolled back'), ('blocked', 'Blocked'), ('cancelled', 'Cancelled')], db_index=True, default='proposed', max_length=12)),
-                ('status_reason', models.TextField(blank=True)),
-                ('policy_version', models.CharField(blank=True, max_length=80)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('approved_at', models.DateTimeField(blank=True, null=True)),
-                ('queued_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('snapshot', models.JSONField(blank=True, null=True)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='actions', to='clusters.cluster')),
-                ('requester_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("restart_pod", "Restart pod"),
+                            ("evict_pod", "Evict pod"),
+                            ("rollout_restart", "Rollout restart"),
+                            ("scale", "Scale"),
+                            ("rollout_undo", "Rollout undo"),
+                            ("patch_resources", "Patch resources"),
+                            ("cordon", "Cordon node"),
+                            ("uncordon", "Uncordon node"),
+                            ("drain_node", "Drain node"),
+                            ("chaos_pod_kill", "Chaos: pod kill"),
+                            ("chaos_network_delay", "Chaos: network delay"),
+                            ("chaos_stress", "Chaos: CPU stress"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("namespace", models.CharField(blank=True, max_length=253)),
+                ("target_kind", models.CharField(max_length=40)),
+                ("target_name", models.CharField(max_length=253)),
+                ("target_uid", models.CharField(blank=True, max_length=64)),
+                ("workload", models.CharField(blank=True, max_length=253)),
+                ("parameters", models.JSONField(default=dict)),
+                ("evidence", models.JSONField(default=dict)),
+                ("reason", models.TextField()),
+                (
+                    "severity",
+                    models.CharField(
+                        choices=[
+                            ("P1", "P1 — critical"),
+                            ("P2", "P2 — high"),
+                            ("P3", "P3 — medium"),
+                            ("P4", "P4 — low"),
+                        ],
+                        default="P3",
+                        max_length=2,
+                    ),
+                ),
+                (
+                    "risk",
+                    models.CharField(
+                        choices=[("low", "Low"), ("medium", "Medium"), ("high", "High")],
+                        default="medium",
+                        max_length=6,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("healing", "Healing"),
+                            ("chaos", "Chaos"),
+                            ("costs", "Costs"),
+                            ("manual", "Manual"),
+                            ("api", "API"),
+                        ],
+                        default="manual",
+                        max_length=10,
+                    ),
+                ),
+                ("requester", models.CharField(max_length=150)),
+                ("fingerprint", models.CharField(max_length=64)),
+                ("approved_fingerprint", models.CharField(blank=True, max_length=64)),
+                ("required_approvals", models.PositiveSmallIntegerField(default=1)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("proposed", "Proposed"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("expired", "Expired"),
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("rolled_back", "Rolled back"),
+                            ("blocked", "Blocked"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="proposed",
+                        max_length=12,
+                    ),
+                ),
+                ("status_reason", models.TextField(blank=True)),
+                ("policy_version", models.CharField(blank=True, max_length=80)),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("expires_at", models.DateTimeField()),
+                ("approved_at", models.DateTimeField(blank=True, null=True)),
+                ("queued_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("snapshot", models.JSONField(blank=True, null=True)),
+                ("result", models.JSONField(blank=True, null=True)),
+                ("version", models.PositiveIntegerField(default=1)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="actions",
+                        to="clusters.cluster",
+                    ),
+                ),
+                (
+                    "requester_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Approval',
+            name="Approval",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('approver', models.CharField(max_length=150)),
-                ('decision', models.CharField(choices=[('approve', 'approve'), ('reject', 'reject')], max_length=8)),
-                ('fingerprint', models.CharField(max_length=64)),
-                ('reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('action', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='approvals', to='governance.action')),
-                ('approver_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("approver", models.CharField(max_length=150)),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[("approve", "approve"), ("reject", "reject")], max_length=8
+                    ),
+                ),
+                ("fingerprint", models.CharField(max_length=64)),
+                ("reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "action",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="approvals",
+                        to="governance.action",
+                    ),
+                ),
+                (
+                    "approver_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at'],
+                "ordering": ["created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Policy',
+            name="Policy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(default='default', max_length=60)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('active', models.BooleanField(default=True)),
-                ('rules', models.JSONField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.CharField(default='system:install', max_length=150)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(default="default", max_length=60)),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("active", models.BooleanField(default=True)),
+                ("rules", models.JSONField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("created_by", models.CharField(default="system:install", max_length=150)),
             ],
             options={
-                'ordering': ['-version'],
-                'constraints': [models.UniqueConstraint(fields=('name', 'version'), name='uniq_policy')],
+                "ordering": ["-version"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("name", "version"), name="uniq_policy")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='action',
-            index=models.Index(fields=['cluster', 'namespace', 'created_at'], name='governance__cluster_434cd6_idx'),
+            model_name="action",
+            index=models.Index(
+                fields=["cluster", "namespace", "created_at"], name="governance__cluster_434cd6_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='action',
-            index=models.Index(fields=['cluster', 'status'], name='governance__cluster_f5707e_idx'),
+            model_name="action",
+            index=models.Index(fields=["cluster", "status"], name="governance__cluster_f5707e_idx"),
         ),
         migrations.AddConstraint(
-            model_name='approval',
-            constraint=models.UniqueConstraint(fields=('action', 'approver'), name='one_decision_per_approver'),
+            model_name="approval",
+            constraint=models.UniqueConstraint(
+                fields=("action", "approver"), name="one_decision_per_approver"
+            ),
         ),
     ]

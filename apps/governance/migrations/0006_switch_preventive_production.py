@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('governance', '0005_default_policy'),
+        ("governance", "0005_default_policy"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='safetyswitch',
-            name='name',
-            field=models.CharField(choices=[('allow_protected_namespaces', 'Allow protected namespaces'), ('lift_blast_radius', 'Lift blast-radius limit'), ('allow_chaos', 'Allow chaos experiments'), ('auto_approve_low_severity', 'Auto-approve low severity'), ('auto_heal_preventive_production', 'Auto-heal predicted failures in production')], max_length=40),
+            model_name="safetyswitch",
+            name="name",
+            field=models.CharField(
+                choices=[
+                    ("allow_protected_namespaces", "Allow protected namespaces"),
+                    ("lift_blast_radius", "Lift blast-radius limit"),
+                    ("allow_chaos", "Allow chaos experiments"),
+                    ("auto_approve_low_severity", "Auto-approve low severity"),
+                    (
+                        "auto_heal_preventive_production",
+                        "Auto-heal predicted failures in production",
+                    ),
+                ],
+                max_length=40,
+            ),
         ),
     ]

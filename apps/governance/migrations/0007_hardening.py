@@ -5,55 +5,65 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('governance', '0006_switch_preventive_production'),
+        ("governance", "0006_switch_preventive_production"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditCheckpoint',
+            name="AuditCheckpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveBigIntegerField()),
-                ('hash', models.CharField(blank=True, max_length=64)),
-                ('at', models.DateTimeField()),
-                ('key_id', models.CharField(max_length=8)),
-                ('signature', models.CharField(max_length=64)),
-                ('failed', models.JSONField(blank=True, default=list)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveBigIntegerField()),
+                ("hash", models.CharField(blank=True, max_length=64)),
+                ("at", models.DateTimeField()),
+                ("key_id", models.CharField(max_length=8)),
+                ("signature", models.CharField(max_length=64)),
+                ("failed", models.JSONField(blank=True, default=list)),
             ],
             options={
-                'ordering': ['-pk'],
+                "ordering": ["-pk"],
             },
         ),
         migrations.AddField(
-            model_name='action',
-            name='claimed_at',
+            model_name="action",
+            name="claimed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='action',
-            name='holder_silent_since',
+            model_name="action",
+            name="holder_silent_since",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='action',
-            name='lease_holder',
+            model_name="action",
+            name="lease_holder",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='action',
-            name='rating',
+            model_name="action",
+            name="rating",
             field=models.JSONField(default=dict),
         ),
         migrations.AddField(
-            model_name='action',
-            name='replaced_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='replaces', to='governance.action'),
+            model_name="action",
+            name="replaced_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="replaces",
+                to="governance.action",
+            ),
         ),
         migrations.AddField(
-            model_name='workerheartbeat',
-            name='boot',
+            model_name="workerheartbeat",
+            name="boot",
             field=models.CharField(blank=True, max_length=32),
         ),
     ]

@@ -6,7 +6,6 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("governance", "0007_hardening"),
         ("core", "0001_initial"),

@@ -4,15 +4,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('governance', '0008_move_to_core'),
+        ("governance", "0008_move_to_core"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='action',
-            name='kind',
-            field=models.CharField(choices=[('restart_pod', 'Restart pod'), ('evict_pod', 'Evict pod'), ('rollout_restart', 'Rollout restart'), ('scale', 'Scale'), ('rollout_undo', 'Rollout undo'), ('patch_resources', 'Patch resources'), ('cordon', 'Cordon node'), ('uncordon', 'Uncordon node'), ('drain_node', 'Drain node'), ('chaos_pod_kill', 'Chaos: pod kill'), ('chaos_network_delay', 'Chaos: network delay'), ('chaos_stress', 'Chaos: CPU stress'), ('chaos_pod_failure', 'Chaos: pod failure'), ('chaos_container_kill', 'Chaos: container kill'), ('chaos_network_loss', 'Chaos: packet loss'), ('chaos_network_partition', 'Chaos: network partition'), ('chaos_memory_stress', 'Chaos: memory stress')], max_length=30),
+            model_name="action",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("restart_pod", "Restart pod"),
+                    ("evict_pod", "Evict pod"),
+                    ("rollout_restart", "Rollout restart"),
+                    ("scale", "Scale"),
+                    ("rollout_undo", "Rollout undo"),
+                    ("patch_resources", "Patch resources"),
+                    ("cordon", "Cordon node"),
+                    ("uncordon", "Uncordon node"),
+                    ("drain_node", "Drain node"),
+                    ("chaos_pod_kill", "Chaos: pod kill"),
+                    ("chaos_network_delay", "Chaos: network delay"),
+                    ("chaos_stress", "Chaos: CPU stress"),
+                    ("chaos_pod_failure", "Chaos: pod failure"),
+                    ("chaos_container_kill", "Chaos: container kill"),
+                    ("chaos_network_loss", "Chaos: packet loss"),
+                    ("chaos_network_partition", "Chaos: network partition"),
+                    ("chaos_memory_stress", "Chaos: memory stress"),
+                ],
+                max_length=30,
+            ),
         ),
     ]

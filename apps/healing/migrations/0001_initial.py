@@ -6,72 +6,130 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('clusters', '0004_workload_user_facing'),
-        ('governance', '0005_default_policy'),
+        ("clusters", "0004_workload_user_facing"),
+        ("governance", "0005_default_policy"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Incident',
+            name="Incident",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('fingerprint', models.CharField(max_length=32)),
-                ('cause', models.CharField(max_length=30)),
-                ('scope', models.CharField(max_length=12)),
-                ('namespace', models.CharField(blank=True, max_length=253)),
-                ('name', models.CharField(max_length=253)),
-                ('title', models.CharField(max_length=300)),
-                ('hypothesis', models.TextField()),
-                ('evidence', models.JSONField(default=list)),
-                ('signals', models.JSONField(default=list)),
-                ('confidence', models.FloatField()),
-                ('severity', models.CharField(max_length=2)),
-                ('preventive', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('acting', 'Fix in progress'), ('verifying', 'Verifying'), ('escalated', 'Escalated'), ('resolved', 'Resolved')], default='open', max_length=10)),
-                ('runbook', models.CharField(blank=True, max_length=40)),
-                ('resolution', models.TextField(blank=True)),
-                ('started_at', models.DateTimeField()),
-                ('detected_at', models.DateTimeField()),
-                ('last_seen_at', models.DateTimeField()),
-                ('verify_until', models.DateTimeField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('healed_by_zerotouch', models.BooleanField(default=False)),
-                ('human_involved', models.BooleanField(default=False)),
-                ('reopened', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('action', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='governance.action')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clusters.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("fingerprint", models.CharField(max_length=32)),
+                ("cause", models.CharField(max_length=30)),
+                ("scope", models.CharField(max_length=12)),
+                ("namespace", models.CharField(blank=True, max_length=253)),
+                ("name", models.CharField(max_length=253)),
+                ("title", models.CharField(max_length=300)),
+                ("hypothesis", models.TextField()),
+                ("evidence", models.JSONField(default=list)),
+                ("signals", models.JSONField(default=list)),
+                ("confidence", models.FloatField()),
+                ("severity", models.CharField(max_length=2)),
+                ("preventive", models.BooleanField(default=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("acting", "Fix in progress"),
+                            ("verifying", "Verifying"),
+                            ("escalated", "Escalated"),
+                            ("resolved", "Resolved"),
+                        ],
+                        default="open",
+                        max_length=10,
+                    ),
+                ),
+                ("runbook", models.CharField(blank=True, max_length=40)),
+                ("resolution", models.TextField(blank=True)),
+                ("started_at", models.DateTimeField()),
+                ("detected_at", models.DateTimeField()),
+                ("last_seen_at", models.DateTimeField()),
+                ("verify_until", models.DateTimeField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("healed_by_zerotouch", models.BooleanField(default=False)),
+                ("human_involved", models.BooleanField(default=False)),
+                ("reopened", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "action",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="governance.action",
+                    ),
+                ),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-detected_at'],
+                "ordering": ["-detected_at"],
             },
         ),
         migrations.CreateModel(
-            name='TimelineEntry',
+            name="TimelineEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField()),
-                ('kind', models.CharField(max_length=20)),
-                ('text', models.TextField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('action', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='governance.action')),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='timeline', to='healing.incident')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("kind", models.CharField(max_length=20)),
+                ("text", models.TextField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "action",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="governance.action",
+                    ),
+                ),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="timeline",
+                        to="healing.incident",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'pk'],
+                "ordering": ["at", "pk"],
             },
         ),
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(fields=['cluster', 'status'], name='healing_inc_cluster_a916fd_idx'),
+            model_name="incident",
+            index=models.Index(fields=["cluster", "status"], name="healing_inc_cluster_a916fd_idx"),
         ),
         migrations.AddConstraint(
-            model_name='incident',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'resolved'), _negated=True), fields=('cluster', 'fingerprint'), name='one_active_incident_per_problem'),
+            model_name="incident",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "resolved"), _negated=True),
+                fields=("cluster", "fingerprint"),
+                name="one_active_incident_per_problem",
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('healing', '0001_initial'),
+        ("healing", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='incident',
-            name='recovered_at',
+            model_name="incident",
+            name="recovered_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

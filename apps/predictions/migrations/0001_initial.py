@@ -6,119 +6,226 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('clusters', '0003_collection_lease'),
+        ("clusters", "0003_collection_lease"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('failure', 'Failure risk (RandomForest)'), ('anomaly', 'Anomaly detector')], max_length=10)),
-                ('version', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('training', 'Training'), ('challenger', 'Challenger'), ('champion', 'Champion'), ('retired', 'Retired'), ('rejected', 'Rejected'), ('failed', 'Failed')], default='training', max_length=12)),
-                ('source', models.CharField(default='cluster', max_length=20)),
-                ('low_confidence', models.BooleanField(default=False)),
-                ('trained_by', models.CharField(default='system:beat', max_length=150)),
-                ('trigger', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('progress', models.PositiveSmallIntegerField(default=0)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('progress_note', models.CharField(blank=True, max_length=200)),
-                ('data_from', models.DateTimeField(blank=True, null=True)),
-                ('data_to', models.DateTimeField(blank=True, null=True)),
-                ('rows_train', models.PositiveIntegerField(default=0)),
-                ('rows_test', models.PositiveIntegerField(default=0)),
-                ('positives_train', models.PositiveIntegerField(default=0)),
-                ('positives_test', models.PositiveIntegerField(default=0)),
-                ('params', models.JSONField(default=dict)),
-                ('figures', models.JSONField(default=dict)),
-                ('champion_figures', models.JSONField(default=dict)),
-                ('feature_importances', models.JSONField(default=dict)),
-                ('decision', models.TextField(blank=True)),
-                ('artifact', models.CharField(blank=True, max_length=300)),
-                ('artifact_sha256', models.CharField(blank=True, max_length=64)),
-                ('sklearn_version', models.CharField(blank=True, max_length=20)),
-                ('promoted_by', models.CharField(blank=True, max_length=150)),
-                ('promoted_at', models.DateTimeField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('cluster', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clusters.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("failure", "Failure risk (RandomForest)"),
+                            ("anomaly", "Anomaly detector"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("training", "Training"),
+                            ("challenger", "Challenger"),
+                            ("champion", "Champion"),
+                            ("retired", "Retired"),
+                            ("rejected", "Rejected"),
+                            ("failed", "Failed"),
+                        ],
+                        default="training",
+                        max_length=12,
+                    ),
+                ),
+                ("source", models.CharField(default="cluster", max_length=20)),
+                ("low_confidence", models.BooleanField(default=False)),
+                ("trained_by", models.CharField(default="system:beat", max_length=150)),
+                ("trigger", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("progress", models.PositiveSmallIntegerField(default=0)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("progress_note", models.CharField(blank=True, max_length=200)),
+                ("data_from", models.DateTimeField(blank=True, null=True)),
+                ("data_to", models.DateTimeField(blank=True, null=True)),
+                ("rows_train", models.PositiveIntegerField(default=0)),
+                ("rows_test", models.PositiveIntegerField(default=0)),
+                ("positives_train", models.PositiveIntegerField(default=0)),
+                ("positives_test", models.PositiveIntegerField(default=0)),
+                ("params", models.JSONField(default=dict)),
+                ("figures", models.JSONField(default=dict)),
+                ("champion_figures", models.JSONField(default=dict)),
+                ("feature_importances", models.JSONField(default=dict)),
+                ("decision", models.TextField(blank=True)),
+                ("artifact", models.CharField(blank=True, max_length=300)),
+                ("artifact_sha256", models.CharField(blank=True, max_length=64)),
+                ("sklearn_version", models.CharField(blank=True, max_length=20)),
+                ("promoted_by", models.CharField(blank=True, max_length=150)),
+                ("promoted_at", models.DateTimeField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Anomaly',
+            name="Anomaly",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('entity_kind', models.CharField(max_length=10)),
-                ('namespace', models.CharField(blank=True, max_length=253)),
-                ('name', models.CharField(max_length=253)),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField()),
-                ('open', models.BooleanField(default=True)),
-                ('peak_score', models.FloatField()),
-                ('threshold', models.FloatField()),
-                ('samples', models.PositiveIntegerField(default=1)),
-                ('metrics', models.JSONField(default=list)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clusters.cluster')),
-                ('model', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='predictions.modelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("entity_kind", models.CharField(max_length=10)),
+                ("namespace", models.CharField(blank=True, max_length=253)),
+                ("name", models.CharField(max_length=253)),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField()),
+                ("open", models.BooleanField(default=True)),
+                ("peak_score", models.FloatField()),
+                ("threshold", models.FloatField()),
+                ("samples", models.PositiveIntegerField(default=1)),
+                ("metrics", models.JSONField(default=list)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clusters.cluster",
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="predictions.modelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-start'],
+                "ordering": ["-start"],
             },
         ),
         migrations.CreateModel(
-            name='RiskScore',
+            name="RiskScore",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scored_at', models.DateTimeField()),
-                ('entity_kind', models.CharField(max_length=10)),
-                ('namespace', models.CharField(blank=True, max_length=253)),
-                ('name', models.CharField(max_length=253)),
-                ('probability', models.FloatField(null=True)),
-                ('risk', models.PositiveSmallIntegerField(null=True)),
-                ('level', models.CharField(choices=[('low', 'Low'), ('medium', 'Medium'), ('high', 'High'), ('critical', 'Critical'), ('failing', 'Failing'), ('unknown', 'Unknown')], max_length=10)),
-                ('lead_minutes', models.FloatField(null=True)),
-                ('reasons', models.JSONField(default=list)),
-                ('missing', models.CharField(blank=True, max_length=300)),
-                ('low_confidence', models.BooleanField(default=False)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clusters.cluster')),
-                ('model', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='predictions.modelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("scored_at", models.DateTimeField()),
+                ("entity_kind", models.CharField(max_length=10)),
+                ("namespace", models.CharField(blank=True, max_length=253)),
+                ("name", models.CharField(max_length=253)),
+                ("probability", models.FloatField(null=True)),
+                ("risk", models.PositiveSmallIntegerField(null=True)),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[
+                            ("low", "Low"),
+                            ("medium", "Medium"),
+                            ("high", "High"),
+                            ("critical", "Critical"),
+                            ("failing", "Failing"),
+                            ("unknown", "Unknown"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("lead_minutes", models.FloatField(null=True)),
+                ("reasons", models.JSONField(default=list)),
+                ("missing", models.CharField(blank=True, max_length=300)),
+                ("low_confidence", models.BooleanField(default=False)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clusters.cluster",
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="predictions.modelversion",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(fields=('kind', 'version'), name='uniq_model_version'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                fields=("kind", "version"), name="uniq_model_version"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('cluster__isnull', True), ('status', 'champion')), fields=('kind',), name='one_champion_per_kind'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("cluster__isnull", True), ("status", "champion")),
+                fields=("kind",),
+                name="one_champion_per_kind",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('cluster__isnull', False), ('status', 'champion')), fields=('kind', 'cluster'), name='one_champion_per_kind_and_cluster'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("cluster__isnull", False), ("status", "champion")),
+                fields=("kind", "cluster"),
+                name="one_champion_per_kind_and_cluster",
+            ),
         ),
         migrations.AddIndex(
-            model_name='anomaly',
-            index=models.Index(fields=['cluster', 'start'], name='predictions_cluster_183c7e_idx'),
+            model_name="anomaly",
+            index=models.Index(fields=["cluster", "start"], name="predictions_cluster_183c7e_idx"),
         ),
         migrations.AddIndex(
-            model_name='anomaly',
-            index=models.Index(fields=['cluster', 'entity_kind', 'namespace', 'name', 'end'], name='predictions_cluster_2885bd_idx'),
+            model_name="anomaly",
+            index=models.Index(
+                fields=["cluster", "entity_kind", "namespace", "name", "end"],
+                name="predictions_cluster_2885bd_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='riskscore',
-            index=models.Index(fields=['cluster', 'scored_at'], name='predictions_cluster_6f88cc_idx'),
+            model_name="riskscore",
+            index=models.Index(
+                fields=["cluster", "scored_at"], name="predictions_cluster_6f88cc_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='riskscore',
-            index=models.Index(fields=['cluster', 'entity_kind', 'namespace', 'name', 'scored_at'], name='predictions_cluster_3dbf7d_idx'),
+            model_name="riskscore",
+            index=models.Index(
+                fields=["cluster", "entity_kind", "namespace", "name", "scored_at"],
+                name="predictions_cluster_3dbf7d_idx",
+            ),
         ),
     ]

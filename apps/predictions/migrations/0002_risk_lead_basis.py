@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('predictions', '0001_initial'),
+        ("predictions", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='riskscore',
-            name='lead_basis',
+            model_name="riskscore",
+            name="lead_basis",
             field=models.CharField(blank=True, max_length=8),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('predictions', '0002_risk_lead_basis'),
+        ("predictions", "0002_risk_lead_basis"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='anomaly',
-            name='learning',
+            model_name="anomaly",
+            name="learning",
             field=models.BooleanField(default=False),
         ),
     ]

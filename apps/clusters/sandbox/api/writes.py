@@ -4,7 +4,7 @@ import json
 
 from .. import controllers, faults
 from ..patch import apply_patch
-from ..resources import Resource
+from ..resources import CHAOS_GROUPS, Resource
 from .base import ApiError, Request, Response, not_found, qualified
 from .validation import default, validate
 
@@ -211,7 +211,7 @@ def delete_object(sb, req: Request, res: Resource, namespace: str, name: str) ->
         grace = None if grace is None else _grace(grace)
         controllers.delete_pod(sb, obj, reason="api", grace=grace)
         reconcile_pod_owner(sb, obj)
-    elif res.group == "chaos-mesh.org":
+    elif res.group in CHAOS_GROUPS:
         faults.chaos_end(sb, res.key, namespace, name, obj)
         sb.store.delete(res.key, namespace, name)
     else:
@@ -269,7 +269,7 @@ def after_write(sb, res: Resource, obj: dict, *, spec_changed: bool, created: bo
         controllers.reconcile_job(sb, obj)
     elif res.key == "nodes":
         controllers.schedule_pending(sb)
-    elif res.group == "chaos-mesh.org" and created:
+    elif res.group in CHAOS_GROUPS and created:
         faults.chaos_start(sb, res.key, obj)
     elif res.key == "pods" and created:
         controllers.adopt_bare_pod(sb, obj)
