@@ -31,6 +31,7 @@ NOTHING_SPEED = 60.0
 STEP = 30.0  # simulated seconds between collections
 FAULT_SECONDS = 300
 AFTER = timedelta(minutes=5)
+SETTLE = timedelta(minutes=10)  # the most a fault waits for its target to serve again
 APPROVE_AFTER = 4  # steps (2 simulated minutes)
 # (fault, target, parameters): the GameDay's suite, in order
 SUITE = [
@@ -118,6 +119,12 @@ def _gameday(*, heal: bool, tmp: Path, users: dict) -> list[dict]:
         for fault, target, params in SUITE:
             row = {"fault": fault, "target": target, "clicks": 0, "lost_steps": 0}
             out.append(row)
+            # Each fault starts from a served workload: what the one before left broken (a
+            # back-off nobody fixed) is waited out, up to SETTLE, not counted against this one.
+            settle = sb.now + SETTLE
+            while _slo_broken(sb, target) and sb.now < settle:
+                tick()
+            row["settled_s"] = (sb.now - (settle - SETTLE)).total_seconds()
             try:
                 run = inject(
                     actor=users["olivia"],
@@ -223,6 +230,9 @@ def _report(zt: list[dict], nothing: list[dict]) -> None:
         g = a.get("grade") or {}
         if g.get("verdict"):
             print(f"  {a['fault']}: {g['verdict']}")
+    for label, rows in (("ZeroTouch", zt), ("nobody acting", nothing)):
+        waited = [f"{r['fault']} {r['settled_s']:.0f} s" for r in rows if r.get("settled_s")]
+        print(f"  waited for the target to serve again ({label}): {', '.join(waited) or 'never'}")
 
 
 if __name__ == "__main__":

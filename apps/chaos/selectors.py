@@ -32,10 +32,12 @@ def run_state(run: Run) -> str:
     return "running"
 
 
-def experiments_list(*, cluster=None) -> list[Experiment]:
+def experiments_list(*, cluster=None, saved_only: bool = False) -> list[Experiment]:
     qs = Experiment.objects.select_related("cluster", "owner")
     if cluster is not None:
         qs = qs.filter(cluster=cluster)
+    if saved_only:  # those that can be run again (one-off experiments cannot)
+        qs = qs.filter(one_off=False)
     return list(qs.prefetch_related("runs__action"))
 
 

@@ -103,6 +103,15 @@ class StartForm(forms.Form):
     )
     grace_seconds = forms.IntegerField(min_value=0, max_value=600, initial=20)
     reason = forms.CharField(max_length=500, required=False)
+    # Saving it to run again (Save): a name, and optionally a schedule inside a window.
+    name = forms.CharField(max_length=100, required=False, help_text="to save it (Save)")
+    schedule = forms.CharField(
+        max_length=100, required=False, help_text="cron, optional: e.g. 0 10 * * 1-5"
+    )
+    timezone = forms.CharField(max_length=60, required=False, initial="UTC", label="Time zone")
+    window = forms.CharField(
+        max_length=11, required=False, help_text="HH:MM-HH:MM in that zone, optional"
+    )
 
     def clean_parameters(self):
         return _json(self.cleaned_data["parameters"], "parameters", dict)
@@ -124,6 +133,25 @@ def _json(text: str, name: str, kind: type):
 # On the sandbox (the demo's busy-day), a ready target: shop opted in, and worker is the
 # workload busy-day's own faults touch last.
 SANDBOX_TARGET = {"namespace": "shop", "target": "worker"}
+
+
+def _initial_from(e) -> dict:
+    """The form filled in from a saved experiment (Load): run a variant, or save it anew."""
+    return {
+        "cluster": e.cluster.name,
+        "namespace": e.namespace,
+        "target": e.workload,
+        "fault": e.fault,
+        "duration_seconds": e.duration_seconds,
+        "mode": e.mode,
+        "value": e.value,
+        "parameters": json.dumps(e.parameters),
+        "probes": json.dumps(e.probes),
+        "grace_seconds": e.grace_seconds,
+        "schedule": e.schedule,
+        "timezone": e.timezone,
+        "window": e.window,
+    }
 
 
 def _initial(template: str) -> dict:
@@ -168,7 +196,10 @@ def _add_error(form, exc: ApplicationError) -> None:
 def index(request):
     can_start = user_can(request.user, Cap.RUN_CHAOS)
     template = request.GET.get("template", "pod-kill")
-    form = StartForm(initial=_initial(template)) if can_start else None
+    loaded = request.GET.get("experiment", "")
+    saved = selectors.experiment_get(int(loaded)) if loaded.isdigit() else None
+    initial = _initial_from(saved) if saved else _initial(template)
+    form = StartForm(initial=initial) if can_start else None
     return render(request, "chaos/index.html", _context(request, form, template))
 
 
@@ -177,6 +208,7 @@ def _context(request, form, template: str) -> dict:
     history = charts.resilience_history(card["history"])
     return {
         "experiments": [(e, e.runs.all()[:1]) for e in selectors.experiments_list()[:50]],
+        "saved": selectors.experiments_list(saved_only=True)[:50],
         "gamedays": list(GameDay.objects.all()[:20]),
         "form": form,
         "templates": TEMPLATES,
@@ -225,6 +257,84 @@ def start(request):
             return redirect("chaos:run", run_id=run.pk)
     context = _context(request, form, request.GET.get("template", ""))
     return render(request, "chaos/index.html", context, status=400)
+
+
+@require_POST
+@role_required(Cap.RUN_CHAOS)
+def save(request):
+    """Save the form as an experiment to run again, by hand or on its schedule."""
+    form = StartForm(request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            e = services.experiment_create(
+                actor=request.user,
+                plan=_plan(request, form),
+                name=d["name"],
+                schedule=d["schedule"],
+                timezone_name=d["timezone"] or "UTC",
+                window=d["window"],
+                reason=d["reason"],
+            )
+        except ApplicationError as exc:
+            _add_error(form, exc)
+        else:
+            when = f"; next run {e.next_run_at:%Y-%m-%d %H:%M} UTC" if e.next_run_at else ""
+            messages.success(request, f"Experiment {e.name!r} saved{when}.")
+            return redirect("chaos:index")
+    return render(request, "chaos/index.html", _context(request, form, ""), status=400)
+
+
+@require_POST
+@role_required(Cap.RUN_CHAOS)
+def experiment_run(request, experiment_id: int):
+    e = selectors.experiment_get(experiment_id)
+    if e is None or e.one_off:
+        raise Http404("no such saved experiment")
+    try:
+        run = services.experiment_run(actor=request.user, experiment=e)
+    except ApplicationError as exc:
+        messages.error(request, f"Experiment {e.name!r} did not start: {exc.message}")
+        return redirect("chaos:index")
+    messages.success(
+        request, f"Run #{run.pk} started: action #{run.action_id} is {run.action.status}."
+    )
+    return redirect("chaos:run", run_id=run.pk)
+
+
+@require_POST
+@role_required(Cap.RUN_CHAOS)
+def gameday_new(request):
+    """Plan a GameDay: saved experiments, in the order ticked, inside an optional window."""
+    picked = [int(x) for x in request.POST.getlist("experiments") if x.isdigit()]
+    try:
+        g = gamedays.gameday_create(
+            actor=request.user,
+            name=request.POST.get("name", ""),
+            experiments=picked,
+            timezone_name=request.POST.get("timezone") or "UTC",
+            window=request.POST.get("window", "").strip(),
+        )
+    except ApplicationError as exc:
+        messages.error(request, f"GameDay not planned: {exc.field or 'input'}: {exc.message}")
+        return redirect("chaos:index")
+    messages.success(request, f"GameDay {g.name!r} planned: start it when you are ready.")
+    return redirect("chaos:gameday", gameday_id=g.pk)
+
+
+@require_POST
+@role_required(Cap.RUN_CHAOS)
+def gameday_start(request, gameday_id: int):
+    g = GameDay.objects.filter(pk=gameday_id).first()
+    if g is None:
+        raise Http404("no such GameDay")
+    try:
+        gamedays.gameday_start(actor=request.user, gameday=g)
+    except ApplicationError as exc:
+        messages.error(request, f"GameDay not started: {exc.message}")
+    else:
+        messages.success(request, f"GameDay {g.name!r} started: its first run is on its way.")
+    return redirect("chaos:gameday", gameday_id=g.pk)
 
 
 @require_GET
@@ -288,7 +398,12 @@ def gameday_detail(request, gameday_id: int):
     template = "chaos/gameday.html"
     if request.htmx:
         template += "#gameday-report"
-    return render(request, template, {"g": g, "report": gamedays.report(g)})
+    context = {
+        "g": g,
+        "report": gamedays.report(g),
+        "can_start": user_can(request.user, Cap.RUN_CHAOS),
+    }
+    return render(request, template, context)
 
 
 @require_GET

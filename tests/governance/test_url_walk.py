@@ -43,6 +43,10 @@ FORM_BODIES = {
     "chaos/preview": {"cluster": "sandbox", "namespace": "shop", "target": "web"},
     "chaos/start": {"cluster": "sandbox", "namespace": "shop", "target": "web"},
     "chaos/run/<int:run_id>/abort": {"reason": "walk"},
+    "chaos/save": {"cluster": "sandbox", "namespace": "shop", "target": "web", "name": "walk"},
+    "chaos/experiment/<int:experiment_id>/run": {},
+    "chaos/gameday/new": {"name": "walk", "experiments": ["1"]},
+    "chaos/gameday/<int:gameday_id>/start": {},
     "clusters/new": {
         "name": "walk",
         "connection": "kubeconfig",
@@ -123,6 +127,7 @@ def _url(route: str, token_id: int) -> str:
         .replace("<int:incident_id>", "1")
         .replace("<incident_id>", "1")
         .replace("<experiment_id>", "1")
+        .replace("<int:experiment_id>", "1")
         .replace("<int:run_id>", "1")
         .replace("<run_id>", "1")
         .replace("<int:gameday_id>", "1")
