@@ -322,12 +322,17 @@ def gameday_new(request):
     return redirect("chaos:gameday", gameday_id=g.pk)
 
 
-@require_POST
-@role_required(Cap.RUN_CHAOS)
-def gameday_start(request, gameday_id: int):
+def _gameday_or_404(gameday_id: int) -> GameDay:
     g = GameDay.objects.filter(pk=gameday_id).first()
     if g is None:
         raise Http404("no such GameDay")
+    return g
+
+
+@require_POST
+@role_required(Cap.RUN_CHAOS)
+def gameday_start(request, gameday_id: int):
+    g = _gameday_or_404(gameday_id)
     try:
         gamedays.gameday_start(actor=request.user, gameday=g)
     except ApplicationError as exc:
@@ -392,9 +397,7 @@ def abort(request, run_id: int):
 @require_GET
 @role_required(Cap.VIEW)
 def gameday_detail(request, gameday_id: int):
-    g = GameDay.objects.filter(pk=gameday_id).first()
-    if g is None:
-        raise Http404("no such GameDay")
+    g = _gameday_or_404(gameday_id)
     template = "chaos/gameday.html"
     if request.htmx:
         template += "#gameday-report"
@@ -409,9 +412,7 @@ def gameday_detail(request, gameday_id: int):
 @require_GET
 @role_required(Cap.VIEW)
 def gameday_csv(request, gameday_id: int):
-    g = GameDay.objects.filter(pk=gameday_id).first()
-    if g is None:
-        raise Http404("no such GameDay")
+    g = _gameday_or_404(gameday_id)
     response = HttpResponse(gamedays.report_csv(g), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="gameday-{g.pk}.csv"'
     return response
