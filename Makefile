@@ -19,8 +19,8 @@ install: $(STAMP)
 demo: install
 	DEBUG=1 $(PY) manage.py demo
 
-# Two xdist workers (each with its own test database and var/test/gwN); worksteal keeps both
-# busy when the long end-to-end tests land on one of them.
+# Two xdist workers (each with its own test database and var/test/gwN); the slowest modules
+# start first, split between the two (tests/support/ordering.py), and worksteal evens the rest.
 PYTEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal

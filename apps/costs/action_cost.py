@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from apps.clusters.models import ContainerSample, Workload
 from apps.clusters.quantity import QuantityError, cpu_millis, memory_bytes
+from apps.core.formatting import usd
 from apps.core.registry import CostChange
 from apps.governance.action_models import Action, Kind
 
@@ -50,11 +51,9 @@ def requests_per_container(action: Action) -> dict[str, Requests]:
 
 
 def monthly_text(dollars: float) -> str:
-    cents = round(dollars, 2)
-    if cents == 0:
+    if round(dollars, 2) == 0:
         return "no cost change"
-    sign = "+" if cents > 0 else "\u2212"  # a real minus sign
-    return f"{sign}${abs(cents):,.2f}/month"
+    return f"{usd(dollars, signed=True)}/month"
 
 
 def _priced(dollars: float) -> CostChange:

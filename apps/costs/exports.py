@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from apps.core.formatting import usd
+
 if TYPE_CHECKING:
     from .plans import Plan, PlanItem
 
@@ -101,7 +103,7 @@ def plan_yaml(plan: "Plan") -> str:
         if item.scales_to_zero:
             docs.append(
                 f"# {item.key}: idle; scale {item.replicas_now} -> 0 replicas; saves "
-                f"${item.savings_per_month:.2f} a month; {item.confidence} confidence; "
+                f"{usd(item.savings_per_month)} a month; {item.confidence} confidence; "
                 f"{item.findings[0]}; cluster {item.cluster}; generated at "
                 f"{plan.generated_at.isoformat()}\n" + _dump(deployment_patch(item))
             )

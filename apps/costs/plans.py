@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.clusters.models import Cluster
 from apps.clusters.quantity import memory_bytes
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.formatting import usd
 from apps.core.registry import WORKLOAD_HOLDS
 from apps.core.roles import Cap, require
 from apps.governance.action_models import Action, Kind, Risk, Severity, Source, Status
@@ -347,7 +348,7 @@ def _prepare_zero(actor, cluster: Cluster, item: PlanItem, plan: Plan, reason: s
     and the executor's snapshot holds the replica count a rollback restores."""
     summary = (
         f"cost plan: {item.key} is idle; scale {item.replicas_now} -> 0 replicas; saves "
-        f"${item.savings_per_month:.2f} a month; {item.confidence} confidence"
+        f"{usd(item.savings_per_month)} a month; {item.confidence} confidence"
     )
     evidence = {
         "plan": {"cluster": item.cluster, "generated_at": plan.generated_at.isoformat()},

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.clusters.models import Cluster
 from apps.core.errors import ApplicationError
+from apps.core.formatting import usd as usd_text
 from apps.core.roles import Cap, role_required, user_can
 
 from . import allocation, charts, prices, selectors, services
@@ -263,7 +264,8 @@ def _window_problem(cluster: Cluster, since: datetime, until: datetime) -> str |
 
 
 def usd(amount: float) -> str:
-    return f"${amount:,.2f}" if abs(amount) >= 10 else f"${amount:,.4f}"
+    """Small amounts (an hour of a pod) keep four places: "$0.0031"."""
+    return usd_text(amount, places=2 if abs(amount) >= 10 else 4)
 
 
 def _percent(value: float | None) -> str:
