@@ -7,7 +7,8 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from apps.core.errors import NotFound
-from apps.core.models import Mode, SafetyMode
+from apps.core.models import MODE_STRICTNESS, Mode, SafetyMode
+from apps.core.selectors import safety_state_get
 
 from .models import Cluster, ClusterEvent, Node, NodeSample, Pod, Workload
 
@@ -41,6 +42,26 @@ def halted_clusters() -> list[dict]:
         )
         if name:
             out.append({"name": name, "reason": row.reason, "by": row.changed_by})
+    return out
+
+
+def cluster_modes() -> list[dict]:
+    """Each enabled cluster's own safety mode (the Safety page): its row, if anyone set one,
+    and the mode that applies, the stricter of the global mode and its own."""
+    overall = safety_state_get()
+    out = []
+    for c in Cluster.objects.filter(enabled=True).order_by("name"):
+        own = safety_state_get(scope=f"cluster:{c.pk}")
+        stricter = MODE_STRICTNESS[Mode(own.mode)] > MODE_STRICTNESS[Mode(overall.mode)]
+        out.append(
+            {
+                "cluster": c,
+                "own": own,
+                "set": own.changed_by not in ("", "system:install"),
+                "effective": own.mode if stricter else overall.mode,
+                "stricter": stricter,
+            }
+        )
     return out
 
 

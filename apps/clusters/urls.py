@@ -8,4 +8,5 @@ urlpatterns = [
     path("new", views.cluster_edit, name="new"),
     path("<slug:name>/", views.cluster_detail, name="detail"),
     path("<slug:name>/edit", views.cluster_edit, name="edit"),
+    path("<slug:name>/safety", views.cluster_mode, name="mode"),
 ]

@@ -1,10 +1,12 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core.errors import ApplicationError
+from apps.core.forms import SafetyModeForm
 from apps.core.roles import Cap, role_required
+from apps.core.services import safety_mode_set
 
 from . import charts, selectors, services
 from .forms import ClusterForm
@@ -76,3 +78,34 @@ def cluster_edit(request, name: str | None = None):
         )
     messages.success(request, f"Cluster {cluster.name} saved.")
     return redirect("clusters:detail", name=cluster.name)
+
+
+@require_POST
+@role_required(Cap.ENGAGE_SAFETY)
+def cluster_mode(request, name: str):
+    """One cluster's own safety mode (from the Safety page): stricter than the global mode is
+    open to whoever may engage safety; loosening it needs an admin, as for the global mode."""
+    cluster = _cluster_or_404(name)
+    form = SafetyModeForm(request.POST)
+    if not form.is_valid():
+        problems = "; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items())
+        messages.error(request, f"{cluster.name}: {problems}")
+        return redirect("safety")
+    try:
+        safety_mode_set(
+            actor=request.user,
+            mode=form.cleaned_data["mode"],
+            reason=form.cleaned_data["reason"],
+            expires_at=form.expires_at(),
+            scope=f"cluster:{cluster.pk}",
+        )
+    except ApplicationError as exc:
+        messages.error(request, f"{cluster.name}: {exc.message}")
+        return redirect("safety")
+    messages.success(request, f"{cluster.name}: its own mode is {form.cleaned_data['mode']}.")
+    return redirect("safety")
+
+
+def safety_panel() -> dict:
+    """The Safety page's per-cluster section (registered in core's SAFETY_PANELS)."""
+    return {"clusters": selectors.cluster_modes(), "form": SafetyModeForm()}

@@ -66,6 +66,10 @@ METRICS_PARTS: Registry[StatusPart] = Registry("metrics parts")
 OverviewPanel = tuple[str, Callable[[], dict]]
 OVERVIEW_PANELS: Registry[OverviewPanel] = Registry("overview panels")
 
+# Sections of the Safety page below the global mode and switches (clusters: each cluster's
+# own mode), as (template, a function returning its context).
+SAFETY_PANELS: Registry[OverviewPanel] = Registry("safety panels")
+
 
 @dataclass(frozen=True)
 class CostChange:

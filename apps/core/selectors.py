@@ -71,9 +71,9 @@ def safety_state_get(*, scope: str = GLOBAL, now: datetime | None = None) -> Saf
     now = now or timezone.now()
     row = SafetyMode.objects.filter(scope=scope).first()
     if row is None:
-        mode, expires, fallback, reason, by, at = initial_mode(), None, "", "", "", None
+        mode, expires, fallback, reason, by, at = initial_mode(scope), None, "", "", "", None
     elif row.expires_at and row.expires_at <= now:
-        mode, expires, fallback = row.fallback_mode or initial_mode(), None, ""
+        mode, expires, fallback = row.fallback_mode or initial_mode(scope), None, ""
         reason, by, at = f"expired: {row.reason}", "system:expiry", row.expires_at
     else:
         mode, expires, fallback = row.mode, row.expires_at, row.fallback_mode

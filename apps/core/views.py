@@ -18,6 +18,7 @@ from . import chain, selectors, services
 from .errors import ApplicationError
 from .forms import ApiTokenForm, AuditFilterForm, SafetyModeForm, SafetySwitchForm
 from .models import AuditEvent
+from .registry import SAFETY_PANELS
 from .roles import Cap, role_required
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -64,7 +65,10 @@ def _safety_page(request, *, status: int = 200, mode_form=None):
     if request.htmx:
         template += "#safety-panel"
     current = selectors.safety_state_get().mode
-    ctx = {"mode_form": mode_form or SafetyModeForm(initial={"mode": current})}
+    ctx = {
+        "mode_form": mode_form or SafetyModeForm(initial={"mode": current}),
+        "panels": [(panel, part()) for panel, part in SAFETY_PANELS],
+    }
     return render(request, template, ctx, status=status)
 
 

@@ -55,6 +55,7 @@ FORM_BODIES = {
         "protected_namespaces": "kube-system",
         "collect_interval_seconds": "30",
     },
+    "clusters/<slug:name>/safety": {"mode": "halted", "reason": "walk"},
     "clusters/<slug:name>/edit": {
         "name": "sandbox",
         "connection": "kubeconfig",

@@ -24,14 +24,19 @@ EXPIRY_ACTOR = "system:expiry"
 # --- Safety modes ---------------------------------------------------------------------------
 
 
-def initial_mode() -> str:
+def initial_mode(scope: str = GLOBAL) -> str:
+    """A scope's mode before anyone set it: the installation's for the global scope; for a
+    cluster, the least strict (it then follows the global mode: the stricter of the two
+    applies, so a cluster can be made stricter, never looser)."""
+    if scope != GLOBAL:
+        return Mode.AUTONOMOUS
     mode = settings.ZEROTOUCH_INITIAL_MODE
     return mode if mode in Mode.values else Mode.SUPERVISED
 
 
 def _locked_mode_row(scope: str) -> SafetyMode:
     SafetyMode.objects.bulk_create(
-        [SafetyMode(scope=scope, mode=initial_mode(), changed_by="system:install")],
+        [SafetyMode(scope=scope, mode=initial_mode(scope), changed_by="system:install")],
         ignore_conflicts=True,
     )
     return SafetyMode.objects.select_for_update().get(scope=scope)
@@ -103,7 +108,7 @@ def _expire_row(row: SafetyMode | SafetySwitch, now: datetime):
             verb="safety.mode_expired",
             reason=reason,
             now=now,
-            mode=row.fallback_mode or initial_mode(),
+            mode=row.fallback_mode or initial_mode(row.scope),
             fallback_mode="",
             expires_at=None,
         )
