@@ -238,4 +238,8 @@ def test_it_serves_the_openapi_schema_to_users_only(client, vic):
     schema = client.get("/api/schema").json()
     for path in ("/ai/status", "/ai/safety/enable", "/ai/safety/disable", "/ai/safety/switch"):
         assert path in schema["paths"]
-    assert client.get("/api/docs").status_code == 200
+    docs = client.get("/api/docs")
+    assert docs.status_code == 200
+    page = docs.content.decode()  # the product's navigation and banner, then Swagger UI
+    assert 'nav aria-label="Main"' in page and 'href="/safety/"' in page
+    assert 'id="swagger-ui"' in page and "/static/ninja/swagger-ui-bundle" in page
