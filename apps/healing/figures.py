@@ -8,8 +8,10 @@ from datetime import datetime
 from .models import Incident, Status
 
 
-def _median(values: list[float]) -> float | None:
-    return round(statistics.median(values), 1) if values else None
+def _median(values: list[float | None]) -> float | None:
+    """The median of the known values (an incident resolved by hand may lack a time)."""
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 1) if known else None
 
 
 def _block(incidents: list[Incident]) -> dict:

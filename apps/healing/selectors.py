@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from apps.clusters.connect import gateway_for
 from apps.clusters.gateway import errors as gw_errors
@@ -362,21 +362,31 @@ class IncidentFilter:
     namespace: str = ""
 
 
-def incident_list(f: IncidentFilter, limit: int = 200) -> QuerySet[Incident]:
-    qs = Incident.objects.select_related("cluster", "action").order_by(
-        "status", "severity", "-detected_at"
-    )
+def _filtered(f: IncidentFilter, *, status: bool = True) -> QuerySet[Incident]:
+    qs = Incident.objects.all()
     if f.cluster is not None:
         qs = qs.filter(cluster=f.cluster)
-    if f.status == "active":
+    if status and f.status == "active":
         qs = qs.filter(status__in=ACTIVE)
-    elif f.status:
+    elif status and f.status:
         qs = qs.filter(status=f.status)
     if f.severity:
         qs = qs.filter(severity=f.severity)
     if f.namespace:
         qs = qs.filter(namespace=f.namespace)
-    return qs[:limit]
+    return qs
+
+
+def incident_list(f: IncidentFilter, limit: int = 200) -> QuerySet[Incident]:
+    qs = _filtered(f).select_related("cluster", "action")
+    return qs.order_by("status", "severity", "-detected_at")[:limit]
+
+
+def incident_counts(f: IncidentFilter) -> list[tuple[str, str, int]]:
+    """(status, its label, how many) for the filter's other fields, whatever its status: what
+    the list shows against what there is."""
+    counts = dict(_filtered(f, status=False).values_list("status").annotate(n=Count("pk")))
+    return [(s.value, s.label, counts[s.value]) for s in Status if counts.get(s.value)]
 
 
 def incident_get(pk: int) -> Incident | None:

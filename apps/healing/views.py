@@ -35,30 +35,32 @@ class IncidentFilterForm(forms.Form):
 @require_GET
 @role_required(Cap.VIEW)
 def index(request):
-    form = IncidentFilterForm(request.GET or None)
-    status, incidents = 200, []
+    form = IncidentFilterForm(request.GET or None, initial={"status": "active"})
+    status, incidents, counts, shown = 200, [], [], "active"
     if form.is_bound and not form.is_valid():
         status = 400
         for field, errors in form.errors.items():
             messages.error(request, f"{field}: {' '.join(errors)}")
     else:
         d = form.cleaned_data if form.is_bound else {"status": "active"}
-        incidents = list(
-            selectors.incident_list(
-                selectors.IncidentFilter(
-                    cluster=d.get("cluster"),
-                    status=d.get("status", ""),
-                    severity=d.get("severity", ""),
-                    namespace=d.get("namespace", ""),
-                )
-            )
+        chosen = selectors.IncidentFilter(
+            cluster=d.get("cluster"),
+            status=d.get("status", ""),
+            severity=d.get("severity", ""),
+            namespace=d.get("namespace", ""),
         )
+        incidents = list(selectors.incident_list(chosen))
+        shown = chosen.status
+        counts = selectors.incident_counts(chosen)
     template = "healing/index.html"
     if request.htmx:
         template += "#incident-list"
     context = {
         "form": form,
         "incidents": incidents,
+        "counts": counts,
+        "total": sum(n for _, _, n in counts),
+        "shown_status": dict(STATUS_CHOICES).get(shown, shown),
         "query": request.GET.urlencode(),
         "figures": None if request.htmx else figures.summary(),
         "can_heal": user_can(request.user, Cap.PROPOSE),

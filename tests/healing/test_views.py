@@ -35,6 +35,16 @@ def test_the_incidents_page_lists_it_and_its_partial_refreshes(leak_incident, vi
     assert bad.status_code == 400 and "severity" in bad.content.decode()
 
 
+def test_the_list_says_what_it_shows_against_what_there_is(leak_incident, vic):
+    Incident.objects.filter(pk=leak_incident.pk).update(status="resolved")
+    client = login(Client(), vic)
+    html = client.get("/healing/").content.decode()  # active by default, and it says so
+    assert '<option value="active" selected>' in html
+    assert "Showing 0 active of 1 incident: " in html and "1 resolved" in html
+    html = client.get("/healing/", {"status": ""}).content.decode()  # all
+    assert "Showing 1 of 1 incident" in html and 'data-testid="incident-row"' in html
+
+
 def test_the_incident_page_explains_it_and_lets_an_approver_approve_the_fix(
     leak_incident, vic, alice
 ):
