@@ -72,6 +72,15 @@ def _slo_broken(sb, workload: str) -> bool:
     return s.error_ratio > 0.01 or s.fixed_latency + s.mean_latency * P95 > 0.5
 
 
+def _whole(sb, workload: str) -> bool:
+    """Every desired replica ready, and the SLO met."""
+    dep = next(
+        d for d in sb.store.list("apps/deployments", "shop") if d["metadata"]["name"] == workload
+    )
+    ready = dep.get("status", {}).get("readyReplicas", 0)
+    return ready >= dep["spec"].get("replicas", 1) and not _slo_broken(sb, workload)
+
+
 def _gameday(*, heal: bool, tmp: Path, users: dict) -> list[dict]:
     from apps.chaos import runs
     from apps.chaos.models import Run
@@ -119,10 +128,10 @@ def _gameday(*, heal: bool, tmp: Path, users: dict) -> list[dict]:
         for fault, target, params in SUITE:
             row = {"fault": fault, "target": target, "clicks": 0, "lost_steps": 0}
             out.append(row)
-            # Each fault starts from a served workload: what the one before left broken (a
-            # back-off nobody fixed) is waited out, up to SETTLE, not counted against this one.
+            # Each fault starts from a whole, served workload: what the one before left broken
+            # (a back-off nobody fixed) is waited out, up to SETTLE, not counted against this one.
             settle = sb.now + SETTLE
-            while _slo_broken(sb, target) and sb.now < settle:
+            while not _whole(sb, target) and sb.now < settle:
                 tick()
             row["settled_s"] = (sb.now - (settle - SETTLE)).total_seconds()
             try:

@@ -1,7 +1,9 @@
 """The cluster registry, the current inventory, and the time series the collector stores."""
 
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 DEFAULT_PROTECTED = ["kube-system", "kube-public", "kube-node-lease"]
 
@@ -62,6 +64,7 @@ class Cluster(models.Model):
 
     @property
     def health(self) -> str:
+        """The connection's: can ZeroTouch read the cluster, and lately."""
         if self.reachable is None:
             return "unknown"
         if not self.reachable:
@@ -69,6 +72,22 @@ class Cluster(models.Model):
         if self.stale:
             return "stale"
         return "degraded" if self.last_error else "healthy"
+
+    @cached_property
+    def failing_workloads(self) -> list[str]:
+        """Workloads with fewer ready replicas than desired, as "namespace/name (ready/desired)"."""
+        rows = self.workloads.filter(replicas__gt=0, ready_replicas__lt=F("replicas")).order_by(
+            "namespace", "name"
+        )
+        return [f"{w.namespace}/{w.name} ({w.ready_replicas}/{w.replicas})" for w in rows]
+
+    @property
+    def state(self) -> str:
+        """What the pages and /ai/status show: the connection's health, and "degraded" too
+        when a workload is not fully ready (a cluster in CrashLoopBackOff is not healthy)."""
+        if self.health == "healthy" and self.failing_workloads:
+            return "degraded"
+        return self.health
 
     @property
     def stale(self) -> bool:

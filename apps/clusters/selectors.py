@@ -140,7 +140,8 @@ def cluster_summaries() -> list[dict]:
     return [
         {
             "name": c.name,
-            "health": c.health,
+            "health": c.state,
+            "failing_workloads": c.failing_workloads,
             "simulated": c.simulated,
             "environment": c.environment,
             "server_version": c.server_version,

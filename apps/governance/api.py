@@ -27,7 +27,8 @@ class WorkerOut(Schema):
 
 class ClusterOut(Schema):
     name: str
-    health: str
+    health: str  # the connection's, and "degraded" while a workload is not fully ready
+    failing_workloads: list[str]  # "namespace/name (ready/desired)"
     simulated: bool
     environment: str
     server_version: str

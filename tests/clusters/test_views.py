@@ -1,6 +1,6 @@
 import pytest
 
-from apps.clusters.models import Cluster
+from apps.clusters.models import Cluster, Workload
 from apps.clusters.services import cluster_collect
 from apps.core.models import AuditEvent
 from tests.support.sandbox import sandbox_cluster
@@ -102,3 +102,18 @@ def test_status_lists_clusters(client, vic, collected):
     (c,) = client.get("/ai/status").json()["clusters"]
     assert c["name"] == "sandbox" and c["health"] == "healthy" and c["simulated"] is True
     assert c["nodes"] == 3 and c["pods"] > 10
+
+
+def test_a_cluster_with_a_workload_not_ready_reads_degraded_and_says_which(client, vic, collected):
+    assert collected.state == "healthy" and collected.failing_workloads == []
+    Workload.objects.filter(cluster=collected, namespace="shop", name="api").update(
+        ready_replicas=1
+    )  # as a collection of a crash-looping api would store it
+    client.force_login(vic)
+    (c,) = client.get("/ai/status").json()["clusters"]
+    api = Workload.objects.get(name="api")
+    assert c["health"] == "degraded" and c["failing_workloads"] == [f"shop/api (1/{api.replicas})"]
+    listing = client.get("/clusters/").content.decode()
+    assert 'data-testid="health-sandbox">degraded' in listing and "1 workload not ready" in listing
+    detail = client.get("/clusters/sandbox/").content.decode()
+    assert 'data-testid="cluster-state">degraded' in detail and "shop/api (1/" in detail
