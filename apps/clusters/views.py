@@ -4,8 +4,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core.errors import ApplicationError
-from apps.core.forms import SafetyModeForm
-from apps.core.roles import Cap, role_required
+from apps.core.forms import SafetyModeForm, modes_offered
+from apps.core.roles import Cap, role_required, user_can
 from apps.core.services import safety_mode_set
 
 from . import charts, selectors, services
@@ -106,6 +106,11 @@ def cluster_mode(request, name: str):
     return redirect("safety")
 
 
-def safety_panel() -> dict:
-    """The Safety page's per-cluster section (registered in core's SAFETY_PANELS)."""
-    return {"clusters": selectors.cluster_modes(), "form": SafetyModeForm()}
+def safety_panel(user) -> dict:
+    """The Safety page's per-cluster section (registered in core's SAFETY_PANELS): each
+    cluster's modes, and the ones this person may pick for it."""
+    may_loosen = user_can(user, Cap.MANAGE_SAFETY)
+    clusters = selectors.cluster_modes()
+    for c in clusters:
+        c["offered"] = modes_offered(c["own"].mode, may_loosen=may_loosen)
+    return {"clusters": clusters, "form": SafetyModeForm(), "may_loosen": may_loosen}

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 from django import forms
 from django.utils import timezone
 
-from .models import Mode
+from .models import MODE_STRICTNESS, Mode
 
 EXPIRY_CHOICES = [
     ("", "No expiry (until changed)"),
@@ -25,6 +25,13 @@ class SafetyModeForm(_ExpiryMixin, forms.Form):
     mode = forms.ChoiceField(choices=Mode.choices)
     reason = forms.CharField(max_length=2000, widget=forms.TextInput)
     expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires")
+
+
+def modes_offered(current: str, *, may_loosen: bool) -> list[tuple[str, str]]:
+    """The modes a person may pick from `current`: all for an admin; for the others the
+    current one and the stricter (loosening needs an admin; the service says so too)."""
+    floor = MODE_STRICTNESS[Mode(current)]
+    return [(m.value, m.label) for m in Mode if may_loosen or MODE_STRICTNESS[m] >= floor]
 
 
 class SafetySwitchForm(_ExpiryMixin, forms.Form):

@@ -67,8 +67,9 @@ OverviewPanel = tuple[str, Callable[[], dict]]
 OVERVIEW_PANELS: Registry[OverviewPanel] = Registry("overview panels")
 
 # Sections of the Safety page below the global mode and switches (clusters: each cluster's
-# own mode), as (template, a function returning its context).
-SAFETY_PANELS: Registry[OverviewPanel] = Registry("safety panels")
+# own mode), as (template, a function of the signed-in user returning its context).
+SafetyPanel = tuple[str, Callable[[object], dict]]
+SAFETY_PANELS: Registry[SafetyPanel] = Registry("safety panels")
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import chain, selectors, services
 from .errors import ApplicationError
-from .forms import ApiTokenForm, AuditFilterForm, SafetyModeForm, SafetySwitchForm
+from .forms import ApiTokenForm, AuditFilterForm, SafetyModeForm, SafetySwitchForm, modes_offered
 from .models import AuditEvent
 from .registry import SAFETY_PANELS
-from .roles import Cap, role_required
+from .roles import Cap, role_required, user_can
 
 # --- Auth -----------------------------------------------------------------------------------
 
@@ -65,9 +65,13 @@ def _safety_page(request, *, status: int = 200, mode_form=None):
     if request.htmx:
         template += "#safety-panel"
     current = selectors.safety_state_get().mode
+    mode_form = mode_form or SafetyModeForm(initial={"mode": current})
+    may_loosen = user_can(request.user, Cap.MANAGE_SAFETY)
+    mode_form.fields["mode"].choices = modes_offered(current, may_loosen=may_loosen)
     ctx = {
-        "mode_form": mode_form or SafetyModeForm(initial={"mode": current}),
-        "panels": [(panel, part()) for panel, part in SAFETY_PANELS],
+        "mode_form": mode_form,
+        "may_loosen": may_loosen,
+        "panels": [(panel, part(request.user)) for panel, part in SAFETY_PANELS],
     }
     return render(request, template, ctx, status=status)
 

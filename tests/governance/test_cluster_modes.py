@@ -53,6 +53,9 @@ def test_a_cluster_is_never_looser_and_loosening_it_needs_an_admin(prod, adam, o
     operator = as_(olivia)
     operator.post("/clusters/prod/safety", {"mode": "dry_run", "reason": "rehearse"})
     assert effective_mode(prod) == "dry_run"
+    page = operator.get("/safety/").content.decode()
+    row = page[page.index('data-testid="cluster-mode-form-prod"') :][:2500]
+    assert 'value="halted"' in row and 'value="autonomous"' not in row  # only stricter
     r = operator.post("/clusters/prod/safety", {"mode": "autonomous", "reason": "done"})
     assert effective_mode(prod) == "dry_run"  # refused: an operator may not loosen
     page = operator.get(r["Location"]).content.decode()

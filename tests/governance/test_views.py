@@ -190,3 +190,17 @@ def test_it_sends_an_expired_htmx_session_to_the_login_page(client):
     assert response.status_code == 200
     assert response["HX-Redirect"] == "/login/?next=/safety/"
     assert response.content == b""
+
+
+def test_it_offers_an_operator_only_the_modes_they_may_pick(client, olivia, adam):
+    safety_mode_set(actor=adam, mode="dry_run", reason="rehearsal")
+    client.force_login(olivia)
+    html = client.get("/safety/").content.decode()
+    form = html[html.index('action="/safety/mode"') :][:3000]
+    assert 'value="dry_run"' in form and 'value="halted"' in form
+    assert 'value="autonomous"' not in form and 'value="supervised"' not in form
+    assert 'data-testid="loosen-needs-admin"' in html
+    client.force_login(adam)
+    html = client.get("/safety/").content.decode()
+    form = html[html.index('action="/safety/mode"') :][:3000]
+    assert 'value="autonomous"' in form and 'data-testid="loosen-needs-admin"' not in html
