@@ -52,6 +52,28 @@ def test_a_viewer_sees_the_mode_but_no_controls(page, live_server, vic):
     assert page.locator("#safety-banner").is_visible()
 
 
+def test_a_refused_htmx_request_says_why_in_place_and_keeps_the_page(page, live_server, olivia):
+    """An operator's htmx request the server refuses (here: loosening, which needs an admin)
+    shows its message where the page shows messages, in its style; the panel stays whole."""
+    browser_login(page, live_server, "olivia")
+    page.goto(f"{live_server.url}/safety/")
+    page.once("dialog", lambda d: d.accept())
+    page.evaluate(  # as a stale form would send it: the page no longer offers autonomous
+        "htmx.ajax('POST', '/safety/mode', {target: '#safety-panel', swap: 'outerHTML', "
+        "values: {mode: 'autonomous', reason: 'try'}})"
+    )
+    alert = page.locator("#messages .msg-error")
+    alert.wait_for()
+    assert "manage_safety" in alert.inner_text()
+    assert page.locator("[data-testid=current-mode]").inner_text() == "Supervised"
+    assert page.locator("nav[aria-label=Main]").is_visible()  # still the whole page
+    # A 403 from the role check itself (a viewer's control) lands in the same place.
+    page.evaluate("htmx.ajax('POST', '/clusters/new', {target: '#safety-panel'})")
+    page.locator("[data-testid=htmx-error]").wait_for()
+    assert "Not allowed" in page.inner_text("[data-testid=htmx-error]")
+    assert page.locator("[data-testid=current-mode]").count() == 1
+
+
 def test_the_cluster_page_draws_its_usage_chart_under_the_csp(page, live_server, vic, tmp_path):
     from apps.clusters.services import cluster_collect
 

@@ -204,3 +204,20 @@ def test_it_offers_an_operator_only_the_modes_they_may_pick(client, olivia, adam
     html = client.get("/safety/").content.decode()
     form = html[html.index('action="/safety/mode"') :][:3000]
     assert 'value="autonomous"' in form and 'data-testid="loosen-needs-admin"' not in html
+
+
+def test_a_refusal_is_a_whole_page_or_for_htmx_a_message_for_the_page(client, vic):
+    client.force_login(vic)
+    plain = client.post("/safety/mode", {"mode": "halted", "reason": "x"})
+    assert plain.status_code == 403
+    html = plain.content.decode()
+    assert 'nav aria-label="Main"' in html and "app.css" in html  # styled, with navigation
+    htmx = client.post(
+        "/safety/mode", {"mode": "halted", "reason": "x"}, headers={"HX-Request": "true"}
+    )
+    assert htmx.status_code == 403 and htmx["HX-Retarget"] == "#messages"
+    assert (
+        'data-testid="htmx-error"' in htmx.content.decode() and "<nav" not in htmx.content.decode()
+    )
+    gone = client.get("/healing/999999/", headers={"HX-Request": "true"})
+    assert gone.status_code == 404 and "Not found" in gone.content.decode()
