@@ -47,14 +47,33 @@ def cost_by_namespace(series: Series) -> go.Figure:
     )
     minutes = series.bucket.total_seconds() / 60
     every = f"{minutes / 60:g} h" if minutes >= 60 else f"{minutes:g} min"
+    xaxis = {"title": {"text": "time (UTC)"}, "tickformat": "%H:%M\n%b %d"}
+    if len(x) < 2 and x:  # one bucket: show the hours around it, not its milliseconds
+        xaxis["range"] = [x[0] - series.bucket, x[0] + series.bucket]
+    stacked = [series.per_hour(v) for _, v in ranked] + [series.per_hour(series.idle)]
+    peak = max((sum(bucket) for bucket in zip(*stacked, strict=True)), default=0.0)
     fig.update_layout(
         title={"text": f"Cost by namespace ($ per hour, averaged over {every} buckets, UTC)"},
-        xaxis={"title": {"text": "time (UTC)"}},
-        yaxis={"title": {"text": "$ per hour"}, "rangemode": "tozero", "tickformat": "$.3f"},
+        xaxis=xaxis,
+        yaxis={
+            "title": {"text": "$ per hour"},
+            "rangemode": "tozero",
+            "tickformat": money_ticks(peak),
+        },
         height=380,
         **LAYOUT,
     )
     return fig
+
+
+def money_ticks(largest: float) -> str:
+    """A dollar axis's tick format with enough places that its ticks differ ("$0.01 $0.01"
+    is no axis): cents from a dollar up, more places below."""
+    if largest >= 1:
+        return "$,.2f"
+    if largest >= 0.1:
+        return "$.3f"
+    return "$.4f"
 
 
 def top_workloads(items: Sequence[Cost], n: int = 10) -> go.Figure:
@@ -78,7 +97,10 @@ def top_workloads(items: Sequence[Cost], n: int = 10) -> go.Figure:
     )
     fig.update_layout(
         title={"text": f"Top {len(top)} workloads ($ over the range)"},
-        xaxis={"title": {"text": "$ over the range"}, "tickformat": "$.2f"},
+        xaxis={
+            "title": {"text": "$ over the range"},
+            "tickformat": money_ticks(max((c.total for c in top), default=0)),
+        },
         yaxis={"automargin": True},
         height=max(220, 40 + 32 * len(top)),
         margin={"l": 20, "r": 20, "t": 50, "b": 50},
