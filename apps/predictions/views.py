@@ -102,7 +102,11 @@ def index(request):
 @require_GET
 @role_required(Cap.VIEW)
 def anomalies(request):
-    form = AnomalyFilterForm(request.GET or None)
+    data = None
+    if request.GET:  # a filter without a range is the default range, and says so
+        data = request.GET.copy()
+        data["hours"] = data.get("hours") or "6"
+    form = AnomalyFilterForm(data)
     status = 200
     d = {"hours": 6}
     if form.is_bound and not form.is_valid():

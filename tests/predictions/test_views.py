@@ -52,6 +52,8 @@ def test_the_pages_rank_the_leak_first_say_why_and_show_its_timeline(client, vic
     assert Anomaly.objects.filter(cluster=scored, name="api").exists()
     default = client.get("/predictions/anomalies/").content.decode()
     assert re.search(r'<option value="6" selected>6 hours</option>', default)
+    filtered = client.get("/predictions/anomalies/", {"cluster": "leak"}).content.decode()
+    assert re.search(r'<option value="6" selected>6 hours</option>', filtered)  # not "1 hour"
     page = client.get("/predictions/anomalies/", {"cluster": "leak", "hours": 24})
     assert page.status_code == 200
     body = page.content.decode()
