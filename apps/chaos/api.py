@@ -100,6 +100,7 @@ class ExperimentOut(Schema):
     window: str
     next_run_at: datetime | None
     last_skip: str
+    enabled: bool  # false: paused (its schedule starts nothing)
     created_at: datetime
 
 
@@ -162,6 +163,7 @@ def _experiment_out(e: Experiment, *, runs: bool = False) -> dict:
         "window": e.window,
         "next_run_at": e.next_run_at,
         "last_skip": e.last_skip,
+        "enabled": e.enabled,
         "created_at": e.created_at,
     }
     if runs:
@@ -264,6 +266,29 @@ def run_experiment(request, experiment_id: int, payload: RunIn):
         raise NotFound(f"no experiment {experiment_id}", field="experiment_id")
     run = services.experiment_run(actor=request.auth, experiment=e, reason=payload.reason)
     return Status(201, _run_out(Run.objects.select_related("action", "experiment").get(pk=run.pk)))
+
+
+class EnabledIn(Schema):
+    enabled: bool
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")]
+
+
+@router.post(
+    "/experiments/{experiment_id}/enabled",
+    response=ExperimentDetailOut,
+    summary="Pause or resume an experiment",
+)
+def enable_experiment(request, experiment_id: int, payload: EnabledIn):
+    """Pause a saved experiment (its schedule starts nothing, Run now answers 409) or resume
+    it (its next time counted from now). Audited with the reason."""
+    require(request.auth, Cap.RUN_CHAOS)
+    e = selectors.experiment_get(experiment_id)
+    if e is None:
+        raise NotFound(f"no experiment {experiment_id}", field="experiment_id")
+    services.experiment_enable(
+        actor=request.auth, experiment=e, enabled=payload.enabled, reason=payload.reason
+    )
+    return _experiment_out(selectors.experiment_get(experiment_id), runs=True)
 
 
 class GameDayIn(Schema):

@@ -20,7 +20,7 @@ from apps.clusters.connect import gateway_for
 from apps.clusters.gateway import errors as gw_errors
 from apps.clusters.labels import CHAOS_OPT_IN, format_label_selector
 from apps.clusters.models import Cluster
-from apps.core.errors import ApplicationError, ValidationFailed
+from apps.core.errors import ApplicationError, Conflict, ValidationFailed
 from apps.core.models import Mode
 from apps.core.roles import Cap, require
 from apps.core.services import audit_record
@@ -553,6 +553,39 @@ def experiment_create(
     return e
 
 
+def experiment_enable(
+    *, actor: AbstractBaseUser, experiment: Experiment, enabled: bool, reason: str
+) -> Experiment:
+    """Pause (or resume) a saved experiment: paused, its schedule starts nothing and Run now
+    refuses; resumed, its next time is computed from now. Audited with the reason."""
+    require(actor, Cap.RUN_CHAOS)
+    if experiment.one_off:
+        raise ValidationFailed("a one-off experiment has nothing to pause", field="experiment_id")
+    if not (reason or "").strip():
+        raise ValidationFailed("a reason is required", field="reason")
+    with transaction.atomic():
+        e = Experiment.objects.select_for_update().get(pk=experiment.pk)
+        if e.enabled == enabled:
+            return e
+        before = {"enabled": e.enabled, "next_run_at": e.next_run_at}
+        e.enabled = enabled
+        e.next_run_at = (
+            schedules.next_run(e.schedule, e.timezone, timezone.now()) if enabled else None
+        )
+        e.save(update_fields=["enabled", "next_run_at"])
+        audit_record(
+            actor=actor,
+            verb="chaos.experiment.resume" if enabled else "chaos.experiment.pause",
+            target_type="chaos.experiment",
+            target_id=str(e.pk),
+            target_repr=str(e),
+            before=before,
+            after={"enabled": e.enabled, "next_run_at": e.next_run_at},
+            reason=reason.strip(),
+        )
+    return e
+
+
 def plan_of(experiment: Experiment, *, actor) -> Plan:
     """A saved experiment checked again against the cluster as it is now."""
     e = experiment
@@ -573,7 +606,10 @@ def plan_of(experiment: Experiment, *, actor) -> Plan:
 
 
 def experiment_run(*, actor: AbstractBaseUser, experiment: Experiment, reason: str = "") -> Run:
-    """Run a saved experiment now (by hand, or its schedule as its owner)."""
+    """Run a saved experiment now (by hand, or its schedule as its owner); a paused one is
+    refused (409): resume it first."""
+    if not experiment.enabled:
+        raise Conflict(f"experiment {experiment.name!r} is paused: resume it to run it")
     return inject(
         actor=actor,
         plan=plan_of(experiment, actor=actor),

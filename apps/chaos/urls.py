@@ -9,6 +9,11 @@ urlpatterns = [
     path("start", views.start, name="start"),
     path("save", views.save, name="save"),
     path("experiment/<int:experiment_id>/run", views.experiment_run, name="experiment-run"),
+    path(
+        "experiment/<int:experiment_id>/enabled",
+        views.experiment_enabled,
+        name="experiment-enabled",
+    ),
     path("gameday/new", views.gameday_new, name="gameday-new"),
     path("gameday/<int:gameday_id>/start", views.gameday_start, name="gameday-start"),
     path("run/<int:run_id>/", views.run_detail, name="run"),

@@ -304,6 +304,28 @@ def experiment_run(request, experiment_id: int):
 
 @require_POST
 @role_required(Cap.RUN_CHAOS)
+def experiment_enabled(request, experiment_id: int):
+    """Pause or resume a saved experiment (with a reason)."""
+    e = selectors.experiment_get(experiment_id)
+    if e is None or e.one_off:
+        raise Http404("no such saved experiment")
+    enabled = request.POST.get("enabled") == "on"
+    try:
+        services.experiment_enable(
+            actor=request.user,
+            experiment=e,
+            enabled=enabled,
+            reason=request.POST.get("reason", ""),
+        )
+    except ApplicationError as exc:
+        messages.error(request, f"Experiment {e.name!r}: {exc.field or 'input'}: {exc.message}")
+    else:
+        messages.success(request, f"Experiment {e.name!r} {'resumed' if enabled else 'paused'}.")
+    return redirect("chaos:index")
+
+
+@require_POST
+@role_required(Cap.RUN_CHAOS)
 def gameday_new(request):
     """Plan a GameDay: saved experiments, in the order ticked, inside an optional window."""
     picked = [int(x) for x in request.POST.getlist("experiments") if x.isdigit()]

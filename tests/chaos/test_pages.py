@@ -173,3 +173,31 @@ def test_run_now_and_a_gameday_planned_and_started_from_the_pages(
     r = as_(olivia).post("/chaos/gameday/new", {"name": "empty"}, follow=True)
     assert "GameDay not planned: experiments:" in r.content.decode()
     assert GameDay.objects.count() == 1
+
+
+def test_a_saved_experiment_is_paused_and_resumed_with_a_reason(cluster, live, opted, olivia):
+    scheduled = {**FORM, "name": "nightly", "schedule": "0 3 * * *"}
+    assert as_(olivia).post("/chaos/save", scheduled).status_code == 302
+    e = Experiment.objects.get(one_off=False)
+    operator = as_(olivia)
+    refused = operator.post(f"/chaos/experiment/{e.pk}/enabled", {"enabled": "off"}, follow=True)
+    assert "reason: a reason is required" in refused.content.decode()
+    r = operator.post(f"/chaos/experiment/{e.pk}/enabled", {"enabled": "off", "reason": "freeze"})
+    assert r.status_code == 302
+    e.refresh_from_db()
+    assert not e.enabled and e.next_run_at is None
+    page = operator.get("/chaos/").content.decode()
+    assert (
+        "paused" in page and 'data-testid="resume"' in page and 'data-testid="run-now"' not in page
+    )
+    assert operator.post(f"/chaos/experiment/{e.pk}/run").status_code == 302  # refused: a message
+    assert not Run.objects.exists()
+    operator.post(f"/chaos/experiment/{e.pk}/enabled", {"enabled": "on", "reason": "thaw"})
+    e.refresh_from_db()
+    assert e.enabled and e.next_run_at is not None
+    events = AuditEvent.objects.filter(target_type="chaos.experiment", target_id=str(e.pk))
+    assert list(events.order_by("seq").values_list("verb", "reason")) == [
+        ("chaos.experiment.create", "game day"),
+        ("chaos.experiment.pause", "freeze"),
+        ("chaos.experiment.resume", "thaw"),
+    ]

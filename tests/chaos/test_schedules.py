@@ -133,3 +133,36 @@ def test_a_scheduled_run_inside_its_windows_starts_as_its_owner(saved):
     assert run.action.status == "proposed" and "scheduled" in run.action.reason
     e.refresh_from_db()
     assert e.last_skip == "" and e.next_run_at == datetime(2026, 1, 6, 9, 0, tzinfo=UTC)
+
+
+def test_a_paused_experiment_starts_nothing_on_schedule_or_by_hand(saved, vic):
+    e, c = saved
+    due = e.next_run_at
+    r = c.post(
+        f"/chaos/experiments/{e.pk}/enabled",
+        json.dumps({"enabled": False, "reason": "release freeze"}),
+        content_type="application/json",
+    )
+    assert r.status_code == 200 and r.json()["enabled"] is False
+    assert r.json()["next_run_at"] is None
+    assert schedules_due(now=due + timedelta(days=1)) == {"started": 0, "skipped": 0}
+    by_hand = c.post(f"/chaos/experiments/{e.pk}/run", "{}", content_type="application/json")
+    assert by_hand.status_code == 409 and "paused" in by_hand.json()["detail"]
+    assert not Run.objects.exists()
+    no_reason = c.post(
+        f"/chaos/experiments/{e.pk}/enabled",
+        json.dumps({"enabled": True, "reason": ""}),
+        content_type="application/json",
+    )
+    assert no_reason.status_code in (400, 422)
+    viewer = Client()
+    viewer.force_login(vic)
+    denied = viewer.post(
+        f"/chaos/experiments/{e.pk}/enabled",
+        json.dumps({"enabled": True, "reason": "x"}),
+        content_type="application/json",
+    )
+    assert denied.status_code == 403
+    e.refresh_from_db()
+    assert not e.enabled
+    assert AuditEvent.objects.filter(verb="chaos.experiment.pause").count() == 1

@@ -45,6 +45,7 @@ FORM_BODIES = {
     "chaos/run/<int:run_id>/abort": {"reason": "walk"},
     "chaos/save": {"cluster": "sandbox", "namespace": "shop", "target": "web", "name": "walk"},
     "chaos/experiment/<int:experiment_id>/run": {},
+    "chaos/experiment/<int:experiment_id>/enabled": {"enabled": "off", "reason": "walk"},
     "chaos/gameday/new": {"name": "walk", "experiments": ["1"]},
     "chaos/gameday/<int:gameday_id>/start": {},
     "clusters/new": {
@@ -90,6 +91,7 @@ JSON_BODIES = {
         "name": "walk",
     },
     "chaos/experiments/<experiment_id>/run": {"reason": "walk"},
+    "chaos/experiments/<experiment_id>/enabled": {"enabled": False, "reason": "walk"},
     "chaos/gamedays": {"name": "walk", "experiments": [1]},
     "chaos/gamedays/<gameday_id>/start": {},
     "chaos/inject-failure": {
