@@ -14,6 +14,7 @@ from apps.clusters.services import cluster_create
 from apps.core.models import ApiToken, AuditEvent, SafetyMode, SafetySwitch
 from apps.core.services import api_token_create, safety_mode_set, safety_switch_set
 from apps.governance.action_models import Action, Policy
+from apps.governance.actions import policy_active
 from apps.healing.models import Incident
 
 pytestmark = pytest.mark.django_db
@@ -153,7 +154,9 @@ def _state() -> tuple:
 
 @pytest.fixture
 def secrets(adam):
-    """Data a stranger must never see: reasons, an admin's token."""
+    """Data a stranger must never see: reasons, an admin's token. The installation's default
+    policy first: a test before may have flushed what the migrations wrote."""
+    policy_active()
     safety_mode_set(actor=adam, mode="dry_run", reason=MARKER)
     safety_switch_set(actor=adam, name="lift_blast_radius", enabled=True, reason=MARKER)
     token, raw = api_token_create(user=adam, name=MARKER)
