@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -131,8 +132,10 @@ def _json(text: str, name: str, kind: type):
 
 
 # On the sandbox (the demo's busy-day), a ready target: shop opted in, and worker is the
-# workload busy-day's own faults touch last.
+# workload busy-day's own faults touch last; at least five simulated minutes, so that at the
+# demo's 10x (30 s) the watcher reads the probes a few times and the run page has a chart.
 SANDBOX_TARGET = {"namespace": "shop", "target": "worker"}
+SANDBOX_MIN_SECONDS = 300
 
 
 def _initial_from(e) -> dict:
@@ -157,11 +160,11 @@ def _initial_from(e) -> dict:
 def _initial(template: str) -> dict:
     t = TEMPLATES.get(template) or TEMPLATES["pod-kill"]
     first = Cluster.objects.filter(enabled=True).order_by("name").first()
-    ready = SANDBOX_TARGET if first is not None and first.simulated else {}
+    sandbox = first is not None and first.simulated
     return {
-        **ready,
+        **(SANDBOX_TARGET if sandbox else {}),
         "fault": t["fault"],
-        "duration_seconds": t["duration_seconds"],
+        "duration_seconds": max(t["duration_seconds"], SANDBOX_MIN_SECONDS if sandbox else 0),
         "parameters": json.dumps(t["parameters"]),
         "probes": json.dumps(t["probes"]),
         "grace_seconds": t.get("grace_seconds", 20),
@@ -381,6 +384,7 @@ def run_detail(request, run_id: int):
         "e": run.experiment,
         "state": selectors.run_state(run),
         "chart": chart.to_json() if chart else None,
+        "watch_seconds": settings.CHAOS_WATCH_SECONDS,
         "can_abort": user_can(request.user, Cap.RUN_CHAOS) and run.phase == run.Phase.ACTIVE,
     }
     return render(request, template, context)
