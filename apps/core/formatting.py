@@ -9,3 +9,19 @@ def usd(amount, *, places: int = 2, signed: bool = False) -> str:
     value = round(float(amount), places)
     sign = MINUS if value < 0 else ("+" if signed and value > 0 else "")
     return f"{sign}${abs(value):,.{places}f}"
+
+
+def settings_text(parameters: dict, prefix: str = "") -> list[str]:
+    """An Action's parameters as people read them: "limits.memory: 2304Mi", one a line, nested
+    keys joined with dots, lists comma-separated; never a Python dict."""
+    out: list[str] = []
+    for key in sorted(parameters or {}):
+        value = parameters[key]
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out += settings_text(value, f"{name}.") if value else [f"{name}: (none)"]
+        elif isinstance(value, list):
+            out.append(f"{name}: {', '.join(str(v) for v in value) or '(none)'}")
+        else:
+            out.append(f"{name}: {value}")
+    return out
