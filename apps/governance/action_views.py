@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.clusters.models import Cluster
+from apps.clusters.models import Cluster, Node, Workload
 from apps.core.errors import ApplicationError
 from apps.core.registry import ACTION_COST
 from apps.core.roles import Cap, role_required
@@ -25,11 +25,18 @@ from .errors import Replaced
 
 class ProposeForm(forms.Form):
     cluster = forms.ModelChoiceField(
-        queryset=Cluster.objects.filter(enabled=True), to_field_name="name"
+        queryset=Cluster.objects.filter(enabled=True), to_field_name="name", empty_label=None
     )
     kind = forms.ChoiceField(choices=Kind.choices)
-    namespace = forms.CharField(max_length=253, required=False)
-    target_name = forms.CharField(max_length=253, label="Target (pod, deployment or node)")
+    namespace = forms.CharField(
+        max_length=253, required=False, widget=forms.TextInput(attrs={"list": "namespaces"})
+    )
+    target_name = forms.CharField(
+        max_length=253,
+        label="Target (pod, deployment or node)",
+        widget=forms.TextInput(attrs={"list": "targets"}),
+        help_text="type to search the collected inventory",
+    )
     replicas = forms.IntegerField(required=False, help_text="scale only")
     revision = forms.IntegerField(required=False, help_text="rollout undo only")
     # ZeroTouch rates the action itself; a proposer may only raise the rating.
@@ -179,4 +186,29 @@ def propose(request):
             messages.success(request, f"Proposed action #{action.pk}: {action.status}.")
             return redirect("action-detail", action_id=action.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "governance/action_form.html", {"form": form}, status=status)
+    context = {"form": form, "inventory": _inventory()}
+    return render(request, "governance/action_form.html", context, status=status)
+
+
+def _inventory() -> dict:
+    """What the propose form suggests (the clusters' collected inventory, with each target's
+    state): namespaces, Deployments with ready / desired, nodes with their condition."""
+    workloads = Workload.objects.filter(cluster__enabled=True).select_related("cluster")
+    nodes = Node.objects.filter(cluster__enabled=True).select_related("cluster")
+    targets = [
+        (
+            w.name,
+            f"{w.cluster.name} · {w.namespace} · Deployment · "
+            f"{w.ready_replicas}/{w.replicas} ready",
+        )
+        for w in workloads.order_by("cluster__name", "namespace", "name")
+    ] + [
+        (
+            n.name,
+            f"{n.cluster.name} · node · {'Ready' if n.ready else 'NotReady'}"
+            f"{' · cordoned' if n.unschedulable else ''}",
+        )
+        for n in nodes.order_by("cluster__name", "name")
+    ]
+    namespaces = sorted(set(workloads.values_list("namespace", flat=True)))
+    return {"namespaces": namespaces, "targets": targets}

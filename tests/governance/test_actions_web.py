@@ -5,6 +5,7 @@ import json
 import pytest
 from django.test import Client
 
+from apps.clusters.services import cluster_collect
 from apps.core.models import AuditEvent
 from apps.governance.action_models import Action, Status
 
@@ -279,3 +280,14 @@ def test_out_of_bounds_parameters_are_a_400_naming_the_field(cluster, olivia, bo
     assert r.status_code == 400, r.content
     assert r.json()["field"] == field and words in r.json()["detail"]
     assert not Action.objects.exists()
+
+
+def test_the_propose_form_suggests_the_inventory_with_its_state(cluster, olivia):
+    assert cluster_collect(cluster=cluster).ok
+    c = Client()
+    c.force_login(olivia)
+    html = c.get("/actions/new").content.decode()
+    assert "---------" not in html  # the cluster is chosen, not blank
+    assert 'list="targets"' in html and 'list="namespaces"' in html
+    assert 'value="web" label="sandbox · shop · Deployment · 3/3 ready"' in html
+    assert "sandbox · node · Ready" in html and '<option value="shop">' in html
