@@ -32,6 +32,8 @@ def test_an_operator_starts_from_a_template_watches_live_and_reads_the_grade(
     page.click("[data-testid=template-pod-kill]")
     page.fill("input[name=namespace]", "shop")
     page.fill("input[name=target]", "web")
+    assert page.input_value("input[name=duration_seconds]") == "300"  # a sandbox's least
+    page.fill("input[name=duration_seconds]", "60")
     page.click("[data-testid=dry-run]")
     page.locator("[data-testid=plan-ok]").wait_for()
     assert page.locator("[data-testid=plan-pod]").count() == 3
