@@ -288,12 +288,17 @@ def save(request):
     return render(request, "chaos/index.html", _context(request, form, ""), status=400)
 
 
-@require_POST
-@role_required(Cap.RUN_CHAOS)
-def experiment_run(request, experiment_id: int):
+def _saved_or_404(experiment_id: int):
     e = selectors.experiment_get(experiment_id)
     if e is None or e.one_off:
         raise Http404("no such saved experiment")
+    return e
+
+
+@require_POST
+@role_required(Cap.RUN_CHAOS)
+def experiment_run(request, experiment_id: int):
+    e = _saved_or_404(experiment_id)
     try:
         run = services.experiment_run(actor=request.user, experiment=e)
     except ApplicationError as exc:
@@ -309,9 +314,7 @@ def experiment_run(request, experiment_id: int):
 @role_required(Cap.RUN_CHAOS)
 def experiment_enabled(request, experiment_id: int):
     """Pause or resume a saved experiment (with a reason)."""
-    e = selectors.experiment_get(experiment_id)
-    if e is None or e.one_off:
-        raise Http404("no such saved experiment")
+    e = _saved_or_404(experiment_id)
     enabled = request.POST.get("enabled") == "on"
     try:
         services.experiment_enable(
