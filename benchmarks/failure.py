@@ -338,13 +338,13 @@ def _synthetic_frames(workloads: int = 5000, pods: int = 3, nodes: int = 100, mi
 
 def _speed(model, rows: pd.DataFrame) -> None:
     from apps.predictions import failure
-    from apps.predictions.features import build_features
+    from apps.predictions.features import FRESH_S, build_features
 
     frames = _synthetic_frames()
     times, split = [], []
     for _ in range(5):
         t = time.perf_counter()
-        latest = build_features(frames, latest_only=True)
+        latest = build_features(frames, latest_within=FRESH_S)
         mid = time.perf_counter()
         pred = model.predict(latest)
         times.append(time.perf_counter() - t)

@@ -20,7 +20,7 @@ from apps.core.roles import Cap, require
 from apps.core.services import audit_record
 
 from . import anomaly, artifacts, labels, schedule, selectors
-from .features import build_features, latest
+from .features import FRESH_S, build_features, latest
 from .models import Anomaly, ModelVersion, RiskScore
 from .schedule import (
     ANOMALY_GAP,
@@ -34,7 +34,7 @@ from .series import METRIC_LABELS, all_series, metrics_for, split_entity
 log = logging.getLogger(__name__)
 
 FAILING_NOW = timedelta(minutes=3)  # a failure seen this recently: "failing", not a risk
-STALE_ENTITY = timedelta(minutes=3)  # entities not sampled lately are gone
+STALE_ENTITY = timedelta(seconds=FRESH_S)  # entities not sampled lately are gone
 _cache: dict[tuple[str, int | None], tuple[tuple[int, str], object]] = {}
 
 
@@ -95,7 +95,7 @@ def cluster_score(*, cluster: Cluster) -> ScoreResult:
         return ScoreResult(message="not collected yet")
     window = timedelta(minutes=settings.PREDICTION_WINDOW_MINUTES)
     frames = selectors.samples_frames(cluster=cluster, since=until - window, until=until)
-    features = build_features(frames)
+    features = build_features(frames, latest_within=FRESH_S)
     result = ScoreResult()
     if len(features):
         now = latest(features)

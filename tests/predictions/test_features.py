@@ -1,5 +1,7 @@
 """Features, labels and the simulated histories they are built from (pure: no database)."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from apps.predictions.features import (
     EVENT_COLUMNS,
     FEATURE_NAMES,
     FEATURES,
+    FRESH_S,
     META_COLUMNS,
     NODE_COLUMNS,
     WORKLOAD_COLUMNS,
@@ -96,10 +99,24 @@ def test_it_leaves_no_limit_as_no_ratio(leak):
     assert worker["cpu_request_ratio"].notna().all()
 
 
-def test_it_scores_the_latest_collection_as_the_full_history_does(leak, leak_features):
-    full = latest(leak_features).set_index("entity").sort_index()
-    only = build_features(leak.frames, latest_only=True).set_index("entity").sort_index()
-    assert list(only.index) == list(full.index)
+def test_it_scores_the_latest_collection_as_the_full_history_does(leak):
+    """Live scoring computes only each container's and node's last sample, yet gives every
+    entity sampled in the last FRESH_S the row the full history would: also one whose pods
+    stopped reporting a minute ago (its last row), and none for one gone longer."""
+    c, n = leak.frames.containers, leak.frames.nodes
+    end = c["ts"].max()
+    quiet = (c["workload"] == "worker") & (c["ts"] > end - pd.Timedelta(seconds=60))
+    gone = (c["workload"] == "web") & (c["ts"] > end - pd.Timedelta(seconds=FRESH_S + 60))
+    frames = dataclasses.replace(leak.frames, containers=c[~quiet & ~gone])
+    full = latest(build_features(frames))
+    full = full[full["ts"] >= end - pd.Timedelta(seconds=FRESH_S)].set_index("entity")
+    only = latest(build_features(frames, latest_within=FRESH_S)).set_index("entity")
+    only = only[only["ts"] >= end - pd.Timedelta(seconds=FRESH_S)]
+    assert sorted(only.index) == sorted(full.index)
+    assert "shop/worker" in only.index and "shop/web" not in only.index
+    assert only.loc["shop/worker", "ts"] < end  # its last row, a minute old
+    assert set(n["node"]) <= set(only.index)
+    full, only = full.sort_index(), only.sort_index()
     numeric = [c for c in only.columns if c not in ("entity_kind", "ts", "node_hint")]
     np.testing.assert_allclose(only[numeric].to_numpy(float), full[numeric].to_numpy(float))
 

@@ -11,8 +11,9 @@ entity * 2**40 + seconds, so no window looks ahead or into another entity. Conta
 come first; the worst container (max, or min for "minutes to limit") speaks for its workload.
 Trends are the difference of the means of a window's two halves over the difference of their
 mean times (robust to one noisy sample, no squares of large times). A node row carries the
-node's own state only; its pods' troubles belong to their workloads. `latest_only=True`
-computes just the latest collection's rows, from the same windows (for live scoring).
+node's own state only; its pods' troubles belong to their workloads. `latest_within=s`
+computes just each container's and node's last sample taken in the last s seconds, from the
+same windows (live scoring: `latest()` of them equals `latest()` of every row).
 
 Missing values: a container without a limit has no "% of limit" (NaN); `impute()` then uses
 each feature's documented default, and `mem_limit_known` / `cpu_limit_known` (context columns)
@@ -35,6 +36,7 @@ from .catalogue import EVENT_FEATURES as EVENT_FEATURES
 from .catalogue import FEATURE_INFO as FEATURE_INFO
 from .catalogue import FEATURE_NAMES as FEATURE_NAMES
 from .catalogue import FEATURES as FEATURES
+from .catalogue import FRESH_S as FRESH_S
 from .catalogue import LONG_S as LONG_S
 from .catalogue import META_COLUMNS as META_COLUMNS
 from .catalogue import MIN_HISTORY_MINUTES as MIN_HISTORY_MINUTES

@@ -30,11 +30,13 @@ from .windows import ratio_of, seconds_of
 
 
 def build_features(
-    frames: Frames, *, latest_only: bool = False, impute_missing: bool = True
+    frames: Frames, *, latest_within: float | None = None, impute_missing: bool = True
 ) -> pd.DataFrame:
     """One row per entity per sample time (META_COLUMNS, then FEATURE_NAMES), sorted by
-    entity and time. `latest_only`: only the latest collection's rows (for live scoring),
-    computed from the same trailing windows."""
+    entity and time. `latest_within` (live scoring): only the rows of each container's and
+    node's last sample, if taken within that many seconds of the frame's last, computed from
+    the same trailing windows; `latest()` of them is `latest()` of every row, for the
+    entities sampled in that time."""
     c, n = frames.containers, frames.nodes
     if c.empty and n.empty:
         return pd.DataFrame(columns=META_COLUMNS + FEATURE_NAMES)
@@ -42,10 +44,10 @@ def build_features(
     nodes = node_rows(n, t0) if not n.empty else pd.DataFrame(columns=["node", "t"])
     parts = []
     if not c.empty:
-        rows, extra = container_rows(c, t0, latest_only)
+        rows, extra = container_rows(c, t0, latest_within)
         parts.append(workload_rows(with_node_state(rows, nodes), extra))
     if not nodes.empty:
-        parts.append(node_entities(nodes, latest_only))
+        parts.append(node_entities(nodes, latest_within))
     ent = pd.concat(parts, ignore_index=True).sort_values(["entity", "t"], ignore_index=True)
     missing = [c for c in META_COLUMNS + FEATURE_NAMES if c not in ent and c != "ts"]
     ent = ent.assign(**dict.fromkeys(missing, np.nan))  # e.g. no containers: node rows only

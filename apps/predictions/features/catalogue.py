@@ -69,6 +69,7 @@ MIN_HISTORY_MINUTES = 5.0  # an entity needs this much history before it gets a 
 MIN_SAMPLES = 5  # ... and this many samples in the last 10 minutes
 CAP_MINUTES = 240.0  # "minutes to limit" when not approaching it (or no limit)
 CAP_SINCE = 60.0  # "minutes since" a restart or rollout: older, or never, counts as 60
+FRESH_S = 180  # live scoring: an entity not sampled in the last 3 minutes is gone
 PAD = 86_400  # keeps every entity's window lookups inside its own key range
 SPAN = 1 << 40  # keys: entity * _SPAN + seconds (int64)
 WAITING_OK = ("", "ContainerCreating", "PodInitializing")

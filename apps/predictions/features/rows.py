@@ -19,10 +19,11 @@ from .windows import codes_of, last_true, ratio_of, seconds_of, to_limit, trends
 # --- containers -----------------------------------------------------------------------------
 
 
-def container_rows(c: pd.DataFrame, t0: int, latest: bool) -> tuple[pd.DataFrame, dict]:
-    """Per-container trailing features at the query rows (every row, or the latest sample),
-    plus per-(entity, time) sums over all rows for the entity-level history. Strings are
-    touched once (factorised) or only at the query rows: they are slow in pandas."""
+def container_rows(c: pd.DataFrame, t0: int, latest: float | None) -> tuple[pd.DataFrame, dict]:
+    """Per-container trailing features at the query rows (every row, or with `latest` each
+    container's last sample if taken within `latest` seconds of the frame's last), plus
+    per-(entity, time) sums over all rows for the entity-level history. Strings are touched
+    once (factorised) or only at the query rows: they are slow in pandas."""
     ns, wl, pod = (pd.factorize(c[col])[0] for col in ("namespace", "workload", "pod"))
     bare = c["workload"].isna().to_numpy() | (c["workload"].to_numpy() == "")
     ecode = codes_of(ns, np.where(bare, wl.max(initial=0) + 1 + pod, wl))
@@ -32,8 +33,12 @@ def container_rows(c: pd.DataFrame, t0: int, latest: bool) -> tuple[pd.DataFrame
     t, cid, ecode = t[order], cid[order], ecode[order]
     col = {k: c[k].to_numpy(np.float64)[order] for k in NUMERIC_COLUMNS}
     key = cid.astype(np.int64) * SPAN + t
-    q = np.flatnonzero(t == t.max()) if latest else np.arange(len(t))
-    since = int(t.max()) if latest else None
+    if latest is None:
+        q, since = np.arange(len(t)), None
+    else:
+        last = np.r_[cid[1:] != cid[:-1], True]  # sorted by container, then time
+        q = np.flatnonzero(last & (t >= t.max() - latest))
+        since = int(t[q].min())
     at = order[q]  # the query rows in the frame's own order, for the string columns
     mem = ratio_of(col["memory"], col["limit_memory"])
     cpu = ratio_of(col["cpu_m"], col["limit_cpu_m"])
@@ -229,16 +234,19 @@ def _entity_history(agg: pd.DataFrame, h: dict) -> None:
     agg["minutes_since_restart"] = np.minimum(since, CAP_SINCE)
 
 
-def node_entities(nodes: pd.DataFrame, latest: bool) -> pd.DataFrame:
-    """Node rows (sorted by node, then time, by _node_rows) with their own history."""
+def node_entities(nodes: pd.DataFrame, latest: float | None) -> pd.DataFrame:
+    """Node rows (sorted by node, then time, by _node_rows) with their own history; with
+    `latest`, each node's last row if taken within `latest` seconds of the frame's last."""
     t = nodes["t"].to_numpy(np.int64)
     key = codes_of(nodes["node"]).astype(np.int64) * SPAN + t
     _, n = window_sums(key, np.ones((len(key), 1)), key, LONG_S)
     first = nodes.groupby("node")["t"].transform("min").to_numpy()
     out = nodes.rename(columns={"node": "entity"})
     out = out.assign(samples=n[:, 0].astype(int), history_minutes=(t - first) / 60.0)
-    if latest:
-        out = out[t == t.max()]
+    if latest is not None:
+        name = nodes["node"].to_numpy()
+        last = np.r_[name[1:] != name[:-1], True]
+        out = out[last & (t >= t.max() - latest)]
     out = out.reset_index(drop=True)
     out["node_hint"] = out["entity"]
     # A node's own state only: its pods' troubles belong to their workloads (and, mixed in,
