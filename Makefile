@@ -19,9 +19,10 @@ install: $(STAMP)
 demo: install
 	DEBUG=1 $(PY) manage.py demo
 
-# Two xdist workers (each with its own test database and var/test/gwN); the slowest modules
-# start first, split between the two (tests/support/ordering.py), and worksteal evens the rest.
-PYTEST_WORKERS ?= 2
+# Three xdist workers on two cores (each with its own test database and var/test/gwN): the demo and
+# worker tests mostly wait, and a third worker fills the idle core; the slowest modules start first,
+# one share each (tests/support/ordering.py), and worksteal evens the rest.
+PYTEST_WORKERS ?= 3
 test: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 

@@ -1,6 +1,25 @@
 // ZeroTouch: small progressive enhancements. Every page works without this file.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
+  // The phone's menu: the navigation folds behind one button (CSS hides it below 760px).
+  document.addEventListener("click", function (ev) {
+    var toggle = ev.target.closest(".menu-toggle");
+    if (!toggle) return;
+    var open = toggle.closest(".topbar").classList.toggle("open");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+  // A table wider than the screen scrolls in its own box; a box that scrolls takes the
+  // keyboard's focus, so it can be scrolled without a mouse.
+  function scrollable(root) {
+    root.querySelectorAll(".table-scroll").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth + 1) box.setAttribute("tabindex", "0");
+      else box.removeAttribute("tabindex");
+    });
+  }
+  scrollable(document);
+  window.addEventListener("resize", function () { scrollable(document); });
+  document.body.addEventListener("htmx:afterSwap", function (ev) { scrollable(ev.target); });
   // Copy buttons (e.g. for a freshly created API token).
   document.addEventListener("click", function (ev) {
     var btn = ev.target.closest("[data-copy]");

@@ -1,12 +1,15 @@
-"""The order the suite runs in, so two xdist workers finish together.
+"""The order the suite runs in, so the xdist workers finish together.
 
-`make test` runs `-n 2 --dist worksteal`: the first worker is sent the first half of the
-collection, the second worker the rest, and a worker that runs dry steals from the end of the
-other's queue. A long test at the end of a queue starts last and holds the run up alone, so the
-slowest modules (their CI durations, in seconds, below) go first, split between the two halves
-longest-first onto the lighter half; the rest keep their order and fill each half up, where
-stealing evens out the finish. Only the order changes: every test still runs.
+`make test` runs `-n $(PYTEST_WORKERS) --dist worksteal`: worksteal sends each of the n workers
+one consecutive share of the collection (as even as integer division makes them), and a worker
+that runs dry steals from the end of another's queue. A long test at the end of a queue starts
+last and holds the run up alone, so the slowest modules (their CI durations, in seconds, below)
+go first, each onto the share with the least slow work so far, longest first; the rest keep
+their order and fill the shares up, where stealing evens out the finish. Only the order
+changes: every test still runs.
 """
+
+import os
 
 import pytest
 
@@ -14,6 +17,7 @@ SLOW_MODULES = {  # measured in CI (2 cores), 2026-12-07
     "tests/test_demo.py": 450,
     "tests/healing/test_loop_worker.py": 330,
     "tests/test_soak.py": 260,
+    "tests/test_pages_browser.py": 200,
     "tests/governance/test_actions_reliability.py": 110,
     "tests/test_api_schema.py": 95,
 }
@@ -23,23 +27,29 @@ def _module(item) -> str:
     return item.nodeid.split("::", 1)[0]
 
 
-def halves(items: list) -> list:
-    """`items` reordered: [slow of the first half, others..., slow of the second half, others...]
-    with the first half exactly len(items) // 2 long (what worksteal sends the first worker)."""
+def shares(items: list, n: int) -> list:
+    """`items` reordered into n consecutive shares of the sizes worksteal sends: each share's
+    slow modules first, then the others in their order."""
     slow = sorted({_module(i) for i in items} & SLOW_MODULES.keys(), key=SLOW_MODULES.get)
-    bins: list[list[str]] = [[], []]
-    loads = [0, 0]
-    for module in reversed(slow):  # longest first, onto the lighter half
+    bins: list[list[str]] = [[] for _ in range(n)]
+    loads = [0] * n
+    for module in reversed(slow):  # longest first, onto the lightest share
         k = loads.index(min(loads))
         bins[k].append(module)
         loads[k] += SLOW_MODULES[module]
-    first = [i for m in bins[0] for i in items if _module(i) == m]
-    second = [i for m in bins[1] for i in items if _module(i) == m]
     rest = [i for i in items if _module(i) not in SLOW_MODULES]
-    fill = max(0, len(items) // 2 - len(first))
-    return first + rest[:fill] + second + rest[fill:]
+    out, left, taken = [], len(items), 0
+    for k in range(n):
+        size = left // (n - k)  # what worksteal sends the k-th worker
+        left -= size
+        share = [i for m in bins[k] for i in items if _module(i) == m]
+        fill = max(0, size - len(share))
+        out += share + rest[taken : taken + fill]
+        taken += fill
+    return out + rest[taken:]
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, which it keeps within modules
 def pytest_collection_modifyitems(session, config, items):
-    items[:] = halves(items)  # each worker collects, and orders, the same way
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    items[:] = shares(items, workers)  # each worker collects, and orders, the same way
