@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.clusters.models import Cluster
+from apps.core.clock import chart_json
 from apps.core.errors import ApplicationError
 from apps.core.roles import Cap, role_required, user_can
 
@@ -209,6 +210,8 @@ def index(request):
 def _context(request, form, template: str) -> dict:
     card = selectors.scorecard()
     history = charts.resilience_history(card["history"])
+    names = {w["cluster"] for w in card["workloads"]}  # runs end on their cluster's clock
+    on = Cluster.objects.filter(name=names.pop()).first() if len(names) == 1 else None
     return {
         "experiments": [(e, e.runs.all()[:1]) for e in selectors.experiments_list()[:50]],
         "saved": selectors.experiments_list(saved_only=True)[:50],
@@ -217,7 +220,7 @@ def _context(request, form, template: str) -> dict:
         "templates": TEMPLATES,
         "template": template,
         "card": card,
-        "history_chart": history.to_json() if history else None,
+        "history_chart": chart_json(history, on) if history else None,
         "can_start": user_can(request.user, Cap.RUN_CHAOS),
         "sandbox": Cluster.objects.filter(enabled=True, connection="sandbox").exists(),
     }
@@ -386,7 +389,7 @@ def run_detail(request, run_id: int):
         "run": run,
         "e": run.experiment,
         "state": selectors.run_state(run),
-        "chart": chart.to_json() if chart else None,
+        "chart": chart_json(chart, run.experiment.cluster) if chart else None,
         "watch_seconds": settings.CHAOS_WATCH_SECONDS,
         "can_abort": user_can(request.user, Cap.RUN_CHAOS) and run.phase == run.Phase.ACTIVE,
     }

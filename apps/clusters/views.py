@@ -3,6 +3,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.core.clock import chart_json
 from apps.core.errors import ApplicationError
 from apps.core.forms import SafetyModeForm, modes_offered
 from apps.core.roles import Cap, role_required, user_can
@@ -42,7 +43,7 @@ def cluster_detail(request, name: str):
         "workloads": selectors.cluster_workloads(cluster),
         "warnings": selectors.cluster_warnings(cluster),
         "problem_pods": selectors.cluster_problem_pods(cluster),
-        "usage_chart": charts.usage_timeline(usage).to_json() if usage else None,
+        "usage_chart": chart_json(charts.usage_timeline(usage), cluster) if usage else None,
     }
     return render(request, template, ctx)
 

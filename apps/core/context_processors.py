@@ -12,4 +12,5 @@ def safety_banner(request):
         "caps": {c.value for c in caps},
         "Cap": Cap,
         "worker_seen": worker_last_seen(),
+        "viewer_zone": getattr(request, "viewer_zone", "UTC"),
     }

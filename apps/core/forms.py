@@ -3,6 +3,7 @@ from datetime import datetime, timedelta
 from django import forms
 from django.utils import timezone
 
+from . import timezones
 from .models import MODE_STRICTNESS, Mode
 
 EXPIRY_CHOICES = [
@@ -57,6 +58,16 @@ class AuditFilterForm(forms.Form):
         if not self.is_valid():
             return {}
         return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(required=False, label="Time zone")
+
+    def __init__(self, *args, browser: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        follow = f"The browser's ({browser})" if browser else "The browser's"
+        zones = sorted(timezones.known())
+        self.fields["time_zone"].choices = [("", follow), *((z, z) for z in zones)]
 
 
 class ApiTokenForm(forms.Form):

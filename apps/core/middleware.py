@@ -4,8 +4,10 @@ import re
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import resolve_url
+from django.utils import timezone
 
-from . import context
+from . import context, timezones
+from .selectors import preference_zone
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -67,3 +69,25 @@ class HtmxLoginRedirectMiddleware:
         ):
             return HttpResponse(headers={"HX-Redirect": response["Location"]})
         return response
+
+
+class ViewerTimezoneMiddleware:
+    """Show every wall-clock time in the viewer's zone (timezones.viewer_zone_name): Django's
+    date filters render in the zone activated here. request.viewer_zone says which, and
+    request.viewer_zone_source why (profile, browser or server)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        chosen = preference_zone(user) if user is not None and user.is_authenticated else ""
+        name, source = timezones.viewer_zone_name(
+            chosen=chosen, browser=request.COOKIES.get(timezones.COOKIE, "")
+        )
+        request.viewer_zone, request.viewer_zone_source = name, source
+        timezone.activate(timezones.zone_named(name) or timezone.get_default_timezone())
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

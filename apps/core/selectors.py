@@ -21,6 +21,7 @@ from .models import (
     AuditCheckpoint,
     AuditEvent,
     Mode,
+    Preference,
     SafetyMode,
     SafetySwitch,
     Switch,
@@ -222,3 +223,8 @@ def broker_healthy(timeout: float = 2.0) -> tuple[bool, str]:
     except Exception as exc:  # the broker library raises many kinds; report, don't crash
         log.warning("broker health check failed: %s", exc)
         return False, f"unreachable ({type(exc).__name__}; see the server log)"
+
+
+def preference_zone(user) -> str:
+    """The time zone `user` chose on the Account page ("": the browser's)."""
+    return Preference.objects.filter(user=user).values_list("time_zone", flat=True).first() or ""

@@ -13,5 +13,6 @@ urlpatterns = [
     path("audit.csv", views.audit_csv, name="audit-csv"),
     path("account/", views.account, name="account"),
     path("account/tokens", views.token_create, name="token-create"),
+    path("account/time-zone", views.time_zone_set, name="time-zone-set"),
     path("account/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),
 ]

@@ -14,9 +14,16 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from . import chain, selectors, services
+from . import chain, selectors, services, timezones
 from .errors import ApplicationError
-from .forms import ApiTokenForm, AuditFilterForm, SafetyModeForm, SafetySwitchForm, modes_offered
+from .forms import (
+    ApiTokenForm,
+    AuditFilterForm,
+    SafetyModeForm,
+    SafetySwitchForm,
+    TimeZoneForm,
+    modes_offered,
+)
 from .models import AuditEvent
 from .registry import SAFETY_PANELS
 from .roles import Cap, role_required, user_can
@@ -197,9 +204,12 @@ def _csv_cell(value) -> str:
 # --- Account: API tokens --------------------------------------------------------------------
 
 
-def _account_page(request, *, form=None, new_token: str = "", status: int = 200):
+def _account_page(request, *, form=None, zone_form=None, new_token: str = "", status: int = 200):
+    browser = request.COOKIES.get(timezones.COOKIE, "")
+    chosen = selectors.preference_zone(request.user)
     ctx = {
         "form": form or ApiTokenForm(),
+        "zone_form": zone_form or TimeZoneForm(initial={"time_zone": chosen}, browser=browser),
         "tokens": selectors.api_token_list(user=request.user),
         "new_token": new_token,
     }
@@ -230,6 +240,21 @@ def token_create(request):
         return _account_page(request, form=form, status=exc.status)
     # Shown once, in this response only; never stored in a session or message.
     return _account_page(request, new_token=raw)
+
+
+@require_POST
+@role_required(Cap.VIEW)
+def time_zone_set(request):
+    browser = request.COOKIES.get(timezones.COOKIE, "")
+    form = TimeZoneForm(request.POST, browser=browser)
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+        return _account_page(request, zone_form=form, status=400)
+    zone = form.cleaned_data["time_zone"]
+    services.preference_time_zone_set(user=request.user, time_zone=zone)
+    where = zone or "the browser's zone"
+    messages.success(request, f"Times now show in {where}.")
+    return redirect("account")
 
 
 @require_POST

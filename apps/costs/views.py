@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.clusters.models import Cluster
+from apps.core.clock import chart_json
 from apps.core.errors import ApplicationError
 from apps.core.formatting import usd as usd_text
 from apps.core.roles import Cap, role_required, user_can
@@ -321,7 +322,7 @@ def _allocation_context(cluster: Cluster, since: datetime, until: datetime, idle
         "namespaces": [_cost_row(c, a.total) for c in a.namespaces],
         "workloads": [_cost_row(c, a.total) for c in a.workloads[:TOP]],
         "nodes": [_node_row(n, rows) for n in a.nodes],
-        "chart_namespaces": charts.cost_by_namespace(a.series).to_json(),
+        "chart_namespaces": chart_json(charts.cost_by_namespace(a.series), cluster),
         "chart_workloads": charts.top_workloads(a.workloads, n=TOP).to_json(),
         "chart_idle": charts.idle_share(a.allocated, a.idle).to_json(),
     }
@@ -427,7 +428,7 @@ def forecast_statement(label: str, f, points: int, days: int) -> str:
     return f"{label}: not within {days} days, even at the upper 95% bound"
 
 
-def _forecast_panels(result: dict, days: int) -> list[dict]:
+def _forecast_panels(result: dict, days: int, cluster: Cluster) -> list[dict]:
     panels = []
     for resource, (label, scale, unit) in RESOURCES.items():
         names = {"usage": f"{resource}_usage", "requests": f"{resource}_requests"}
@@ -435,7 +436,7 @@ def _forecast_panels(result: dict, days: int) -> list[dict]:
         forecasts = {n: result[k] for n, k in names.items()}
         capacity = result["capacity"][resource]
         fig = charts.capacity_forecast(
-            f"{label}: usage and requests vs allocatable ({unit}, hourly means, UTC)",
+            f"{label}: usage and requests vs allocatable ({unit}, hourly means)",
             history,
             forecasts,
             capacity,
@@ -454,7 +455,7 @@ def _forecast_panels(result: dict, days: int) -> list[dict]:
             {
                 "id": resource,
                 "label": label,
-                "chart": fig.to_json(),
+                "chart": chart_json(fig, cluster),
                 "statements": statements,
                 "capacity": f"{capacity / scale:.3g} {unit}",
                 "points": len(history["usage"]),
@@ -471,5 +472,5 @@ def forecast_page(request):
     context = {"form": form, "cluster": cluster, "days": days}
     if status == 200 and cluster is not None:
         result = selectors.capacity_forecast_for(cluster, horizon=timedelta(days=days))
-        context["panels"] = _forecast_panels(result, days)
+        context["panels"] = _forecast_panels(result, days, cluster)
     return render(request, "costs/forecast.html", context, status=status)

@@ -31,34 +31,54 @@ class Mark:
 def incident_timeline(
     series: pd.DataFrame, metrics: list[str], bands: list[Band], marks: list[Mark]
 ) -> go.Figure:
+    """The entity's timeline with the incident's steps: a dotted line across every panel at
+    each step, and a marker at its top whose kind is in the legend and whose words are in the
+    hover. No text is printed on the plot, so steps a few seconds apart never overlap."""
     fig = entity_timeline(series, metrics, bands)
     shown = [m for m in marks if m.kind in MARK_COLOURS]
-    # Steps at the same moment (detected and proposed, often) share one line and one label.
-    labels: dict = {}
-    for m in shown:
-        labels.setdefault(m.at, []).append(m.kind)
-    for m in shown:
-        if labels[m.at][0] != m.kind:
-            continue
+    for at in sorted({m.at for m in shown}):
+        first = next(m for m in shown if m.at == at)
         fig.add_shape(
             type="line",
             xref="x",
             yref="paper",
-            x0=m.at,
-            x1=m.at,
+            x0=at,
+            x1=at,
             y0=0,
             y1=1,
-            line={"color": MARK_COLOURS[m.kind], "width": 1.5, "dash": "dot"},
+            line={"color": MARK_COLOURS[first.kind], "width": 1.5, "dash": "dot"},
         )
-        fig.add_annotation(
-            x=m.at,
-            y=1,
-            xref="x",
-            yref="paper",
-            text=", ".join(labels[m.at]),
-            showarrow=False,
-            yanchor="bottom",
-            font={"size": 10, "color": MARK_COLOURS[m.kind]},
-            hovertext=m.text[:200],
+    steps = f"y{max(len(metrics), 1) + 1}"  # an invisible axis over the whole height
+    fig.layout[f"yaxis{steps[1:]}"] = {
+        "domain": [0, 1],
+        "range": [0, 1],
+        "anchor": "x",
+        "visible": False,
+        "fixedrange": True,
+    }
+    # Steps at the same moment (detected and proposed, often) stack downwards.
+    row = {id(m): [n for n in shown if n.at == m.at].index(m) for m in shown}
+    for kind in MARK_COLOURS:  # the legend in the order an incident runs
+        mine = [m for m in shown if m.kind == kind]
+        if not mine:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[m.at for m in mine],
+                y=[0.98 - 0.06 * row[id(m)] for m in mine],
+                yaxis=steps,
+                mode="markers",
+                name=kind,
+                marker={"symbol": "triangle-down", "size": 11, "color": MARK_COLOURS[kind]},
+                text=[m.text[:200] for m in mine],
+                hovertemplate="%{text}<extra>" + kind + "</extra>",
+                showlegend=True,
+            )
         )
+    fig.update_traces(selector={"mode": "lines"}, showlegend=False)
+    fig.update_layout(
+        showlegend=bool(shown),
+        legend={"orientation": "h", "y": -0.12, "x": 0, "title": {"text": "Steps: "}},
+        margin={"b": 70},
+    )
     return fig

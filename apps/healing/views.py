@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.clusters.models import Cluster
+from apps.core.clock import chart_json
 from apps.core.roles import Cap, role_required, user_can
 from apps.predictions import selectors as pred_selectors
 from apps.predictions.charts import anomaly_bands
@@ -114,7 +115,8 @@ def _chart(incident) -> str | None:
         )
     )
     marks = [charts.Mark(t.at, t.kind, t.text) for t in incident.timeline.all()]
-    return charts.incident_timeline(series, metrics_for(kind), bands, marks).to_json()
+    fig = charts.incident_timeline(series, metrics_for(kind), bands, marks)
+    return chart_json(fig, incident.cluster)
 
 
 @require_POST

@@ -5,10 +5,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-from django.db.models import Max, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.clusters.models import Cluster, ClusterEvent, ContainerSample, NodeSample, Workload
+from apps.core.clock import chart_json
 from apps.governance.action_models import Action
 
 from .charts import anomaly_bands, cluster_timeline
@@ -208,19 +209,27 @@ def entity_series(
 def clusters_now(cluster: Cluster | None = None) -> datetime | None:
     """The newest cluster clock among the clusters shown: time ranges end there, so a
     cluster whose clock differs from ours (or a fast-forwarded sandbox) still shows."""
+    ahead = clock_cluster(cluster)
+    return ahead.last_cluster_time if ahead else None
+
+
+def clock_cluster(cluster: Cluster | None = None) -> Cluster | None:
+    """The cluster whose clock `clusters_now` reads (the one furthest ahead), to show the
+    range on that clock."""
     qs = Cluster.objects.all() if cluster is None else Cluster.objects.filter(pk=cluster.pk)
-    return qs.aggregate(m=Max("last_cluster_time"))["m"]
+    return qs.exclude(last_cluster_time=None).order_by("-last_cluster_time").first()
 
 
 def overview_panel() -> dict:
     """The Overview's predictions panel: the riskiest five, and the last 6 hours' anomalies
     as the cluster-wide timeline."""
     risks = risk_list(RiskFilter(min_level="medium"))[:5]
-    until = clusters_now() or timezone.now()
+    ahead = clock_cluster()
+    until = ahead.last_cluster_time if ahead else timezone.now()
     since = until - timedelta(hours=6)
     rows = list(anomaly_list(since=since, until=until)[:300])
     bands = anomaly_bands(rows)
-    chart = cluster_timeline(bands, since, until).to_json() if bands else None
+    chart = chart_json(cluster_timeline(bands, since, until), ahead) if bands else None
     return {"risks": risks, "chart": chart}
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.clusters.models import Cluster
+from apps.core.clock import chart_json
 from apps.core.errors import ApplicationError
 from apps.core.roles import Cap, role_required
 
@@ -114,7 +115,8 @@ def anomalies(request):
         _bad_filters(request, form)
     elif form.is_bound:
         d = {**form.cleaned_data, "hours": form.cleaned_data.get("hours") or 6}
-    until = selectors.clusters_now(d.get("cluster")) or timezone.now()
+    ahead = selectors.clock_cluster(d.get("cluster"))
+    until = ahead.last_cluster_time if ahead else timezone.now()
     since = until - timedelta(hours=d["hours"])
     rows = []
     if status == 200:
@@ -128,11 +130,18 @@ def anomalies(request):
             )[:500]
         )
     chart = (
-        charts.cluster_timeline(charts.anomaly_bands(rows), since, until).to_json()
+        chart_json(charts.cluster_timeline(charts.anomaly_bands(rows), since, until), ahead)
         if rows
         else None
     )
-    context = {"form": form, "anomalies": rows, "chart": chart, "since": since, "until": until}
+    context = {
+        "form": form,
+        "anomalies": rows,
+        "chart": chart,
+        "since": since,
+        "until": until,
+        "clock": ahead,
+    }
     return render(request, "predictions/anomalies.html", context, status=status)
 
 
@@ -169,7 +178,7 @@ def entity(request, cluster: str, kind: str, name: str, namespace: str = ""):
         "name": name,
         "hours": hours,
         "hour_choices": HOURS,
-        "chart": fig.to_json(),
+        "chart": chart_json(fig, c),
         "anomalies": found,
         "risk": latest,
         "risk_spark": charts.sparkline_points(

@@ -2,6 +2,14 @@
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
+  // The browser's time zone, for the server to show wall-clock times in (unless the person
+  // chose one on the Account page); the next page uses it.
+  try {
+    var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (tz && document.cookie.indexOf("zt_tz=" + encodeURIComponent(tz)) === -1) {
+      document.cookie = "zt_tz=" + encodeURIComponent(tz) + "; path=/; max-age=31536000; SameSite=Lax";
+    }
+  } catch (e) { /* no Intl: the server's zone */ }
   // The phone's menu: the navigation folds behind one button (CSS hides it below 760px).
   document.addEventListener("click", function (ev) {
     var toggle = ev.target.closest(".menu-toggle");

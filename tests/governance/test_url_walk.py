@@ -28,6 +28,7 @@ FORM_BODIES = {
     "safety/mode": {"mode": "autonomous", "reason": "walk"},
     "safety/switch/<str:name>": {"enabled": "on", "reason": "walk"},
     "account/tokens": {"name": "walk", "expires_in_days": "5"},
+    "account/time-zone": {"time_zone": "Europe/Paris"},
     "actions/new": {
         "cluster": "sandbox",
         "kind": "scale",
@@ -228,8 +229,9 @@ def test_anonymous_gets_nothing_and_changes_nothing(route, method, secrets):
             assert response["Location"].startswith("/login/")
 
 
-# A viewer may read everything and may manage their own API tokens and session; nothing else.
-VIEWER_SELF_SERVICE = {"account/tokens", "logout/"}
+# A viewer may read everything and may manage their own API tokens, time zone and session;
+# nothing else.
+VIEWER_SELF_SERVICE = {"account/tokens", "account/time-zone", "logout/"}
 
 
 VIEWER_CASES = [

@@ -11,6 +11,7 @@ from .checkpoints import audit_anchor_check as audit_anchor_check
 from .checkpoints import audit_checkpoint_write as audit_checkpoint_write
 from .checks import MAX_EXPIRY as MAX_EXPIRY
 from .checks import MAX_REASON as MAX_REASON
+from .preferences import preference_time_zone_set as preference_time_zone_set
 from .safety import EXPIRY_ACTOR as EXPIRY_ACTOR
 from .safety import GLOBAL as GLOBAL
 from .safety import initial_mode as initial_mode
