@@ -25,3 +25,20 @@ def settings_text(parameters: dict, prefix: str = "") -> list[str]:
         else:
             out.append(f"{name}: {value}")
     return out
+
+
+def settings_diff(parameters: dict, before: dict) -> list[str]:
+    """settings_text, with each value the change replaces: "limits.memory: 1536Mi → 3072Mi"
+    ("unchanged" where it is the same; `before` holds only what the target had)."""
+    was = dict(line.split(": ", 1) for line in settings_text(before or {}))
+    out = []
+    for line in settings_text(parameters):
+        key, value = line.split(": ", 1)
+        old = was.get(key)
+        if old is None:
+            out.append(line)
+        elif old == value:
+            out.append(f"{key}: {value} (unchanged)")
+        else:
+            out.append(f"{key}: {old} → {value}")
+    return out

@@ -107,6 +107,10 @@ class Action(models.Model):
     target_uid = models.CharField(max_length=64, blank=True)
     workload = models.CharField(max_length=253, blank=True)  # the deployment a pod belongs to
     parameters = models.JSONField(default=dict)
+    # What the parameters change, as the cluster reported it when proposed (old -> new on the
+    # pages): {"replicas": 3} for a scale, the container's {"limits": ..., "requests": ...}
+    # for a resources patch; {} where the change has no value to compare (a restart, a drain).
+    before = models.JSONField(default=dict, blank=True)
     evidence = models.JSONField(default=dict)
     reason = models.TextField()
     severity = models.CharField(max_length=2, choices=Severity.choices, default=Severity.P3)

@@ -37,6 +37,9 @@ class ActionOut(Schema):
     target_name: str
     workload: str
     parameters: dict
+    # What the parameters change, as the cluster had it when proposed ({} when nothing to
+    # compare): {"replicas": 3}, or {"limits": {"memory": "1536Mi"}, "requests": {...}}.
+    before: dict
     reason: str
     severity: str
     risk: str
@@ -83,6 +86,7 @@ def _out(a: Action) -> dict:
         "target_name": a.target_name,
         "workload": a.workload,
         "parameters": a.parameters,
+        "before": a.before,
         "reason": a.reason,
         "severity": a.severity,
         "risk": a.risk,

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.test import Client
 from django.utils import timezone
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -607,3 +608,30 @@ def test_a_patch_for_a_container_the_deployment_lacks_is_refused(cluster, olivia
         )
     assert exc.value.field == "parameters.container" and "web" in exc.value.message
     assert not Action.objects.exists()
+
+
+def test_it_records_what_the_change_replaces_and_shows_old_to_new(cluster, olivia, alice):
+    """A proposal keeps the values its parameters replace, as the cluster had them; the
+    Approvals inbox and the action's page show each change as old -> new."""
+    scale = _scale(cluster, olivia, replicas=5)
+    assert scale.before == {"replicas": 3}
+    patch = action_propose(
+        actor=olivia,
+        cluster=cluster,
+        kind="patch_resources",
+        namespace="shop",
+        target_name="web",
+        parameters={"container": "web", "limits": {"memory": "1Gi"}},
+        reason="room to grow",
+    )
+    assert patch.before["limits"]["memory"] and patch.before["requests"]
+    old = patch.before["limits"]["memory"]
+    proposed = AuditEvent.objects.get(verb="action.proposed", target_id=str(patch.pk))
+    assert proposed.after["before"] == patch.before
+    c = Client()
+    c.force_login(alice)
+    inbox = c.get("/approvals/").content.decode()
+    assert "replicas: 3 → 5" in inbox and f"limits.memory: {old} → 1Gi" in inbox
+    assert "container: web" in inbox
+    detail = c.get(f"/actions/{patch.pk}/").content.decode()
+    assert f"limits.memory: {old} → 1Gi" in detail

@@ -101,7 +101,7 @@ def test_the_inbox_shows_pending_actions_and_decides_with_htmx(cluster, olivia, 
     c.force_login(alice)
     html = c.get("/approvals/").content.decode()
     assert f'data-testid="pending-{action.pk}"' in html and "traffic" in html
-    assert '<span class="setting">replicas: 4</span>' in html  # a setting, not a dict
+    assert '<span class="setting">replicas: 3 → 4</span>' in html  # a setting, not a dict
     r = c.post(f"/actions/{action.pk}/approve", {"reason": "ok"}, headers={"HX-Request": "true"})
     assert r.status_code == 200
     assert r.content.decode().lstrip().startswith('<div id="inbox"')
@@ -109,7 +109,7 @@ def test_the_inbox_shows_pending_actions_and_decides_with_htmx(cluster, olivia, 
     page = c.get(f"/actions/{action.pk}/").content.decode()
     for verb in ("action.proposed", "action.approved", "action.queued"):
         assert verb in page
-    assert '<span class="setting">replicas: 4</span>' in page and "{&#x27;" not in page
+    assert '<span class="setting">replicas: 3 → 4</span>' in page and "{&#x27;" not in page
 
 
 def test_the_propose_form_explains_bad_input(cluster, olivia):

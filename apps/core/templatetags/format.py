@@ -5,7 +5,7 @@ from django.utils import dateformat
 from django.utils.html import format_html, format_html_join
 
 from apps.core import clock as clock_of
-from apps.core.formatting import settings_text
+from apps.core.formatting import settings_diff, settings_text
 from apps.core.formatting import usd as usd_text
 
 register = template.Library()
@@ -15,6 +15,15 @@ register = template.Library()
 def usd(amount, places: int = 2) -> str:
     """{{ amount|usd }}: "$1,234.56" (negative with a real minus sign); empty for none."""
     return "" if amount is None or amount == "" else usd_text(amount, places=int(places))
+
+
+@register.filter
+def settings_change(action) -> str:
+    """{{ action|settings_change }}: its parameters one a line, each with the value it
+    replaces ("limits.memory: 1536Mi → 3072Mi") where the proposal recorded one."""
+    before = getattr(action, "before", None) or {}
+    lines = settings_diff(action.parameters or {}, before)
+    return format_html_join("", '<span class="setting">{}</span>', ((line,) for line in lines))
 
 
 @register.filter

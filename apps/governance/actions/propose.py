@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.clusters.models import Cluster
+from apps.clusters.quantity import format_cpu, format_memory
 from apps.core.errors import ValidationFailed
 from apps.core.models import Mode
 from apps.core.roles import Cap, require
@@ -186,6 +187,19 @@ def action_record(prepared: Prepared) -> Action:
     return action
 
 
+def before_values(kind: str, target: Resolved) -> dict:
+    """What the parameters of a `kind` change, on the target as resolved when proposed."""
+    if kind == Kind.SCALE and target.replicas is not None:
+        return {"replicas": target.replicas}
+    if kind == Kind.PATCH_RESOURCES and target.resources is not None:
+        shown = {"cpu": format_cpu, "memory": format_memory}
+        return {
+            part: {k: shown[k](v) for k, v in (target.resources.get(part) or {}).items()}
+            for part in ("requests", "limits")
+        }
+    return {}
+
+
 def _check_proposal(kind, namespace, reason, severity, risk, judged, source) -> None:
     if kind not in Kind.values:
         raise ValidationFailed(
@@ -246,6 +260,7 @@ def _record(
         target_uid=target.uid,
         workload=target.workload,
         parameters=parameters,
+        before=before_values(kind, target),
         evidence=evidence or {},
         reason=reason.strip(),
         severity=rated.severity,
@@ -270,6 +285,7 @@ def _record(
             "kind": kind,
             "target": action.target_label,
             "parameters": parameters,
+            "before": action.before,
             "severity": rated.severity,
             "risk": rated.risk,
             "rating": stored_rating,
