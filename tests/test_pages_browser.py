@@ -19,6 +19,7 @@ from kubernetes import config as k8s_config
 
 from apps.chaos.models import Experiment, GameDay, Run
 from apps.clusters.labels import CHAOS_OPT_IN
+from apps.core.services import safety_mode_set
 from apps.costs import rollups
 from apps.governance.action_models import Action, Status
 from apps.healing.models import Incident
@@ -179,33 +180,46 @@ _WIDEST = """() => {
 }"""
 
 
-def test_every_page_as_every_role_on_a_laptop_and_a_phone(browser, live_server, seeded, vic, alice):
+def _browsing(browser, live_server, role: str, size: str):
+    """A page of a new context at `size` with axe-core loaded, logged in as `role`, that
+    collects its console errors."""
+    width, height = SIZES[size]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.add_init_script(path=AXE_JS)
+    page = context.new_page()
+    page.console_errors = []
+    page.on(
+        "console",
+        lambda m, p=page: p.console_errors.append(m.text) if m.type == "error" else None,
+    )
+    page.on("pageerror", lambda e, p=page: p.console_errors.append(str(e)))
+    browser_login(page, live_server, role)
+    return page
+
+
+@pytest.mark.parametrize("size", SIZES)  # two tests, so two workers can share them
+def test_every_page_as_every_role(browser, live_server, seeded, vic, alice, adam, size):
     _, cluster = seeded
     pages = _pages(cluster)
     problems = []
     SHOTS.joinpath("pages").mkdir(parents=True, exist_ok=True)
-    for size, (width, height) in SIZES.items():
-        for role in ROLES:
-            context = browser.new_context(viewport={"width": width, "height": height})
-            context.add_init_script(path=AXE_JS)
-            page = context.new_page()
-            page.console_errors = []
-            page.on(
-                "console",
-                lambda m, p=page: p.console_errors.append(m.text) if m.type == "error" else None,
-            )
-            page.on("pageerror", lambda e, p=page: p.console_errors.append(str(e)))
-            browser_login(page, live_server, role)
-            for name, path in pages.items():
-                problems += [
-                    f"{name} ({path}) as {role} on a {size}: {p}"
-                    for p in _check(page, live_server.url + path)
-                ]
-                if role == "adam" and name in SHOWN:
-                    page.screenshot(
-                        path=str(SHOTS / "pages" / f"{name}-{size}.png"), full_page=True
-                    )
-            context.close()
+    for role in ROLES:
+        page = _browsing(browser, live_server, role, size)
+        for name, path in pages.items():
+            problems += [
+                f"{name} ({path}) as {role} on a {size}: {p}"
+                for p in _check(page, live_server.url + path)
+            ]
+            if role == "adam" and name in SHOWN:
+                page.screenshot(path=str(SHOTS / "pages" / f"{name}-{size}.png"), full_page=True)
+        page.context.close()
+    # The red and yellow banners of the stricter modes hold their contrast too.
+    for mode in ("dry_run", "halted"):
+        safety_mode_set(actor=adam, mode=mode, reason="the banner's contrast")
+        page = _browsing(browser, live_server, "vic", size)
+        assert page.locator(f".banner-{mode}").count() == 1
+        problems += [f"overview in {mode} on a {size}: {p}" for p in _check(page, live_server.url)]
+        page.context.close()
     assert problems == [], "\n".join(problems)
 
 

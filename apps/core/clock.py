@@ -37,7 +37,9 @@ def chart_json(fig, cluster=None) -> str:
     wall-clock digits it is given, so wall times are rewritten into the viewer's zone (a time
     with no offset is UTC, as everything is stored); the sandbox's stay in UTC. The x axis
     says which clock it is."""
-    fig.update_xaxes(title={"text": axis_title(cluster), "font": {"size": 10}})
+    axes = [k for k in fig.layout.to_plotly_json() if k.startswith("xaxis")] or ["xaxis"]
+    bottom = max(axes, key=lambda k: int(k[5:] or 1))  # stacked panels share the lowest
+    fig.layout[bottom].title = {"text": axis_title(cluster), "font": {"size": 10}}
     text = fig.to_json()
     if on_sandbox_clock(cluster):
         return text

@@ -3,28 +3,31 @@
 `make test` runs `-n $(PYTEST_WORKERS) --dist worksteal`: worksteal sends each of the n workers
 one consecutive share of the collection (as even as integer division makes them), and a worker
 that runs dry steals from the end of another's queue. A long test at the end of a queue starts
-last and holds the run up alone, so the slowest modules (their CI durations, in seconds, below)
-go first, each onto the share with the least slow work so far, longest first; the rest keep
-their order and fill the shares up, where stealing evens out the finish. Only the order
-changes: every test still runs.
+last and holds the run up alone, so the slowest modules (or single slow tests, by node id;
+their CI durations, in seconds, below) go first, each onto the share with the least slow work
+so far, longest first; the rest keep their order and fill the shares up, where stealing evens
+out the finish. Only the order changes: every test still runs.
 """
 
 import os
 
 import pytest
 
-SLOW_MODULES = {  # measured in CI (2 cores), 2026-12-07
-    "tests/test_demo.py": 450,
+SLOW_MODULES = {  # measured in CI (2 cores, 3 workers), 2026-12-07
+    "tests/test_demo.py": 470,
+    "tests/test_soak.py": 395,
     "tests/healing/test_loop_worker.py": 330,
-    "tests/test_soak.py": 260,
-    "tests/test_pages_browser.py": 200,
-    "tests/governance/test_actions_reliability.py": 110,
-    "tests/test_api_schema.py": 95,
+    "tests/test_api_schema.py": 165,
+    "tests/governance/test_actions_reliability.py": 155,
+    # each size of the page suite on its own, so two workers can share it
+    "tests/test_pages_browser.py::test_every_page_as_every_role[desktop]": 110,
+    "tests/test_pages_browser.py::test_every_page_as_every_role[phone]": 110,
 }
 
 
 def _module(item) -> str:
-    return item.nodeid.split("::", 1)[0]
+    """The SLOW_MODULES key of an item: its own node id when listed, else its module."""
+    return item.nodeid if item.nodeid in SLOW_MODULES else item.nodeid.split("::", 1)[0]
 
 
 def shares(items: list, n: int) -> list:
