@@ -372,3 +372,65 @@ def test_it_forbids_everything_to_the_nobody_context(sandbox):
     assert proc.returncode != 0
     assert "Forbidden" in proc.stderr
     assert 'cannot list resource "pods"' in proc.stderr
+
+
+# --- Dry runs: checked and answered, nothing stored ---------------------------------------
+
+DRY_MANIFEST = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: staging
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: canary
+  namespace: shop
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: canary}
+  template:
+    metadata:
+      labels: {app: canary}
+    spec:
+      containers:
+      - name: canary
+        image: registry.example/canary:1
+"""
+
+
+def test_a_server_dry_run_apply_creates_nothing(sandbox, tmp_path):
+    manifest = tmp_path / "dry.yaml"
+    manifest.write_text(DRY_MANIFEST)
+    before = len(pods(sandbox))
+    proc = kubectl(sandbox, "apply", "--dry-run=server", "--validate=false", "-f", str(manifest))
+    assert "(server dry run)" in proc.stdout, proc.stdout
+    assert stored(sandbox, "namespaces", "", "staging") is None
+    assert stored(sandbox, "apps/deployments", "shop", "canary") is None
+    assert len(pods(sandbox)) == before
+    # A change to an existing Deployment is answered as it would be, and not made.
+    proc = kubectl(
+        sandbox, "scale", "deployment/web", "-n", "shop", "--replicas=7", "--dry-run=server"
+    )
+    assert "(server dry run)" in proc.stdout
+    assert stored(sandbox, "apps/deployments", "shop", "web")["spec"]["replicas"] == 3
+    proc = kubectl(sandbox, "delete", "deployment/web", "-n", "shop", "--dry-run=server")
+    assert "(server dry run)" in proc.stdout
+    assert stored(sandbox, "apps/deployments", "shop", "web") is not None
+    node = pods(sandbox, "shop", app="web")[0]["spec"]["nodeName"]
+    proc = kubectl(
+        sandbox,
+        "drain",
+        node,
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        "--dry-run=server",
+        timeout=60,
+    )
+    assert "(server dry run)" in proc.stdout
+    assert not stored(sandbox, "nodes", "", node)["spec"].get("unschedulable")
+    assert len(pods(sandbox)) == before and not any(
+        p["metadata"].get("deletionTimestamp") for p in pods(sandbox)
+    )

@@ -458,6 +458,76 @@ def test_it_refuses_to_create_an_object_that_exists(cluster):
     assert mutations(cluster) == 0  # nothing, in any test sharing the cluster
 
 
+def test_a_dry_run_answers_as_the_write_would_and_stores_nothing(cluster):
+    """?dryRun=All on every write: the same checks and the same answer, nothing stored,
+    nothing started (kubectl apply --dry-run=server and kubectl diff rely on it)."""
+    web = get(cluster, f"{DEPLOYMENTS}/web")
+    rv = web["metadata"]["resourceVersion"]
+    new = json.loads(json.dumps(web))
+    new["metadata"] = {"name": "web-dry", "labels": {"app": "web-dry"}}
+    new["spec"]["selector"] = {"matchLabels": {"app": "web-dry"}}
+    new["spec"]["template"]["metadata"]["labels"] = {"app": "web-dry"}
+    new.pop("status")
+    status, body = call(cluster, "POST", f"{DEPLOYMENTS}?dryRun=All", new)
+    assert status == 201 and body["metadata"]["name"] == "web-dry" and body["metadata"]["uid"]
+    assert stored(cluster, "apps/deployments", "shop", "web-dry") is None
+    status, body = call(cluster, "POST", "/api/v1/namespaces?dryRun=All", NAMESPACE_STAGING)
+    assert status == 201 and stored(cluster, "namespaces", "", "staging") is None
+    # The checks still run: an existing name, an invalid field.
+    status, body = call(cluster, "POST", f"{DEPLOYMENTS}?dryRun=All", web)
+    assert status == 409
+    bad = json.loads(json.dumps(new))
+    bad["spec"]["replicas"] = -1
+    status, body = call(cluster, "POST", f"{DEPLOYMENTS}?dryRun=All", bad)
+    assert status == 422 and "spec.replicas" in body["message"]
+    # Patch, update, scale, evict and delete answer with what would be, and change nothing.
+    patch = {"spec": {"replicas": 9}}
+    status, body = call(
+        cluster,
+        "PATCH",
+        f"{DEPLOYMENTS}/web?dryRun=All",
+        patch,
+        ctype="application/merge-patch+json",
+    )
+    assert status == 200 and body["spec"]["replicas"] == 9
+    assert body["metadata"]["generation"] == web["metadata"]["generation"] + 1
+    status, body = call(cluster, "PUT", f"{DEPLOYMENTS}/web?dryRun=All", web)
+    assert status == 200
+    scale = {"spec": {"replicas": 6}}
+    status, body = call(
+        cluster,
+        "PATCH",
+        f"{DEPLOYMENTS}/web/scale?dryRun=All",
+        scale,
+        ctype="application/merge-patch+json",
+    )
+    assert status == 200 and body["spec"]["replicas"] == 6
+    pod = get(cluster, f"{PODS}?labelSelector=app%3Dweb")["items"][0]["metadata"]["name"]
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": pod, "namespace": "shop"},
+    }
+    status, _ = call(cluster, "POST", f"{PODS}/{pod}/eviction?dryRun=All", eviction)
+    assert status == 201
+    eviction["deleteOptions"] = {"dryRun": ["All"]}  # as kubectl drain sends it
+    status, _ = call(cluster, "POST", f"{PODS}/{pod}/eviction", eviction)
+    assert status == 201
+    status, _ = call(cluster, "DELETE", f"{DEPLOYMENTS}/web?dryRun=All")
+    assert status == 200
+    now = stored(cluster, "apps/deployments", "shop", "web")
+    assert now["spec"]["replicas"] == 3 and now["metadata"]["resourceVersion"] == rv
+    assert stored(cluster, "pods", "shop", pod)["metadata"].get("deletionTimestamp") is None
+    assert mutations(cluster) == 0  # nothing, in any test sharing the cluster
+    # Only "All" is a dry run the API server knows.
+    status, body = call(cluster, "DELETE", f"{DEPLOYMENTS}/web?dryRun=Yes")
+    assert status == 400 and 'supported values: "All"' in body["message"]
+    assert stored(cluster, "apps/deployments", "shop", "web") is not None
+
+
+NAMESPACE_STAGING = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "staging"}}
+
+
 def test_it_creates_a_deployment_and_runs_its_pods(sandbox):
     web = get(sandbox, f"{DEPLOYMENTS}/web")
     web["metadata"] = {"name": "web2", "labels": {"app": "web2"}}

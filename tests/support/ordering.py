@@ -33,7 +33,10 @@ def _module(item) -> str:
 def shares(items: list, n: int) -> list:
     """`items` reordered into n consecutive shares of the sizes worksteal sends: each share's
     slow modules first, then the others in their order."""
-    slow = sorted({_module(i) for i in items} & SLOW_MODULES.keys(), key=SLOW_MODULES.get)
+    # by weight, then name: every worker must order alike (set order differs per process)
+    slow = sorted(
+        {_module(i) for i in items} & SLOW_MODULES.keys(), key=lambda m: (SLOW_MODULES[m], m)
+    )
     bins: list[list[str]] = [[] for _ in range(n)]
     loads = [0] * n
     for module in reversed(slow):  # longest first, onto the lightest share

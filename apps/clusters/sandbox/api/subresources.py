@@ -7,7 +7,14 @@ from ..patch import apply_patch
 from ..resources import Resource
 from ..selectors import format_label_selector, selector_from_match
 from .base import ApiError, Response, not_found
-from .writes import after_write, conflict, count_request, json_body, reconcile_pod_owner
+from .writes import (
+    after_write,
+    conflict,
+    count_request,
+    dry_run,
+    json_body,
+    reconcile_pod_owner,
+)
 
 
 def subresource(sb, req, res: Resource, namespace: str, name: str, sub: str) -> Response:
@@ -23,7 +30,8 @@ def subresource(sb, req, res: Resource, namespace: str, name: str, sub: str) -> 
     if sub == "eviction":
         if req.method != "POST":
             raise ApiError(405, "MethodNotAllowed", "evictions are created with POST")
-        return evict(sb, res, obj)
+        options = (json_body(req) if req.body else {}).get("deleteOptions") or {}
+        return evict(sb, res, obj, dry=dry_run(req, options))  # kubectl drain --dry-run=server
     return scale_response(sb, req, res, obj)
 
 
@@ -80,6 +88,10 @@ def scale_response(sb, req, res: Resource, obj: dict) -> Response:
     if rv and rv != obj["metadata"]["resourceVersion"]:
         raise conflict(res, obj["metadata"]["name"])
     changed = obj["spec"].get("replicas") != replicas
+    if dry_run(req):
+        would = json.loads(json.dumps(obj))
+        would["spec"]["replicas"] = replicas
+        return Response(200, scale_obj(sb, would))
     if changed:
         obj["spec"]["replicas"] = replicas
         sb.store.update(res.key, obj, spec_changed=True)
@@ -88,7 +100,9 @@ def scale_response(sb, req, res: Resource, obj: dict) -> Response:
     return Response(200, scale_obj(sb, obj))
 
 
-def evict(sb, res: Resource, pod: dict) -> Response:
+def evict(sb, res: Resource, pod: dict, *, dry: bool = False) -> Response:
+    """The Eviction API: refused (429) when a disruption budget would be broken; `dry`
+    answers the same and evicts nothing."""
     labels = pod["metadata"].get("labels", {})
     # As the API server: a pod already being deleted is evicted without asking its budget.
     pdbs = (
@@ -117,6 +131,8 @@ def evict(sb, res: Resource, pod: dict) -> Response:
                     ],
                 )
     going = bool(pod["metadata"].get("deletionTimestamp"))
+    if dry:
+        return _evicted()
     count_request(sb, "create", res, "eviction", effective=not going)
     if going:
         return _evicted()

@@ -5,6 +5,7 @@ import json
 from .. import controllers, faults
 from ..patch import apply_patch
 from ..resources import CHAOS_GROUPS, Resource
+from ..store import GENERATION_KINDS
 from .base import ApiError, Request, Response, not_found, qualified
 from .validation import default, validate
 
@@ -43,6 +44,26 @@ def json_body(req: Request) -> dict:
     if not isinstance(body, dict):
         raise ApiError(400, "BadRequest", "the request body must be a JSON object")
     return body
+
+
+def dry_run(req: Request, options: dict | None = None) -> bool:
+    """`?dryRun=All` (or, on a delete, `"dryRun": ["All"]` in its DeleteOptions, as kubectl
+    sends it): check and answer exactly as the write would, but store nothing and start
+    nothing (what `kubectl apply --dry-run=server` and `kubectl diff` rely on). Any other
+    value is refused, as the API server refuses it."""
+    value = req.query.get("dryRun")
+    listed = (options or {}).get("dryRun")
+    if not value and isinstance(listed, list) and listed:
+        value = ",".join(str(v) for v in listed)
+    if value is None or value == "":
+        return False
+    if value != "All":
+        raise ApiError(
+            400,
+            "BadRequest",
+            f'Invalid dry run value: dryRun: Unsupported value: "{value}": supported values: "All"',
+        )
+    return True
 
 
 def count_request(sb, verb: str, res: Resource, sub: str = "", *, effective: bool = True) -> None:
@@ -98,20 +119,31 @@ def create_object(sb, req: Request, res: Resource, namespace: str) -> Response:
     # As the API server's PrepareForCreate: the status a client sends is dropped, and the
     # status starts with the fields the schema requires (the controllers fill in the rest).
     obj["status"] = json.loads(json.dumps(INITIAL_STATUS.get(res.kind, {})))
+    if dry_run(req):
+        if sb.store.get(res.key, meta.get("namespace", ""), meta["name"]):
+            raise _exists(res, meta["name"])
+        meta["creationTimestamp"] = sb.iso()
+        if res.kind in GENERATION_KINDS:
+            meta["generation"] = 1
+        return Response(201, obj)
     try:
         created = sb.store.create(res.key, obj)
     except KeyError as exc:
-        raise ApiError(
-            409,
-            "AlreadyExists",
-            f'{qualified(res)} "{meta["name"]}" already exists',
-            name=meta["name"],
-            group=res.group,
-            kind=res.plural,
-        ) from exc
+        raise _exists(res, meta["name"]) from exc
     count_request(sb, "create", res)
     after_write(sb, res, created, spec_changed=True, created=True)
     return Response(201, created)
+
+
+def _exists(res: Resource, name: str) -> ApiError:
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{qualified(res)} "{name}" already exists',
+        name=name,
+        group=res.group,
+        kind=res.plural,
+    )
 
 
 def update_object(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
@@ -135,7 +167,7 @@ def update_object(sb, req: Request, res: Resource, namespace: str, name: str) ->
     rv = meta.get("resourceVersion")
     if rv and rv != current["metadata"]["resourceVersion"]:
         raise conflict(res, name)
-    return replace_object(sb, res, current, obj, "update")
+    return replace_object(sb, res, current, obj, "update", dry=dry_run(req))
 
 
 def patch_object(sb, req: Request, res: Resource, namespace: str, name: str) -> Response:
@@ -146,7 +178,7 @@ def patch_object(sb, req: Request, res: Resource, namespace: str, name: str) -> 
     rv = patched.get("metadata", {}).get("resourceVersion")
     if rv and rv != current["metadata"]["resourceVersion"]:
         raise conflict(res, name)
-    return replace_object(sb, res, current, patched, "patch")
+    return replace_object(sb, res, current, patched, "patch", dry=dry_run(req))
 
 
 def conflict(res: Resource, name: str) -> ApiError:
@@ -162,7 +194,10 @@ def conflict(res: Resource, name: str) -> ApiError:
     )
 
 
-def replace_object(sb, res: Resource, current: dict, new: dict, verb: str) -> Response:
+def replace_object(
+    sb, res: Resource, current: dict, new: dict, verb: str, *, dry: bool = False
+) -> Response:
+    """Write `new` over `current`; `dry`: answer with what would be stored, store nothing."""
     meta = new.setdefault("metadata", {})
     for key in IMMUTABLE:
         if key in current["metadata"]:
@@ -179,6 +214,10 @@ def replace_object(sb, res: Resource, current: dict, new: dict, verb: str) -> Re
         new["status"] = current["status"]  # the kubelet owns node status
     spec_changed = new.get("spec") != current.get("spec")
     changed = spec_changed or new.get("metadata") != current.get("metadata")
+    if dry:
+        if spec_changed and current.get("kind") in GENERATION_KINDS:
+            meta["generation"] = meta.get("generation", 1) + 1
+        return Response(200, new)
     current.clear()
     current.update(new)
     sb.store.update(res.key, current, spec_changed=spec_changed)
@@ -205,6 +244,8 @@ def delete_object(sb, req: Request, res: Resource, namespace: str, name: str) ->
             group=res.group,
             kind=res.plural,
         )
+    if dry_run(req, options):
+        return Response(200, obj)
     count_request(sb, "delete", res, effective=not obj["metadata"].get("deletionTimestamp"))
     if res.key == "pods":
         grace = options.get("gracePeriodSeconds", req.query.get("gracePeriodSeconds"))
