@@ -1,5 +1,5 @@
 """The closed loop on a real Celery worker, the sandbox in fast-forward (30 simulated seconds
-per second): collection -> scoring -> healing cycle -> Action -> governance -> the sandbox
+per second; the leak 20): collection -> scoring -> healing cycle -> Action -> governance -> the sandbox
 changes -> verification -> resolved. Per safety mode: autonomous heals a low-severity incident
 with no human; supervised changes nothing until an approver clicks Approve in Chromium;
 halted touches nothing; an image that cannot be pulled escalates and changes nothing."""
@@ -13,6 +13,7 @@ from django.test import Client
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from apps.clusters.models import Cluster
 from apps.clusters.tasks import collect
 from apps.core.models import AuditEvent
 from apps.core.services import safety_mode_set, safety_switch_set
@@ -33,10 +34,10 @@ def fast(tmp_path, settings):
     settings.MODEL_DIR = WORKER_MODEL_DIR
     servers = []
 
-    def start(name: str):
+    def start(name: str, speed: float = 30):
         """`name`: a sandbox scenario or the path of a scenario file."""
         stem = Path(name).stem
-        server = start_sandbox(tmp_path / stem, name, speed=30)
+        server = start_sandbox(tmp_path / stem, name, speed=speed)
         servers.append(server)
         return server, sandbox_cluster(server, name=stem)
 
@@ -46,11 +47,19 @@ def fast(tmp_path, settings):
 
 
 def _run_until(cluster, predicate, *, timeout: float, what: str):
-    """Queue a collection every second (what beat does for a 1 s interval) until `predicate`
-    holds; each collection is followed on the worker by scoring and a healing cycle."""
+    """Queue a collection about every second (what beat does for a 1 s interval), one at a
+    time, until `predicate` holds; each collection is followed on the worker by scoring and a
+    healing cycle."""
     deadline = time.monotonic() + timeout
+    queued, last = 0.0, None
     while time.monotonic() < deadline:
-        collect.delay(cluster.pk)
+        # One collection at a time: a busy worker gets the next when it has done the last
+        # (or after 5 s), not a backlog that it then runs back to back, bunching the samples.
+        now = Cluster.objects.filter(pk=cluster.pk).values_list("last_collected_at", flat=True)
+        seen = now.first()
+        if seen != last or time.monotonic() - queued > 5:
+            collect.delay(cluster.pk)
+            queued, last = time.monotonic(), seen
         result = predicate()
         if result:
             return result
@@ -90,7 +99,9 @@ def _memory_limit(server) -> str:
 def test_autonomous_heals_a_memory_leak_with_no_human(celery_worker_process, fast, adam):
     safety_mode_set(actor=adam, mode="autonomous", reason="test: let it heal")
     safety_switch_set(actor=adam, name="auto_approve_low_severity", enabled=True, reason="test")
-    server, cluster = fast("memory-leak")
+    # 20x: a leak's run between restarts needs samples enough to show its steady climb
+    # (healing.selectors.MIN_TREND_POINTS) even when the worker shares a busy machine.
+    server, cluster = fast("memory-leak", speed=20)
     resolved = _run_until(
         cluster,
         lambda: _incident(cluster, Status.RESOLVED),
