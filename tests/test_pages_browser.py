@@ -184,7 +184,10 @@ def _browsing(browser, live_server, role: str, size: str):
     """A page of a new context at `size` with axe-core loaded, logged in as `role`, that
     collects its console errors."""
     width, height = SIZES[size]
-    context = browser.new_context(viewport={"width": width, "height": height})
+    # A browser in Paris: its pages show wall time there (app.js reports the zone).
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, timezone_id="Europe/Paris"
+    )
     context.add_init_script(path=AXE_JS)
     page = context.new_page()
     page.console_errors = []
@@ -213,6 +216,10 @@ def test_every_page_as_every_role(browser, live_server, seeded, vic, alice, adam
             if role == "adam" and name in SHOWN:
                 page.screenshot(path=str(SHOTS / "pages" / f"{name}-{size}.png"), full_page=True)
         page.context.close()
+    page = _browsing(browser, live_server, "vic", size)
+    page.goto(live_server.url + "/audit/")
+    assert "Time (Europe/Paris)" in page.locator("thead").first.inner_text()
+    page.context.close()
     # The red and yellow banners of the stricter modes hold their contrast too.
     for mode in ("dry_run", "halted"):
         safety_mode_set(actor=adam, mode=mode, reason="the banner's contrast")

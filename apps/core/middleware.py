@@ -83,7 +83,7 @@ class ViewerTimezoneMiddleware:
         user = getattr(request, "user", None)
         chosen = preference_zone(user) if user is not None and user.is_authenticated else ""
         name, source = timezones.viewer_zone_name(
-            chosen=chosen, browser=request.COOKIES.get(timezones.COOKIE, "")
+            chosen=chosen, browser=timezones.browser_zone(request)
         )
         request.viewer_zone, request.viewer_zone_source = name, source
         timezone.activate(timezones.zone_named(name) or timezone.get_default_timezone())

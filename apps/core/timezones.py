@@ -5,6 +5,7 @@ into the `zt_tz` cookie), else settings.TIME_ZONE. A cluster's own clock is anot
 a real cluster's clock is wall time, the sandbox's runs on its own (templatetags/clock.py)."""
 
 from functools import cache
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
@@ -20,6 +21,11 @@ def known() -> frozenset[str]:
 def zone_named(name: str) -> ZoneInfo | None:
     """The IANA zone `name`, or None when there is no such zone."""
     return ZoneInfo(name) if name in known() else None
+
+
+def browser_zone(request) -> str:
+    """The zone the browser reported in the cookie ("" when none; percent-escapes undone)."""
+    return unquote(request.COOKIES.get(COOKIE, ""))
 
 
 def viewer_zone_name(*, chosen: str, browser: str) -> tuple[str, str]:

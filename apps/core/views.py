@@ -205,7 +205,7 @@ def _csv_cell(value) -> str:
 
 
 def _account_page(request, *, form=None, zone_form=None, new_token: str = "", status: int = 200):
-    browser = request.COOKIES.get(timezones.COOKIE, "")
+    browser = timezones.browser_zone(request)
     chosen = selectors.preference_zone(request.user)
     ctx = {
         "form": form or ApiTokenForm(),
@@ -245,7 +245,7 @@ def token_create(request):
 @require_POST
 @role_required(Cap.VIEW)
 def time_zone_set(request):
-    browser = request.COOKIES.get(timezones.COOKIE, "")
+    browser = timezones.browser_zone(request)
     form = TimeZoneForm(request.POST, browser=browser)
     if not form.is_valid():
         messages.error(request, _form_errors(form))

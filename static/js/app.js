@@ -6,8 +6,9 @@
   // chose one on the Account page); the next page uses it.
   try {
     var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    if (tz && document.cookie.indexOf("zt_tz=" + encodeURIComponent(tz)) === -1) {
-      document.cookie = "zt_tz=" + encodeURIComponent(tz) + "; path=/; max-age=31536000; SameSite=Lax";
+    // IANA names ("Europe/Paris", "America/Port-au-Prince") are valid cookie values as they are.
+    if (tz && /^[A-Za-z0-9_+\/-]+$/.test(tz) && document.cookie.indexOf("zt_tz=" + tz) === -1) {
+      document.cookie = "zt_tz=" + tz + "; path=/; max-age=31536000; SameSite=Lax";
     }
   } catch (e) { /* no Intl: the server's zone */ }
   // The phone's menu: the navigation folds behind one button (CSS hides it below 760px).

@@ -39,6 +39,8 @@ def test_it_shows_wall_time_in_the_browsers_zone_and_says_which(vic):
     assert "Time (UTC)" in utc and f"{event.created_at:%Y-%m-%d %H:%M:%S}" in utc
     bogus = _as(vic, "Mars/Olympus").get("/audit/").content.decode()
     assert "Time (UTC)" in bogus
+    escaped = _as(vic, "America%2FNew_York").get("/audit/").content.decode()
+    assert "Time (America/New_York)" in escaped
     ApiToken.objects.create(user=vic, name="ci", prefix="zt_x", digest="d" * 64, created_at=AT)
     account = _as(vic, "Europe/Paris").get("/account/").content.decode()
     assert "2026-07-01 14:30" in account

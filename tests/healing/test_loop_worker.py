@@ -1,8 +1,9 @@
 """The closed loop on a real Celery worker, the sandbox in fast-forward (30 simulated seconds
-per second; the leak 20): collection -> scoring -> healing cycle -> Action -> governance -> the sandbox
-changes -> verification -> resolved. Per safety mode: autonomous heals a low-severity incident
-with no human; supervised changes nothing until an approver clicks Approve in Chromium;
-halted touches nothing; an image that cannot be pulled escalates and changes nothing."""
+per second; the leak 20): collection -> scoring -> healing cycle -> Action -> governance ->
+the sandbox changes -> verification -> resolved. Per safety mode: autonomous heals a
+low-severity incident with no human; supervised changes nothing until an approver clicks
+Approve in Chromium; halted touches nothing; an image that cannot be pulled escalates and
+changes nothing."""
 
 import time
 from datetime import datetime
