@@ -1,4 +1,4 @@
-"""kill -9 in the middle of actions: of the worker's pool child, and of the whole worker, 8
+"""kill -9 in the middle of actions: of the worker's pool child, and of the whole worker, 6
 times each in CI (RELIABILITY_ROUNDS=20 or more for a longer run). Every action ends in a final
 state with at most one effective change at the sandbox, and the interruption is in the audit
 log."""
@@ -21,7 +21,7 @@ from tests.support.waiting import wait_for
 from tests.support.workers import children, start_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-ROUNDS = int(os.environ.get("RELIABILITY_ROUNDS", "8"))
+ROUNDS = int(os.environ.get("RELIABILITY_ROUNDS", "6"))
 TARGETS = ["web", "api", "worker"]
 
 
