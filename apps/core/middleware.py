@@ -73,8 +73,7 @@ class HtmxLoginRedirectMiddleware:
 
 class ViewerTimezoneMiddleware:
     """Show every wall-clock time in the viewer's zone (timezones.viewer_zone_name): Django's
-    date filters render in the zone activated here. request.viewer_zone says which, and
-    request.viewer_zone_source why (profile, browser or server)."""
+    date filters render in the zone activated here, and request.viewer_zone names it."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -82,10 +81,8 @@ class ViewerTimezoneMiddleware:
     def __call__(self, request):
         user = getattr(request, "user", None)
         chosen = preference_zone(user) if user is not None and user.is_authenticated else ""
-        name, source = timezones.viewer_zone_name(
-            chosen=chosen, browser=timezones.browser_zone(request)
-        )
-        request.viewer_zone, request.viewer_zone_source = name, source
+        name, _ = timezones.viewer_zone_name(chosen=chosen, browser=timezones.browser_zone(request))
+        request.viewer_zone = name
         timezone.activate(timezones.zone_named(name) or timezone.get_default_timezone())
         try:
             return self.get_response(request)

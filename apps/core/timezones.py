@@ -2,7 +2,7 @@
 
 Chosen on the Account page (a Preference), else the browser's (static/js/app.js writes it
 into the `zt_tz` cookie), else settings.TIME_ZONE. A cluster's own clock is another matter:
-a real cluster's clock is wall time, the sandbox's runs on its own (templatetags/clock.py)."""
+a real cluster's clock is wall time, the sandbox's runs on its own (apps/core/clock.py)."""
 
 from functools import cache
 from urllib.parse import unquote
