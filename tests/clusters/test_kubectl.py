@@ -405,7 +405,7 @@ def test_a_server_dry_run_apply_creates_nothing(sandbox, tmp_path):
     manifest = tmp_path / "dry.yaml"
     manifest.write_text(DRY_MANIFEST)
     before = len(pods(sandbox))
-    proc = kubectl(sandbox, "apply", "--dry-run=server", "--validate=false", "-f", str(manifest))
+    proc = kubectl(sandbox, "apply", "--dry-run=server", "-f", str(manifest))
     assert "(server dry run)" in proc.stdout, proc.stdout
     assert stored(sandbox, "namespaces", "", "staging") is None
     assert stored(sandbox, "apps/deployments", "shop", "canary") is None

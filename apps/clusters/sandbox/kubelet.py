@@ -30,6 +30,7 @@ class ContainerRt:
     last_term: dict | None = None  # lastState.terminated: the run before a restart
     term: dict | None = None  # state.terminated: it exited and will not restart
     gen: int = 0  # bumped on every transition; stale timers carry an older gen
+    runs: list = field(default_factory=list)  # logs.Run: this start and the one before
 
 
 @dataclass

@@ -31,6 +31,7 @@ class Resource:
 
 READ = ("get", "list", "watch")
 RW = ("create", "delete", "get", "list", "patch", "update", "watch")
+RBAC = "rbac.authorization.k8s.io"
 
 RESOURCES: list[Resource] = [
     Resource(
@@ -46,9 +47,15 @@ RESOURCES: list[Resource] = [
         ("get", "list", "patch", "update", "watch"),
         ("status",),
     ),
-    Resource("", "v1", "pods", "Pod", True, ("po",), RW, ("eviction", "status"), ("all",)),
+    Resource("", "v1", "pods", "Pod", True, ("po",), RW, ("eviction", "log", "status"), ("all",)),
     Resource("", "v1", "events", "Event", True, ("ev",), READ),
     Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, ("pvc",), RW),
+    Resource("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",), RW),
+    Resource("", "v1", "secrets", "Secret", True, (), RW),
+    Resource("", "v1", "configmaps", "ConfigMap", True, ("cm",), RW),
+    Resource("", "v1", "services", "Service", True, ("svc",), RW, ("status",), ("all",)),
+    # Computed by the endpoints controller for each Service with a selector.
+    Resource("", "v1", "endpoints", "Endpoints", True, ("ep",), RW, singular="endpoints"),
     Resource(
         "apps",
         "v1",
@@ -63,7 +70,20 @@ RESOURCES: list[Resource] = [
     Resource(
         "apps", "v1", "replicasets", "ReplicaSet", True, ("rs",), RW, ("scale", "status"), ("all",)
     ),
+    Resource(
+        "apps",
+        "v1",
+        "statefulsets",
+        "StatefulSet",
+        True,
+        ("sts",),
+        RW,
+        ("scale", "status"),
+        ("all",),
+    ),
+    Resource("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",), RW, ("status",), ("all",)),
     Resource("batch", "v1", "jobs", "Job", True, (), RW, ("status",), ("all",)),
+    Resource("batch", "v1", "cronjobs", "CronJob", True, ("cj",), RW, ("status",), ("all",)),
     Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",), RW),
     Resource(
         "autoscaling",
@@ -75,6 +95,31 @@ RESOURCES: list[Resource] = [
         RW,
         ("status",),
         ("all",),
+    ),
+    Resource(RBAC, "v1", "roles", "Role", True, (), RW),
+    Resource(RBAC, "v1", "clusterroles", "ClusterRole", False, (), RW),
+    Resource(RBAC, "v1", "rolebindings", "RoleBinding", True, (), RW),
+    Resource(RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", False, (), RW),
+    Resource("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",), RW, ("status",)),
+    Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ("netpol",), RW),
+    # Answered from the caller's token (api/authz.py), never stored: `kubectl auth can-i`.
+    Resource(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        False,
+        (),
+        ("create",),
+    ),
+    Resource(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        False,
+        (),
+        ("create",),
     ),
     Resource("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False, (), ("get", "list")),
     Resource("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True, (), ("get", "list")),

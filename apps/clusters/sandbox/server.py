@@ -22,6 +22,7 @@ import yaml
 from . import api
 from .prometheus import exposition
 from .selectors import parse_field_selector, parse_label_selector
+from .tables import as_table, wants_table
 from .tls import make_certificates, server_context
 
 WATCH_MAX_SECONDS = 300
@@ -207,11 +208,16 @@ class Handler(BaseHTTPRequestHandler):
         sb = self.server.sandbox
         with sb.lock:
             resp = api.handle(sb, req)
-            if resp.watch is None:
+            if resp.watch is None and not isinstance(resp.body, bytes):
                 payload = json.dumps(resp.body, separators=(",", ":")).encode()
+            else:
+                payload = resp.body  # raw text (a log), or a watch
         if resp.watch is not None:
             return self._watch(req, resp.watch)
-        self._send(resp.status, payload, "application/json")
+        if resp.follow is not None:
+            return self._follow(payload, resp.follow)
+        ctype = resp.headers.get("Content-Type", "application/json")
+        self._send(resp.status, payload, ctype, resp.headers)
 
     def _role(self) -> str | None:
         auth = self.headers.get("Authorization", "")
@@ -224,10 +230,15 @@ class Handler(BaseHTTPRequestHandler):
             return "nobody"
         return None
 
-    def _send(self, status: int, payload: bytes | str, ctype: str) -> None:
+    def _send(
+        self, status: int, payload: bytes | str, ctype: str, headers: dict | None = None
+    ) -> None:
         data = payload.encode() if isinstance(payload, str) else payload
         self.send_response(status)
         self.send_header("Content-Type", ctype)
+        for name, value in (headers or {}).items():  # Warning, ETag
+            if name != "Content-Type":
+                self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -246,6 +257,13 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
 
+        table = wants_table(req.headers.get("accept", ""))
+
+        def shown(obj: dict) -> dict:
+            """As kubectl get -w asks: each event's object a one-row Table, its columns kept."""
+            rv = obj["metadata"]["resourceVersion"]
+            return as_table(res, [obj], sb, list_rv=rv) if table else obj
+
         def wanted(obj: dict) -> bool:
             meta = obj["metadata"]
             return (
@@ -261,7 +279,7 @@ class Handler(BaseHTTPRequestHandler):
             last = sb.store.rv if send_initial else int(rv_param)
             initial = (
                 [
-                    json.dumps({"type": "ADDED", "object": o})
+                    json.dumps({"type": "ADDED", "object": shown(o)})
                     for o in sb.store.list(res.key, ns or None)
                     if wanted(o)
                 ]
@@ -298,7 +316,7 @@ class Handler(BaseHTTPRequestHandler):
                     ]
                     last = sb.store.rv
                     lines = [
-                        json.dumps({"type": kind, "object": obj})
+                        json.dumps({"type": kind, "object": shown(obj)})
                         for _, kind, obj in batch
                         if wanted(obj)
                     ]
@@ -307,6 +325,34 @@ class Handler(BaseHTTPRequestHandler):
             self._chunk("")
         except (BrokenPipeError, ConnectionResetError):
             return
+
+    # --- logs -f ---------------------------------------------------------------------------
+    def _follow(self, first: bytes, cursor) -> None:
+        """A container's log so far, then its new lines as the clock moves, until its run
+        ends, the client goes away or WATCH_MAX_SECONDS pass."""
+        sb = self.server.sandbox
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        deadline = time.monotonic() + WATCH_MAX_SECONDS
+        try:
+            if first:
+                self._raw_chunk(first)
+            while not cursor.done and time.monotonic() < deadline:
+                if self.server._stop.wait(0.2):
+                    return
+                with sb.lock:
+                    data = api.follow_more(sb, cursor)
+                if data:
+                    self._raw_chunk(data)
+            self._raw_chunk(b"")
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+    def _raw_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
 
     def _chunk(self, line: str) -> None:
         data = (line + "\n").encode() if line else b""

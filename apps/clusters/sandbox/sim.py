@@ -14,7 +14,7 @@ from random import Random
 
 from ..labels import CHAOS_OPT_IN
 from ..quantity import cpu_millis, memory_bytes
-from . import builders, controllers, faults
+from . import bootstrap, builders, controllers, faults
 from .kubelet import PodRt, Profile
 from .scenario import Scenario
 from .store import Store, ts
@@ -95,6 +95,9 @@ class Sandbox:
                 opted = ns in self.scenario.chaos_namespaces
                 annotations = {CHAOS_OPT_IN: "true"} if opted else None
                 self.store.create("namespaces", builders.namespace(ns, annotations))
+                controllers.namespace_defaults(self, ns)
+        for key, obj in bootstrap.cluster_objects():
+            self.store.create(key, obj, own_uid=True)
         for pool in self.scenario.nodes:
             for i in range(1, pool.count + 1):
                 obj = self.store.create("nodes", builders.node(pool, i))

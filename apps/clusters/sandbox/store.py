@@ -17,6 +17,9 @@ GENERATION_KINDS = {
     "Job",
     "PodDisruptionBudget",
     "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "DaemonSet",
+    "CronJob",
 }
 CHANGE_LOG = 20_000  # watch history kept, in changes
 
@@ -73,13 +76,16 @@ class Store:
         return len(self._objects.get(key, {}))
 
     # --- writes -------------------------------------------------------------------------
-    def create(self, key: str, obj: dict) -> dict:
+    def create(self, key: str, obj: dict, *, own_uid: bool = False) -> dict:
+        """own_uid: obj carries its uid, and no uid is drawn (a draw would move every random
+        choice after it, and with it a scenario's course)."""
         meta = obj.setdefault("metadata", {})
         slot = (meta.get("namespace", ""), meta["name"])
         bucket = self._objects.setdefault(key, {})
         if slot in bucket:
             raise KeyError(f"{key} {slot[1]!r} already exists")
-        meta.setdefault("uid", self.new_uid())
+        if not own_uid:
+            meta.setdefault("uid", self.new_uid())
         meta.setdefault("creationTimestamp", ts(self.clock()))
         if obj.get("kind") in GENERATION_KINDS:
             meta.setdefault("generation", 1)

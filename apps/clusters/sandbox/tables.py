@@ -2,6 +2,8 @@
 
 from datetime import datetime
 
+from .printers import PRINTERS
+
 TABLE_MEDIA = "as=Table"
 
 
@@ -126,6 +128,9 @@ NUMERIC = {"Restarts", "Up-to-date", "Available", "Desired", "Current"}
 
 
 def as_table(res, items: list[dict], sb, *, list_rv: str) -> dict:
+    if res.key in PRINTERS:
+        columns, row = PRINTERS[res.key]
+        return _table([c.definition() for c in columns], row, items, sb, list_rv)
     names, row = COLUMNS.get(
         res.plural,
         (
@@ -143,6 +148,10 @@ def as_table(res, items: list[dict], sb, *, list_rv: str) -> dict:
         }
         for n in names
     ]
+    return _table(columns, row, items, sb, list_rv)
+
+
+def _table(columns: list[dict], row, items: list[dict], sb, list_rv: str) -> dict:
     rows = [
         {
             "cells": row(sb, o),

@@ -8,6 +8,9 @@ from .base import Response as Response
 from .base import not_found as not_found
 from .base import parse_query as parse_query
 from .base import qualified as qualified
+from .logs import Follow as Follow
+from .logs import follow_more as follow_more
+from .logs import pod_log as pod_log
 from .reads import COMMON_FIELD_PATHS as COMMON_FIELD_PATHS
 from .reads import FIELD_PATHS as FIELD_PATHS
 from .reads import get_metrics as get_metrics

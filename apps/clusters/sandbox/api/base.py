@@ -55,6 +55,7 @@ class Response:
     body: object
     watch: dict | None = None  # set for a watch: the server streams it
     headers: dict = field(default_factory=dict)
+    follow: object | None = None  # set for `logs -f`: a logs.Follow the server streams on
 
 
 def parse_query(raw: str) -> dict[str, str]:

@@ -5,7 +5,10 @@ import logging
 from ..patch import PatchError
 from ..resources import BY_PATH, METRICS_GROUP, RESOURCES, Resource, groups
 from ..selectors import SelectorError
+from . import authz, openapi
+from .apply import apply_object, is_apply
 from .base import ApiError, Request, Response, qualified
+from .fields import check_fields
 from .reads import get_metrics, get_object, list_objects
 from .subresources import subresource
 from .writes import create_object, delete_object, patch_object, update_object
@@ -68,6 +71,8 @@ def route(sb, req: Request) -> Response:
         )
     if parts == ["apis"]:
         return Response(200, group_list(req.metrics_api))
+    if parts[:1] == ["openapi"]:
+        return openapi.serve(req, parts[1:])
     if parts[:1] == ["api"] and len(parts) >= 2:
         return resource_route(sb, req, "", parts[1], parts[2:])
     if parts[:1] == ["apis"] and len(parts) == 2:
@@ -118,9 +123,11 @@ def resource_list(group: str, version: str) -> dict:
         for sub in r.subresources:
             kind = {"scale": "Scale", "eviction": "Eviction"}.get(sub, r.kind)
             group_of = {"scale": "autoscaling", "eviction": "policy"}.get(sub)
-            verbs = {"eviction": ["create"], "scale": ["get", "patch", "update"]}.get(
-                sub, ["get", "patch", "update"]
-            )
+            verbs = {
+                "eviction": ["create"],
+                "log": ["get"],
+                "scale": ["get", "patch", "update"],
+            }.get(sub, ["get", "patch", "update"])
             entry = {
                 "name": f"{r.plural}/{sub}",
                 "singularName": "",
@@ -159,8 +166,18 @@ def resource_route(sb, req: Request, group: str, version: str, rest: list[str]) 
     sub = rest[2] if len(rest) > 2 else ""
     if len(rest) > 3:
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
+    if res.group == authz.GROUP:  # any caller may ask what it may do
+        return authz.review(req, res)
     if req.nothing or (req.method != "GET" and req.readonly):
         raise forbidden(req, res, namespace, name, sub)
+    warnings = [] if sub or res.group == METRICS_GROUP else check_fields(req, res)
+    resp = dispatch(sb, req, res, namespace, name, sub)
+    if warnings:
+        resp.headers["Warning"] = ", ".join(warnings)
+    return resp
+
+
+def dispatch(sb, req: Request, res: Resource, namespace: str, name: str, sub: str) -> Response:
     if res.group == METRICS_GROUP:
         if req.metrics_api == "broken":  # registered, but metrics-server is down
             raise ApiError(
@@ -181,6 +198,8 @@ def resource_route(sb, req: Request, group: str, version: str, rest: list[str]) 
         "PATCH": patch_object,
         "DELETE": delete_object,
     }.get(req.method)
+    if is_apply(req):
+        handler = apply_object
     if handler is None:
         raise ApiError(405, "MethodNotAllowed", f"{req.method} is not supported here")
     return handler(sb, req, res, namespace, name)

@@ -1,4 +1,4 @@
-"""Subresources: status, scale and eviction."""
+"""Subresources: status, scale, eviction and log."""
 
 import json
 
@@ -7,6 +7,7 @@ from ..patch import apply_patch
 from ..resources import Resource
 from ..selectors import format_label_selector, selector_from_match
 from .base import ApiError, Response, not_found
+from .logs import UNSUPPORTED, pod_log, unsupported
 from .writes import (
     after_write,
     conflict,
@@ -18,11 +19,15 @@ from .writes import (
 
 
 def subresource(sb, req, res: Resource, namespace: str, name: str, sub: str) -> Response:
+    if res.plural == "pods" and sub in UNSUPPORTED:
+        raise unsupported(sub, name)
     if sub not in res.subresources:
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
     obj = sb.store.get(res.key, namespace, name)
     if obj is None:
         raise not_found(name, res)
+    if sub == "log":
+        return pod_log(sb, req, obj)
     if sub == "status":
         if req.method != "GET":
             raise ApiError(405, "MethodNotAllowed", "status is written by the control plane")

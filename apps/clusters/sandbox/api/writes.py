@@ -7,6 +7,7 @@ from ..patch import apply_patch
 from ..resources import CHAOS_GROUPS, Resource
 from ..store import GENERATION_KINDS
 from .base import ApiError, Request, Response, not_found, qualified
+from .kinds import STATUSLESS, prepare
 from .validation import default, validate
 
 INITIAL_STATUS: dict[str, dict] = {
@@ -21,6 +22,15 @@ INITIAL_STATUS: dict[str, dict] = {
         "expectedPods": 0,
     },
     "HorizontalPodAutoscaler": {"desiredReplicas": 0},
+    "Service": {"loadBalancer": {}},
+    "Ingress": {"loadBalancer": {}},
+    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+    "DaemonSet": {
+        "currentNumberScheduled": 0,
+        "desiredNumberScheduled": 0,
+        "numberMisscheduled": 0,
+        "numberReady": 0,
+    },
 }
 
 
@@ -37,6 +47,15 @@ IMMUTABLE = (
 
 
 def json_body(req: Request) -> dict:
+    if "protobuf" in req.headers.get("content-type", ""):
+        # kubectl's generators (create namespace, create secret...) send protobuf, which the
+        # sandbox does not decode: say so plainly (kubectl apply -f sends JSON).
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            "the sandbox accepts JSON bodies only, not protobuf "
+            "(kubectl create <kind> <name> sends protobuf: use kubectl apply -f)",
+        )
     try:
         body = json.loads(req.body or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -80,6 +99,9 @@ def create_object(sb, req: Request, res: Resource, namespace: str) -> Response:
         raise ApiError(405, "MethodNotAllowed", f"{res.plural} cannot be created")
     obj = json_body(req)
     meta = obj.setdefault("metadata", {})
+    # As the API server's decoder: a body without kind or apiVersion takes the URL's.
+    obj.setdefault("kind", res.kind)
+    obj.setdefault("apiVersion", res.api_version)
     if obj.get("kind") != res.kind or obj.get("apiVersion") != res.api_version:
         raise ApiError(
             400,
@@ -116,9 +138,12 @@ def create_object(sb, req: Request, res: Resource, namespace: str) -> Response:
     meta["uid"] = sb.store.new_uid()  # before defaulting, as a Job's selector is made from it
     default(res, obj)
     validate(res, obj)
+    prepare(sb, res, obj)
     # As the API server's PrepareForCreate: the status a client sends is dropped, and the
     # status starts with the fields the schema requires (the controllers fill in the rest).
-    obj["status"] = json.loads(json.dumps(INITIAL_STATUS.get(res.kind, {})))
+    obj.pop("status", None)
+    if res.kind not in STATUSLESS:
+        obj["status"] = json.loads(json.dumps(INITIAL_STATUS.get(res.kind, {})))
     if dry_run(req):
         if sb.store.get(res.key, meta.get("namespace", ""), meta["name"]):
             raise _exists(res, meta["name"])
@@ -210,6 +235,7 @@ def replace_object(
     new["kind"], new["apiVersion"] = current["kind"], current["apiVersion"]
     default(res, new)
     validate(res, new)
+    prepare(sb, res, new, current)
     if res.key == "nodes":
         new["status"] = current["status"]  # the kubelet owns node status
     spec_changed = new.get("spec") != current.get("spec")
@@ -258,6 +284,7 @@ def delete_object(sb, req: Request, res: Resource, namespace: str, name: str) ->
     else:
         sb.store.delete(res.key, namespace, name)
         collect_garbage(sb, obj)
+        controllers.object_deleted(sb, res.key, obj)
     return Response(200, obj)
 
 
@@ -286,7 +313,7 @@ def _grace(value) -> int:
 def collect_garbage(sb, owner: dict) -> None:
     """Background cascading deletion: what the owner owned goes too."""
     uid = owner["metadata"]["uid"]
-    for key in ("apps/replicasets", "pods"):
+    for key in ("apps/replicasets", "batch/jobs", "pods"):
         for obj in list(sb.store.list(key, owner["metadata"].get("namespace") or None)):
             if any(r["uid"] == uid for r in obj["metadata"].get("ownerReferences", [])):
                 if key == "pods":
@@ -314,3 +341,5 @@ def after_write(sb, res: Resource, obj: dict, *, spec_changed: bool, created: bo
         faults.chaos_start(sb, res.key, obj)
     elif res.key == "pods" and created:
         controllers.adopt_bare_pod(sb, obj)
+    else:
+        controllers.object_written(sb, res.key, obj, spec_changed=spec_changed, created=created)

@@ -1,6 +1,6 @@
 """What the control plane does: the deployment, replica-set and job controllers, the scheduler,
-the kubelet's container lifecycle, node lifecycle, the HPA and PDB status. Functions of a
-Sandbox."""
+the kubelet's container lifecycle, node lifecycle, the HPA and PDB status, Endpoints,
+StatefulSets, DaemonSets and CronJobs. Functions of a Sandbox."""
 
 from .common import DEPLOYMENTS as DEPLOYMENTS
 from .common import JOBS as JOBS
@@ -44,6 +44,10 @@ from .hpa_pdb import pdb_allowed as pdb_allowed
 from .hpa_pdb import pdb_status as pdb_status
 from .jobs import reconcile_job as reconcile_job
 from .jobs import reconcile_job_named as reconcile_job_named
+from .kinds import namespace_defaults as namespace_defaults
+from .kinds import object_deleted as object_deleted
+from .kinds import object_written as object_written
+from .kinds import resync_kinds as resync_kinds
 from .lifecycle import adopt_bare_pod as adopt_bare_pod
 from .lifecycle import container_timer as container_timer
 from .lifecycle import reconcile_owner as reconcile_owner

@@ -1,9 +1,10 @@
 """The kubelet's side: container starts, crashes, OOM kills and exits, pod status, pod
 deletion."""
 
-from .. import kubelet
+from .. import kubelet, logs
 from ..kubelet import ContainerRt, PodRt
 from .common import NODES, PODS, terminal
+from .endpoints import pod_changed
 
 
 def pod_runtime(sb, pod: dict, workload: str) -> PodRt:
@@ -43,6 +44,7 @@ def delete_pod(sb, pod: dict, *, reason: str, grace: int | None = None) -> None:
             for c in rt.containers.values() if rt is not None else ():
                 c.gen += 1  # its kubelet is gone: no timer of it fires
             sb.store.update(PODS, pod)
+            pod_changed(sb, pod)
         return
     sb.unscheduled.discard((meta["namespace"], meta["name"]))
     rt = sb.runtime.pop(meta["uid"], None)
@@ -50,6 +52,7 @@ def delete_pod(sb, pod: dict, *, reason: str, grace: int | None = None) -> None:
         for c in rt.containers.values():
             c.gen += 1  # cancels its pending timers
     sb.store.delete("pods", meta["namespace"], meta["name"])
+    pod_changed(sb, pod)
     if pod["spec"].get("nodeName") and not terminal(pod):
         sb.emit(pod, "Killing", f"Stopping container {pod['spec']['containers'][0]['name']}")
 
@@ -78,6 +81,7 @@ def container_start(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
     sb.emit(pod, "Created", f"Created container {c.name}")
     sb.emit(pod, "Started", f"Started container {c.name}")
     c.state, c.reason, c.message, c.started_at, c.ready = "running", "", "", sb.now, False
+    logs.started(sb, rt, c, pod, job=_job_pod(pod))
     profile = sb.profile_for(rt)
     sb.after(profile.startup_seconds, "container", rt.uid, c.name, c.gen, "ready")
     if (
@@ -116,6 +120,7 @@ def schedule_oom(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
 def become_ready(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
     if c.state == "running":
         c.ready = sb.node_ready.get(rt.node, False)
+        logs.ready(sb, c)
 
 
 def _termination(sb, c: ContainerRt, reason: str, code: int) -> dict:
@@ -130,6 +135,7 @@ def _termination(sb, c: ContainerRt, reason: str, code: int) -> dict:
 
 def container_exit(sb, rt: PodRt, c: ContainerRt, pod: dict, reason: str, code: int) -> None:
     """The container's process ended: the pod's restartPolicy says whether it runs again."""
+    logs.ended(sb, c)
     policy = pod["spec"].get("restartPolicy", "Always")
     if policy == "Always" or (policy == "OnFailure" and code != 0):
         container_terminate(sb, rt, c, pod, reason, code)
@@ -167,14 +173,17 @@ def container_terminate(sb, rt: PodRt, c: ContainerRt, pod: dict, reason: str, c
 
 
 def crash(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
+    logs.crashed(sb, rt, c, pod)
     container_exit(sb, rt, c, pod, "Error", 1)
 
 
 def container_done(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
     """A job pod's work ended: exit 0, or 1 for a `failing` image."""
     if kubelet.image_failing(c.image):
+        logs.done(sb, c, 1)
         container_exit(sb, rt, c, pod, "Error", 1)
     else:
+        logs.done(sb, c, 0)
         container_exit(sb, rt, c, pod, "Completed", 0)
 
 
@@ -190,6 +199,7 @@ def oom(sb, rt: PodRt, c: ContainerRt, pod: dict) -> None:
             "kernel-monitor",
         )
     sb.record_failure("OOMKilled", pod=rt)
+    logs.oom_killed(sb, rt, c)
     container_exit(sb, rt, c, pod, "OOMKilled", 137)
 
 

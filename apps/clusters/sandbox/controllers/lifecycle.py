@@ -11,7 +11,9 @@ from .containers import (
     render_pod,
 )
 from .deployments import reconcile_deployment, reconcile_rs
+from .endpoints import pod_changed
 from .jobs import reconcile_job_named
+from .kinds import owner_changed
 from .scheduler import pull, schedule_pending
 
 ACTIONS = {
@@ -37,6 +39,7 @@ def container_timer(sb, uid: str, name: str, gen: int, action: str) -> None:
     ACTIONS[action](sb, rt, c, pod)
     render_pod(sb, rt, pod)
     if (pod_ready(pod), terminal(pod)) != was:  # availability changed or the pod finished
+        pod_changed(sb, pod)
         reconcile_owner(sb, pod)
 
 
@@ -44,6 +47,8 @@ def reconcile_owner(sb, pod: dict) -> None:
     for ref in pod["metadata"].get("ownerReferences", []):
         if ref["kind"] == "Job":
             reconcile_job_named(sb, pod["metadata"]["namespace"], ref["name"])
+            continue
+        if owner_changed(sb, pod, ref):
             continue
         rs = sb.store.get(REPLICASETS, pod["metadata"]["namespace"], ref["name"])
         if rs is None:

@@ -4,6 +4,7 @@ from .common import DEPLOYMENTS, JOBS, REPLICASETS
 from .deployments import reconcile_deployment, reconcile_rs
 from .hpa_pdb import hpa_pass, pdb_status
 from .jobs import reconcile_job
+from .kinds import resync_kinds
 from .scheduler import schedule_pending
 
 
@@ -18,6 +19,7 @@ def resync(sb) -> None:
             reconcile_rs(sb, rs)
     for job in sb.store.list(JOBS):
         reconcile_job(sb, job)  # a finished Job returns at once
+    resync_kinds(sb)
     schedule_pending(sb)
     hpa_pass(sb)
     pdb_status(sb)
