@@ -20,6 +20,8 @@ from apps.core.selectors import api_token_authenticate
 from apps.costs.api import router as costs_router
 from apps.governance.actions_api import router as actions_router
 from apps.governance.api import router as governance_router
+from apps.healing.alertmanager_api import integrations as integrations_router
+from apps.healing.alertmanager_api import receivers as receivers_router
 from apps.healing.api import router as healing_router
 from apps.predictions.api import router as predictions_router
 
@@ -108,6 +110,8 @@ api.add_router("ai/", governance_router)  # /ai/status
 api.add_router("ai/", core_router)  # /ai/safety/...
 api.add_router("ai/", predictions_router)
 api.add_router("ai/", healing_router)
+api.add_router("ai/", receivers_router)  # /ai/alert-receivers
+api.add_router("integrations/", integrations_router)  # /integrations/alertmanager
 api.add_router("ai/", costs_router)
 api.add_router("api/", actions_router)
 api.add_router("chaos/", chaos_router)

@@ -13,6 +13,7 @@ from pathlib import Path
 import environ
 import plotly
 from csp.constants import NONE, SELF
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.middleware.HealthProbeMiddleware",  # first: probes answer whatever the Host
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
@@ -232,8 +234,34 @@ else:
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
     }
 CELERY_RESULT_BACKEND = None  # state users see lives in our own models
-# The queue tasks go to and workers read. Tests give each run its own, so runs never mix.
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
+# Queues by kind of work, so a 30-minute training never sits in front of a remediation. A
+# worker reads the queues its `-Q` names (all five without -Q); each kind gets workers of its own
+# in production. A task not named here goes to `default`: beat's sweeps, expiries, pruning,
+# rollups and audit checkpoints. CELERY_QUEUE_PREFIX keeps runs on one Redis apart (tests).
+CELERY_QUEUE_PREFIX = env.str("CELERY_QUEUE_PREFIX", default="")
+TASK_QUEUES = {
+    "collect": ("clusters.collect",),
+    # healing.logs_fetch: an incident's latest log lines, read with the score worker's
+    # read-only account (web pods have no cluster token).
+    "score": ("predictions.score", "healing.cycle", "healing.logs_fetch"),
+    # Long batch work: trainings, and the hourly verification of the whole audit chain (which
+    # must not hold up notifications and expiries on `default`).
+    "train": (
+        "predictions.fit_anomaly",
+        "predictions.train_base",
+        "predictions.retrain",
+        "core.audit_verify",
+    ),
+    "act": ("governance.action_execute", "governance.chaos_stop", "chaos.*"),
+    "default": (),
+}
+CELERY_TASK_QUEUES = [Queue(CELERY_QUEUE_PREFIX + name) for name in TASK_QUEUES]
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_PREFIX + "default"
+CELERY_TASK_ROUTES = {
+    task: {"queue": CELERY_QUEUE_PREFIX + name}
+    for name, tasks in TASK_QUEUES.items()
+    for task in tasks
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -243,6 +271,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat schedules only while it holds the beat lease (apps/core/beat.py): a second beat (two
+# replicas during a rollout, a forgotten process) stands by and takes over when the holder has
+# not renewed for BEAT_LEASE_SECONDS.
+CELERY_BEAT_SCHEDULER = "apps.core.beat:LeasedScheduler"
+BEAT_LEASE_SECONDS = env.int("BEAT_LEASE_SECONDS", default=30)
 # Audit checkpoints (core/anchor.py): the chain's head signed with AUDIT_KEY (or the file
 # AUDIT_KEY_FILE names: keep it where the database's writers cannot read it) and written to
 # AUDIT_CHECKPOINT_SINKS outside the database; audit_verify checks the chain against them.
@@ -255,10 +288,36 @@ AUDIT_CHECKPOINT_SINKS = env.str("AUDIT_CHECKPOINT_SINKS", default="") or (
     f"file://{VAR_DIR / 'audit-checkpoints.jsonl'}"
 )
 AUDIT_CHECKPOINT_SECONDS = env.int("AUDIT_CHECKPOINT_SECONDS", default=60)
+AUDIT_VERIFY_SECONDS = env.int("AUDIT_VERIFY_SECONDS", default=3600)
 # Chaos: how often running experiments' probes are read (an abort comes within one interval
 # after the grace), and how long after a run's end steady state is checked again.
 CHAOS_WATCH_SECONDS = env.int("CHAOS_WATCH_SECONDS", default=10)
 CHAOS_SETTLE_SECONDS = env.int("CHAOS_SETTLE_SECONDS", default=30)
+# Alertmanager in (docs/healing.md#alerts-from-alertmanager): a firing alert Alertmanager has
+# not sent again for this long stops counting as a signal (it re-sends every repeat_interval,
+# 4 h by default: keep this above yours).
+ALERTMANAGER_ALERT_TTL_MINUTES = env.int("ALERTMANAGER_ALERT_TTL_MINUTES", default=300)
+# Notifications out (docs/notifications.md): links in messages start at ZEROTOUCH_URL; a
+# webhook that answers 5xx, 429 or not at all is retried NOTIFY_MAX_ATTEMPTS times in all, after
+# NOTIFY_RETRY_SECONDS, then twice as long each time; low severity waits for the digest, sent
+# every NOTIFY_DIGEST_MINUTES.
+ZEROTOUCH_URL = env.str("ZEROTOUCH_URL", default="http://127.0.0.1:8000/")
+# Unset in production, links would point at localhost: `check --deploy` warns (zerotouch.W002).
+ZEROTOUCH_URL_CONFIGURED = bool(env.str("ZEROTOUCH_URL", default=""))
+NOTIFY_TIMEOUT_SECONDS = env.float("NOTIFY_TIMEOUT_SECONDS", default=10.0)
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=6)
+NOTIFY_RETRY_SECONDS = env.int("NOTIFY_RETRY_SECONDS", default=30)
+NOTIFY_DIGEST_MINUTES = env.int("NOTIFY_DIGEST_MINUTES", default=60)
+# Email channels go through Django's mail backend (SMTP unless EMAIL_BACKEND says otherwise).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="zerotouch@localhost")
 CELERY_BEAT_SCHEDULE = {
     # Expired safety modes and override switches fall back by themselves (also checked on read).
     "safety-expire": {"task": "core.safety_expire_due", "schedule": 15.0},
@@ -279,12 +338,24 @@ CELERY_BEAT_SCHEDULE = {
     "chaos-watch": {"task": "chaos.runs_watch", "schedule": float(CHAOS_WATCH_SECONDS)},
     "chaos-sweep": {"task": "chaos.sweep", "schedule": 60.0},
     "chaos-schedules": {"task": "chaos.schedules_due", "schedule": 60.0},
+    # Notifications: queue deliveries whose quiet hours ended or whose queueing was lost.
+    "notifications-sweep": {"task": "core.notifications_sweep", "schedule": 60.0},
+    # Notifications: one digest message per channel with the low-severity events batched.
+    "notifications-digest": {
+        "task": "core.notifications_digest",
+        "schedule": NOTIFY_DIGEST_MINUTES * 60.0,
+    },
     # Sign the audit chain's head and write it outside the database (when it moved).
     "audit-checkpoint": {
         "task": "core.audit_checkpoint",
         "schedule": float(AUDIT_CHECKPOINT_SECONDS),
     },
+    # Verify the whole chain against its checkpoints; /metrics exposes the result.
+    "audit-verify": {"task": "core.audit_verify", "schedule": float(AUDIT_VERIFY_SECONDS)},
 }
+# GET /metrics answers anyone (no API token) only when this is on: for installations where a
+# NetworkPolicy lets only Prometheus reach it.
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
 # Workers write a heartbeat row this often; /ai/status counts workers seen in the last minute.
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=15)
 

@@ -25,6 +25,8 @@ API_PREFIXES = (
     "/chaos/experiments",
     "/chaos/runs",
     "/chaos/gamedays",
+    "/metrics",
+    "/integrations/",
 )
 
 

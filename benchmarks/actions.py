@@ -50,7 +50,7 @@ def run() -> None:
         return
     os.environ["DATABASE_URL"] = url
     os.environ["CELERY_BROKER_URL"] = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/12")
-    os.environ["CELERY_QUEUE"] = f"zt-bench-{os.getpid()}"
+    os.environ["CELERY_QUEUE_PREFIX"] = f"zt-bench-{os.getpid()}."
     tmp = Path(tempfile.mkdtemp())
     os.environ["KUBECONFIG_DIRS"] = str(tmp)  # the product reads kubeconfigs only from there
     import django

@@ -322,11 +322,10 @@ def main() -> int:
         print("soak: skipped (PostgreSQL unavailable)")
         return 0
     tmp = Path(tempfile.mkdtemp())
-    queue = f"zt-soak-{os.getpid()}"
     os.environ.update(
         DATABASE_URL=url,
         CELERY_BROKER_URL=os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/12"),
-        CELERY_QUEUE=queue,
+        CELERY_QUEUE_PREFIX=f"zt-soak-{os.getpid()}.",
         MODEL_DIR=str(tmp / "models"),
         PREDICTION_AUTO_TRAIN="0",
         KUBECONFIG_DIRS=str(tmp),  # the sandbox's kubeconfig is written there

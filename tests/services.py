@@ -50,7 +50,7 @@ def _configure() -> tuple[bool, list[str]]:
         "DJANGO_ALLOW_ASYNC_UNSAFE": "true",  # Playwright's sync API runs an event loop
         # A queue of this run's own: overlapping runs on one Redis never take each other's
         # tasks (the worker processes inherit it).
-        "CELERY_QUEUE": f"zt-test-{os.getpid()}",
+        "CELERY_QUEUE_PREFIX": f"zt-test-{os.getpid()}.",
         # Tests write sandbox kubeconfigs into pytest's temporary directories.
         "KUBECONFIG_DIRS": f"{var},{tempfile.gettempdir()}",
     }
@@ -60,7 +60,7 @@ def _configure() -> tuple[bool, list[str]]:
         # An xdist worker inherits the controller's environment: its own var dir and queue
         # must replace the controller's, or two workers would share logs, models and tasks.
         os.environ["ZEROTOUCH_VAR_DIR"] = str(var)
-        os.environ["CELERY_QUEUE"] = f"zt-test-{os.getpid()}"
+        os.environ["CELERY_QUEUE_PREFIX"] = f"zt-test-{os.getpid()}."
         os.environ["KUBECONFIG_DIRS"] = f"{var},{tempfile.gettempdir()}"
     pg, rd = _postgres_error(), _redis_error()
     notes = []

@@ -27,6 +27,10 @@ CONTEXTUAL = {
     "POST /chaos/experiments": "as inject-failure, and a cron expression and a time zone must "
     "be real ones",
     "POST /chaos/gamedays": "the experiments must be saved experiments that exist",
+    "POST /integrations/alertmanager": "only an Alertmanager receiver's token opens it, not a "
+    "user's: every call here is a 401",
+    "POST /ai/alert-receivers": "the cluster (or else a list of clusters) must exist, the name "
+    "be a free slug and the labels Prometheus label names",
 }
 
 

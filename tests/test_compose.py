@@ -6,6 +6,7 @@ import importlib
 from pathlib import Path
 
 import yaml
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,9 +17,11 @@ def _compose() -> dict:
 
 def test_it_runs_web_worker_beat_postgres_and_redis_with_migrations_first():
     services = _compose()["services"]
-    assert {"web", "worker", "beat", "db", "redis", "migrate"} <= set(services)
+    assert {"web", "worker", "worker-act", "worker-train", "beat", "db", "redis", "migrate"} <= set(
+        services
+    )
     assert services["migrate"]["command"][-2:] == ["migrate", "--noinput"]
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "worker-act", "worker-train", "beat"):
         deps = services[name]["depends_on"]
         assert deps["migrate"]["condition"] == "service_completed_successfully"
         env = services[name]["environment"]
@@ -34,7 +37,7 @@ def test_it_runs_web_worker_beat_postgres_and_redis_with_migrations_first():
 
 def test_its_commands_point_at_real_modules():
     services = _compose()["services"]
-    for name in ("worker", "beat"):
+    for name in ("worker", "worker-act", "worker-train", "beat"):
         cmd = services[name]["command"]
         assert cmd[:3] == ["celery", "-A", "aiops_site"]
     importlib.import_module("aiops_site.celery")
@@ -43,9 +46,24 @@ def test_its_commands_point_at_real_modules():
     importlib.import_module("aiops_site.wsgi")
 
 
+def test_the_workers_read_every_queue_and_training_has_a_worker_of_its_own():
+    services = _compose()["services"]
+    read = {}
+    for name, service in services.items():
+        cmd = service.get("command") or []
+        if cmd[:4] == ["celery", "-A", "aiops_site", "worker"]:
+            read[name] = cmd[cmd.index("-Q") + 1].split(",")
+    assert read == {
+        "worker": ["collect", "score", "default"],
+        "worker-act": ["act"],
+        "worker-train": ["train"],
+    }
+    assert sorted(q for queues in read.values() for q in queues) == sorted(settings.TASK_QUEUES)
+
+
 def test_web_and_worker_share_the_model_directory():
     services = _compose()["services"]
-    for name in ("web", "worker"):
+    for name in ("web", "worker", "worker-train"):
         assert "models:/app/models" in services[name]["volumes"]
     assert "MODEL_DIR=/app/models" in (ROOT / "Dockerfile").read_text()
 

@@ -105,7 +105,8 @@ def _stop_demo(proc: subprocess.Popen) -> str:
 
 
 def _worker_pids(var_dir: Path, demo_pid: int) -> list[int]:
-    """The demo's Celery worker main process (a direct child of the demo)."""
+    """The demo's main Celery worker process (a direct child of the demo; the other one
+    trains)."""
     out = []
     for pid in _processes_of(var_dir):
         try:
@@ -113,7 +114,7 @@ def _worker_pids(var_dir: Path, demo_pid: int) -> list[int]:
             ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
-        if ppid == demo_pid and b"worker" in cmd and b"celery" in cmd:
+        if ppid == demo_pid and b"--hostname=demo-worker@%h" in cmd:
             out.append(pid)
     return out
 
@@ -121,7 +122,9 @@ def _worker_pids(var_dir: Path, demo_pid: int) -> list[int]:
 def _heartbeat_pid(db: Path) -> int:
     try:
         with sqlite3.connect(db) as conn:
-            row = conn.execute("SELECT pid FROM governance_workerheartbeat").fetchone()
+            row = conn.execute(
+                "SELECT pid FROM governance_workerheartbeat WHERE hostname LIKE 'demo-worker@%'"
+            ).fetchone()
             return row[0] if row else 0
     except sqlite3.Error:
         return 0
@@ -137,11 +140,11 @@ def _run_demo_once(var_dir: Path, *, kill_worker: bool = False) -> None:
             what="the demo's login page",
         )
         wait_for(
-            lambda: _heartbeats(var_dir / "zerotouch.sqlite3"),
+            lambda: _heartbeats(var_dir / "zerotouch.sqlite3") >= 2,
             timeout=90,
-            what="the demo worker's heartbeat",
+            what="the heartbeats of the demo's two workers (training, and the rest)",
         )
-        assert len(_processes_of(var_dir)) >= 4  # demo, web, worker (+ its children), beat
+        assert len(_processes_of(var_dir)) >= 5  # demo, web, 2 workers (+ children), beat
         if kill_worker:  # a worker that dies is restarted, and says so
             (worker,) = wait_for(
                 lambda: _worker_pids(var_dir, proc.pid), timeout=30, what="the worker's pid"
@@ -296,15 +299,20 @@ def _approve_and_watch_it_heal(port: int, db: Path) -> int:
     approves the one that replaced it, as a person reloading the inbox would."""
     alice = _logged_in(port, "alice")
     for _attempt in range(3):
-        incident_id, action_id = _row(
+        incident_id, action_id, shown = _row(
             db,
-            "SELECT i.id, i.action_id FROM healing_incident i JOIN governance_action a "
+            "SELECT i.id, i.action_id, a.fingerprint FROM healing_incident i "
+            "JOIN governance_action a "
             "ON a.id = i.action_id WHERE i.name = 'api' AND a.status = 'proposed' "
             "ORDER BY i.id LIMIT 1",
         )
         alice.open(f"http://127.0.0.1:{port}/approvals/", timeout=30).read()
         form = urllib.parse.urlencode(
-            {"reason": "demo: raise the api's memory", "csrfmiddlewaretoken": _csrf(alice)}
+            {
+                "reason": "demo: raise the api's memory",
+                "fingerprint": shown,  # the inbox's hidden field: what the approver saw
+                "csrfmiddlewaretoken": _csrf(alice),
+            }
         ).encode()
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/actions/{action_id}/approve",

@@ -16,6 +16,8 @@ PAGES = [
     "clusters.md",
     "api.md",
     "operations.md",
+    "metrics.md",
+    "notifications.md",
     "benchmarks.md",
     "development.md",
 ]

@@ -152,3 +152,9 @@ def cluster_summaries() -> list[dict]:
         }
         for c in cluster_list()
     ]
+
+
+def cluster_names() -> list[tuple[int, str]]:
+    """(id, name) of every cluster, for pages of apps that know clusters only by id (core's
+    notification rules)."""
+    return list(Cluster.objects.order_by("name").values_list("pk", "name"))

@@ -1,7 +1,10 @@
 import logging
+import time
 
 from celery import current_app, shared_task
 from django.utils import timezone
+
+from apps.core.services import work_observe
 
 from . import services
 from .models import Cluster
@@ -37,7 +40,17 @@ def collect(cluster_id: int) -> None:
     cluster = Cluster.objects.filter(pk=cluster_id, enabled=True).first()
     if cluster is None:
         return
-    result = services.cluster_collect(cluster=cluster)
+    started, ok = time.monotonic(), False
+    try:
+        result = services.cluster_collect(cluster=cluster)
+        ok = result.ok
+    finally:  # /metrics: the collection's duration, and whether it failed
+        work_observe(
+            name="collection",
+            labels={"cluster": cluster.name},
+            seconds=time.monotonic() - started,
+            ok=ok,
+        )
     if result.ok:
         # Scoring belongs to predictions; by name, so clusters does not import it.
         # A scoring still queued after the next collection is stale: it expires.

@@ -18,3 +18,18 @@ def audit_key_configured(app_configs, **kwargs) -> list[checks.CheckMessage]:
             id="zerotouch.W001",
         )
     ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def public_url_configured(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    if settings.ZEROTOUCH_URL_CONFIGURED:
+        return []
+    return [
+        checks.Warning(
+            f"ZEROTOUCH_URL is not set: links in notifications and one-click approval links "
+            f"would point at {settings.ZEROTOUCH_URL}.",
+            hint="Set ZEROTOUCH_URL to the address people reach ZeroTouch at, e.g. "
+            "https://zerotouch.example.com/ (docs/notifications.md).",
+            id="zerotouch.W002",
+        )
+    ]

@@ -2,6 +2,7 @@ import ipaddress
 import re
 
 from django.conf import settings
+from django.db import DatabaseError, connection
 from django.http import HttpResponse
 from django.shortcuts import resolve_url
 from django.utils import timezone
@@ -10,6 +11,27 @@ from . import context, timezones
 from .selectors import preference_zone
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class HealthProbeMiddleware:
+    """First in MIDDLEWARE: answers the probes before host validation, so a kubelet that sends
+    the pod IP as Host gets an answer, not ALLOWED_HOSTS' 400. `/livez` does no I/O (liveness:
+    the process serves requests); `/health` also runs `SELECT 1` (readiness: this pod can reach
+    its database). Both say nothing else about the installation."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method not in ("GET", "HEAD") or request.path not in ("/health", "/livez"):
+            return self.get_response(request)
+        if request.path == "/health":
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+            except DatabaseError:
+                return HttpResponse("database unavailable", content_type="text/plain", status=503)
+        return HttpResponse("ok", content_type="text/plain")
 
 
 class RequestIdMiddleware:

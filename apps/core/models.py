@@ -13,6 +13,10 @@ from django.utils import timezone
 
 from . import chain
 from .errors import ApplicationError
+from .notifications.models import Delivery as Delivery
+from .notifications.models import Notification as Notification
+from .notifications.models import NotificationChannel as NotificationChannel
+from .notifications.models import NotificationRule as NotificationRule
 
 
 class AppendOnlyError(ApplicationError):
@@ -251,3 +255,55 @@ class Preference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} preferences"
+
+
+class BeatLease(models.Model):
+    """Which beat process may schedule (one row): beat.py renews it on every tick, and a second
+    beat schedules only once the holder has let it lapse."""
+
+    name = models.CharField(max_length=40, unique=True)
+    holder = models.CharField(max_length=200)
+    acquired_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.holder}"
+
+
+class WorkStat(models.Model):
+    """Durations and failures of one kind of background work (a cluster's collections, its
+    scorings, a model's trainings), as a Prometheus histogram kept in the database: workers in
+    other processes and pods write it, /metrics reads it (services/metrics.py). Telemetry, not
+    a domain change: not audited."""
+
+    name = models.CharField(max_length=80)
+    key = models.CharField(max_length=300)  # the labels, canonical
+    labels = models.JSONField(default=dict)
+    count = models.PositiveBigIntegerField(default=0)
+    failures = models.PositiveBigIntegerField(default=0)
+    sum_seconds = models.FloatField(default=0.0)
+    buckets = models.JSONField(default=list)  # cumulative counts per services.metrics.BUCKETS
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "key"], name="one_stat_per_labels")]
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.labels}"
+
+
+class AuditVerification(models.Model):
+    """The result of the last verifications of the audit chain (beat's hourly one, and every
+    `audit_verify`): /metrics exposes the newest, so an alert fires when it failed."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    ok = models.BooleanField()
+    head_seq = models.PositiveBigIntegerField(default=0)
+    events = models.PositiveBigIntegerField(default=0)
+    problem = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"audit verification at {self.at}: {'ok' if self.ok else self.problem}"

@@ -84,3 +84,14 @@ class CostChange:
 # registers one). Governance knows nothing of money itself.
 ActionCost = Callable[[object], CostChange | None]
 ACTION_COST: Registry[ActionCost] = Registry("action cost")
+
+# Families of GET /metrics (Prometheus text format) that other apps add: name -> a function
+# returning prometheus_client metric families, read from the database at scrape time so every
+# web process answers the same (clusters: collections; governance: actions; healing: incidents).
+PrometheusPart = Callable[[], list]
+PROMETHEUS_PARTS: Registry[PrometheusPart] = Registry("prometheus parts")
+
+# Clusters by id and name, for core's pages that filter by cluster (notification rules): each
+# function returns [(id, name)]. Clusters registers its list.
+ClusterNames = Callable[[], list[tuple[int, str]]]
+CLUSTER_NAMES: Registry[ClusterNames] = Registry("cluster names")

@@ -26,6 +26,7 @@ class Cap(StrEnum):
     PROPOSE = "propose"  # propose actions
     RUN_CHAOS = "run_chaos"  # start chaos experiments in allowed namespaces
     APPROVE = "approve"  # approve or reject other people's actions
+    READ_LOGS = "read_logs"  # read containers' logs (they can hold secrets): not viewers
     ENGAGE_SAFETY = "engage_safety"  # make things stricter: a stricter mode, a switch off
     MANAGE_SAFETY = "manage_safety"  # loosen: back to autonomous, switches on, any mode
     MANAGE_POLICY = "manage_policy"
@@ -34,8 +35,10 @@ class Cap(StrEnum):
 
 ROLE_CAPS: dict[Role, frozenset[Cap]] = {
     Role.VIEWER: frozenset({Cap.VIEW}),
-    Role.OPERATOR: frozenset({Cap.VIEW, Cap.PROPOSE, Cap.RUN_CHAOS, Cap.ENGAGE_SAFETY}),
-    Role.APPROVER: frozenset({Cap.VIEW, Cap.APPROVE, Cap.ENGAGE_SAFETY}),
+    Role.OPERATOR: frozenset(
+        {Cap.VIEW, Cap.PROPOSE, Cap.RUN_CHAOS, Cap.ENGAGE_SAFETY, Cap.READ_LOGS}
+    ),
+    Role.APPROVER: frozenset({Cap.VIEW, Cap.APPROVE, Cap.ENGAGE_SAFETY, Cap.READ_LOGS}),
     Role.ADMIN: frozenset(Cap),
 }
 

@@ -10,9 +10,10 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import chain, selectors, services, timezones
 from .errors import ApplicationError
@@ -24,6 +25,7 @@ from .forms import (
     TimeZoneForm,
     modes_offered,
 )
+from .metrics import REGISTRY
 from .models import AuditEvent
 from .registry import SAFETY_PANELS
 from .roles import Cap, role_required, user_can
@@ -60,8 +62,30 @@ class LogoutView(auth_views.LogoutView):
 
 @require_GET
 def health(request):
-    """Liveness for load balancers and compose: says nothing about the installation."""
+    """The route behind /health: GET and HEAD are answered first by HealthProbeMiddleware
+    (before host validation, with a database check); any other method gets 405 here."""
     return HttpResponse("ok", content_type="text/plain")
+
+
+@require_GET
+def metrics(request):
+    """Prometheus scrapes this with an API token of a user who may view (`Authorization:
+    Bearer zt_...`); a signed-in viewer may read it too. METRICS_PUBLIC=1 opens it to anyone,
+    for installations where a NetworkPolicy guards it instead."""
+    if not settings.METRICS_PUBLIC:
+        user = request.user
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            user = selectors.api_token_authenticate(header.removeprefix("Bearer ").strip())
+        if user is None or not user.is_authenticated:
+            response = JsonResponse(
+                {"detail": "metrics need an API token (Authorization: Bearer zt_...)"}, status=401
+            )
+            response["WWW-Authenticate"] = 'Bearer realm="zerotouch"'
+            return response
+        if not user_can(user, Cap.VIEW):
+            return JsonResponse({"detail": "requires the 'view' permission"}, status=403)
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 
 
 # --- Safety ---------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from apps.core.selectors import worker_list_recent
 
 from . import actions, selectors
 from .action_models import Action, Kind, Risk, Severity, Status
-from .errors import Replaced
+from .errors import Changed, Replaced
 
 
 class ProposeForm(forms.Form):
@@ -128,11 +128,33 @@ def decide(request, action_id: int, decision: str):
         raise Http404("no such decision")
     action = _action_or_404(action_id)
     reason = request.POST.get("reason", "")
+    shown = request.POST.get("fingerprint", "").strip()  # what the approver was shown
+    if decision == "approve" and not shown:  # the forms always send it: approve nothing
+        messages.error(
+            request,
+            f"Action #{action.pk}: fingerprint is missing (the action as you were shown it); "
+            "nothing was approved: approve from the Approvals page or the action's page.",
+        )
+        template = "governance/approvals.html" + ("#inbox" if request.htmx else "")
+        return render(request, template, _inbox_context(), status=400)
     try:
         if decision == "approve":
-            action = actions.action_approve(approver=request.user, action=action, reason=reason)
+            action = actions.action_approve(
+                approver=request.user, action=action, reason=reason, expected_fingerprint=shown
+            )
         else:
             action = actions.action_reject(approver=request.user, action=action, reason=reason)
+    except Changed as exc:  # approving what the approver did not see: refused, say where
+        messages.error(
+            request,
+            format_html(
+                '{} <a href="{}">Open action #{} as it is now</a>.',
+                exc.message[:1].upper() + exc.message[1:] + ".",
+                reverse("action-detail", args=[exc.current]),
+                exc.current,
+            ),
+        )
+        status = exc.status
     except Replaced as exc:  # not an error: the fix moved on; point at what to review now
         url = reverse("action-detail", args=[exc.successor])
         messages.warning(

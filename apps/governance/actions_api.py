@@ -47,6 +47,8 @@ class ActionOut(Schema):
     requester: str
     status: str
     status_reason: str
+    # What the action would do, hashed: send it back when approving (ApproveIn.fingerprint).
+    fingerprint: str
     required_approvals: int
     approvals: list[ApprovalOut]
     created_at: datetime
@@ -76,6 +78,13 @@ class DecisionIn(Schema):
     reason: Text = ""
 
 
+class ApproveIn(DecisionIn):
+    # The `fingerprint` of the action as the client read it (GET /api/actions/{id}): the
+    # approval counts only if the action still is that, else 409 naming `fingerprint`.
+    # Optional for older clients, who then approve whatever the action is when it arrives.
+    fingerprint: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
 def _out(a: Action) -> dict:
     return {
         "id": a.pk,
@@ -94,6 +103,7 @@ def _out(a: Action) -> dict:
         "requester": a.requester,
         "status": a.status,
         "status_reason": a.status_reason,
+        "fingerprint": a.fingerprint,
         "required_approvals": a.required_approvals,
         "approvals": [
             {
@@ -157,9 +167,14 @@ def get_action(request, action_id: int):
 
 
 @router.post("/actions/{action_id}/approve", response=ActionOut, summary="Approve")
-def approve(request, action_id: int, payload: DecisionIn):
+def approve(request, action_id: int, payload: ApproveIn):
     require(request.auth, Cap.APPROVE)
-    a = actions.action_approve(approver=request.auth, action=_get(action_id), reason=payload.reason)
+    a = actions.action_approve(
+        approver=request.auth,
+        action=_get(action_id),
+        reason=payload.reason,
+        expected_fingerprint=payload.fingerprint,
+    )
     return _out(_get(a.pk))
 
 

@@ -1,6 +1,6 @@
-"""The action engine's own error; the family it belongs to lives in apps/core/errors.py."""
+"""The action engine's own errors; the family they belong to lives in apps/core/errors.py."""
 
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, Conflict
 
 
 class Replaced(ApplicationError):
@@ -18,4 +18,20 @@ class Replaced(ApplicationError):
             **super().as_dict(),
             "successor": self.successor,
             "successor_url": f"/api/actions/{self.successor}",
+        }
+
+
+class Changed(Conflict):
+    """A decision on an action as someone was shown it, after it changed (its parameters, and
+    so its fingerprint): nothing is recorded, and the answer points at the action as it is."""
+
+    def __init__(self, message: str, *, current: int) -> None:
+        super().__init__(message, field="fingerprint")
+        self.current = current
+
+    def as_dict(self) -> dict:
+        return {
+            **super().as_dict(),
+            "current": self.current,
+            "current_url": f"/api/actions/{self.current}",
         }

@@ -27,6 +27,7 @@ from . import chaosmesh, guards
 from .action_models import CHAOS_KINDS, Action, Kind, Source, Status
 from .actions.policies import rules
 from .actions.transitions import effective_mode, transition
+from .notify import action_failed_notify
 from .podwatch import PodWatch, watch_pods
 from .selectors import approver_still_entitled
 
@@ -45,7 +46,7 @@ class GuardRefused(Exception):
 
 def _finish(action: Action, to: str, verb: str, reason: str, **fields) -> Action:
     with transaction.atomic():
-        return transition(
+        action = transition(
             action,
             to=to,
             allowed=(Status.RUNNING,),
@@ -57,6 +58,9 @@ def _finish(action: Action, to: str, verb: str, reason: str, **fields) -> Action
             lease_until=None,
             **fields,
         )
+        if to in (Status.FAILED, Status.ROLLED_BACK):
+            action_failed_notify(action)
+        return action
 
 
 def claim(action_id: int, lease_seconds: int, holder: str = "") -> Action | None:

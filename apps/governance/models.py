@@ -3,5 +3,6 @@ Django finds them. The audit log, safety modes and switches, tokens and worker h
 core's (apps/core/models.py)."""
 
 from .action_models import Action, Approval, Policy
+from .link_models import ApprovalLink
 
-__all__ = ["Action", "Approval", "Policy"]
+__all__ = ["Action", "Approval", "ApprovalLink", "Policy"]

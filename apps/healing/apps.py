@@ -10,12 +10,14 @@ class HealingConfig(AppConfig):
         from apps.core.registry import (
             METRICS_PARTS,
             OVERVIEW_PANELS,
+            PROMETHEUS_PARTS,
             STATUS_PARTS,
             WORKLOAD_HOLDS,
             WORKLOAD_INCIDENTS,
         )
 
         from .figures import summary
+        from .metrics import prometheus_part
         from .selectors import incidents_about, overview_panel, workloads_in_incident
 
         STATUS_PARTS.register("healing", summary)
@@ -23,3 +25,4 @@ class HealingConfig(AppConfig):
         OVERVIEW_PANELS.register("healing", ("healing/_overview.html", overview_panel))
         WORKLOAD_HOLDS.register("healing.incidents", workloads_in_incident)
         WORKLOAD_INCIDENTS.register("healing.incidents", incidents_about)
+        PROMETHEUS_PARTS.register("healing", prometheus_part)

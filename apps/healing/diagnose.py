@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from .alerts import level
 from .signals import ClusterState, Kind, Signal, WorkloadState
 
 ROLLOUT_BLAME = timedelta(minutes=30)  # failures this soon after a rollout blame it
@@ -43,6 +44,8 @@ class Cause:
     PREDICTED_SATURATION = "predicted_saturation"
     PREDICTED_FAILURE = "predicted_failure"
     ANOMALY = "anomaly"
+    VOLUME_FILLING = "volume_filling"  # from an alert (KubePersistentVolumeFillingUp)
+    ALERT = "alert"  # an alert from Alertmanager that no detector's cause stands for
 
 
 # Failures no rollout, OOM or node explains: named by what the pods show, in this order.
@@ -101,6 +104,14 @@ class Diagnosis:
     @property
     def preventive(self) -> bool:
         return self.cause in PREVENTIVE
+
+    @property
+    def from_alerts_only(self) -> bool:
+        """It rests on Alertmanager's alerts alone: no condition, event or metric ZeroTouch
+        collected agrees."""
+        return bool(self.signals) and all(
+            s.evidence.get("source") == "alertmanager" for s in self.signals
+        )
 
     @property
     def fingerprint(self) -> str:
@@ -351,6 +362,8 @@ def _predicted(sigs, state, w, base, evidence) -> Diagnosis | None:
             facts={},
             **base,
         )
+    if Kind.ALERT in kinds:
+        return _alerted(kinds[Kind.ALERT], evidence)
     return None
 
 
@@ -426,6 +439,8 @@ def _other(s: Signal) -> Diagnosis:
             since=s.since,
             facts={"job": s.evidence.get("job", s.name)},
         )
+    if s.kind in (Kind.ALERT, Kind.VOLUME_FILLING):
+        return _alerted(s, [s.detail])
     return Diagnosis(
         cause=Cause.ANOMALY,
         scope=s.scope,
@@ -437,6 +452,37 @@ def _other(s: Signal) -> Diagnosis:
         confidence=0.4,
         signals=[s],
         since=s.since,
+    )
+
+
+def _alerted(s: Signal, evidence: list[str]) -> Diagnosis:
+    """An alert no detector's cause stands for (or a volume filling up, which only an alert
+    sees): escalated with the alert's own words; ZeroTouch changes nothing."""
+    names = ", ".join(s.evidence.get("alertnames", [])) or s.name
+    where = f"{s.namespace}/{s.name}" if s.namespace else s.name
+    volume = s.kind == Kind.VOLUME_FILLING
+    if s.scope == "cluster":
+        title = f"Alertmanager: {names} (cluster-wide)"
+        why = (
+            "; its labels name no workload, pod, claim or node ZeroTouch knows, so it is an "
+            "incident of the whole cluster"
+        )
+    else:
+        title = f"{where}: {'volume filling up' if volume else names}"
+        why = ""
+    return Diagnosis(
+        cause=Cause.VOLUME_FILLING if volume else Cause.ALERT,
+        scope=s.scope,
+        namespace=s.namespace,
+        name=s.name,
+        title=title,
+        hypothesis=f"{s.detail}{why}. No detector of ZeroTouch names a cause it can fix safely: "
+        "a person follows the alert's own runbook (its source is linked).",
+        evidence=evidence,
+        confidence=0.6,
+        signals=[s],
+        since=s.since,
+        facts={"alert_level": level(s.evidence.get("severity") or "")},
     )
 
 
@@ -499,6 +545,9 @@ def severity(d: Diagnosis, state: ClusterState) -> str:
         return "P3"
     if d.cause in (Cause.ANOMALY, Cause.EVICTIONS):
         return "P4"
+    if d.cause in (Cause.ALERT, Cause.VOLUME_FILLING):  # rated by the alert's severity label
+        shift = ENV_SHIFT.get(state.environment, 2)
+        return f"P{min(4, max(1, d.facts.get('alert_level', 3) + shift))}"
     level = _impact(d, state)  # 1 (outage of something users see) .. 4
     level += ENV_SHIFT.get(state.environment, 2)
     return f"P{min(4, max(1, level))}"

@@ -109,3 +109,42 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.kind}: {self.text[:60]}"
+
+
+class LogExcerpt(models.Model):
+    """The last lines a failing container wrote, kept with the incident: when it was escalated,
+    and when a person asked for the latest ones (a worker reads them: the web process never
+    reads the cluster). Still there after the pod is gone. Shown to the roles that may read
+    logs (they can hold secrets); `error` says why none could be read. A requested fetch is
+    a row with `fetching` set until the worker fills it: at most one per incident."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="log_excerpts")
+    at = models.DateTimeField()  # cluster time of the capture
+    pod = models.CharField(max_length=253, blank=True)
+    container = models.CharField(max_length=253, blank=True)
+    previous = models.BooleanField(default=False)  # the run before its last restart
+    lines = models.JSONField(default=list)
+    error = models.TextField(blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)  # "": kept at escalation
+    fetching = models.BooleanField(default=False)  # queued or running on a worker
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident"],
+                condition=Q(fetching=True),
+                name="one_log_fetch_per_incident",
+            )
+        ]
+
+    def __str__(self) -> str:
+        which = " (previous)" if self.previous else ""
+        return f"{self.pod}/{self.container}{which}: {len(self.lines)} lines"
+
+
+# Alertmanager receivers and alerts (alert_models.py), registered with this app.
+from .alert_models import Alert as Alert  # noqa: E402
+from .alert_models import AlertReceiver as AlertReceiver  # noqa: E402
+from .alert_models import AlertStatus as AlertStatus  # noqa: E402

@@ -207,6 +207,14 @@ ESCALATIONS: dict[str, tuple[str, ...]] = {
     Cause.EVICTIONS: ("the node that evicted the pods and its pressure",),
     Cause.PREDICTED_FAILURE: ("the risk's reasons on the Predictions page",),
     Cause.ANOMALY: ("the anomaly timeline of the workload or node",),
+    Cause.VOLUME_FILLING: (
+        "what fills the volume (logs, caches, data that should expire)",
+        "expand the claim if its storage class allows volume expansion",
+    ),
+    Cause.ALERT: (
+        "the alert's runbook and its source (the Prometheus link on the incident)",
+        "what the alert's labels point at",
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from apps.clusters.models import (
 from apps.predictions.models import Anomaly, RiskScore
 
 from . import signals as sg
+from .alert_selectors import alert_states
 from .figures import summary
 from .models import ACTIVE, Incident, Status
 from .state import FORECAST_DOUBT, RISK_N, risk_persists
@@ -115,6 +116,7 @@ def cluster_state(cluster: Cluster, *, live: bool = True) -> sg.ClusterState:
     ]
     state.memory = memory_states(samples)
     state.cpu = _cpu(samples, now)
+    state.alerts = alert_states(cluster)  # firing, from Alertmanager
     if live:
         _live_objects(cluster, state)
     return state

@@ -29,9 +29,12 @@ from apps.governance.actions import (
     rules,
 )
 
-from . import runbooks, selectors
+from . import logs, runbooks, selectors
+from .alert_models import Alert, AlertStatus
+from .alerts import alert_signals
 from .diagnose import Cause, Diagnosis, diagnose
 from .models import ACTIVE, Incident, Status, TimelineEntry
+from .notify import incident_notify
 from .signals import detect
 from .state import CLEAR_AFTER, REOPEN_WINDOW
 
@@ -40,6 +43,7 @@ ACTOR = "system:healing"
 FLAPPING = 3  # reopened this often: escalate instead of fixing again
 MAX_NEW_PER_CYCLE = 20  # an incident storm is capped; the rest wait for the next cycle
 ACTING_TIMEOUT = timedelta(minutes=20)  # a fix not finished by then is escalated
+EXTERNAL_ONLY = "from an external alert only: waits for a person"
 
 
 @dataclass
@@ -58,15 +62,20 @@ def heal_cycle(*, cluster: Cluster, live: bool = True) -> CycleResult:
     if cluster.last_cluster_time is None:
         return CycleResult(message="not collected yet")
     state = selectors.cluster_state(cluster, live=live)
-    found = diagnose(detect(state), state)
+    found = diagnose(detect(state) + alert_signals(state), state)
+    if live:  # a crash's own error line as evidence (reads the cluster: no transaction open)
+        logs.quote_crashes(cluster=cluster, found=found, state=state)
     result = CycleResult(found=[_summary(d) for d in found])
     with transaction.atomic():
         Cluster.objects.select_for_update().filter(pk=cluster.pk).first()  # one cycle at a time
         seen = _record(cluster, found, state.now, result)
+        _link_alerts(cluster, seen)
         _follow_actions(cluster, state.now, result)
         _clear(cluster, state.now, seen, result, _present(state))
     for incident_id, d in seen.items():
         _propose(incident_id, d, cluster, result)
+    if live and result.escalated:  # what the failing container said, kept for the person
+        logs.log_excerpts_record(cluster=cluster, incident_ids=result.escalated)
     return result
 
 
@@ -171,6 +180,7 @@ def _open(cluster: Cluster, d: Diagnosis, now: datetime) -> Incident:
             "target": incident.target_label,
         },
     )
+    incident_notify(incident, "incident.opened")
     return incident
 
 
@@ -249,6 +259,8 @@ def _reopen(cluster: Cluster, d: Diagnosis, now: datetime) -> Incident | None:
     times = f"{recent.reopened}x" if not _prediction_only(d) else "predicted again"
     _note(recent, now, "reopened", f"back after resolving ({times}): {d.hypothesis}")
     _audit(recent, "incident.reopened", d.hypothesis, before=before)
+    reopened = "incident.escalated" if recent.status == Status.ESCALATED else "incident.opened"
+    incident_notify(recent, reopened)
     return recent
 
 
@@ -346,6 +358,7 @@ def _escalate(incident: Incident, now: datetime, why: str, result=None) -> None:
     incident.save()
     _note(incident, now, "escalated", why, incident.action)
     _audit(incident, "incident.escalated", why, before=before)
+    incident_notify(incident, "incident.escalated")
     if result is not None:
         result.escalated.append(incident.pk)
 
@@ -367,6 +380,7 @@ def _resolve(incident: Incident, now: datetime, why: str, *, healed: bool, resul
             "mttr_seconds": incident.mttr_seconds,
         },
     )
+    incident_notify(incident, "incident.resolved")
     result.resolved.append(incident.pk)
 
 
@@ -469,14 +483,37 @@ def _clear(cluster: Cluster, now: datetime, seen: dict, result, present: set) ->
             continue
         if incident.status == Status.ACTING:
             continue  # the fix is under way; its outcome decides
-        if now - incident.last_seen_at >= CLEAR_AFTER:
+        resolved_alerts = _alerts_resolved(incident)
+        if now - incident.last_seen_at >= CLEAR_AFTER or resolved_alerts:
             pending = a is not None and a.status == AStatus.PROPOSED
             why = "cleared by itself" + (f" before action #{a.pk} was approved" if pending else "")
             if incident.status == Status.ESCALATED:
                 why = "cleared after escalation"
+            if resolved_alerts:
+                why += f"; resolved in Alertmanager ({resolved_alerts})"
             if pending:  # nobody should approve a fix for a problem that is gone
                 action_withdraw(actor=ACTOR, action=a, reason=f"incident #{incident.pk} {why}")
             _resolve(incident, now, why, healed=False, result=result)
+
+
+def _link_alerts(cluster: Cluster, seen: dict) -> None:
+    """Each firing alert is evidence of the incident its signal went into."""
+    for incident_id, d in seen.items():
+        prints = [p for s in d.signals for p in s.evidence.get("alerts", ())]
+        if prints:
+            Alert.objects.filter(cluster=cluster, fingerprint__in=prints).update(
+                incident_id=incident_id
+            )
+
+
+def _alerts_resolved(incident: Incident) -> str:
+    """The names of the incident's alerts when Alertmanager resolved every one of them ("" if it
+    has none, or one still fires): Alertmanager's own confirmation that it is over, so the
+    incident need not wait CLEAR_AFTER (a problem back soon reopens it, as ever)."""
+    rows = list(Alert.objects.filter(incident=incident).values_list("alertname", "status"))
+    if not rows or any(status == AlertStatus.FIRING for _, status in rows):
+        return ""
+    return ", ".join(sorted({name for name, _ in rows}))
 
 
 # --- proposing the fix ---------------------------------------------------------------------------
@@ -550,7 +587,8 @@ def _propose(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> None:
             "proposed",
             f"action #{action.pk}: {plan.runbook.title} "
             f"({plan.kind} {action.target_label} {plan.parameters or ''}); expected: "
-            f"{plan.runbook.expected}",
+            f"{plan.runbook.expected}"
+            + (f" — {EXTERNAL_ONLY}" if intent.evidence.get("external_alert_only") else ""),
             action,
         )
         result.proposed.append(action.pk)
@@ -614,15 +652,23 @@ def _intend(incident_id: int, d: Diagnosis, cluster: Cluster, result) -> _Intent
             incident.save()
             return None
         incident.save()
+        # Alertmanager's word alone: its fix waits for a person, whatever the mode (a
+        # receiver's token must never be enough to change a cluster).
+        external = d.from_alerts_only
+        evidence = _evidence(incident, plan)
+        reason = f"incident #{incident.pk}: {incident.title} — {plan.runbook.title}"
+        if external:
+            evidence["external_alert_only"] = True
+            reason += f"; {EXTERNAL_ONLY}"
         return _Intent(
             plan=plan,
             action_id=incident.action_id,
             stale_id=stale.pk if stale is not None else None,
             why=why,
-            reason=f"incident #{incident.pk}: {incident.title} — {plan.runbook.title}",
+            reason=reason,
             severity=incident.severity,
-            evidence=_evidence(incident, plan),
-            auto=_may_auto(incident, cluster),
+            evidence=evidence,
+            auto=_may_auto(incident, cluster) and not external,
         )
 
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from apps.predictions.failure import lead_text
 
+from .state import AlertState as AlertState
 from .state import AnomalyState as AnomalyState
 from .state import ClusterState as ClusterState
 from .state import CpuState as CpuState
@@ -51,6 +52,8 @@ class Kind:
     CPU_SATURATED = "cpu_saturated"
     HIGH_RISK = "high_risk"
     ANOMALY_BURST = "anomaly_burst"
+    VOLUME_FILLING = "volume_filling"  # an alert says so; no detector of ours does
+    ALERT = "alert"  # an alert no detector's kind stands for (alerts.py)
 
 
 # --- signals ---------------------------------------------------------------------------------

@@ -160,6 +160,26 @@ class CpuState:
     since: datetime | None = None  # the hot stretch began
 
 
+@dataclass(frozen=True)
+class AlertState:
+    """A firing alert from Alertmanager, with the target its labels name (alerts.py matches
+    it to a workload, pod, claim or node)."""
+
+    fingerprint: str
+    alertname: str
+    kind: str  # the signal kind it stands for
+    since: datetime  # its startsAt
+    namespace: str = ""
+    pod: str = ""
+    workload: str = ""
+    node: str = ""
+    container: str = ""
+    pvc: str = ""
+    severity: str = ""  # its `severity` label
+    summary: str = ""
+    generator_url: str = ""
+
+
 @dataclass
 class ClusterState:
     now: datetime
@@ -175,6 +195,7 @@ class ClusterState:
     anomalies: list[AnomalyState] = field(default_factory=list)
     memory: dict[tuple[str, str], MemoryState] = field(default_factory=dict)
     cpu: dict[tuple[str, str], CpuState] = field(default_factory=dict)
+    alerts: list[AlertState] = field(default_factory=list)  # firing, from Alertmanager
 
     def workload(self, namespace: str, name: str) -> WorkloadState | None:
         return next(

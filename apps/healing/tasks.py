@@ -1,12 +1,14 @@
-"""Thin Celery tasks: a healing cycle follows each scoring of a cluster."""
+"""Thin Celery tasks: a healing cycle follows each scoring of a cluster; a person's request for
+an incident's latest log lines is read here, where the cluster's credentials are."""
 
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from apps.clusters.models import Cluster
 
-from . import services
+from . import log_fetch, services
 
 log = logging.getLogger(__name__)
 
@@ -27,3 +29,19 @@ def cycle(cluster_id: int) -> None:
             r.resolved,
             r.escalated,
         )
+
+
+@shared_task(
+    name=log_fetch.TASK,
+    ignore_result=True,
+    acks_late=True,
+    soft_time_limit=log_fetch.TIME_LIMIT - 5,
+    time_limit=log_fetch.TIME_LIMIT,
+)
+def logs_fetch(excerpt_id: int) -> None:
+    """Fill the pending LogExcerpt `excerpt_id` with the latest lines (queued with `expires`
+    by log_fetch_request: a request no worker took in time is marked lost there)."""
+    try:
+        log_fetch.log_fetch_run(excerpt_id=excerpt_id)
+    except SoftTimeLimitExceeded:
+        log_fetch.log_fetch_fail(excerpt_id=excerpt_id, error="the cluster took too long to answer")

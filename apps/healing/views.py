@@ -12,12 +12,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.clusters.models import Cluster
 from apps.core.clock import chart_json
+from apps.core.errors import ApplicationError
 from apps.core.roles import Cap, role_required, user_can
 from apps.predictions import selectors as pred_selectors
 from apps.predictions.charts import anomaly_bands
 from apps.predictions.series import metrics_for
 
-from . import charts, figures, runbooks, selectors, services
+from . import alert_selectors, charts, figures, log_fetch, runbooks, selectors, services
 from .models import Status
 
 STATUS_CHOICES = [("active", "active"), ("", "all"), *Status.choices]
@@ -82,10 +83,56 @@ def detail(request, incident_id: int):
         "incident": incident,
         "timeline": list(incident.timeline.select_related("action")),
         "action": incident.action,
+        "alerts": alert_selectors.incident_alerts(incident),
         "can_decide": user_can(request.user, Cap.APPROVE),
         "chart": None if request.htmx else _chart(incident),
+        **({} if request.htmx else _logs_context(request, incident)),
     }
     return render(request, template, context)
+
+
+def _logs_context(request, incident, problem: str = "") -> dict:
+    can_read_logs = user_can(request.user, Cap.READ_LOGS)
+    return {
+        "incident": incident,
+        "can_read_logs": can_read_logs,
+        "stored": log_fetch.incident_logs_stored(incident=incident, with_lines=can_read_logs),
+        "problem": problem,
+    }
+
+
+@require_GET
+@role_required(Cap.VIEW)
+def incident_logs(request, incident_id: int):
+    """The incident's stored log excerpts (the partial polls this while a fetch is pending;
+    without htmx, a page of its own). Never reads the cluster: web has no credentials for
+    it. Logs can hold secrets: roles without READ_LOGS (viewers) get a note."""
+    incident = selectors.incident_get(incident_id)
+    if incident is None:
+        raise Http404("no such incident")
+    template = "healing/detail.html#incident-logs" if request.htmx else "healing/logs.html"
+    return render(request, template, _logs_context(request, incident))
+
+
+@require_POST
+@role_required(Cap.READ_LOGS)
+def incident_logs_fetch(request, incident_id: int):
+    """Ask a worker for the failing container's latest lines (one pending fetch per incident:
+    a second click shows the pending one)."""
+    incident = selectors.incident_get(incident_id)
+    if incident is None:
+        raise Http404("no such incident")
+    problem = ""
+    try:
+        log_fetch.log_fetch_request(incident=incident, actor=request.user)
+    except ApplicationError as exc:
+        problem = exc.message
+    if request.htmx:
+        context = _logs_context(request, incident, problem)
+        return render(request, "healing/detail.html#incident-logs", context)
+    if problem:
+        messages.error(request, problem)
+    return redirect("healing:logs", incident.pk)
 
 
 def _chart(incident) -> str | None:

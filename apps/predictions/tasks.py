@@ -2,11 +2,14 @@
 training runs from beat (daily), after enough new failures, and once for the base model."""
 
 import logging
+import time
+from contextlib import contextmanager
 
 from celery import current_app, shared_task
 from django.conf import settings
 
 from apps.clusters.models import Cluster
+from apps.core.services import work_observe
 
 from . import selectors, services, training
 from .models import ModelVersion
@@ -14,12 +17,35 @@ from .models import ModelVersion
 log = logging.getLogger(__name__)
 
 
+@contextmanager
+def _timed(kind: str):
+    """/metrics: a training's duration, and whether it failed."""
+    started, ok = time.monotonic(), False
+    try:
+        yield
+        ok = True
+    finally:
+        work_observe(
+            name="training", labels={"kind": kind}, seconds=time.monotonic() - started, ok=ok
+        )
+
+
 @shared_task(name="predictions.score", ignore_result=True, soft_time_limit=60, time_limit=90)
 def score(cluster_id: int) -> None:
     cluster = Cluster.objects.filter(pk=cluster_id, enabled=True).first()
     if cluster is None:
         return
-    result = services.cluster_score(cluster=cluster)
+    started, ok = time.monotonic(), False
+    try:
+        result = services.cluster_score(cluster=cluster)
+        ok = True
+    finally:  # /metrics: the scoring's duration, and whether it failed
+        work_observe(
+            name="scoring",
+            labels={"cluster": cluster.name},
+            seconds=time.monotonic() - started,
+            ok=ok,
+        )
     log.info(
         "scored %s: %s (%d scored, %d without enough data, %d anomalies opened)",
         cluster.name,
@@ -53,14 +79,16 @@ def _follow_ups(cluster: Cluster, *, uncovered: int = 0) -> None:
 def fit_anomaly(cluster_id: int) -> None:
     cluster = Cluster.objects.filter(pk=cluster_id, enabled=True).first()
     if cluster is not None:
-        services.anomaly_fit(cluster=cluster)
+        with _timed("anomaly"):
+            services.anomaly_fit(cluster=cluster)
 
 
 @shared_task(
     name="predictions.train_base", ignore_result=True, soft_time_limit=1800, time_limit=1900
 )
 def train_base() -> None:
-    training.base_model_ensure()
+    with _timed("failure"):
+        training.base_model_ensure()
 
 
 @shared_task(name="predictions.retrain", ignore_result=True, soft_time_limit=1800, time_limit=1900)
@@ -70,7 +98,8 @@ def retrain(trigger: str = "daily", actor: str = "system:beat") -> None:
     if selectors.training_now().filter(kind=ModelVersion.Kind.FAILURE).exists():
         log.info("a failure model is already training: %s skipped", trigger)
         return
-    training.challenger_train(trigger=trigger, actor=actor)
+    with _timed("failure"):
+        training.challenger_train(trigger=trigger, actor=actor)
 
 
 @shared_task(name="predictions.prune", ignore_result=True)

@@ -1,27 +1,19 @@
-"""The in-cluster manifests validate against the Kubernetes schemas, and the RBAC they grant
-covers exactly the gateway's verbs."""
+"""The RBAC in deploy/kubernetes (the rendered base, with and without the node-runbooks
+component) grants exactly the verbs the gateway uses, reads cluster-wide, writes per namespace.
+tests/test_kustomize.py checks the overlays as a whole."""
 
-from pathlib import Path
-
-import kubernetes_validate
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-MANIFESTS = sorted((ROOT / "deploy/kubernetes").glob("*.yaml"))
+from tests.support.kustomize import KUBE, kustomize, kustomize_with, of_kind
 
 
-@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
-def test_the_manifests_are_valid_kubernetes_objects(path):
-    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
-    assert docs
-    for doc in docs:
-        kubernetes_validate.validate(doc, "1.31", strict=True)
+@pytest.fixture(scope="module")
+def base():
+    return kustomize(KUBE / "base")
 
 
-def _rules(name: str) -> set[tuple[str, str, str]]:
-    docs = yaml.safe_load_all((ROOT / "deploy/kubernetes/rbac.yaml").read_text())
-    role = next(d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == name)
+def _rules(docs: list[dict], name: str) -> set[tuple[str, str, str]]:
+    role = of_kind(docs, "ClusterRole")[name]
     return {
         (g, r, v)
         for rule in role["rules"]
@@ -31,28 +23,51 @@ def _rules(name: str) -> set[tuple[str, str, str]]:
     }
 
 
-def test_the_operator_role_grants_only_the_mutating_verbs_governance_uses():
-    granted = _rules("zerotouch-operator")
-    assert ("", "pods", "delete") in granted and ("", "pods/eviction", "create") in granted
-    assert ("apps", "deployments/scale", "patch") in granted
-    assert not any(v in ("*", "update", "deletecollection") for _, _, v in granted)
-    assert not any(r in ("secrets", "nodes", "*") for _, r, _ in granted)
-    assert _rules("zerotouch-node-operator") == {("", "nodes", "patch")}
-    assert all(v in ("get", "list", "watch") for _, _, v in _rules("zerotouch-reader"))
+def test_the_operator_role_grants_only_the_mutating_verbs_governance_uses(base):
+    granted = _rules(base, "zerotouch-operator")
+    assert granted == {
+        ("", "pods", "delete"),
+        ("", "pods/eviction", "create"),
+        ("apps", "deployments", "patch"),
+        ("apps", "deployments/scale", "patch"),
+        *{
+            ("chaos-mesh.org", r, v)
+            for r in ("podchaos", "networkchaos", "stresschaos")
+            for v in ("create", "delete")
+        },
+    }
+    reads = _rules(base, "zerotouch-reader")
+    assert all(v in ("get", "list", "watch") for _, _, v in reads)
+    # Incidents' logs are read by the score worker (observer), never by web (no token).
+    assert ("", "pods/log", "get") in reads
+    assert not any(r in ("secrets", "configmaps", "*") for _, r, _ in reads)
 
 
-def test_acting_is_granted_per_namespace_and_never_to_the_web_pods():
-    docs = [d for d in yaml.safe_load_all((ROOT / "deploy/kubernetes/rbac.yaml").read_text())]
-    operator = [d for d in docs if d.get("roleRef", {}).get("name") == "zerotouch-operator"]
-    assert operator and all(d["kind"] == "RoleBinding" for d in operator)
-    assert all(d["metadata"]["namespace"] != "kube-system" for d in operator)
-    bound = {s["name"] for d in docs if "subjects" in d for s in d["subjects"]}
-    assert "zerotouch-web" not in bound
-    app = [
-        d
-        for d in yaml.safe_load_all((ROOT / "deploy/kubernetes/zerotouch.yaml").read_text())
-        if d["kind"] == "Deployment"
+def test_node_patching_is_only_in_the_node_runbooks_component(base, tmp_path):
+    assert not any(
+        r == "nodes" and v not in ("get", "list", "watch")
+        for name in of_kind(base, "ClusterRole")
+        for _, r, v in _rules(base, name)
+    )
+    with_nodes = kustomize_with(tmp_path, "node-runbooks")
+    assert _rules(with_nodes, "zerotouch-node-operator") == {("", "nodes", "patch")}
+    (binding,) = [
+        b
+        for b in of_kind(with_nodes, "ClusterRoleBinding").values()
+        if b["roleRef"]["name"] == "zerotouch-node-operator"
     ]
-    web = next(d for d in app if d["metadata"]["name"] == "zerotouch-web")
-    assert web["spec"]["template"]["spec"]["serviceAccountName"] == "zerotouch-web"
-    assert web["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "zerotouch", "namespace": "zerotouch"}
+    ]
+
+
+def test_acting_is_granted_per_namespace_and_only_to_the_act_worker(base):
+    # The base binds no operator role at all: an overlay adds a RoleBinding per namespace.
+    assert not [d for d in base if d.get("roleRef", {}).get("name") == "zerotouch-operator"]
+    bound = {s["name"] for d in base if "subjects" in d for s in d["subjects"]}
+    assert bound == {"zerotouch", "zerotouch-observer"}
+    act = of_kind(base, "Deployment")["zerotouch-worker-act"]["spec"]["template"]["spec"]
+    assert act["serviceAccountName"] == "zerotouch"
+    # Web reads (a proposal made on a page resolves its target) and never writes.
+    web = of_kind(base, "Deployment")["zerotouch-web"]["spec"]["template"]["spec"]
+    assert web["serviceAccountName"] == "zerotouch-observer"

@@ -12,7 +12,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from apps.core.errors import ApplicationError, Conflict, NotFound, RoleRequired, ValidationFailed
-from apps.core.models import AuditEvent
+from apps.core.models import AuditEvent, Notification
 from apps.core.services import safety_mode_set, safety_switch_set
 from apps.governance import executor
 from apps.governance.action_models import Action, Status
@@ -141,6 +141,29 @@ def test_changed_parameters_void_earlier_approvals(cluster, live, olivia, alice,
     Action.objects.filter(pk=action.pk).update(fingerprint="0" * 64)
     assert executor.execute(action.pk) == Status.BLOCKED
     assert live.sandbox.mutations == {}
+
+
+def test_approving_what_changed_since_it_was_shown_is_refused_and_writes_nothing(
+    cluster, olivia, alice
+):
+    action = _scale(cluster, olivia, replicas=4)
+    shown = action.fingerprint  # what alice's page showed
+    action_update_parameters(actor=olivia, action=action, parameters={"replicas": 0}, reason="x")
+    events = AuditEvent.objects.count()
+
+    with pytest.raises(Conflict) as refused:
+        action_approve(approver=alice, action=action, reason="ok", expected_fingerprint=shown)
+
+    assert refused.value.field == "fingerprint" and refused.value.status == 409
+    assert f"action #{action.pk} changed since it was shown" in refused.value.message
+    assert refused.value.as_dict()["current_url"] == f"/api/actions/{action.pk}"
+    action.refresh_from_db()
+    assert action.status == Status.PROPOSED and not action.approvals.exists()
+    assert AuditEvent.objects.count() == events  # no approval, no event
+    approved = action_approve(
+        approver=alice, action=action, expected_fingerprint=action.fingerprint
+    )
+    assert approved.status == Status.QUEUED  # the same approver, now having seen it
 
 
 def test_a_revoked_approver_blocks_execution(cluster, live, olivia, alice):
@@ -316,6 +339,8 @@ def test_a_failed_verification_rolls_back(cluster, live, olivia, alice):
     action.refresh_from_db()
     assert "scaled back to 3" in action.status_reason
     assert live.sandbox.store.get("apps/deployments", "shop", "web")["spec"]["replicas"] == 3
+    told = Notification.objects.get(event="action.failed", action_id=action.pk)
+    assert told.title.startswith(f"Action #{action.pk} rolled back") and told.severity <= "P2"
 
 
 def test_the_storm_brake_halts_a_cluster_after_repeated_failures(cluster, live, olivia, alice):

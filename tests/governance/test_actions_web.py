@@ -8,6 +8,7 @@ from django.test import Client
 from apps.clusters.services import cluster_collect
 from apps.core.models import AuditEvent
 from apps.governance.action_models import Action, Status
+from apps.governance.actions import action_propose, action_update_parameters
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +38,8 @@ def test_the_api_proposes_lists_approves_and_rejects(cluster, olivia, alice, bob
     assert [a["id"] for a in c.get("/api/actions?status=proposed").json()] == [action["id"]]
     assert _post(c, f"/api/actions/{action['id']}/approve", {}).status_code == 403  # operator
     c.force_login(alice)
-    r = _post(c, f"/api/actions/{action['id']}/approve", {"reason": "ok"})
+    body = {"reason": "ok", "fingerprint": action["fingerprint"]}
+    r = _post(c, f"/api/actions/{action['id']}/approve", body)
     assert r.status_code == 200 and r.json()["status"] == "queued"
     r = _post(c, f"/api/actions/{action['id']}/approve", {"reason": "again"})
     assert r.status_code == 409 and "not waiting for approval" in r.json()["detail"]
@@ -102,7 +104,12 @@ def test_the_inbox_shows_pending_actions_and_decides_with_htmx(cluster, olivia, 
     html = c.get("/approvals/").content.decode()
     assert f'data-testid="pending-{action.pk}"' in html and "traffic" in html
     assert '<span class="setting">replicas: 3 → 4</span>' in html  # a setting, not a dict
-    r = c.post(f"/actions/{action.pk}/approve", {"reason": "ok"}, headers={"HX-Request": "true"})
+    assert f'name="fingerprint" value="{action.fingerprint}"' in html  # what is approved
+    htmx = {"HX-Request": "true"}
+    bare = c.post(f"/actions/{action.pk}/approve", {"reason": "ok"}, headers=htmx)
+    assert bare.status_code == 400 and "fingerprint is missing" in bare.content.decode()
+    shown = {"reason": "ok", "fingerprint": action.fingerprint}
+    r = c.post(f"/actions/{action.pk}/approve", shown, headers=htmx)
     assert r.status_code == 200
     assert r.content.decode().lstrip().startswith('<div id="inbox"')
     assert Action.objects.get().status == Status.QUEUED
@@ -110,6 +117,56 @@ def test_the_inbox_shows_pending_actions_and_decides_with_htmx(cluster, olivia, 
     for verb in ("action.proposed", "action.approved", "action.queued"):
         assert verb in page
     assert '<span class="setting">replicas: 3 → 4</span>' in page and "{&#x27;" not in page
+
+
+def test_approving_a_changed_action_from_the_pages_or_the_api_is_refused(cluster, olivia, alice):
+    action = action_propose(
+        actor=olivia,
+        cluster=cluster,
+        kind="scale",
+        namespace="shop",
+        target_name="web",
+        parameters={"replicas": 4},
+        reason="traffic",
+    )
+    c = Client()
+    c.force_login(alice)
+    inbox = c.get("/approvals/").content.decode()
+    detail = c.get(f"/actions/{action.pk}/").content.decode()
+    shown = action.fingerprint
+    assert f'name="fingerprint" value="{shown}"' in inbox
+    assert f'name="fingerprint" value="{shown}" form="decide-form"' in detail
+    assert 'id="decide-form"' in detail
+    action_update_parameters(actor=olivia, action=action, parameters={"replicas": 0}, reason="x")
+    events = AuditEvent.objects.count()
+
+    r = c.post(
+        f"/actions/{action.pk}/approve",
+        {"reason": "ok", "fingerprint": shown},
+        headers={"HX-Request": "true"},
+    )
+    text = r.content.decode()
+    assert r.status_code == 409 and text.lstrip().startswith('<div id="inbox"')
+    assert "changed since it was shown to you" in text
+    assert f'href="/actions/{action.pk}/">Open action #{action.pk} as it is now' in text
+    assert f'name="fingerprint" value="{Action.objects.get().fingerprint}"' in text  # fresh
+    page = c.post(
+        f"/actions/{action.pk}/approve",
+        {"fingerprint": shown, "next": f"/actions/{action.pk}/"},
+        follow=True,
+    )
+    assert "changed since it was shown to you" in page.content.decode()  # back on its page
+    api = _post(c, f"/api/actions/{action.pk}/approve", {"reason": "ok", "fingerprint": shown})
+    assert api.status_code == 409 and api.json()["field"] == "fingerprint"
+    assert api.json()["current_url"] == f"/api/actions/{action.pk}"
+    bad = _post(c, f"/api/actions/{action.pk}/approve", {"fingerprint": "not-one"})
+    assert bad.status_code == 400 and bad.json()["field"] == "fingerprint"
+    action.refresh_from_db()
+    assert action.status == Status.PROPOSED and not action.approvals.exists()
+    assert AuditEvent.objects.count() == events
+    fresh = c.get(f"/api/actions/{action.pk}").json()["fingerprint"]
+    ok = _post(c, f"/api/actions/{action.pk}/approve", {"fingerprint": fresh})
+    assert ok.status_code == 200 and ok.json()["status"] == "queued"
 
 
 def test_the_propose_form_explains_bad_input(cluster, olivia):

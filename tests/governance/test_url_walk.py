@@ -15,7 +15,7 @@ from apps.core.models import ApiToken, AuditEvent, SafetyMode, SafetySwitch
 from apps.core.services import api_token_create, safety_mode_set, safety_switch_set
 from apps.governance.action_models import Action, Policy
 from apps.governance.actions import policy_active
-from apps.healing.models import Incident
+from apps.healing.models import Alert, AlertReceiver, Incident, LogExcerpt
 
 pytestmark = pytest.mark.django_db
 MARKER = "SECRET-MARKER-7731"
@@ -39,9 +39,18 @@ FORM_BODIES = {
         "risk": "low",
         "reason": "walk",
     },
-    "actions/<int:action_id>/<str:decision>": {"reason": "walk"},
+    "actions/<int:action_id>/<str:decision>": {"reason": "walk", "fingerprint": "f" * 64},
+    "actions/confirm/<str:token>": {"reason": "walk"},
+    "notifications/channels/new": {"name": "walk", "kind": "email", "recipients": "a@b.example"},
+    "notifications/channels/<int:channel_id>/edit": {"name": "walk", "recipients": "a@b.example"},
+    "notifications/channels/<int:channel_id>/test": {},
+    "notifications/rules/new": {"name": "walk", "channel": "1", "min_severity": "P4"},
+    "notifications/rules/<int:rule_id>/edit": {"name": "walk", "min_severity": "P4"},
     "predictions/models/retrain": {"reason": "walk"},
     "healing/heal": {},
+    "healing/<int:incident_id>/logs/fetch": {},
+    "healing/alert-receivers/new": {"name": "walk", "cluster": "sandbox"},
+    "healing/alert-receivers/<int:receiver_id>/revoke": {"reason": "walk"},
     "chaos/preview": {"cluster": "sandbox", "namespace": "shop", "target": "web"},
     "chaos/start": {"cluster": "sandbox", "namespace": "shop", "target": "web"},
     "chaos/run/<int:run_id>/abort": {"reason": "walk"},
@@ -80,7 +89,7 @@ JSON_BODIES = {
         "parameters": {"replicas": 2},
         "reason": "walk",
     },
-    "api/actions/<action_id>/approve": {"reason": "walk"},
+    "api/actions/<action_id>/approve": {"reason": "walk", "fingerprint": "f" * 64},
     "api/actions/<action_id>/reject": {"reason": "walk"},
     "api/policy": {"rules": {"approval_ttl_minutes": 1}, "reason": "walk"},
     "chaos/runs/<run_id>/abort": {"reason": "walk"},
@@ -104,7 +113,23 @@ JSON_BODIES = {
         "duration_seconds": 30,
     },
     "ai/heal": {},
+    "ai/alert-receivers": {"name": "walk", "clusters": ["sandbox"]},
+    "ai/alert-receivers/<receiver_id>/revoke": {"reason": "walk"},
+    # Alertmanager's webhook: only a receiver's bearer token opens it (401 to anyone else).
+    "integrations/alertmanager": {
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "KubeNodeNotReady", "cluster": "sandbox", "node": "n"},
+                "startsAt": "2026-12-07T10:00:00Z",
+                "fingerprint": "0123456789abcdef",
+            }
+        ],
+    },
 }
+RECEIVER_TOKEN_ONLY = {"integrations/alertmanager"}
 PUBLIC = {"login/", "health", "assets/plotly.css"}  # say nothing about the installation
 
 
@@ -137,6 +162,11 @@ def _url(route: str, token_id: int) -> str:
         .replace("<run_id>", "1")
         .replace("<int:gameday_id>", "1")
         .replace("<gameday_id>", "1")
+        .replace("<int:receiver_id>", "1")
+        .replace("<receiver_id>", "1")
+        .replace("<str:token>", "walk-token")
+        .replace("<int:channel_id>", "1")
+        .replace("<int:rule_id>", "1")
     )
 
 
@@ -150,6 +180,9 @@ def _state() -> tuple:
         list(Action.objects.values_list("pk", "status", "parameters", "version")),
         list(Policy.objects.values_list("pk", "version", "active")),
         list(Incident.objects.values_list("pk", "status", "action_id")),
+        list(AlertReceiver.objects.values_list("pk", "revoked_at")),
+        list(Alert.objects.values_list("pk", "status", "updated_at")),
+        list(LogExcerpt.objects.values_list("pk", "fetching")),
     )
 
 
@@ -252,17 +285,28 @@ def test_a_viewer_reads_but_changes_nothing(route, method, secrets, vic):
     assert _state() == before, f"{method.upper()} /{route} changed state"
     assert raw not in _body(response)
     mutating = set(FORM_BODIES) | set(JSON_BODIES) | {"account/tokens/<int:token_id>/revoke"}
-    if method == "post" and route in mutating:
+    if method == "post" and route in RECEIVER_TOKEN_ONLY:
+        assert response.status_code == 401, (route, response.status_code)  # a session is no token
+    elif method == "post" and route in mutating:
         # Every state-changing endpoint refuses a viewer (404 for another user's token).
         assert response.status_code in (403, 404), (route, response.status_code)
     elif method == "get":
         # forms a viewer may not open: cluster registry (admin), proposing (operator)
         admin_pages = {"clusters/new": 403, "clusters/<slug:name>/edit": 403, "actions/new": 403}
+        admin_pages |= {"healing/alert-receivers/": 403, "ai/alert-receivers": 403}
+        # notification channels and rules are admins'; an approval link is approvers'
+        admin_pages |= {
+            r: 403
+            for r in ROUTES
+            if r.startswith("notifications/") and not r.endswith("/test")  # POST only: 405
+        }
+        admin_pages |= {"actions/confirm/<str:token>": 403}
         readable = {"api/actions": 200, "api/policy": 200, "chaos/experiments": 200}  # GET reads
         # a workload's or node's timeline: this cluster has no samples for it
         readable |= {r: 404 for r in ROUTES if r.startswith("predictions/<slug:cluster>/")}
         # no incident #1 in this walk
         readable |= {"ai/incidents/<incident_id>": 404, "healing/<int:incident_id>/": 404}
+        readable |= {"healing/<int:incident_id>/logs": 404}
         readable |= {"chaos/experiments/<experiment_id>": 404}  # no experiment #1 either
         readable |= {"chaos/run/<int:run_id>/": 404}  # nor run #1
         readable |= {  # nor GameDay #1

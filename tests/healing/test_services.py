@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from apps.core.models import AuditEvent
+from apps.core.models import AuditEvent, Notification
 from apps.governance.action_models import Action
 from apps.governance.actions import action_propose
 from apps.healing import runbooks, services
@@ -107,6 +107,11 @@ def test_an_image_that_cannot_be_pulled_escalates_and_changes_nothing(scenario):
     assert "registry" in incident.resolution and "no safe automatic fix" in incident.resolution
     assert not Action.objects.filter(cluster=cluster).exists()
     assert AuditEvent.objects.filter(verb="incident.escalated", target_id=str(incident.pk)).exists()
+    told = Notification.objects.filter(link__endswith=f"/healing/{incident.pk}/")
+    assert list(told.order_by("pk").values_list("event", flat=True)) == [
+        "incident.opened",
+        "incident.escalated",
+    ]
 
 
 def test_a_job_that_gave_up_escalates_with_what_to_check_and_changes_nothing(scenario):
@@ -177,6 +182,8 @@ def test_a_problem_that_clears_by_itself_resolves_and_withdraws_its_proposal(sce
     assert proposal.status == "cancelled"
     assert AuditEvent.objects.filter(verb="action.withdrawn", target_id=str(proposal.pk)).exists()
     assert incident.mttr_seconds is not None and incident.mttr_seconds > 0
+    resolved = Notification.objects.get(event="incident.resolved")
+    assert resolved.severity == "P4" and resolved.fields["incident"] == incident.pk
 
 
 def test_a_workload_deleted_mid_incident_ends_it_clearly(scenario):

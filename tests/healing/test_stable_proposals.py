@@ -96,7 +96,8 @@ def test_approving_a_replaced_proposal_points_at_its_successor(replaced, alice):
     assert exc.value.successor == new.pk
     c = Client()
     c.force_login(alice)
-    page = c.post(f"/actions/{old.pk}/approve", {"reason": "ok"}, follow=True)
+    shown = {"reason": "ok", "fingerprint": old.fingerprint}
+    page = c.post(f"/actions/{old.pk}/approve", shown, follow=True)
     assert page.status_code == 200
     text = page.content.decode()
     assert f'href="/actions/{new.pk}/"' in text and "replaced by" in text

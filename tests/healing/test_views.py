@@ -56,7 +56,8 @@ def test_the_incident_page_explains_it_and_lets_an_approver_approve_the_fix(
     assert 'data-testid="approve"' in client.get(url).content.decode()
     action = leak_incident.action
     response = client.post(
-        f"/actions/{action.pk}/approve", {"reason": "the leak is real", "next": url}
+        f"/actions/{action.pk}/approve",
+        {"reason": "the leak is real", "next": url, "fingerprint": action.fingerprint},
     )
     assert response.status_code == 302 and response["Location"] == url
     action.refresh_from_db()

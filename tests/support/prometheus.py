@@ -43,9 +43,10 @@ def samples(url: str, query: str) -> int:
 
 
 @contextlib.contextmanager
-def scraping(server, tmp_path: Path, *, history: int = 5):
+def scraping(server, tmp_path: Path, *, history: int = 5, extra: dict | None = None):
     """Prometheus scraping `server` every second; yields its URL once it holds `history`
-    scrapes of the sandbox (waited for, not slept)."""
+    scrapes of the sandbox (waited for, not slept). `extra` adds top-level configuration
+    (rule_files, alerting)."""
     ca = tmp_path / "ca.pem"
     ca.write_bytes(server.ca_pem)
     port = free_port()
@@ -59,6 +60,7 @@ def scraping(server, tmp_path: Path, *, history: int = 5):
                 "static_configs": [{"targets": [server.url[8:]]}],
             }
         ],
+        **(extra or {}),
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     proc = subprocess.Popen(

@@ -7,13 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 from .paths import ROOT, VAR
 
 
-def start_worker(name: str) -> subprocess.Popen:
-    """A `celery worker` on the test database (one pool process), logging to var/."""
+def start_worker(name: str, queues: tuple[str, ...] = ()) -> subprocess.Popen:
+    """A `celery worker` on the test database (one pool process), logging to var/; it reads
+    the named queues (settings.TASK_QUEUES' names), else all of them."""
 
     s = connection.settings_dict
     env = {
@@ -35,6 +37,7 @@ def start_worker(name: str) -> subprocess.Popen:
             f"--hostname={name}@%h",
             "--without-gossip",
             "--without-mingle",
+            *(["-Q", ",".join(settings.CELERY_QUEUE_PREFIX + q for q in queues)] if queues else []),
         ],
         cwd=ROOT,
         env=env,

@@ -22,6 +22,7 @@ from kubernetes.config.config_exception import ConfigException
 from ..quantity import QuantityError, memory_bytes, parse
 from . import errors
 from .types import (
+    ContainerLog,
     ContainerUsage,
     Deployment,
     Event,
@@ -52,6 +53,8 @@ CLUSTER_SCOPED_CHAOS = {"NodeChaos"}
 SMP = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+LOG_BYTES = 256 * 1024  # a log read never brings back more than this
+LOG_LINES = 1000
 
 
 def _api_error(exc: ApiException, what: str) -> errors.GatewayError:
@@ -153,6 +156,17 @@ class Gateway:
             body = clean
         return body
 
+    def _text(self, what: str, fn: Callable, *args, **kwargs) -> str:
+        """Like _call, for an answer that is text (a log), not JSON."""
+        try:
+            response = fn(*args, _request_timeout=self.timeout, _preload_content=False, **kwargs)
+        except ApiException as exc:
+            raise _api_error(exc, what) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise errors.Unreachable(f"{what}: {type(exc).__name__}: {exc}") from exc
+        self._note_time(response.headers.get("Date"))
+        return response.data.decode("utf-8", "replace").replace("\x00", "\ufffd")
+
     def _parse_items(self, body: dict, parse: Callable, kind: str) -> list:
         """Each item of a list answer parsed on its own: one malformed object is skipped and
         named, the rest are read."""
@@ -208,6 +222,30 @@ class Gateway:
         what = f"get pod {namespace}/{name}"
         body = self._call(what, self.core.read_namespaced_pod, name, namespace)
         return _parse_one(what, body, Pod.parse)
+
+    def container_logs(
+        self,
+        namespace: str,
+        pod: str,
+        container: str = "",
+        *,
+        previous: bool = False,
+        tail: int = 50,
+    ) -> ContainerLog:
+        """The last `tail` lines a container wrote; `previous`: those of its run before the
+        last restart (what it said before it crashed or was OOM-killed). A read: no
+        governance. Bounded to LOG_LINES lines and LOG_BYTES bytes."""
+        which = f" container {container}" if container else ""
+        what = f"read {'previous ' if previous else ''}logs of pod {namespace}/{pod}{which}"
+        kwargs = {
+            "tail_lines": max(0, min(tail, LOG_LINES)),
+            "previous": previous,
+            "limit_bytes": LOG_BYTES,
+        }
+        if container:
+            kwargs["container"] = container
+        text = self._text(what, self.core.read_namespaced_pod_log, pod, namespace, **kwargs)
+        return ContainerLog(namespace, pod, container, previous, tuple(text.splitlines()))
 
     def deployments(self, namespace: str | None = None) -> list[Deployment]:
         if namespace:

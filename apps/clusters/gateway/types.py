@@ -127,6 +127,17 @@ class Container:
 
 
 @dataclass(frozen=True)
+class ContainerLog:
+    """The last lines one container wrote (`previous`: its run before the last restart)."""
+
+    namespace: str
+    pod: str
+    container: str  # "" when the pod's only container was meant
+    previous: bool
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Owner:
     kind: str
     name: str

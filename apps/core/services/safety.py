@@ -14,6 +14,7 @@ from ..registry import HALT_HOOKS
 from ..roles import Cap, require, user_can
 from .audit import Actor, audit_record
 from .checks import MAX_REASON, clean_expiry, clean_reason, iso_text
+from .deliveries import notification_emit
 
 GLOBAL = "global"
 
@@ -102,7 +103,8 @@ def _expire_row(row: SafetyMode | SafetySwitch, now: datetime):
         return row
     reason = f"expiry {iso_text(row.expires_at)} passed"
     if isinstance(row, SafetyMode):
-        return _apply(
+        before = row.mode
+        row = _apply(
             row,
             actor=EXPIRY_ACTOR,
             verb="safety.mode_expired",
@@ -112,6 +114,8 @@ def _expire_row(row: SafetyMode | SafetySwitch, now: datetime):
             fallback_mode="",
             expires_at=None,
         )
+        _notify_mode(row, before=before, actor=EXPIRY_ACTOR, reason=reason)
+        return row
     return _apply(
         row,
         actor=EXPIRY_ACTOR,
@@ -176,6 +180,7 @@ def safety_mode_set(
         fallback = ""
     else:  # return to the last permanent mode, not to another temporary one
         fallback = row.fallback_mode if row.expires_at else row.mode
+    before = row.mode
     row = _apply(
         row,
         actor=actor,
@@ -186,6 +191,7 @@ def safety_mode_set(
         fallback_mode=fallback,
         expires_at=expires_at,
     )
+    _notify_mode(row, before=before, actor=actor, reason=reason)
     if mode == Mode.HALTED:
         _halt_hooks_run(scope, reason)
     return row
@@ -216,8 +222,43 @@ def safety_storm_brake(*, cluster_pk: int, reason: str) -> bool:
         fallback_mode="",
         expires_at=None,
     )
+    notification_emit(
+        event="safety.storm_brake",
+        severity="P1",
+        title=f"Storm brake engaged: automation halted on {scope}",
+        body=reason,
+        cluster_id=cluster_pk,
+        fields={"scope": scope, "mode": Mode.HALTED, "cause": reason},
+        link="/safety/",
+    )
     _halt_hooks_run(scope, reason)
     return True
+
+
+# How loud a move to each mode is: a halt wakes people, a return to autonomous is news.
+MODE_SEVERITY = {Mode.HALTED: "P1", Mode.DRY_RUN: "P2", Mode.SUPERVISED: "P3"}
+
+
+def _notify_mode(row: SafetyMode, *, before: str, actor: Actor, reason: str) -> None:
+    if row.mode == before:
+        return
+    by = actor if isinstance(actor, str) else actor.get_username()
+    cluster_id = int(row.scope.split(":", 1)[1]) if row.scope.startswith("cluster:") else None
+    notification_emit(
+        event="safety.mode_changed",
+        severity=MODE_SEVERITY.get(row.mode, "P3"),
+        title=f"Safety mode {before} -> {row.mode} ({row.scope})",
+        body=reason,
+        cluster_id=cluster_id,
+        fields={
+            "scope": row.scope,
+            "from": before,
+            "to": row.mode,
+            "by": by,
+            "until": iso_text(row.expires_at) if row.expires_at else "",
+        },
+        link="/safety/",
+    )
 
 
 def _plan_covers(row: SafetyMode, *, mode: str, expires_at: datetime | None) -> bool:

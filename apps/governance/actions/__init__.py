@@ -10,6 +10,7 @@ from .decide import action_replace as action_replace
 from .decide import action_update_parameters as action_update_parameters
 from .decide import action_withdraw as action_withdraw
 from .decide import actions_expire_due as actions_expire_due
+from .links import action_approve_by_link as action_approve_by_link
 from .params import MAX_REPLICAS as MAX_REPLICAS
 from .params import fingerprint as fingerprint
 from .policies import policy_active as policy_active

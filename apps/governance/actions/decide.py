@@ -11,7 +11,8 @@ from apps.core.services import audit_record
 
 from .. import guards
 from ..action_models import Action, Approval, Status
-from ..errors import Replaced
+from ..errors import Changed, Replaced
+from ..notify import action_waiting_notify
 from ..queueing import queue_execution
 from .params import clean_parameters, fingerprint
 from .policies import rules, rules_mod
@@ -68,9 +69,19 @@ def approve_recorded(action: Action, *, actor, reason: str) -> Action:
 
 
 @transaction.atomic
-def action_approve(*, approver: AbstractBaseUser, action: Action, reason: str = "") -> Action:
+def action_approve(
+    *,
+    approver: AbstractBaseUser,
+    action: Action,
+    reason: str = "",
+    expected_fingerprint: str | None = None,
+) -> Action:
+    """Approve `action`. `expected_fingerprint` is the fingerprint of the action as the
+    approver was shown it (the inbox's and the action page's forms, a link, an API client):
+    checked under the action's row lock, so parameters changed after the approver looked are
+    refused (Changed, nothing written) rather than approved unseen."""
     require(approver, Cap.APPROVE)
-    action = _decide(action, approver, "approve", reason)
+    action = _decide(action, approver, "approve", reason, expected_fingerprint=expected_fingerprint)
     have = action.approvals.filter(decision="approve", fingerprint=action.fingerprint).count()
     if have < action.required_approvals:
         audit_record(
@@ -104,10 +115,26 @@ def action_reject(*, approver: AbstractBaseUser, action: Action, reason: str) ->
     )
 
 
-def _decide(action: Action, approver: AbstractBaseUser, decision: str, reason: str) -> Action:
-    """Lock the action, check this approver may decide on it now, record the decision."""
+def _decide(
+    action: Action,
+    approver: AbstractBaseUser,
+    decision: str,
+    reason: str,
+    *,
+    expected_fingerprint: str | None = None,
+) -> Action:
+    """Lock the action, check this approver may decide on it now (and, given what they were
+    shown, that it is still that), record the decision against the fingerprint just checked."""
     action = Action.objects.select_for_update().get(pk=action.pk)
     _decidable(action, approver)
+    if expected_fingerprint is not None and expected_fingerprint != action.fingerprint:
+        raise Changed(
+            f"action #{action.pk} changed since it was shown to you (it now does "
+            f"{action.get_kind_display()} {action.target_label} with {action.parameters}, "
+            f"rated {action.severity}/{action.risk}); nothing was recorded: review it as "
+            "it is now",
+            current=action.pk,
+        )
     Approval.objects.create(
         action=action,
         approver=approver.get_username(),
@@ -211,6 +238,7 @@ def _update_parameters(action: Action, actor, params: dict, rated, reason: str) 
         },
         reason=reason,
     )
+    action_waiting_notify(action)  # a fresh link: the one sent before is bound to the old
     return action
 
 

@@ -28,7 +28,9 @@ from ..action_models import (
     Risk,
     Severity,
     Source,
+    Status,
 )
+from ..notify import action_waiting_notify
 from ..rating import Rating
 from .decide import approve_recorded
 from .params import clean_parameters, fingerprint
@@ -184,6 +186,8 @@ def action_record(prepared: Prepared) -> Action:
         auto = p.allow_auto_approve and isinstance(p.actor, str)
         if auto and p.source in POLICY_SOURCES:
             _maybe_auto_approve(action, policy, r)
+        if action.status == Status.PROPOSED:
+            action_waiting_notify(action)
     return action
 
 

@@ -3,8 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.models import AuditEvent
-from apps.core.selectors import audit_chain_problems
-from apps.core.services import audit_anchor_check
+from apps.core.services import audit_verify
 
 
 class Command(BaseCommand):
@@ -25,11 +24,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        problems = audit_chain_problems(first_only=not options["all"])
+        # Kept as the newest verification, which /metrics exposes (an alert fires on a failure).
+        result = audit_verify(checkpoint_file=options["checkpoints"], first_only=not options["all"])
+        problems, anchor = result.problems, result.anchor
         for p in problems:
             where = f"row id={p.pk} seq={p.seq}" if p.pk else f"chain (seq {p.seq})"
             self.stderr.write(f"BAD {where}: {p.message}")
-        anchor = audit_anchor_check(checkpoint_file=options["checkpoints"])
         for message in anchor.problems if options["all"] or not problems else []:
             self.stderr.write(f"BAD anchor: {message}")
         if problems:

@@ -1,6 +1,7 @@
-"""`make demo`: migrate, create one demo user per role, then run the web server, a Celery
-worker, Celery beat and the sandbox cluster (busy-day in fast motion, registered as "sandbox")
-on the embedded default (SQLite, filesystem broker) until Ctrl-C."""
+"""`make demo`: migrate, create one demo user per role, then run the web server, two Celery
+workers (one for training, one for the rest), Celery beat and the sandbox cluster (busy-day in
+fast motion, registered as "sandbox") on the embedded default (SQLite, filesystem broker) until
+Ctrl-C."""
 
 import contextlib
 import ctypes
@@ -19,7 +20,7 @@ from apps.core.services import user_create, user_roles_set
 
 # The worker and beat are restarted when they die (a worker killed by the OOM killer, say); the
 # web server and the sandbox are not: their state would not survive a restart.
-RESTARTED = ("worker", "beat")
+RESTARTED = ("worker", "trainer", "beat")
 RESTART_LIMIT, RESTART_WINDOW = 5, 60
 
 
@@ -87,6 +88,10 @@ class Command(BaseCommand):
     def _run(self, addr: str) -> None:
         py = sys.executable
         var = str(settings.VAR_DIR)
+        worker = [py, "-m", "celery", "-A", "aiops_site", "worker", "--loglevel=INFO"]
+        queues = [settings.CELERY_QUEUE_PREFIX + q for q in settings.TASK_QUEUES]
+        train = settings.CELERY_QUEUE_PREFIX + "train"
+        others = ",".join(q for q in queues if q != train)
         commands = {
             "web": [py, "manage.py", "runserver", addr, "--noreload"],
             "sandbox": [
@@ -98,17 +103,9 @@ class Command(BaseCommand):
                 "--register",
                 *self.sandbox_args,
             ],
-            "worker": [
-                py,
-                "-m",
-                "celery",
-                "-A",
-                "aiops_site",
-                "worker",
-                "--loglevel=INFO",
-                "--concurrency=2",
-                "--hostname=demo-worker@%h",
-            ],
+            # Training gets a worker of its own, so it never holds up collection or a fix.
+            "worker": [*worker, "--concurrency=2", "--hostname=demo-worker@%h", "-Q", others],
+            "trainer": [*worker, "--concurrency=1", "--hostname=demo-train@%h", "-Q", train],
             "beat": [
                 py,
                 "-m",
@@ -168,7 +165,7 @@ class Command(BaseCommand):
         return True
 
     def _stop(self, procs: dict[str, subprocess.Popen]) -> None:
-        self.stdout.write("\nstopping web, worker and beat…")
+        self.stdout.write("\nstopping web, workers and beat…")
         for p in procs.values():
             if p.poll() is None:
                 # The leader only: Celery's warm shutdown lets its pool finish running tasks.
