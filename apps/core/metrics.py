@@ -36,6 +36,7 @@ from .models import (
     AuditChainHead,
     AuditCheckpoint,
     AuditVerification,
+    Delivery,
     SafetyMode,
     WorkerHeartbeat,
     WorkStat,
@@ -233,6 +234,32 @@ def _audit() -> list[Metric]:
     return out
 
 
+def _notifications() -> list[Metric]:
+    deliveries = GaugeMetricFamily(
+        "zerotouch_notification_deliveries",
+        "Notification deliveries kept, by channel and state (pending, sending, sent, failed).",
+        labels=["channel", "kind", "status"],
+    )
+    attempts = CounterMetricFamily(
+        "zerotouch_notification_attempts",
+        "Attempts made to deliver notifications kept, by channel (retries included).",
+        labels=["channel", "kind"],
+    )
+    rows = (
+        Delivery.objects.values("channel__name", "channel__kind", "status")
+        .annotate(n=Count("pk"), tries=Sum("attempts"))
+        .order_by("channel__name", "status")
+    )
+    tried: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key = (row["channel__name"], row["channel__kind"])
+        deliveries.add_metric([*key, row["status"]], row["n"])
+        tried[key] = tried.get(key, 0) + (row["tries"] or 0)
+    for key, n in tried.items():
+        attempts.add_metric(list(key), n)
+    return [deliveries, attempts]
+
+
 class ZeroTouchCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         yield from _work()
@@ -240,6 +267,7 @@ class ZeroTouchCollector(Collector):
         yield from _queues()
         yield from _safety()
         yield from _audit()
+        yield from _notifications()
         for _name, part in PROMETHEUS_PARTS.items():
             yield from part()
 

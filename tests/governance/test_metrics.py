@@ -17,7 +17,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from apps.clusters.services import cluster_create
-from apps.core.models import AuditVerification
+from apps.core.models import AuditVerification, Delivery, Notification, NotificationChannel
 from apps.core.services import api_token_create, audit_verify, safety_mode_set, work_observe
 from apps.governance.action_models import Action
 from apps.healing.models import Incident
@@ -98,6 +98,12 @@ def test_it_says_what_the_database_holds(vic, adam):
         recovered_at=now - timedelta(minutes=4),  # MTTR 300 s
         resolved_at=now,
     )
+    hook = NotificationChannel.objects.create(name="oncall", kind="webhook", created_by="adam")
+    for n, (status, attempts) in enumerate((("sent", 1), ("sent", 3), ("failed", 6))):
+        note = Notification.objects.create(event="incident.opened", severity="P2", title=f"#{n}")
+        Delivery.objects.create(
+            notification=note, channel=hook, mode="immediate", status=status, attempts=attempts
+        )
     work_observe(name="collection", labels={"cluster": "prod"}, seconds=0.3)
     work_observe(name="collection", labels={"cluster": "prod"}, seconds=40, ok=False)
     work_observe(name="training", labels={"kind": "failure"}, seconds=700)
@@ -136,6 +142,10 @@ def test_it_says_what_the_database_holds(vic, adam):
     assert one("zerotouch_audit_verification_ok") == 1
     assert one("zerotouch_audit_verified_head_seq") == one("zerotouch_audit_chain_head_seq")
     assert one("zerotouch_workers_alive") == 0
+    hook_labels = {"channel": "oncall", "kind": "webhook"}
+    assert one("zerotouch_notification_deliveries", **hook_labels, status="sent") == 2
+    assert one("zerotouch_notification_deliveries", **hook_labels, status="failed") == 1
+    assert one("zerotouch_notification_attempts_total", **hook_labels) == 10
     AuditVerification.objects.create(ok=False, problem="chain: a row was changed")
     assert _samples(_get(client)[1])[("zerotouch_audit_verification_ok", ())] == 0
 
