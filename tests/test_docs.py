@@ -7,20 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
-PAGES = [
-    "architecture.md",
-    "actions-and-safety.md",
-    "predictions.md",
-    "healing.md",
-    "costs.md",
-    "clusters.md",
-    "api.md",
-    "operations.md",
-    "metrics.md",
-    "notifications.md",
-    "benchmarks.md",
-    "development.md",
-]
+PAGES = sorted(p.name for p in DOCS.glob("*.md"))  # every page, so none is orphaned
 # [text](target) and ![alt](target); a target ends at whitespace or ")" (an optional title
 # after whitespace is ignored). Fenced code blocks are skipped: they hold no links.
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?[^)]*\)")
