@@ -122,6 +122,19 @@ def _workers() -> list[Metric]:
     workers = GaugeMetricFamily(
         "zerotouch_workers_alive", "Celery workers whose heartbeat is recent.", value=alive
     )
+    readers = dict.fromkeys(settings.TASK_QUEUES, 0)
+    live = WorkerHeartbeat.objects.filter(last_seen__gte=now - worker_lost_after())
+    for queues in live.values_list("queues", flat=True):
+        for queue in queues or []:
+            if queue in readers:
+                readers[queue] += 1
+    per_queue = GaugeMetricFamily(
+        "zerotouch_queue_workers",
+        "Workers with a recent heartbeat that read each queue (0: its tasks wait forever).",
+        labels=["queue"],
+    )
+    for queue, n in readers.items():
+        per_queue.add_metric([queue], n)
     seen = GaugeMetricFamily(
         "zerotouch_worker_last_seen_timestamp_seconds",
         "When each worker last wrote its heartbeat.",
@@ -132,7 +145,7 @@ def _workers() -> list[Metric]:
         "hostname"
     ):
         seen.add_metric([w.hostname], _ts(w.last_seen))
-    return [workers, seen]
+    return [workers, per_queue, seen]
 
 
 def queue_lengths() -> dict[str, int | None]:

@@ -233,6 +233,9 @@ class WorkerHeartbeat(models.Model):
     # A random id per worker process: a restarted worker (in a container its pid is 1 again)
     # is a new process even under the same name and pid.
     boot = models.CharField(max_length=32, blank=True)
+    # The queues it reads (settings.TASK_QUEUES' names, without the prefix): /metrics counts
+    # the live workers of each, so an alert names the queue nobody reads.
+    queues = models.JSONField(default=list, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now, db_index=True)
 

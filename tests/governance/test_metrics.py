@@ -18,7 +18,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from apps.clusters.services import cluster_create
 from apps.core.models import AuditVerification, Delivery, Notification, NotificationChannel
-from apps.core.services import api_token_create, audit_verify, safety_mode_set, work_observe
+from apps.core.services import (
+    api_token_create,
+    audit_verify,
+    safety_mode_set,
+    work_observe,
+    worker_heartbeat,
+)
 from apps.governance.action_models import Action
 from apps.healing.models import Incident
 from tests.support.paths import ROOT
@@ -104,6 +110,8 @@ def test_it_says_what_the_database_holds(vic, adam):
         Delivery.objects.create(
             notification=note, channel=hook, mode="immediate", status=status, attempts=attempts
         )
+    worker_heartbeat(hostname="act@pod-1", pid=1, queues=["act"])
+    worker_heartbeat(hostname="rest@pod-2", pid=1, queues=["collect", "score", "act"])
     work_observe(name="collection", labels={"cluster": "prod"}, seconds=0.3)
     work_observe(name="collection", labels={"cluster": "prod"}, seconds=40, ok=False)
     work_observe(name="training", labels={"kind": "failure"}, seconds=700)
@@ -141,7 +149,10 @@ def test_it_says_what_the_database_holds(vic, adam):
     assert one("zerotouch_cluster_reachable", cluster="prod") == -1  # never checked
     assert one("zerotouch_audit_verification_ok") == 1
     assert one("zerotouch_audit_verified_head_seq") == one("zerotouch_audit_chain_head_seq")
-    assert one("zerotouch_workers_alive") == 0
+    assert one("zerotouch_workers_alive") == 2
+    assert one("zerotouch_queue_workers", queue="act") == 2
+    assert one("zerotouch_queue_workers", queue="score") == 1
+    assert one("zerotouch_queue_workers", queue="train") == 0  # ZeroTouchQueueUnread fires
     hook_labels = {"channel": "oncall", "kind": "webhook"}
     assert one("zerotouch_notification_deliveries", **hook_labels, status="sent") == 2
     assert one("zerotouch_notification_deliveries", **hook_labels, status="failed") == 1

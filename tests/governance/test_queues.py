@@ -8,6 +8,7 @@ import pytest
 from celery import current_app
 from django.conf import settings
 
+from apps.core.models import WorkerHeartbeat
 from apps.governance.action_models import Action, Status
 from apps.governance.actions import action_approve, action_propose, policy_active
 from apps.governance.models import Policy
@@ -75,6 +76,22 @@ def test_an_approved_action_runs_while_a_training_holds_the_train_worker(live, o
             timeout=60,
             what="the train worker to start training",
         )
+        # Each worker's heartbeat names the queues it reads (/metrics counts their readers).
+        beats = wait_for(
+            lambda: (
+                (
+                    b := {
+                        h.split("@")[0]: q
+                        for h, q in WorkerHeartbeat.objects.values_list("hostname", "queues")
+                    }
+                ).keys()
+                == {"train", "rest"}
+                and b
+            ),
+            timeout=60,
+            what="both workers' heartbeats",
+        )
+        assert beats == {"train": ["train"], "rest": ["act", "collect", "default", "score"]}
         p = policy_active()
         Policy.objects.filter(pk=p.pk).update(rules={**p.rules, "verify_timeout_seconds": 30})
         action = action_propose(
