@@ -330,6 +330,9 @@ CELERY_BEAT_SCHEDULE = {
     # Learning loop: train a challenger once a day; it serves only if it beats the champion.
     # (A challenger is also trained after PREDICTION_RETRAIN_AFTER_FAILURES new failures.)
     "predictions-retrain-daily": {"task": "predictions.retrain", "schedule": 86400.0},
+    # Finished notifications, spent approval links, resolved alerts and log excerpts older
+    # than SAMPLE_RETENTION_DAYS go (apps register what they prune: core's PRUNERS).
+    "core-prune": {"task": "core.prune", "schedule": 3600.0},
     # Risk scores and anomalies older than SAMPLE_RETENTION_DAYS go.
     "predictions-prune": {"task": "predictions.prune", "schedule": 3600.0},
     # Hourly usage rollups for the cost plan and waste report, once each hour is complete.

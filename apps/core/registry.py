@@ -95,3 +95,9 @@ PROMETHEUS_PARTS: Registry[PrometheusPart] = Registry("prometheus parts")
 # function returns [(id, name)]. Clusters registers its list.
 ClusterNames = Callable[[], list[tuple[int, str]]]
 CLUSTER_NAMES: Registry[ClusterNames] = Registry("cluster names")
+
+# Retention: rows older than SAMPLE_RETENTION_DAYS that nobody needs any more, pruned hourly by
+# core.prune (governance: spent and expired approval links; healing: resolved alerts, and log
+# excerpts — log lines may hold what should not be kept). Each takes the cutoff, returns a count.
+Pruner = Callable[[object], int]
+PRUNERS: Registry[Pruner] = Registry("pruners")

@@ -60,3 +60,9 @@ def notifications_sweep() -> int:
 def notifications_digest() -> int:
     """Beat, every NOTIFY_DIGEST_MINUTES: one message per channel with its batched events."""
     return deliveries.notifications_digest_send()
+
+
+@shared_task(name="core.prune", ignore_result=True)
+def prune() -> dict:
+    """Beat, hourly: rows past SAMPLE_RETENTION_DAYS nobody needs go (services/retention.py)."""
+    return services.retention_prune()

@@ -98,3 +98,9 @@ def approval_link_state(*, token: str, now: datetime | None = None) -> LinkState
             current=a.pk,
         )
     return LinkState(link=link, action=a)
+
+
+def approval_links_prune(cutoff: datetime) -> int:
+    """Links whose action expired before the cutoff (spent or not): they can never be used."""
+    n, _ = ApprovalLink.objects.filter(expires_at__lt=cutoff).delete()
+    return n

@@ -337,3 +337,9 @@ def _heal_soon(cluster_id: int) -> None:
         current_app.send_task("healing.cycle", args=(cluster_id,), expires=60, retry=False)
     except Exception:  # the alerts are stored; the cycle after the next scoring reads them
         log.exception("could not queue a healing cycle for cluster %s", cluster_id)
+
+
+def alerts_prune(cutoff: datetime) -> int:
+    """Alerts Alertmanager last sent before the cutoff (resolved, or long stale)."""
+    n, _ = Alert.objects.filter(updated_at__lt=cutoff).delete()
+    return n

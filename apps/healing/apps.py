@@ -11,12 +11,15 @@ class HealingConfig(AppConfig):
             METRICS_PARTS,
             OVERVIEW_PANELS,
             PROMETHEUS_PARTS,
+            PRUNERS,
             STATUS_PARTS,
             WORKLOAD_HOLDS,
             WORKLOAD_INCIDENTS,
         )
 
+        from .alertmanager import alerts_prune
         from .figures import summary
+        from .logs import log_excerpts_prune
         from .metrics import prometheus_part
         from .selectors import incidents_about, overview_panel, workloads_in_incident
 
@@ -26,3 +29,5 @@ class HealingConfig(AppConfig):
         WORKLOAD_HOLDS.register("healing.incidents", workloads_in_incident)
         WORKLOAD_INCIDENTS.register("healing.incidents", incidents_about)
         PROMETHEUS_PARTS.register("healing", prometheus_part)
+        PRUNERS.register("healing.alerts", alerts_prune)
+        PRUNERS.register("healing.log_excerpts", log_excerpts_prune)

@@ -257,3 +257,9 @@ def _crashed(pods: list[PodState]) -> tuple[str, str] | None:
             if restarts and (best is None or restarts > best[0]):
                 best = (restarts, p.name, c.get("name") or "")
     return (best[1], best[2]) if best else None
+
+
+def log_excerpts_prune(cutoff) -> int:
+    """Excerpts kept before the cutoff: log lines may hold what should not be kept forever."""
+    n, _ = LogExcerpt.objects.filter(created_at__lt=cutoff, fetching=False).delete()
+    return n

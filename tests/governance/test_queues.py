@@ -46,6 +46,7 @@ def test_every_task_has_the_queue_of_its_kind():
         "core.notification_deliver": "default",
         "core.notifications_digest": "default",
         "core.notifications_sweep": "default",
+        "core.prune": "default",
         "core.safety_expire_due": "default",
         "costs.rollup_usage": "default",
         "governance.action_execute": "act",

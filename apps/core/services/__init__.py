@@ -21,6 +21,7 @@ from .notifications import notification_channel_update as notification_channel_u
 from .notifications import notification_rule_create as notification_rule_create
 from .notifications import notification_rule_update as notification_rule_update
 from .preferences import preference_time_zone_set as preference_time_zone_set
+from .retention import retention_prune as retention_prune
 from .safety import EXPIRY_ACTOR as EXPIRY_ACTOR
 from .safety import GLOBAL as GLOBAL
 from .safety import initial_mode as initial_mode
