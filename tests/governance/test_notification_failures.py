@@ -81,6 +81,7 @@ def test_an_unusable_url_or_an_unexpected_error_fails_the_delivery_once_and_tell
     port = urlparse(receiver.url).port
     with_password = _stored(adam, f"http://ops:{PASSWORD}@127.0.0.1/hook?token={TOKEN}", "a")
     _stored(adam, f"http://127.0.0.1:99999/hook?token={TOKEN}", "b")
+    _stored(adam, "http://169.254.169.254/latest/meta-data/iam", "m")  # cloud metadata
     n = _emit()
     unrouted = _stored(adam, f"http://127.0.0.1:{port}/hook?token={TOKEN}", "c", routed=False)
     bug = _bogus(unrouted, "immediate")
@@ -93,9 +94,11 @@ def test_an_unusable_url_or_an_unexpected_error_fails_the_delivery_once_and_tell
         "a": ("failed", 1),
         "b": ("failed", 1),
         "c": ("failed", 1),
+        "m": ("failed", 1),
     }
     assert "user or password" in outcomes["a"].last_error
     assert "port out of range" in outcomes["b"].last_error
+    assert "link-local" in outcomes["m"].last_error
     assert outcomes["c"].last_error.startswith("ValueError: ")
     told = caplog.text + " ".join(d.last_error for d in outcomes.values())
     assert PASSWORD not in told and TOKEN not in told and "/hook" not in told

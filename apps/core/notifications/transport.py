@@ -5,7 +5,9 @@ exception's text may carry the channel's URL or its secret). Redirects are not f
 signature headers go to the configured URL only."""
 
 import http.client
+import ipaddress
 import smtplib
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -76,10 +78,27 @@ def _url_problem(url: str) -> str:
     if "@" in parts.netloc:
         return "the channel's URL carries a user or password: edit the channel"
     try:
-        parts.port  # noqa: B018 (raises on a port out of range)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         return "the channel's URL has a port out of range: edit the channel"
+    if _link_local(parts.hostname or "", port):
+        return (
+            "the channel's host resolves to a link-local address (where cloud metadata "
+            "services answer): refused"
+        )
     return ""
+
+
+def _link_local(host: str, port: int) -> bool:
+    """Whether `host` resolves to a link-local address (169.254.0.0/16, fe80::/10: the cloud
+    metadata services). A name that does not resolve now is left to the send, which fails and
+    is retried. (A name that changes its address between this check and the send is not
+    caught: narrow the default worker's egress with its NetworkPolicy.)"""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    return any(ipaddress.ip_address(info[4][0].split("%")[0]).is_link_local for info in infos)
 
 
 def _post(url: str, body: bytes, headers: dict) -> Outcome:
